@@ -1,0 +1,124 @@
+// Package admin owns a node's admin interface: the JSON API on its own
+// listener (loopback by default), the types it speaks, and the typed client
+// the CLI uses as its only way to talk to a running node.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Listen is the admin address, e.g. "127.0.0.1:7070".
+	Listen string
+	// Status reports the node's current state.
+	Status func(context.Context) Status
+	// Logger receives the server's own events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the admin API listener.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// New checks opts. It binds nothing.
+func New(opts Options) (*Server, error) {
+	if opts.Listen == "" {
+		return nil, errors.New("new admin: no listen address")
+	}
+	if opts.Status == nil {
+		return nil, errors.New("new admin: no status source")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Listen binds the admin address.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen admin: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address; nil before Listen.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Run serves until ctx ends, then shuts down within a few seconds.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		return errors.New("run admin: Listen was not called")
+	}
+	s.log.Info("admin listening", "addr", s.ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve admin: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve admin: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.opts.Status(r.Context()))
+}
+
+// apiError is the body of every non-2xx answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v) // the client sees a truncated body if the connection breaks; nothing else to do
+}

@@ -1,0 +1,47 @@
+package admin
+
+import "time"
+
+// Status is a node's answer to GET /v1/status.
+type Status struct {
+	Node      string      `json:"node"`
+	Zone      string      `json:"zone"`
+	Site      string      `json:"site"`
+	Version   string      `json:"version"`
+	StartedAt time.Time   `json:"started_at"`
+	Edge      []string    `json:"edge"`
+	Apps      []AppStatus `json:"apps"`
+}
+
+// AppStatus describes one app on the node.
+type AppStatus struct {
+	Name      string           `json:"name"`
+	Desired   int              `json:"desired"`
+	Healthy   int              `json:"healthy"`
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// InstanceStatus joins what the supervisor knows of an instance's process
+// with what the balancer knows of its health and traffic.
+type InstanceStatus struct {
+	Name  string `json:"name"`
+	Addr  string `json:"addr"`
+	Zone  string `json:"zone"`
+	PID   int    `json:"pid"`
+	State string `json:"state"` // process: starting, running, backoff, stopping, stopped, crashloop
+	// Health is the balancer's view: starting, healthy, unhealthy,
+	// ejected, draining.
+	Health    string    `json:"health"`
+	Restarts  int       `json:"restarts"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	InFlight  int64     `json:"in_flight"`
+	Requests  uint64    `json:"requests"`
+	CrashLoop bool      `json:"crash_loop"`
+	OOMKills  int       `json:"oom_kills"`
+	LastExit  string    `json:"last_exit,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	// MemoryLimit is the enforced limit in bytes, 0 when none is set or it
+	// could not be enforced (see MemoryNote).
+	MemoryLimit int64  `json:"memory_limit"`
+	MemoryNote  string `json:"memory_note,omitempty"`
+}

@@ -1,0 +1,47 @@
+// Package balance owns the pools of an app's instances: which instance a
+// proxied request goes to, whether an instance is fit to receive requests
+// (active health checks and passive outlier ejection), retrying a failed
+// attempt on another instance, and draining an instance before it stops.
+//
+// A [Pool] is an [net/http.RoundTripper]: the edge uses it as the Transport
+// of an httputil.ReverseProxy whose Rewrite sets the outgoing URL's scheme and
+// leaves its host empty; the pool fills in the address of the chosen target.
+// The Host header is left as the caller set it.
+//
+// # Eligibility
+//
+// A target receives new requests only when it is healthy by active checks
+// (Rise consecutive passing checks since it was added or reset), not draining
+// and not ejected by passive health. Targets in the pool's zone are preferred;
+// other zones receive requests only when no local target is eligible. When no
+// target in any zone is eligible but some healthy ones are merely ejected, the
+// ejected ones are used rather than failing every request ("panic mode").
+//
+// # Retries
+//
+// An attempt that fails before any response arrived is retried on a target
+// not yet tried by the same request, within Retry.Attempts and the pool's
+// retry budget, when it is safe:
+//   - the connection could not be made (nothing was sent): any method;
+//   - the connection broke before a response (reset, EOF): only idempotent
+//     methods per RFC 9110 (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) and
+//     requests carrying an Idempotency-Key or X-Idempotency-Key header;
+//
+// and in both cases only while no byte of the request body has been read.
+// A response timeout is not retried: the request may still be running on the
+// slow target, and sending it elsewhere multiplies the load that made it slow.
+// A response, even a 5xx, is never retried.
+//
+// # Errors and HTTP statuses
+//
+// RoundTrip's errors map to the status the edge answers with, in this order:
+//
+//	errors.Is(err, context.Canceled)          the client went away: no status to send (log 499)
+//	errors.Is(err, ErrNoTarget)               503 Service Unavailable
+//	errors.Is(err, ErrUpstreamTimeout) or
+//	errors.Is(err, context.DeadlineExceeded)  504 Gateway Timeout
+//	anything else (an *UpstreamError)         502 Bad Gateway
+//
+// Every failure of an attempt is returned as an [*UpstreamError] naming the
+// last target tried.
+package balance

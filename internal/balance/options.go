@@ -1,0 +1,176 @@
+package balance
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxAttempts bounds Retry.Attempts; it sizes the per-request list of tried
+// targets, which lives on the stack.
+const maxAttempts = 10
+
+// Options configure a Pool. Zero values of the numeric fields mean the
+// documented default; negative values disable what they bound, where said.
+type Options struct {
+	App  string // the app the pool serves; names it in logs and errors; required
+	Zone string // the local zone; "" means no zone preference
+
+	Health  HealthCheck
+	Passive PassiveHealth
+	Retry   Retry
+
+	// UpstreamTimeout bounds the wait for a target's response headers once
+	// the request was sent (the default transport's ResponseHeaderTimeout).
+	// 0 means 60s; negative means no limit. Ignored when Transport is set.
+	UpstreamTimeout time.Duration
+	// ConnectTimeout bounds dialling a target, for requests and health
+	// checks. 0 means 3s. Transport's own dialler is used when Transport is set.
+	ConnectTimeout time.Duration
+
+	// Transport sends proxied requests. nil means a transport tuned for a
+	// proxy (see newTransport). Health checks never use it. Connection
+	// failures are recognised as *net.OpError with Op "dial", as net.Dialer
+	// reports them; a Transport that dials otherwise loses retries on them.
+	Transport http.RoundTripper
+
+	// Logger receives state changes of targets; nil discards them.
+	Logger *slog.Logger
+
+	// OnHealthChange, if set, is called with a target's status whenever its
+	// State differs from the one last reported for it (changes that undo
+	// each other in between may go unreported; removal is not reported).
+	// It is called from the goroutine Run started for that target, outside
+	// any lock, so calls for one target are serialised; it must not block
+	// for long, or it delays that target's health checks and Run's return.
+	OnHealthChange func(TargetStatus)
+}
+
+// HealthCheck configures active health checks: GET Path on each target
+// every Interval (with ±10% jitter), failing after Timeout. A 2xx or 3xx
+// answer passes; anything else, including no answer in time, fails.
+type HealthCheck struct {
+	// Path is the path checked, e.g. "/healthz". "" disables active checks:
+	// a target is then healthy as soon as it is added or reset.
+	Path string
+	// Host is sent as the Host header; "" means the target's address.
+	Host     string
+	Interval time.Duration // 0 means 2s
+	Timeout  time.Duration // 0 means 1s
+	Rise     int           // consecutive passes that make a target healthy; 0 means 2
+	Fall     int           // consecutive failures that make it unhealthy; 0 means 3
+}
+
+// PassiveHealth configures ejection of targets on failures of proxied
+// requests. An ejected target gets no requests for its ejection period:
+// BaseEjection, doubled on each ejection up to MaxEjection. When the period
+// ends the target is on probation: the first failure ejects it again, the
+// first success ends probation. The doubling starts over once the target has
+// gone MaxEjection without being ejected.
+type PassiveHealth struct {
+	// ConsecutiveErrors ejects after that many transport failures in a row
+	// (connection refused or reset, timeouts). 0 means 3; negative disables.
+	ConsecutiveErrors int
+	// Consecutive5xx ejects after that many 5xx responses in a row.
+	// 0 means 5; negative disables.
+	Consecutive5xx int
+	BaseEjection   time.Duration // 0 means 5s
+	MaxEjection    time.Duration // 0 means 2m
+}
+
+// Retry configures retries of failed attempts on other targets (see the
+// package comment for which failures are retried). Retries are limited per
+// request by Attempts and per pool by a budget in the style of Finagle's
+// RetryBudget: each request deposits Ratio of a token, each retry withdraws
+// one, and MinPerSecond tokens per second are added regardless of traffic so
+// that a quiet pool can still retry. At most max(10, 10s × MinPerSecond)
+// tokens are saved up; a new pool starts with 10s × MinPerSecond.
+type Retry struct {
+	Attempts     int     // tries per request, the first included; 0 means 3; 1 disables retries; at most 10
+	Ratio        float64 // tokens deposited per request; 0 means 0.2; negative means none
+	MinPerSecond float64 // tokens added per second; 0 means 10; negative means none
+}
+
+// withDefaults returns o with defaults filled in, or an error naming the
+// first invalid field.
+func (o Options) withDefaults() (Options, error) {
+	if o.App == "" {
+		return o, errors.New("app: must not be empty")
+	}
+	o.UpstreamTimeout = orDefault(o.UpstreamTimeout, 60*time.Second)
+	if o.ConnectTimeout < 0 {
+		return o, errors.New("connect_timeout: must not be negative")
+	}
+	o.ConnectTimeout = orDefault(o.ConnectTimeout, 3*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if o.Health, err = o.Health.withDefaults(); err != nil {
+		return o, fmt.Errorf("health.%w", err)
+	}
+	if o.Passive, err = o.Passive.withDefaults(); err != nil {
+		return o, fmt.Errorf("passive.%w", err)
+	}
+	if o.Retry, err = o.Retry.withDefaults(); err != nil {
+		return o, fmt.Errorf("retry.%w", err)
+	}
+	return o, nil
+}
+
+func (h HealthCheck) withDefaults() (HealthCheck, error) {
+	switch {
+	case h.Path != "" && !strings.HasPrefix(h.Path, "/"):
+		return h, fmt.Errorf("path: %q must start with /", h.Path)
+	case h.Interval < 0:
+		return h, errors.New("interval: must not be negative")
+	case h.Timeout < 0:
+		return h, errors.New("timeout: must not be negative")
+	case h.Rise < 0:
+		return h, errors.New("rise: must not be negative")
+	case h.Fall < 0:
+		return h, errors.New("fall: must not be negative")
+	}
+	h.Interval = orDefault(h.Interval, 2*time.Second)
+	h.Timeout = orDefault(h.Timeout, time.Second)
+	h.Rise = orDefault(h.Rise, 2)
+	h.Fall = orDefault(h.Fall, 3)
+	return h, nil
+}
+
+func (p PassiveHealth) withDefaults() (PassiveHealth, error) {
+	switch {
+	case p.BaseEjection < 0:
+		return p, errors.New("base_ejection: must not be negative")
+	case p.MaxEjection < 0:
+		return p, errors.New("max_ejection: must not be negative")
+	}
+	p.ConsecutiveErrors = orDefault(p.ConsecutiveErrors, 3)
+	p.Consecutive5xx = orDefault(p.Consecutive5xx, 5)
+	p.BaseEjection = orDefault(p.BaseEjection, 5*time.Second)
+	p.MaxEjection = orDefault(p.MaxEjection, 2*time.Minute)
+	if p.MaxEjection < p.BaseEjection {
+		return p, fmt.Errorf("max_ejection: %s must not be less than base_ejection %s", p.MaxEjection, p.BaseEjection)
+	}
+	return p, nil
+}
+
+func (r Retry) withDefaults() (Retry, error) {
+	if r.Attempts < 0 || r.Attempts > maxAttempts {
+		return r, fmt.Errorf("attempts: %d must be between 1 and %d", r.Attempts, maxAttempts)
+	}
+	r.Attempts = orDefault(r.Attempts, 3)
+	r.Ratio = orDefault(r.Ratio, 0.2)
+	r.MinPerSecond = orDefault(r.MinPerSecond, 10)
+	return r, nil
+}
+
+func orDefault[T int | float64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,183 @@
+package balance
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// errNoURL is returned for a request without a URL.
+var errNoURL = errors.New("request has no url")
+
+// RoundTrip implements http.RoundTripper: it sends req to an eligible
+// target, filling in the URL's host (and scheme "http" if empty), and
+// retries a failed attempt on another target when that is safe (see the
+// package comment). The response body must be closed: the target counts
+// the request as in flight until then. req is not modified.
+func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil {
+		return nil, fmt.Errorf("pool %s: %w", p.opts.App, errNoURL)
+	}
+	p.budget.deposit()
+	var body *replayBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = newReplayBody(req.Body)
+	}
+	var triedBuf [maxAttempts]*target
+	tried := triedBuf[:0]
+	var lastErr error
+	var lastBody *attemptBody
+	for {
+		now := p.now()
+		t := p.acquire(now, tried)
+		if t != nil && len(tried) > 0 && !p.budget.withdraw(now) {
+			t.release()
+			t = nil
+		}
+		if t == nil {
+			if lastErr == nil {
+				body.close()
+				return nil, p.errNoTarget
+			}
+			body.finish(lastBody)
+			return nil, lastErr
+		}
+		tried = append(tried, t)
+		ab := body.attempt(len(tried) - 1)
+		resp, uerr, retry := p.attempt(req, t, ab, now, len(tried))
+		if uerr == nil {
+			body.finish(ab)
+			return resp, nil
+		}
+		lastErr, lastBody = uerr, ab
+		if !retry || len(tried) >= p.opts.Retry.Attempts {
+			body.finish(ab)
+			return nil, lastErr
+		}
+	}
+}
+
+// acquire picks a target and counts a request in flight on it.
+func (p *Pool) acquire(now int64, tried []*target) *target {
+	ts := *p.targets.Load()
+	for {
+		t := pick(ts, now, tried, rand.Uint64())
+		if t == nil {
+			return nil
+		}
+		t.inflight.Add(1)
+		// Drain sets draining before it reads inflight: either it sees
+		// this request or this request sees draining.
+		if !t.draining.Load() {
+			return t
+		}
+		t.release()
+	}
+}
+
+// outRequest is an attempt's shallow copy of the request, in one allocation.
+type outRequest struct {
+	r http.Request
+	u url.URL
+}
+
+// attempt sends req to t. It returns the response, or the failure and
+// whether the request may be retried on another target.
+func (p *Pool) attempt(req *http.Request, t *target, body *attemptBody, start int64, n int) (*http.Response, *UpstreamError, bool) {
+	out := &outRequest{r: *req, u: *req.URL}
+	out.u.Host = t.Addr
+	if out.u.Scheme == "" {
+		out.u.Scheme = "http"
+	}
+	out.r.URL = &out.u
+	out.r.GetBody = nil // the transport must not replay the body behind our back
+	if body != nil {
+		out.r.Body = body
+	}
+	t.requests.Add(1)
+	resp, err := p.transport.RoundTrip(&out.r)
+	if err != nil {
+		uerr, retry := p.failed(req, t, body, err, n)
+		return nil, uerr, retry
+	}
+	end := p.now()
+	t.observeLatency(end - start)
+	if resp.StatusCode >= 500 {
+		t.failures.Add(1)
+		p.observe(t, outcome5xx, end, "response status "+strconv.Itoa(resp.StatusCode))
+	} else {
+		p.observe(t, outcomeOK, end, "")
+	}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		t.release()
+	} else {
+		resp.Body = wrapResponseBody(resp.Body, t)
+	}
+	return resp, nil, false
+}
+
+// failed accounts for an attempt on t that failed with err.
+func (p *Pool) failed(req *http.Request, t *target, body *attemptBody, err error, n int) (*UpstreamError, bool) {
+	t.release()
+	uerr := &UpstreamError{Target: t.ID, Addr: t.Addr, Attempts: n, Err: err}
+	if cerr := req.Context().Err(); cerr != nil {
+		// The client went away or its deadline passed: not t's fault.
+		if !errors.Is(err, cerr) {
+			uerr.Err = fmt.Errorf("%w: %w", cerr, err)
+		}
+		return uerr, false
+	}
+	if body != nil && body.b.clientErr() != nil {
+		return uerr, false // reading the client's body failed: not t's fault
+	}
+	t.failures.Add(1)
+	var ne net.Error
+	uerr.Timeout = errors.As(err, &ne) && ne.Timeout()
+	p.observe(t, outcomeError, p.now(), err.Error())
+	unread := body == nil || !body.b.read.Load()
+	return uerr, unread && (isDialError(err) || (!uerr.Timeout && idempotent(req)))
+}
+
+// isDialError reports whether err says no connection could be made, so
+// nothing was sent.
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// idempotent reports whether RFC 9110 lets req be sent twice, or its
+// Idempotency-Key header says it may be.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return req.Header["Idempotency-Key"] != nil || req.Header["X-Idempotency-Key"] != nil
+}
+
+// observe feeds an attempt's outcome to t's passive health; why describes a
+// failure.
+func (p *Pool) observe(t *target, o outcome, now int64, why string) {
+	if o == outcomeOK && !t.suspect.Load() {
+		return // the request path's common case: nothing to update
+	}
+	t.mu.Lock()
+	if why != "" {
+		t.lastErr = why
+	}
+	until, ejected := t.outlier.observe(o, now)
+	t.suspect.Store(t.outlier.suspect())
+	if ejected {
+		t.ejectedUntil.Store(until)
+	}
+	t.mu.Unlock()
+	if ejected {
+		p.log.Warn("target ejected", "target", t.ID, "addr", t.Addr, "for", time.Duration(until-now), "last_error", why)
+		t.poke()
+	}
+}

@@ -1,0 +1,119 @@
+package balance
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Target is one instance of the app, as the pool is told about it.
+type Target struct {
+	ID   string // unique in the pool, e.g. "web-1"
+	Addr string // host:port the instance serves HTTP on
+	Zone string // its zone; "" means the pool's zone
+}
+
+// TargetStatus is a snapshot of a target, for status pages and for
+// OnHealthChange.
+type TargetStatus struct {
+	ID, Addr, Zone string
+	State          State
+	InFlight       int64         // requests sent whose response body is not closed yet
+	Requests       uint64        // attempts sent to it
+	Failures       uint64        // attempts that failed with a transport error or a 5xx
+	Latency        time.Duration // peak-EWMA time to response headers; 0 before the first response
+	EjectedUntil   time.Time     // end of the current ejection; zero if not ejected
+	LastCheck      time.Time     // end of the last health check; zero before the first
+	LastError      string        // the last failed check or attempt; "" if none yet
+}
+
+// target is the pool's live record of a Target. The fields read on the
+// request path are atomics, so that selection takes no lock.
+type target struct {
+	Target      // immutable
+	local  bool // in the pool's zone; immutable
+	url    string
+
+	inflight     atomic.Int64
+	healthy      atomic.Bool   // mirrors health.state == StateHealthy
+	draining     atomic.Bool   // set once by Drain, never cleared
+	ejectedUntil atomic.Int64  // pool clock; ejected while now < ejectedUntil
+	suspect      atomic.Bool   // mirrors outlier.suspect()
+	latency      atomic.Uint64 // float64 bits of the peak EWMA, in ns
+	requests     atomic.Uint64
+	failures     atomic.Uint64
+
+	wake chan struct{} // capacity 1; asks the watcher to report state changes
+
+	mu        sync.Mutex // guards the fields below
+	health    healthState
+	outlier   outlier
+	gen       uint64        // incremented by Reset; voids checks started before
+	lastCheck time.Time     // end of the last health check
+	lastErr   string        // last failed check or attempt
+	drained   chan struct{} // closed when in-flight reaches 0 while draining
+
+	stop func() // ends the watcher; nil if none runs; guarded by Pool.mu
+}
+
+// eligible reports whether t may get a new request at now; ignoreEjection
+// is panic mode.
+func (t *target) eligible(now int64, ignoreEjection bool) bool {
+	return t.healthy.Load() && !t.draining.Load() &&
+		(ignoreEjection || t.ejectedUntil.Load() <= now)
+}
+
+// release ends one request's hold on t.
+func (t *target) release() {
+	if t.inflight.Add(-1) == 0 && t.draining.Load() {
+		t.mu.Lock()
+		if t.drained != nil {
+			close(t.drained)
+			t.drained = nil
+		}
+		t.mu.Unlock()
+	}
+}
+
+// poke asks t's watcher to look at t's state again.
+func (t *target) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// observeLatency folds the time to response headers of one attempt into the
+// peak EWMA: a slower sample is taken at once, faster ones decay into it.
+// Concurrent updates may lose one another; that is fine for an estimate.
+func (t *target) observeLatency(d int64) {
+	t.latency.Store(math.Float64bits(peakEWMA(math.Float64frombits(t.latency.Load()), float64(d))))
+}
+
+func peakEWMA(old, sample float64) float64 {
+	const alpha = 0.1
+	if sample > old {
+		return sample
+	}
+	return old + alpha*(sample-old)
+}
+
+// state returns t's State at now.
+func (t *target) state(now int64) State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stateLocked(now)
+}
+
+func (t *target) stateLocked(now int64) State {
+	switch {
+	case t.draining.Load():
+		return StateDraining
+	case t.health.state != StateHealthy:
+		return t.health.state
+	case t.ejectedUntil.Load() > now:
+		return StateEjected
+	}
+	return StateHealthy
+}

@@ -1,0 +1,40 @@
+package balance
+
+import (
+	"net"
+	"net/http"
+	"time"
+)
+
+// newTransport returns the transport for proxied requests: connections kept
+// alive and plenty of them per target (the default of 2 idle connections per
+// host makes a busy proxy dial all the time), no proxy from the environment,
+// HTTP/1.1 only, no transparent gzip (the client's Accept-Encoding is passed
+// on untouched), and a bound on the wait for response headers.
+func newTransport(o Options) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     false,
+		MaxIdleConns:          0, // no limit across targets
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: max(o.UpstreamTimeout, 0),
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+// newHealthTransport returns the transport for health checks: separate from
+// the proxied traffic's, so a busy pool cannot starve checks of connections,
+// and without keep-alive, so each check proves the target still accepts
+// connections.
+func newHealthTransport(o Options) *http.Transport {
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            (&net.Dialer{Timeout: o.ConnectTimeout}).DialContext,
+		DisableKeepAlives:      true,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+}

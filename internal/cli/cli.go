@@ -1,0 +1,100 @@
+// Package cli owns tandem's command line: the subcommands, their flags,
+// human and --json output, and the exit codes scripts rely on. It talks to a
+// running node only through the admin API client.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/config"
+)
+
+// Exit codes. They are part of tandem's interface: scripts branch on them.
+const (
+	ExitOK          = 0 // done
+	ExitFailure     = 1 // the operation failed
+	ExitUsage       = 2 // bad flags or arguments, or an invalid stack file
+	ExitUnreachable = 3 // no node answered at the admin address
+)
+
+// Version is set at build time with -ldflags "-X .../cli.Version=...".
+var Version = "dev"
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	ran := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { ran = true }
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	if !ran {
+		// cobra refused the command line before any command ran: an
+		// unknown command or a wrong number of arguments.
+		err = &exitError{code: ExitUsage, err: fmt.Errorf("%w (see tandem --help)", err)}
+	}
+	fmt.Fprintf(stderr, "tandem: %v\n", err)
+	return exitCode(err)
+}
+
+// exitCode maps an error to the process exit code; the only place that does.
+func exitCode(err error) int {
+	var ee *exitError
+	var cerr *config.Errors
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &cerr):
+		return ExitUsage
+	case errors.Is(err, admin.ErrUnreachable):
+		return ExitUnreachable
+	default:
+		return ExitFailure
+	}
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tandem",
+		Short: "Run a web monolith the way the cloud would, on machines you own",
+		Long: `tandem runs a web app (Plone, MediaWiki, WordPress, Rails, Django, Go...) from
+several supervised instances behind a health-checked load balancer and edge,
+described by one stack file.
+
+Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
+3 no node answering at the admin address.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	root.AddCommand(
+		newUpCmd(),
+		newValidateCmd(),
+		newStatusCmd(),
+	)
+	return root
+}
+

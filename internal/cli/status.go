@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/config"
+)
+
+// defaultAdmin is where a node's admin API listens unless told otherwise.
+const defaultAdmin = "127.0.0.1:7070"
+
+// adminFlags locate a running node: --admin, else $TANDEM_ADMIN, else the
+// admin.listen of the stack file given with -f, else the default.
+type adminFlags struct {
+	addr  string
+	stack string
+}
+
+func (f *adminFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.addr, "admin", "", "admin API address of the node (default $TANDEM_ADMIN or "+defaultAdmin+")")
+	c.Flags().StringVarP(&f.stack, "file", "f", "", "stack file whose admin.listen to use")
+}
+
+func (f *adminFlags) client() (*admin.Client, error) {
+	addr := f.addr
+	if addr == "" {
+		addr = os.Getenv("TANDEM_ADMIN")
+	}
+	if addr == "" && f.stack != "" {
+		st, err := config.Load(f.stack)
+		if err != nil {
+			return nil, err
+		}
+		addr = st.Admin.Listen
+	}
+	if addr == "" {
+		addr = defaultAdmin
+	}
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	return admin.NewClient(addr), nil
+}
+
+func newStatusCmd() *cobra.Command {
+	var af adminFlags
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the apps and instances of a running node",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := af.client()
+			if err != nil {
+				return err
+			}
+			st, err := cl.Status(c.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(c.OutOrStdout(), st, time.Now())
+			return nil
+		},
+	}
+	af.register(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return c
+}
+
+func printStatus(w io.Writer, st admin.Status, now time.Time) {
+	fmt.Fprintf(w, "node %s  zone %s  site %s  version %s  up %s\n", st.Node, st.Zone, st.Site, st.Version, shortDuration(now.Sub(st.StartedAt)))
+	if len(st.Edge) > 0 {
+		fmt.Fprintf(w, "edge %s\n", strings.Join(st.Edge, ", "))
+	}
+	for _, app := range st.Apps {
+		fmt.Fprintf(w, "\napp %s: %d/%d healthy\n", app.Name, app.Healthy, app.Desired)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "INSTANCE\tADDR\tPID\tSTATE\tHEALTH\tRESTARTS\tUPTIME\tIN-FLIGHT\tREQUESTS\tNOTE")
+		for _, in := range app.Instances {
+			uptime := "-"
+			if !in.StartedAt.IsZero() && in.PID != 0 {
+				uptime = shortDuration(now.Sub(in.StartedAt))
+			}
+			pid := "-"
+			if in.PID != 0 {
+				pid = strconv.Itoa(in.PID)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n",
+				in.Name, in.Addr, pid, in.State, in.Health, in.Restarts, uptime, in.InFlight, in.Requests, instanceNote(in))
+		}
+		tw.Flush()
+	}
+}
+
+// instanceNote says what an operator should look at, if anything.
+func instanceNote(in admin.InstanceStatus) string {
+	var notes []string
+	if in.CrashLoop {
+		notes = append(notes, "crash loop")
+	}
+	if in.OOMKills > 0 {
+		notes = append(notes, fmt.Sprintf("%d OOM kills", in.OOMKills))
+	}
+	if in.LastExit != "" && in.State != "running" {
+		notes = append(notes, "last exit: "+in.LastExit)
+	}
+	if in.LastError != "" && in.Health != "healthy" {
+		notes = append(notes, in.LastError)
+	}
+	if in.MemoryNote != "" {
+		notes = append(notes, in.MemoryNote)
+	}
+	return strings.Join(notes, "; ")
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Truncate(time.Second).String()
+	case d < time.Hour:
+		return d.Truncate(time.Second).String()
+	case d < 48*time.Hour:
+		return d.Truncate(time.Minute).String()
+	default:
+		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+}

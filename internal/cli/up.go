@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/node"
+)
+
+func newUpCmd() *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "up",
+		Short: "Run a node in the foreground from a stack file",
+		Long: `Run a node in the foreground: start the stack's app instances, the edge
+and the admin API. SIGINT or SIGTERM stops it gracefully: the edge stops
+accepting, in-flight requests finish (edge.timeouts.shutdown), then the
+instances are stopped (stop signal, grace, SIGKILL). A second signal ends
+tandem at once; its instances die with it.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			st, err := config.Load(file)
+			if err != nil {
+				return err
+			}
+			logger := newLogger(c.ErrOrStderr(), st.Log)
+			accessLog, closeLog, err := openAccessLog(st.Edge.AccessLog, c.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			n, err := node.New(node.Options{
+				Stack:     st,
+				Logger:    logger,
+				AccessLog: accessLog,
+				Environ:   os.Environ(),
+				Version:   Version,
+			})
+			if err != nil {
+				return err
+			}
+			return n.Run(c.Context())
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "tandem.yaml", "stack file")
+	return c
+}
+
+func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openAccessLog returns where access log lines go: stdout, nowhere, or an
+// append-only file.
+func openAccessLog(where string, stdout io.Writer) (io.Writer, func(), error) {
+	switch where {
+	case "", "stdout":
+		return stdout, func() {}, nil
+	case "off":
+		return nil, func() {}, nil
+	}
+	f, err := os.OpenFile(where, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open access log: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}

@@ -1,0 +1,54 @@
+package config
+
+import (
+	"log/slog"
+	"syscall"
+	"time"
+)
+
+// The defaults of every field are here, in one place; docs/stack-file.md
+// lists the same values.
+//
+// setDefaults fills a value before the file is decoded into it, so a field
+// the file leaves out keeps its default and a field the file sets to zero
+// (instances: 0, restart_after: 0, budget: 0) stays zero. Defaults that
+// depend on where the file is (directories) or on the host (node name) are
+// filled by the checker after decoding.
+
+func (s *Stack) setDefaults() {
+	s.Cluster = Cluster{Name: "tandem", Zone: "default", Site: "home", DataDir: ".tandem"}
+	s.Edge = Edge{
+		Listen: ":8080",
+		Timeouts: EdgeTimeouts{
+			ReadHeader: Duration(10 * time.Second),
+			Idle:       Duration(120 * time.Second),
+			Upstream:   Duration(60 * time.Second),
+			Shutdown:   Duration(30 * time.Second),
+		},
+		Limits:    EdgeLimits{MaxHeaderBytes: 64 * KiB, MaxBodyBytes: 100 * MiB},
+		AccessLog: AccessLogStdout,
+	}
+	s.Admin = Admin{Listen: "127.0.0.1:7070"}
+	s.Log = Log{Level: slog.LevelInfo, Format: LogJSON}
+}
+
+func (t *TLS) setDefaults() { t.Listen = ":8443" }
+
+func (r *Route) setDefaults() { r.Path = "/" }
+
+func (a *App) setDefaults() {
+	a.Instances = 1
+	a.Health = HealthCheck{
+		Path:         "/",
+		Interval:     Duration(2 * time.Second),
+		Timeout:      Duration(time.Second),
+		Rise:         2,
+		Fall:         3,
+		Startup:      Duration(60 * time.Second),
+		RestartAfter: Duration(30 * time.Second),
+	}
+	a.Stop = StopPolicy{Signal: syscall.SIGTERM, Grace: Duration(10 * time.Second)}
+	a.Restart = RestartPolicy{MinBackoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(30 * time.Second)}
+	a.Retries = RetryPolicy{Attempts: 3, Budget: 0.2}
+	a.Writes = WritesAny
+}

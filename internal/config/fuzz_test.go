@@ -1,0 +1,77 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	seeds := []string{
+		fullExample,
+		base,
+		base + "  api:\n    command: [api]\nedge: { routes: [{ host: \"*.a.com\", path: /api, app: api }, { app: web }] }\n",
+		base + "    instances: -1\n    helth: {}\n    health: { interval: 2, timeout: 5s }\n",
+		base + "  web:\n    command: [x]\n",
+		base + "    env: { A: \"${UNSET}\", B: \"${X:-d}\", C: \"$$\", D: \"$x\" }\n",
+		base + "    health: &h { path: /x, <<: *h }\n",
+		base + "    limits: { memory: 1.5GB }\n    stop: { signal: HUP, grace: 1d }\n",
+		"x0: &l0 { path: / }\nx1: &l1 { <<: [*l0, *l0] }\n" + base + "    health: *l1\n",
+		"edge: { listen: \"off\", trusted_proxies: [\"::1\", 10.0.0.0/8] }\n" + base,
+		"apps: &a\n  web: *a\n",
+		"---\n---\n",
+		"a: b: c",
+		"",
+		"\xff",
+		"[1, 2]",
+		"apps: { web: { command: !!binary aGk= } }",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, src string) {
+		st, err := Parse("stack.yaml", []byte(src), dir, testEnv)
+		if err != nil {
+			var errs *Errors
+			if !errors.As(err, &errs) || len(errs.List) == 0 {
+				t.Fatalf("Parse(%q) error = %v (%T); want a non-empty *Errors", src, err, err)
+			}
+			for _, fe := range errs.List {
+				if fe.Msg == "" || fe.Line < 0 {
+					t.Fatalf("Parse(%q): bad problem %+v", src, fe)
+				}
+			}
+			if _, err2 := Parse("stack.yaml", []byte(src), dir, testEnv); err2 == nil || err2.Error() != err.Error() {
+				t.Fatalf("Parse(%q) is not deterministic:\n%v\nthen\n%v", src, err, err2)
+			}
+			return
+		}
+		checkInvariants(t, src, st)
+	})
+}
+
+// checkInvariants checks what a successful Parse promises.
+func checkInvariants(t *testing.T, src string, st *Stack) {
+	t.Helper()
+	if len(st.Apps) == 0 || len(st.AppNames) != len(st.Apps) || len(st.Edge.Routes) == 0 {
+		t.Fatalf("Parse(%q) = %+v; want apps, names and routes", src, st)
+	}
+	for _, r := range st.Edge.Routes {
+		if st.Apps[r.App] == nil || r.Path == "" || r.Path[0] != '/' {
+			t.Fatalf("Parse(%q): bad route %+v", src, r)
+		}
+	}
+	for _, name := range st.AppNames {
+		a := st.Apps[name]
+		if a == nil || a.Name != name || len(a.Command) == 0 || !filepath.IsAbs(a.Dir) {
+			t.Fatalf("Parse(%q): bad app %q: %+v", src, name, a)
+		}
+		if a.Health.Interval <= 0 || a.Health.Timeout > a.Health.Interval || a.Instances < 0 {
+			t.Fatalf("Parse(%q): bad app %q: %+v", src, name, a)
+		}
+	}
+	if !filepath.IsAbs(st.Cluster.DataDir) {
+		t.Fatalf("Parse(%q): data_dir %q not absolute", src, st.Cluster.DataDir)
+	}
+}

@@ -1,0 +1,306 @@
+// Package edge owns the HTTP front door of a node: the listeners (HTTP/1.1,
+// and HTTP/2 over TLS), the middleware every request passes (request id,
+// client address from trusted proxies, size limits, access log), the routing
+// table from host and path to app, and the reverse proxy that hands a request
+// to the app's balancer.
+//
+// The edge knows nothing about instances: each app is an http.RoundTripper
+// (a balance.Pool) given in Options.Upstreams. What the edge answers when no
+// instance can, and which status it uses, is decided in one place:
+// errorStatus.
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Options configure a Server. Zero durations and sizes take the defaults
+// noted on each field.
+type Options struct {
+	// Listen is the plain HTTP address (":8080"); "" serves no plain HTTP.
+	Listen string
+	// TLS, when set, serves HTTP/1.1 and HTTP/2 over TLS.
+	TLS *TLSOptions
+	// TrustedProxies may set X-Forwarded-For / Forwarded / X-Request-Id.
+	TrustedProxies []netip.Prefix
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections (default 120s).
+	IdleTimeout time.Duration
+	// ShutdownTimeout bounds the drain of in-flight requests when Run's
+	// context ends (default 30s). Connections still open then are closed.
+	ShutdownTimeout time.Duration
+	// MaxHeaderBytes limits request headers (default 64 KiB); larger → 431.
+	MaxHeaderBytes int
+	// MaxBodyBytes limits request bodies (default 100 MiB); larger → 413.
+	MaxBodyBytes int64
+	// AccessLog receives one JSON line per request; nil logs nothing.
+	AccessLog io.Writer
+	// Routes map host and path to an app. Every app named must be in
+	// Upstreams.
+	Routes []Route
+	// Upstreams holds one RoundTripper per app, normally a balance.Pool.
+	Upstreams map[string]http.RoundTripper
+	// Logger receives the edge's own events; nil discards them.
+	Logger *slog.Logger
+}
+
+// TLSOptions configure the TLS listener.
+type TLSOptions struct {
+	Listen   string
+	CertFile string
+	KeyFile  string
+}
+
+// Server is a node's edge. Create it with New, bind with Listen, then Run.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	trusted trustedProxies
+	routes  *routeTable
+	apps    map[string]http.Handler
+	handler http.Handler
+
+	mu        sync.Mutex // guards the fields below
+	listeners []listener
+	hijacked  map[net.Conn]struct{}
+	running   bool
+}
+
+type listener struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// New checks opts and builds the handler chain. It binds nothing.
+func New(opts Options) (*Server, error) {
+	if opts.Listen == "" && opts.TLS == nil {
+		return nil, errors.New("new edge: no listener configured")
+	}
+	setDefaults(&opts)
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		trusted:  trustedProxies(opts.TrustedProxies),
+		routes:   newRouteTable(opts.Routes),
+		apps:     make(map[string]http.Handler, len(opts.Upstreams)),
+		hijacked: make(map[net.Conn]struct{}),
+	}
+	for _, r := range opts.Routes {
+		if _, ok := opts.Upstreams[r.App]; !ok {
+			return nil, fmt.Errorf("new edge: route %s%s: no upstream for app %q", r.Host, r.Path, r.App)
+		}
+	}
+	for app, rt := range opts.Upstreams {
+		s.apps[app] = s.newProxy(app, rt)
+	}
+	s.handler = s.middleware(http.HandlerFunc(s.route))
+	return s, nil
+}
+
+func setDefaults(o *Options) {
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 64 << 10
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 100 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Handler returns the edge's whole handler chain, for tests and for
+// embedding the edge behind another listener.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen binds the configured addresses, so that a port already in use is
+// reported before anything else starts.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.listeners) > 0 {
+		return errors.New("edge: already listening")
+	}
+	if s.opts.Listen != "" {
+		ln, err := net.Listen("tcp", s.opts.Listen)
+		if err != nil {
+			return fmt.Errorf("listen edge: %w", err)
+		}
+		s.listeners = append(s.listeners, listener{ln: ln, srv: s.newHTTPServer(nil)})
+	}
+	if t := s.opts.TLS; t != nil {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			s.closeListenersLocked()
+			return fmt.Errorf("listen edge tls: load certificate: %w", err)
+		}
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		ln, err := net.Listen("tcp", t.Listen)
+		if err != nil {
+			s.closeListenersLocked()
+			return fmt.Errorf("listen edge tls: %w", err)
+		}
+		s.listeners = append(s.listeners, listener{ln: tls.NewListener(ln, cfg), srv: s.newHTTPServer(cfg)})
+	}
+	return nil
+}
+
+func (s *Server) closeListenersLocked() {
+	for _, l := range s.listeners {
+		l.ln.Close()
+	}
+	s.listeners = nil
+}
+
+// Addrs returns the bound addresses, plain HTTP first; nil before Listen.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var addrs []net.Addr
+	for _, l := range s.listeners {
+		addrs = append(addrs, l.ln.Addr())
+	}
+	return addrs
+}
+
+func (s *Server) newHTTPServer(cfg *tls.Config) *http.Server {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		TLSConfig:         cfg,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if cfg != nil {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetHTTP2(true)
+	}
+	return srv
+}
+
+// Run serves until ctx ends, then stops accepting, lets in-flight requests
+// finish within ShutdownTimeout, closes what is left (hijacked connections
+// such as WebSockets included) and returns. Listen must have been called.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if len(s.listeners) == 0 {
+		s.mu.Unlock()
+		return errors.New("run edge: Listen was not called")
+	}
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("run edge: already running")
+	}
+	s.running = true
+	listeners := s.listeners
+	s.mu.Unlock()
+
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		s.log.Info("edge listening", "addr", l.ln.Addr().String(), "tls", l.srv.TLSConfig != nil)
+		go func() {
+			err := l.srv.Serve(l.ln)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
+	var serveErr error
+	pending := len(listeners)
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		pending--
+	}
+	s.shutdown(listeners)
+	for ; pending > 0; pending-- {
+		if err := <-errc; err != nil && serveErr == nil {
+			serveErr = err
+		}
+	}
+	if serveErr != nil {
+		return fmt.Errorf("serve edge: %w", serveErr)
+	}
+	return nil
+}
+
+// shutdown drains every listener's server within ShutdownTimeout.
+func (s *Server) shutdown(listeners []listener) {
+	s.log.Info("edge draining", "timeout", s.opts.ShutdownTimeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range listeners {
+		wg.Go(func() {
+			if err := l.srv.Shutdown(ctx); err != nil {
+				s.log.Warn("edge drain deadline reached, closing connections", "err", err)
+				l.srv.Close()
+			}
+		})
+	}
+	wg.Wait()
+	// Hijacked connections (WebSockets) are invisible to Shutdown: close
+	// them last, after every plain request has had its chance to finish.
+	s.mu.Lock()
+	for c := range s.hijacked {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.log.Info("edge stopped")
+}
+
+// trackHijacked records a hijacked connection so shutdown can close it.
+func (s *Server) trackHijacked(c net.Conn) net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hijacked[c] = struct{}{}
+	return &trackedConn{Conn: c, s: s}
+}
+
+type trackedConn struct {
+	net.Conn
+	s    *Server
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.hijacked, c.Conn)
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// Close releases the listeners of a server that will not Run. It does
+// nothing once Run has started: Run stops when its context ends.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		s.closeListenersLocked()
+	}
+}

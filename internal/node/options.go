@@ -1,0 +1,60 @@
+package node
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tandem-run/tandem/internal/balance"
+	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/edge"
+)
+
+// This file maps the stack file onto each part's Options: the only place
+// that knows both.
+
+func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, accessLog io.Writer, log *slog.Logger) edge.Options {
+	e := st.Edge
+	o := edge.Options{
+		Listen:            e.Listen,
+		TrustedProxies:    e.TrustedProxies,
+		ReadHeaderTimeout: time.Duration(e.Timeouts.ReadHeader),
+		IdleTimeout:       time.Duration(e.Timeouts.Idle),
+		ShutdownTimeout:   time.Duration(e.Timeouts.Shutdown),
+		MaxHeaderBytes:    int(e.Limits.MaxHeaderBytes),
+		MaxBodyBytes:      int64(e.Limits.MaxBodyBytes),
+		AccessLog:         accessLog,
+		Upstreams:         upstreams,
+		Logger:            log.With("part", "edge"),
+	}
+	if e.TLS != nil {
+		o.TLS = &edge.TLSOptions{Listen: e.TLS.Listen, CertFile: e.TLS.Cert, KeyFile: e.TLS.Key}
+	}
+	for _, r := range e.Routes {
+		o.Routes = append(o.Routes, edge.Route{Host: r.Host, Path: r.Path, App: r.App})
+	}
+	return o
+}
+
+func poolOptions(st *config.Stack, name string, a *config.App, log *slog.Logger, onHealth func(balance.TargetStatus)) balance.Options {
+	h := a.Health
+	return balance.Options{
+		App:  name,
+		Zone: st.Cluster.Zone,
+		Health: balance.HealthCheck{
+			Path:     h.Path,
+			Interval: time.Duration(h.Interval),
+			Timeout:  time.Duration(h.Timeout),
+			Rise:     h.Rise,
+			Fall:     h.Fall,
+		},
+		Retry: balance.Retry{
+			Attempts: a.Retries.Attempts,
+			Ratio:    a.Retries.Budget,
+		},
+		UpstreamTimeout: time.Duration(st.Edge.Timeouts.Upstream),
+		Logger:          log.With("part", "balance", "app", name),
+		OnHealthChange:  onHealth,
+	}
+}
