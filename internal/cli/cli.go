@@ -97,4 +97,3 @@ Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
 	)
 	return root
 }
-

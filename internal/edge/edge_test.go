@@ -90,7 +90,7 @@ func TestProxyHeadersAndAccessLog(t *testing.T) {
 	tests := []struct {
 		peer, xff, wantXFF, wantClient string
 	}{
-		{"192.0.2.9:1234", "6.6.6.6", "192.0.2.9", "192.0.2.9"},                       // untrusted: spoofed XFF dropped
+		{"192.0.2.9:1234", "6.6.6.6", "192.0.2.9", "192.0.2.9"},                     // untrusted: spoofed XFF dropped
 		{"10.0.0.5:1234", "198.51.100.1", "198.51.100.1, 10.0.0.5", "198.51.100.1"}, // trusted proxy: chain kept
 	}
 	for _, tt := range tests {
