@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -259,4 +260,40 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// TestCrashLoopVisible: an app that exits at once is restarted with
+// back-off, shows as a crash loop in status, and the edge answers a clear
+// 503 meanwhile; tandem itself keeps running.
+func TestCrashLoopVisible(t *testing.T) {
+	n := startNode(t, `
+cluster: { data_dir: "{{dir}}" }
+edge: { listen: "{{edge}}" }
+admin: { listen: "{{admin}}" }
+apps:
+  web:
+    command: ["/bin/sh", "-c", "echo boom; exit 7"]
+    instances: 1
+    restart: { min_backoff: 10ms, max_backoff: 100ms }
+`)
+	st := n.waitFor("a crash loop", 15*time.Second, func(s admin.Status) bool {
+		return instanceOf(s, "web", "web-1").CrashLoop
+	})
+	in := instanceOf(st, "web", "web-1")
+	if in.LastExit != "exit status 7" {
+		t.Errorf("last exit = %q; want exit status 7", in.LastExit)
+	}
+	resp, err := http.Get("http://" + n.edge + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "No instance") {
+		t.Errorf("GET during crash loop = %d %q; want 503 saying no instance is available", resp.StatusCode, body)
+	}
+	out, err := exec.Command(tandemBin, "status", "--admin", n.admin).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "crash loop") {
+		t.Errorf("tandem status does not show the crash loop: %v\n%s", err, out)
+	}
 }

@@ -53,7 +53,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		// unknown command or a wrong number of arguments.
 		err = &exitError{code: ExitUsage, err: fmt.Errorf("%w (see tandem --help)", err)}
 	}
-	fmt.Fprintf(stderr, "tandem: %v\n", err)
+	var cerr *config.Errors
+	if errors.As(err, &cerr) {
+		fmt.Fprintf(stderr, "tandem: the stack file has %d %s:\n%v\n", len(cerr.List), plural(len(cerr.List), "problem", "problems"), cerr)
+	} else {
+		fmt.Fprintf(stderr, "tandem: %v\n", err)
+	}
 	return exitCode(err)
 }
 
@@ -96,4 +101,11 @@ Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
 		newStatusCmd(),
 	)
 	return root
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

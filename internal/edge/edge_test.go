@@ -261,3 +261,43 @@ func TestRunServesUpgradesAndDrains(t *testing.T) {
 		t.Error("upgraded connection still open after Run returned")
 	}
 }
+
+// TestTLSServesHTTP2: the TLS listener negotiates HTTP/2 and proxies.
+func TestTLSServesHTTP2(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "over "+r.Header.Get("X-Forwarded-Proto"))
+	}))
+	defer app.Close()
+	certSrv := httptest.NewUnstartedServer(nil)
+	certSrv.StartTLS() // only for its certificate
+	certSrv.Close()
+	dir := t.TempDir()
+	certFile, keyFile := dir+"/cert.pem", dir+"/key.pem"
+	writePEM(t, certFile, keyFile, certSrv)
+
+	s, _ := newTestEdge(t, map[string]http.RoundTripper{"web": toServer{app.Listener.Addr().String()}}, []Route{{App: "web"}},
+		func(o *Options) {
+			o.Listen = ""
+			o.TLS = &TLSOptions{Listen: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile}
+		})
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	tr := &http.Transport{TLSClientConfig: certSrv.Client().Transport.(*http.Transport).TLSClientConfig.Clone(), Protocols: new(http.Protocols)}
+	tr.Protocols.SetHTTP2(true)
+	client := &http.Client{Transport: tr}
+	resp, err := client.Get("https://" + s.Addrs()[0].String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(body) != "over https" {
+		t.Errorf("GET over TLS: proto %s body %q; want HTTP/2 and \"over https\"", resp.Proto, body)
+	}
+}
