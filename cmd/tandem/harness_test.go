@@ -26,6 +26,7 @@ import (
 var (
 	tandemBin  string // the tandem binary under test
 	testappBin string // the app its instances run
+	wikiBin    string // the example monolith
 )
 
 func TestMain(m *testing.M) {
@@ -36,7 +37,8 @@ func TestMain(m *testing.M) {
 	}
 	tandemBin = filepath.Join(dir, "tandem")
 	testappBin = filepath.Join(dir, "testapp")
-	for _, b := range [][2]string{{tandemBin, "."}, {testappBin, "./testdata/testapp"}} {
+	wikiBin = filepath.Join(dir, "wiki")
+	for _, b := range [][2]string{{tandemBin, "."}, {testappBin, "./testdata/testapp"}, {wikiBin, "../../examples/wiki"}} {
 		args := []string{"build", "-o", b[0]}
 		if b[1] == "." && raceEnabled {
 			args = append(args, "-race")
@@ -95,22 +97,40 @@ type node struct {
 }
 
 // stackVars fills a stack file template: {{edge}}, {{admin}}, {{testapp}},
-// {{dir}}.
+// {{wiki}}, {{dir}}.
 func stackVars(t *testing.T, tmpl, edge, adminAddr string) string {
-	r := strings.NewReplacer("{{edge}}", edge, "{{admin}}", adminAddr, "{{testapp}}", testappBin, "{{dir}}", t.TempDir())
+	r := strings.NewReplacer("{{edge}}", edge, "{{admin}}", adminAddr, "{{testapp}}", testappBin, "{{wiki}}", wikiBin, "{{dir}}", t.TempDir())
 	return r.Replace(tmpl)
+}
+
+// stackFile is a stack file written for a test, with the addresses it
+// gives the edge and the admin API.
+type stackFile struct {
+	path, edge, admin string
+}
+
+// writeStack fills tmpl and writes it to a file.
+func writeStack(t *testing.T, tmpl string) stackFile {
+	t.Helper()
+	sf := stackFile{path: filepath.Join(t.TempDir(), "stack.yaml"), edge: freeAddr(t), admin: freeAddr(t)}
+	if err := os.WriteFile(sf.path, []byte(stackVars(t, tmpl, sf.edge, sf.admin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return sf
 }
 
 // startNode writes the stack file and starts `tandem up` on it. The node
 // is stopped (SIGKILL) at the end of the test if still running.
 func startNode(t *testing.T, tmpl string) *node {
 	t.Helper()
-	n := &node{t: t, edge: freeAddr(t), admin: freeAddr(t), stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
-	file := filepath.Join(t.TempDir(), "stack.yaml")
-	if err := os.WriteFile(file, []byte(stackVars(t, tmpl, n.edge, n.admin)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n.cmd = exec.Command(tandemBin, "up", "-f", file)
+	return startStack(t, writeStack(t, tmpl))
+}
+
+// startStack starts `tandem up` on a stack file written before.
+func startStack(t *testing.T, sf stackFile) *node {
+	t.Helper()
+	n := &node{t: t, edge: sf.edge, admin: sf.admin, stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
+	n.cmd = exec.Command(tandemBin, "up", "-f", sf.path)
 	n.cmd.Stdout, n.cmd.Stderr = n.stdout, n.stderr
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

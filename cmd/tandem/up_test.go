@@ -182,9 +182,12 @@ func TestGracefulStop(t *testing.T) {
 	const inFlight = 5
 	results := make(chan error, inFlight)
 	for i := 0; i < inFlight; i++ {
+		// Distinct URLs: the edge cache would otherwise collapse the
+		// identical misses into one request to the app.
+		url := "http://" + n.edge + "/slow?d=3s&i=" + strconv.Itoa(i)
 		go func() {
 			c := &http.Client{Timeout: 10 * time.Second}
-			resp, err := c.Get("http://" + n.edge + "/slow?d=3s")
+			resp, err := c.Get(url)
 			if err != nil {
 				results <- err
 				return

@@ -11,8 +11,11 @@ import (
 //   - A response to a request without a session cookie is the same for
 //     every anonymous user, so the edge may keep it: "public, max-age=0,
 //     s-maxage=300" lets the edge serve it for five minutes while browsers
-//     revalidate every time. Its Surrogate-Key names what it shows
-//     ("page-{title}", "pages"), and saving a page purges those tags.
+//     revalidate every time. Its Surrogate-Key names what it shows:
+//     "page-{title}" for a page and its history, "index" for the page
+//     list, and "pages" on all of them (so an operator can drop every page
+//     with one tag purge). Saving a page purges "page-{title}" and "index"
+//     only: the other pages do not show it and stay cached.
 //   - A response to a request with a session cookie shows who is logged in
 //     (edit links, the logout form with its CSRF token): "private, no-store".
 //     No cache keeps it, so it needs no Vary.

@@ -193,7 +193,7 @@ func (a *App) index(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if a.cachePolicy(w, r, a.etag("i", last), modified, "pages") {
+	if a.cachePolicy(w, r, a.etag("i", last), modified, "index", "pages") {
 		return nil
 	}
 	pages, err := a.store.Pages(r.Context())

@@ -228,7 +228,7 @@ func TestCacheHeaders(t *testing.T) {
 		target, tags string
 		status       int
 	}{
-		{"/", "pages", http.StatusOK},
+		{"/", "index pages", http.StatusOK},
 		{"/wiki/P", "page-P pages", http.StatusOK},
 		{"/wiki/P/history", "page-P pages", http.StatusOK},
 		{"/wiki/Missing", "page-Missing pages", http.StatusNotFound},
@@ -323,8 +323,8 @@ func TestPurgeOnEdit(t *testing.T) {
 		if e.method[i] != "PURGE" {
 			t.Errorf("request %d: method = %q; want PURGE", i, e.method[i])
 		}
-		if got := e.purges[i].Get("Surrogate-Key"); got != "page-Main_page pages" {
-			t.Errorf("request %d: Surrogate-Key = %q; want %q", i, got, "page-Main_page pages")
+		if got := e.purges[i].Get("Surrogate-Key"); got != "page-Main_page index" {
+			t.Errorf("request %d: Surrogate-Key = %q; want %q", i, got, "page-Main_page index")
 		}
 	}
 }

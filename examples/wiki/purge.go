@@ -55,7 +55,7 @@ func (a *App) purge(ctx context.Context, title string) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
 	defer cancel()
-	if err := a.purger.Purge(ctx, pageTag(title), "pages"); err != nil {
+	if err := a.purger.Purge(ctx, pageTag(title), "index"); err != nil {
 		a.log.Warn("purge failed", "title", title, "err", err)
 	}
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,9 +37,26 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, nil)
+	return c.doJSON(ctx, method, path, nil, out)
+}
+
+// doJSON sends in (if not nil) as a JSON body and decodes the answer into
+// out.
+func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("admin %s %s: encode request: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, body)
 	if err != nil {
 		return fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -48,18 +66,18 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 		return fmt.Errorf("admin %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("admin %s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e apiError
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if json.Unmarshal(answer, &e) == nil && e.Error != "" {
 			return fmt.Errorf("admin %s %s: %s (HTTP %d)", method, path, e.Error, resp.StatusCode)
 		}
 		return fmt.Errorf("admin %s %s: HTTP %d", method, path, resp.StatusCode)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := json.Unmarshal(answer, out); err != nil {
 		return fmt.Errorf("admin %s %s: decode answer: %w", method, path, err)
 	}
 	return nil

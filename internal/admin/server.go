@@ -20,6 +20,12 @@ type Options struct {
 	Listen string
 	// Status reports the node's current state.
 	Status func(context.Context) Status
+	// Purge applies a cache purge; nil when the node has no cache.
+	Purge func(context.Context, PurgeRequest) (int, error)
+	// Deploys runs deploys, rollbacks and maintenance; nil answers 501.
+	Deploys Deployer
+	// Jobs lists and runs scheduled jobs; nil when the stack has none.
+	Jobs Jobs
 	// Logger receives the server's own events; nil discards them.
 	Logger *slog.Logger
 }
@@ -46,6 +52,9 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
+	s.registerDeploy(mux)
+	s.registerJobs(mux)
+	mux.HandleFunc("POST /v1/purge", s.purge)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -4,13 +4,14 @@ import "time"
 
 // Status is a node's answer to GET /v1/status.
 type Status struct {
-	Node      string      `json:"node"`
-	Zone      string      `json:"zone"`
-	Site      string      `json:"site"`
-	Version   string      `json:"version"`
-	StartedAt time.Time   `json:"started_at"`
-	Edge      []string    `json:"edge"`
-	Apps      []AppStatus `json:"apps"`
+	Node      string       `json:"node"`
+	Zone      string       `json:"zone"`
+	Site      string       `json:"site"`
+	Version   string       `json:"version"`
+	StartedAt time.Time    `json:"started_at"`
+	Edge      []string     `json:"edge"`
+	Apps      []AppStatus  `json:"apps"`
+	Jobs      []JobSummary `json:"jobs,omitempty"`
 }
 
 // AppStatus describes one app on the node.
@@ -19,16 +20,37 @@ type AppStatus struct {
 	Desired   int              `json:"desired"`
 	Healthy   int              `json:"healthy"`
 	Instances []InstanceStatus `json:"instances"`
+	// Release is the version of the release the app runs.
+	Release string `json:"release"`
+	// Deploy is the deploy in progress, else the last one; nil if none.
+	Deploy *DeployRecord `json:"deploy,omitempty"`
+	// Gate says whether requests pass, are held (paused) or get the
+	// maintenance page.
+	Gate GateStatus `json:"gate"`
+}
+
+// JobSummary is a job's line in the node's status: what a missed or
+// failed run looks like at a glance.
+type JobSummary struct {
+	Name    string    `json:"name"`
+	Next    time.Time `json:"next,omitzero"`
+	Last    *JobRun   `json:"last,omitempty"` // the last run or firing not run
+	Running bool      `json:"running"`
+	Runs    int       `json:"runs"`
+	Failed  int       `json:"failed"`
+	Skipped int       `json:"skipped"`
+	Missed  int       `json:"missed"`
 }
 
 // InstanceStatus joins what the supervisor knows of an instance's process
 // with what the balancer knows of its health and traffic.
 type InstanceStatus struct {
-	Name  string `json:"name"`
-	Addr  string `json:"addr"`
-	Zone  string `json:"zone"`
-	PID   int    `json:"pid"`
-	State string `json:"state"` // process: starting, running, backoff, stopping, stopped, crashloop
+	Name    string `json:"name"`
+	Release string `json:"release"` // the version it runs
+	Addr    string `json:"addr"`
+	Zone    string `json:"zone"`
+	PID     int    `json:"pid"`
+	State   string `json:"state"` // process: starting, running, backoff, stopping, stopped, crashloop
 	// Health is the balancer's view: starting, healthy, unhealthy,
 	// ejected, draining.
 	Health    string    `json:"health"`

@@ -110,7 +110,11 @@ func (p *Pool) probe(ctx context.Context, t *target) error {
 func (p *Pool) report(t *target, from, to State) {
 	st := p.status(t)
 	st.State = to // what changed, even if it changed again since
-	p.log.Info("target state changed", "target", t.ID, "addr", t.Addr, "from", from.String(), "to", to.String(), "last_error", st.LastError)
+	if to == StateHealthy {
+		p.log.Info("target state changed", "target", t.ID, "addr", t.Addr, "from", from.String(), "to", to.String())
+	} else {
+		p.log.Info("target state changed", "target", t.ID, "addr", t.Addr, "from", from.String(), "to", to.String(), "last_error", st.LastError)
+	}
 	if p.opts.OnHealthChange != nil {
 		p.opts.OnHealthChange(st)
 	}

@@ -73,6 +73,8 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, admin.ErrUnreachable):
 		return ExitUnreachable
+	case errors.Is(err, admin.ErrBadRequest), errors.Is(err, admin.ErrNotFound):
+		return ExitUsage
 	default:
 		return ExitFailure
 	}
@@ -99,6 +101,16 @@ Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
 		newUpCmd(),
 		newValidateCmd(),
 		newStatusCmd(),
+		newDeployCmd(),
+		newRollbackCmd(),
+		newHistoryCmd(),
+		newApplyCmd(),
+		newPauseCmd(),
+		newMaintenanceCmd(),
+		newResumeCmd(),
+		newJobsCmd(),
+		newRunJobCmd(),
+		newPurgeCmd(),
 	)
 	return root
 }

@@ -89,8 +89,9 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 	}
 	for _, app := range st.Apps {
 		fmt.Fprintf(w, "\napp %s: %d/%d healthy\n", app.Name, app.Healthy, app.Desired)
+		printAppRelease(w, app, now)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "INSTANCE\tADDR\tPID\tSTATE\tHEALTH\tRESTARTS\tUPTIME\tIN-FLIGHT\tREQUESTS\tNOTE")
+		fmt.Fprintln(tw, "INSTANCE\tRELEASE\tADDR\tPID\tSTATE\tHEALTH\tRESTARTS\tUPTIME\tIN-FLIGHT\tREQUESTS\tNOTE")
 		for _, in := range app.Instances {
 			uptime := "-"
 			if !in.StartedAt.IsZero() && in.PID != 0 {
@@ -100,11 +101,12 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 			if in.PID != 0 {
 				pid = strconv.Itoa(in.PID)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n",
-				in.Name, in.Addr, pid, in.State, in.Health, in.Restarts, uptime, in.InFlight, in.Requests, instanceNote(in))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n",
+				in.Name, in.Release, in.Addr, pid, in.State, in.Health, in.Restarts, uptime, in.InFlight, in.Requests, instanceNote(in))
 		}
 		tw.Flush()
 	}
+	printJobSummaries(w, st.Jobs, now)
 }
 
 // instanceNote says what an operator should look at, if anything.

@@ -31,6 +31,8 @@ type App struct {
 	// Writes is WritesAny (default) or WritesPrimary: whether unsafe requests
 	// must go to instances beside the database primary.
 	Writes string `yaml:"writes"`
+	// Deploy is how deploys roll the app's instances.
+	Deploy DeployPolicy `yaml:"deploy"`
 }
 
 // Values of App.Writes.

@@ -29,9 +29,11 @@ var nodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 func (k *checker) check() {
 	k.cluster()
 	k.edge()
+	k.cache()
 	k.listen("admin.listen", k.st.Admin.Listen)
 	k.logging()
 	k.apps()
+	k.jobs()
 	k.routes()
 	k.conflicts()
 }

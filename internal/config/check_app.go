@@ -58,6 +58,7 @@ func (k *checker) app(p string, a *App) {
 		k.c.addf(p+".limits.memory", "must be 0 (no limit) or >= 4MiB, got %s", m)
 	}
 	k.between(p+".retries.attempts", a.Retries.Attempts, 1, 10)
+	k.deployPolicy(p+".deploy", &a.Deploy)
 	if b := a.Retries.Budget; b < 0 || b > 1 {
 		k.c.addf(p+".retries.budget", "must be >= 0 and <= 1, got %g", b)
 	}
@@ -104,7 +105,10 @@ func (k *checker) routes() {
 	e := &k.st.Edge
 	switch {
 	case e.Routes == nil && len(k.st.Apps) == 1:
-		e.Routes = []Route{{Path: "/", App: k.st.AppNames[0]}}
+		var r Route
+		r.setDefaults()
+		r.App = k.st.AppNames[0]
+		e.Routes = []Route{r}
 		return
 	case e.Routes == nil && len(k.st.Apps) > 1:
 		k.c.add(k.c.line("apps"), "edge.routes", "required when there is more than one app (%s): e.g. routes: [{ path: /, app: %s }]",
@@ -143,6 +147,7 @@ func (k *checker) route(p string, r *Route) {
 	if !strings.HasPrefix(r.Path, "/") {
 		k.c.addf(p+".path", "must start with \"/\", got %q", r.Path)
 	}
+	k.routeCache(p+".cache", &r.Cache)
 	switch _, ok := k.st.Apps[r.App]; {
 	case r.App == "":
 		k.c.addf(p+".app", "required: the name of an app (%s)", strings.Join(k.st.AppNames, ", "))

@@ -65,6 +65,7 @@ func Parse(name string, data []byte, baseDir string, env func(string) (string, b
 		return nil, c.err()
 	}
 	st.AppNames = d.order["apps"]
+	st.JobNames = d.order["jobs"]
 	dir, err := filepath.Abs(baseDir)
 	if err != nil {
 		c.add(0, "", "resolve base directory %q: %v", baseDir, err)

@@ -114,10 +114,12 @@ func TestParseFull(t *testing.T) {
 			Timeouts:       EdgeTimeouts{ReadHeader: Duration(5 * time.Second), Idle: Duration(time.Minute), Upstream: Duration(30 * time.Second), Shutdown: Duration(20 * time.Second)},
 			Limits:         EdgeLimits{MaxHeaderBytes: 32 * KiB, MaxBodyBytes: GiB},
 			AccessLog:      filepath.Join(dir, "logs/access.log"),
+			Cache:          defaultCache("/var/lib/tandem"),
+			Purge:          defaultPurge(),
 			Routes: []Route{
-				{Host: "wiki.example.com", Path: "/", App: "web"},
-				{Host: "*.example.com", Path: "/api/", App: "api"},
-				{Host: "", Path: "/", App: "web"},
+				{Host: "wiki.example.com", Path: "/", App: "web", Cache: defaultRouteCache()},
+				{Host: "*.example.com", Path: "/api/", App: "api", Cache: defaultRouteCache()},
+				{Host: "", Path: "/", App: "web", Cache: defaultRouteCache()},
 			},
 		},
 		Admin: Admin{Listen: "127.0.0.1:9090"},
@@ -137,6 +139,7 @@ func TestParseFull(t *testing.T) {
 				Limits:  AppLimits{Memory: 512 * MiB},
 				Retries: RetryPolicy{Attempts: 2, Budget: 0},
 				Writes:  WritesPrimary,
+				Deploy:  defaultDeploy(),
 			},
 			"api": defaultApp("api", []string{"python3", "-m", "api"}, dir, 0),
 		},
@@ -154,6 +157,18 @@ func TestParseFull(t *testing.T) {
 	}
 }
 
+func defaultCache(dataDir string) EdgeCache {
+	return EdgeCache{Memory: 256 * MiB, Disk: CacheDisk{Path: filepath.Join(dataDir, "cache"), Size: GiB}}
+}
+
+func defaultPurge() Purge {
+	return Purge{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+}
+
+func defaultRouteCache() RouteCache {
+	return RouteCache{MaxObjectSize: 256 * MiB, Grace: Duration(time.Hour)}
+}
+
 // defaultApp is an app with every default, as a minimal stack file gives.
 func defaultApp(name string, cmd []string, dir string, instances int) *App {
 	return &App{
@@ -167,7 +182,12 @@ func defaultApp(name string, cmd []string, dir string, instances int) *App {
 		Restart: RestartPolicy{MinBackoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(30 * time.Second)},
 		Retries: RetryPolicy{Attempts: 3, Budget: 0.2},
 		Writes:  WritesAny,
+		Deploy:  defaultDeploy(),
 	}
+}
+
+func defaultDeploy() DeployPolicy {
+	return DeployPolicy{Surge: 1, Drain: Duration(30 * time.Second), History: 10, ReleaseTimeout: Duration(30 * time.Minute)}
 }
 
 func TestParseDefaults(t *testing.T) {
@@ -183,7 +203,9 @@ func TestParseDefaults(t *testing.T) {
 			Timeouts:  EdgeTimeouts{ReadHeader: Duration(10 * time.Second), Idle: Duration(120 * time.Second), Upstream: Duration(60 * time.Second), Shutdown: Duration(30 * time.Second)},
 			Limits:    EdgeLimits{MaxHeaderBytes: 64 * KiB, MaxBodyBytes: 100 * MiB},
 			AccessLog: "stdout",
-			Routes:    []Route{{Path: "/", App: "web"}},
+			Cache:     defaultCache(filepath.Join(dir, ".tandem")),
+			Purge:     defaultPurge(),
+			Routes:    []Route{{Path: "/", App: "web", Cache: defaultRouteCache()}},
 		},
 		Admin:    Admin{Listen: "127.0.0.1:7070"},
 		Log:      Log{Level: slog.LevelInfo, Format: "json"},

@@ -28,13 +28,17 @@ func (s *Stack) setDefaults() {
 		Limits:    EdgeLimits{MaxHeaderBytes: 64 * KiB, MaxBodyBytes: 100 * MiB},
 		AccessLog: AccessLogStdout,
 	}
+	s.Edge.Cache.setDefaults()
 	s.Admin = Admin{Listen: "127.0.0.1:7070"}
 	s.Log = Log{Level: slog.LevelInfo, Format: LogJSON}
 }
 
 func (t *TLS) setDefaults() { t.Listen = ":8443" }
 
-func (r *Route) setDefaults() { r.Path = "/" }
+func (r *Route) setDefaults() {
+	r.Path = "/"
+	r.Cache.setDefaults()
+}
 
 func (a *App) setDefaults() {
 	a.Instances = 1
@@ -51,4 +55,5 @@ func (a *App) setDefaults() {
 	a.Restart = RestartPolicy{MinBackoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(30 * time.Second)}
 	a.Retries = RetryPolicy{Attempts: 3, Budget: 0.2}
 	a.Writes = WritesAny
+	a.Deploy.setDefaults()
 }

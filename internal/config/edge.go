@@ -17,6 +17,10 @@ type Edge struct {
 	Limits         EdgeLimits     `yaml:"limits"`
 	// AccessLog is "stdout" (default), "off", or an absolute file path.
 	AccessLog string `yaml:"access_log"`
+	// Cache is the HTTP cache the routes share.
+	Cache EdgeCache `yaml:"cache"`
+	// Purge says who may purge the cache.
+	Purge Purge `yaml:"purge"`
 	// Routes map host and path prefix to an app, in file order. Never empty
 	// after validation: with a single app and no routes in the file it holds
 	// one catch-all route to that app.
@@ -58,4 +62,6 @@ type Route struct {
 	Host string `yaml:"host"`
 	Path string `yaml:"path"` // path prefix, starts with "/"; default "/"
 	App  string `yaml:"app"`  // a key of Stack.Apps
+	// Cache is how the route uses the edge cache.
+	Cache RouteCache `yaml:"cache"`
 }

@@ -11,9 +11,12 @@ type Stack struct {
 	Admin   Admin           `yaml:"admin"`
 	Log     Log             `yaml:"log"`
 	Apps    map[string]*App `yaml:"apps"` // by name; at least one
+	Jobs    map[string]*Job `yaml:"jobs"` // by name; nil when there are none
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`
+	// JobNames lists the keys of Jobs in the order of the file.
+	JobNames []string `yaml:"-"`
 	// File is the stack file's name as given to Parse or Load.
 	File string `yaml:"-"`
 	// Dir is the absolute directory relative paths were resolved against.

@@ -28,7 +28,7 @@ func TestParseProblems(t *testing.T) {
 		{"empty file", "!# nothing\n", 0, "", "the file is empty"},
 		{"two documents", "---\n", 6, "", "more than one YAML document"},
 		{"root not a mapping", "![1, 2]\n", 1, "", "expected a mapping of sections"},
-		{"unknown top-level field", "jobs: {}\n", 5, "jobs", "unknown field"},
+		{"unknown top-level field", "jobz: {}\n", 5, "jobz", "unknown field"},
 		{"unknown field suggestion", "    helth: { path: /h }\n", 5, "apps.web.helth", `unknown field (did you mean "health"?)`},
 		{"unknown field nested suggestion", "    interval: 2s\n", 5, "apps.web.interval", `did you mean "health.interval"?`},
 		{"unknown field listed", "    zzzzzz: 1\n", 5, "apps.web.zzzzzz", "known fields: command, dir, env"},

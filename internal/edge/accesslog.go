@@ -35,6 +35,7 @@ func (s *Server) logAccess(r *http.Request, x *exchange, rec *recorder) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	upstream, errKind := x.outcome()
 	line := accessLine{
 		Time:       x.start.UTC().Format(time.RFC3339Nano),
 		ID:         x.id,
@@ -47,8 +48,8 @@ func (s *Server) logAccess(r *http.Request, x *exchange, rec *recorder) {
 		Bytes:      rec.bytes,
 		DurationMS: float64(time.Since(x.start).Microseconds()) / 1000,
 		App:        x.app,
-		Upstream:   x.upstream,
-		Error:      x.errKind,
+		Upstream:   upstream,
+		Error:      errKind,
 		UserAgent:  r.UserAgent(),
 		Referer:    r.Referer(),
 	}

@@ -22,6 +22,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/tandem-run/tandem/internal/httpcache"
 )
 
 // Options configure a Server. Zero durations and sizes take the defaults
@@ -51,6 +53,11 @@ type Options struct {
 	Routes []Route
 	// Upstreams holds one RoundTripper per app, normally a balance.Pool.
 	Upstreams map[string]http.RoundTripper
+	// Cache is the HTTP cache shared by the routes that set Route.Cache;
+	// nil caches nothing.
+	Cache *httpcache.Cache
+	// Purge says who may send PURGE and BAN, and where they go.
+	Purge PurgeOptions
 	// Logger receives the edge's own events; nil discards them.
 	Logger *slog.Logger
 }
@@ -68,7 +75,7 @@ type Server struct {
 	log     *slog.Logger
 	trusted trustedProxies
 	routes  *routeTable
-	apps    map[string]http.Handler
+	apps    map[string]http.Handler // the reverse proxy of each app
 	handler http.Handler
 
 	mu        sync.Mutex // guards the fields below
@@ -92,7 +99,6 @@ func New(opts Options) (*Server, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		trusted:  trustedProxies(opts.TrustedProxies),
-		routes:   newRouteTable(opts.Routes),
 		apps:     make(map[string]http.Handler, len(opts.Upstreams)),
 		hijacked: make(map[net.Conn]struct{}),
 	}
@@ -104,6 +110,20 @@ func New(opts Options) (*Server, error) {
 	for app, rt := range opts.Upstreams {
 		s.apps[app] = s.newProxy(app, rt)
 	}
+	routes := make([]Route, len(opts.Routes))
+	for i, r := range opts.Routes {
+		r.handler = s.apps[r.App]
+		if r.Cache != nil && opts.Cache != nil {
+			h, err := opts.Cache.Handler(*r.Cache, r.handler)
+			if err != nil {
+				return nil, fmt.Errorf("new edge: route %s%s: cache: %w", r.Host, r.Path, err)
+			}
+			r.handler = h
+		}
+		r.handler = gateFront(opts.Upstreams[r.App], r.handler)
+		routes[i] = r
+	}
+	s.routes = newRouteTable(routes)
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s, nil
 }

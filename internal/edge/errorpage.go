@@ -11,6 +11,8 @@ import (
 // in words a visitor and an operator can both use.
 var errorText = map[int]string{
 	http.StatusNotFound:              "No site is configured for this address.",
+	http.StatusForbidden:             "This client may not purge the cache.",
+	http.StatusMethodNotAllowed:      "This edge does not accept cache purges.",
 	http.StatusRequestEntityTooLarge: "The request body is larger than this site accepts.",
 	http.StatusBadGateway:            "The application failed to answer this request.",
 	http.StatusServiceUnavailable:    "No instance of the application is available right now. Please try again shortly.",

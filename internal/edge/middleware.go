@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -17,8 +18,31 @@ type exchange struct {
 	start    time.Time
 	clientIP netip.Addr
 	app      string
-	upstream string // address of the instance that answered, if any
-	errKind  string // why the edge answered itself, if it did
+
+	// The proxy may run on a goroutine the cache owns, even after the
+	// client's handler returned (a background revalidation), hence:
+	mu       sync.Mutex // guards the fields below
+	upstream string     // address of the instance that answered, if any
+	errKind  string     // why the edge answered itself, if it did
+}
+
+func (x *exchange) setUpstream(addr string) {
+	x.mu.Lock()
+	x.upstream = addr
+	x.mu.Unlock()
+}
+
+func (x *exchange) setError(kind string) {
+	x.mu.Lock()
+	x.errKind = kind
+	x.mu.Unlock()
+}
+
+// outcome returns the upstream and error kind recorded so far.
+func (x *exchange) outcome() (upstream, errKind string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.upstream, x.errKind
 }
 
 type exchangeKey struct{}
@@ -47,7 +71,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		defer func() { s.logAccess(r, x, rec) }()
 
 		if r.ContentLength > s.opts.MaxBodyBytes {
-			x.errKind = "body_too_large"
+			x.setError("body_too_large")
 			s.writeError(rec, r, http.StatusRequestEntityTooLarge)
 			return
 		}
@@ -58,17 +82,22 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// route hands the request to the app its host and path map to.
+// route answers purges, and hands every other request to the route its
+// host and path map to.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	x := exchangeFrom(r.Context())
+	if isPurge(r) {
+		s.purge(w, r)
+		return
+	}
 	rt, ok := s.routes.match(r.Host, r.URL.Path)
 	if !ok {
-		x.errKind = "no_route"
+		x.setError("no_route")
 		s.writeError(w, r, http.StatusNotFound)
 		return
 	}
 	x.app = rt.App
-	s.apps[rt.App].ServeHTTP(w, r)
+	rt.handler.ServeHTTP(w, r)
 }
 
 // recorder remembers the status and size of a response for the access

@@ -26,7 +26,7 @@ func (s *Server) newProxy(app string, rt http.RoundTripper) http.Handler {
 		FlushInterval: -1, // stream: the cache and long polls need bytes as they come
 		ModifyResponse: func(resp *http.Response) error {
 			if x := exchangeFrom(resp.Request.Context()); x != nil && resp.Request.URL != nil {
-				x.upstream = resp.Request.URL.Host
+				x.setUpstream(resp.Request.URL.Host)
 			}
 			return nil
 		},
@@ -92,7 +92,7 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
 	status, kind := errorStatus(r.Context(), err)
 	if x != nil {
-		x.errKind = kind
+		x.setError(kind)
 	}
 	if status == statusClientClosed {
 		// Nobody is listening; record it, write nothing.

@@ -2,8 +2,11 @@ package edge
 
 import (
 	"net"
+	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/tandem-run/tandem/internal/httpcache"
 )
 
 // Route sends requests for a host and path prefix to an app.
@@ -16,6 +19,11 @@ type Route struct {
 	Path string
 	// App names the app that serves the route.
 	App string
+	// Cache, when set (and Options.Cache is), caches the route's
+	// responses with these options.
+	Cache *httpcache.RouteOptions
+
+	handler http.Handler // the app's proxy, behind the cache if any
 }
 
 // routeTable picks the route for a request. It is immutable once built.

@@ -18,7 +18,10 @@ import (
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/balance"
 	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/cron"
+	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
+	"github.com/tandem-run/tandem/internal/httpcache"
 	"github.com/tandem-run/tandem/internal/supervise"
 )
 
@@ -44,18 +47,33 @@ type Node struct {
 	log     *slog.Logger
 	sup     *supervise.Supervisor
 	edge    *edge.Server
+	cache   *httpcache.Cache // nil when edge.cache.memory is 0
+	purger  edge.Purger
 	admin   *admin.Server
 	apps    []*app
 	started time.Time
+
+	releases *deploy.Store // each app's releases and deploys; opened by Run
+	jobs     *cron.Runner  // nil when the stack has no jobs
+	tasks    tasks         // deploys in progress
 }
 
-// app is one app of the stack on this node: its instances and its pool.
+// app is one app of the stack on this node: its instances, its pool, the
+// gate in front of the pool, and its releases.
 type app struct {
 	name      string
 	cfg       *config.App
 	pool      *balance.Pool
+	gate      *edge.Gate
+	saveMu    sync.Mutex // serialises writes of the app's state file
 	mu        sync.Mutex // guards the fields below
 	instances []*instance
+	seq       int             // instances started so far; names them
+	state     deploy.AppState // releases, deploy records, maintenance
+	deploy    *deploy.Driver  // the deploy in progress; nil if none
+	// stateVersion numbers snapshots of state; saved is the last one
+	// written.
+	stateVersion, saved uint64
 }
 
 // instance is one supervised process and its balancer target.
@@ -63,9 +81,14 @@ type instance struct {
 	name string
 	addr string
 	proc *supervise.Instance
+	// version is the release it runs; slot its TANDEM_INSTANCE_INDEX.
+	version string
+	slot    int
 	// unhealthySince is when the balancer last saw the instance turn
 	// unhealthy; zero while it is healthy or starting. Guarded by app.mu.
 	unhealthySince time.Time
+	// retiring is set once a deploy drains it. Guarded by app.mu.
+	retiring bool
 }
 
 // New builds a node from opts. It starts nothing and binds nothing.
@@ -92,13 +115,24 @@ func New(opts Options) (*Node, error) {
 			return nil, fmt.Errorf("new node: %w", err)
 		}
 		n.apps = append(n.apps, a)
-		upstreams[name] = a.pool
+		upstreams[name] = a.gate
 	}
 
-	if n.edge, err = edge.New(edgeOptions(st, upstreams, opts.AccessLog, n.log)); err != nil {
+	if n.cache, err = newCache(st, n.log); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
-	if n.admin, err = admin.New(admin.Options{Listen: st.Admin.Listen, Status: n.status, Logger: n.log}); err != nil {
+	n.purger = localPurger{cache: n.cache, log: n.log.With("part", "cache")}
+	if n.edge, err = edge.New(edgeOptions(st, upstreams, n.cache, n.purger, opts.AccessLog, n.log)); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
+	if n.jobs, err = n.newJobs(); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
+	adminOpts := admin.Options{Listen: st.Admin.Listen, Status: n.status, Purge: n.adminPurge, Deploys: n, Logger: n.log}
+	if n.jobs != nil {
+		adminOpts.Jobs = n
+	}
+	if n.admin, err = admin.New(adminOpts); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	return n, nil

@@ -9,12 +9,13 @@ import (
 	"github.com/tandem-run/tandem/internal/balance"
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/edge"
+	"github.com/tandem-run/tandem/internal/httpcache"
 )
 
 // This file maps the stack file onto each part's Options: the only place
 // that knows both.
 
-func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, accessLog io.Writer, log *slog.Logger) edge.Options {
+func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, cache *httpcache.Cache, purger edge.Purger, accessLog io.Writer, log *slog.Logger) edge.Options {
 	e := st.Edge
 	o := edge.Options{
 		Listen:            e.Listen,
@@ -26,13 +27,15 @@ func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, acces
 		MaxBodyBytes:      int64(e.Limits.MaxBodyBytes),
 		AccessLog:         accessLog,
 		Upstreams:         upstreams,
+		Cache:             cache,
+		Purge:             edge.PurgeOptions{Allow: e.Purge.Allow, Token: e.Purge.Token, Purger: purger},
 		Logger:            log.With("part", "edge"),
 	}
 	if e.TLS != nil {
 		o.TLS = &edge.TLSOptions{Listen: e.TLS.Listen, CertFile: e.TLS.Cert, KeyFile: e.TLS.Key}
 	}
 	for _, r := range e.Routes {
-		o.Routes = append(o.Routes, edge.Route{Host: r.Host, Path: r.Path, App: r.App})
+		o.Routes = append(o.Routes, edge.Route{Host: r.Host, Path: r.Path, App: r.App, Cache: routeCacheOptions(r.Cache, cache)})
 	}
 	return o
 }
@@ -54,7 +57,7 @@ func poolOptions(st *config.Stack, name string, a *config.App, log *slog.Logger,
 			Ratio:    a.Retries.Budget,
 		},
 		UpstreamTimeout: time.Duration(st.Edge.Timeouts.Upstream),
-		Logger:          log.With("part", "balance", "app", name),
+		Logger:          log.With("part", "balance"),
 		OnHealthChange:  onHealth,
 	}
 }

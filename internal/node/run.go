@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/balance"
 	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/deploy"
+	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/supervise"
 )
 
@@ -52,14 +56,26 @@ func (n *Node) Run(ctx context.Context) error {
 	for _, a := range n.apps {
 		run("balancer "+a.name, a.pool.Run)
 	}
+	if n.cache != nil {
+		run("cache", n.cache.Run)
+	}
 	run("admin", n.admin.Run)
 	run("health watch", n.watchHealth)
 
+	n.tasks.begin(partsCtx)
 	if err := n.startInstances(ctx); err != nil {
 		stopParts()
 		n.edge.Close()
+		n.tasks.wait()
 		parts.Wait()
 		return err
+	}
+	if n.jobs != nil {
+		if err := os.MkdirAll(filepath.Join(n.st.Cluster.DataDir, "jobs"), 0o700); err != nil {
+			n.log.Error("jobs not run: create their directory", "err", err)
+		} else {
+			run("jobs", n.jobs.Run)
+		}
 	}
 	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps))
 
@@ -77,6 +93,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	n.log.Info("stopping instances")
 	stopParts()
+	n.tasks.wait()
 	parts.Wait()
 	n.log.Info("node stopped")
 	return errors.Join(edgeErr, partsErr)
@@ -89,64 +106,31 @@ func (n *Node) newApp(name string, cfg *config.App) (*app, error) {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
 	a.pool = pool
+	a.gate = edge.NewGate(pool)
 	return a, nil
 }
 
-// startInstances starts every app's instances and adds them to their
-// pools; they take traffic once their health checks pass.
+// startInstances starts every app's instances of its current release (see
+// loadRelease) and adds them to their pools; they take traffic once their
+// health checks pass.
 func (n *Node) startInstances(ctx context.Context) error {
+	store, err := deploy.OpenStore(filepath.Join(n.st.Cluster.DataDir, "releases"))
+	if err != nil {
+		return err
+	}
+	n.releases = store
 	for _, a := range n.apps {
-		for i := 1; i <= a.cfg.Instances; i++ {
-			name := a.name + "-" + strconv.Itoa(i)
-			port, err := freePort()
-			if err != nil {
-				return fmt.Errorf("start instance %s: %w", name, err)
-			}
-			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			proc, err := n.sup.Start(ctx, n.processSpec(a, name, i, port))
-			if err != nil {
+		rel, err := n.loadRelease(ctx, a)
+		if err != nil {
+			return err
+		}
+		for range a.cfg.Instances {
+			if _, err := n.startInstance(ctx, a, rel); err != nil {
 				return err
-			}
-			a.mu.Lock()
-			a.instances = append(a.instances, &instance{name: name, addr: addr, proc: proc})
-			a.mu.Unlock()
-			if err := a.pool.Add(balance.Target{ID: name, Addr: addr, Zone: n.st.Cluster.Zone}); err != nil {
-				return fmt.Errorf("start instance %s: %w", name, err)
 			}
 		}
 	}
 	return nil
-}
-
-func (n *Node) processSpec(a *app, name string, index, port int) supervise.Spec {
-	c := a.cfg
-	env := append([]string(nil), n.opts.Environ...)
-	for _, k := range sortedKeys(c.Env) {
-		env = append(env, k+"="+c.Env[k])
-	}
-	env = append(env,
-		"PORT="+strconv.Itoa(port),
-		"TANDEM_APP="+a.name,
-		"TANDEM_INSTANCE="+name,
-		"TANDEM_INSTANCE_INDEX="+strconv.Itoa(index),
-		"TANDEM_NODE="+n.st.Cluster.Node,
-		"TANDEM_ZONE="+n.st.Cluster.Zone,
-	)
-	if purge := n.purgeURL(); purge != "" {
-		env = append(env, "TANDEM_PURGE_URL="+purge)
-	}
-	return supervise.Spec{
-		Name:        name,
-		App:         a.name,
-		Command:     c.Command,
-		Dir:         c.Dir,
-		Env:         env,
-		MemoryLimit: int64(c.Limits.Memory),
-		StopSignal:  c.Stop.Signal,
-		StopGrace:   time.Duration(c.Stop.Grace),
-		MinBackoff:  time.Duration(c.Restart.MinBackoff),
-		MaxBackoff:  time.Duration(c.Restart.MaxBackoff),
-	}
 }
 
 // purgeURL is where an app sends PURGE requests: this node's edge over
@@ -179,6 +163,9 @@ func freePort() (int, error) {
 func (n *Node) onProcessEvent(ev supervise.Event) {
 	switch ev.Kind {
 	case supervise.EventStarted, supervise.EventExited, supervise.EventOOMKilled:
+	case supervise.EventCrashLoop:
+		n.onCrashLoop(ev)
+		return
 	default:
 		return
 	}
@@ -189,9 +176,28 @@ func (n *Node) onProcessEvent(ev supervise.Event) {
 	}
 }
 
+// onCrashLoop fails the health gate of a new instance that keeps crashing,
+// rather than waiting for its startup allowance to run out.
+func (n *Node) onCrashLoop(ev supervise.Event) {
+	for _, a := range n.apps {
+		if a.name != ev.App {
+			continue
+		}
+		a.mu.Lock()
+		d := a.deploy
+		a.mu.Unlock()
+		if d != nil {
+			d.Failed(ev.Instance, "crash looping")
+		}
+	}
+}
+
 func (n *Node) onHealthChange(a *app, t balance.TargetStatus) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if t.State == balance.StateHealthy && a.deploy != nil {
+		a.deploy.Healthy(t.ID) // never blocks
+	}
 	for _, in := range a.instances {
 		if in.name != t.ID {
 			continue
@@ -238,7 +244,7 @@ func (a *app) restartDue(now time.Time, limit time.Duration) []*instance {
 	defer a.mu.Unlock()
 	var due []*instance
 	for _, in := range a.instances {
-		if !in.unhealthySince.IsZero() && now.Sub(in.unhealthySince) >= limit {
+		if !in.retiring && !in.unhealthySince.IsZero() && now.Sub(in.unhealthySince) >= limit {
 			in.unhealthySince = time.Time{}
 			due = append(due, in)
 		}

@@ -28,6 +28,7 @@ func (n *Node) status(context.Context) admin.Status {
 	for _, a := range n.apps {
 		st.Apps = append(st.Apps, a.status())
 	}
+	st.Jobs = n.jobSummaries()
 	return st
 }
 
@@ -45,6 +46,7 @@ func (a *app) status() admin.AppStatus {
 		p := in.proc.Status()
 		t := targets[in.name]
 		is := admin.InstanceStatus{
+			Release:   in.version,
 			Name:      in.name,
 			Addr:      in.addr,
 			Zone:      t.Zone,
@@ -72,6 +74,7 @@ func (a *app) status() admin.AppStatus {
 		}
 		as.Instances = append(as.Instances, is)
 	}
+	a.releaseStatus(&as)
 	return as
 }
 

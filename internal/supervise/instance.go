@@ -171,7 +171,7 @@ func (in *Instance) loop(ic *instanceCgroup, first chan<- error) error {
 			ex = in.exited(p, ic, before, in.supervise(p, ic, policy))
 		}
 		switch {
-		case in.stopping():
+		case in.stopping(), in.spec.Once:
 			return nil
 		case ex.Requested:
 			continue // Restart: start again at once
@@ -274,7 +274,7 @@ func (in *Instance) exited(p *process, ic *instanceCgroup, before memCounters, r
 		kind, level, msg = EventOOMKilled, slog.LevelError, "instance killed by the OOM killer"
 	case ooms > 0:
 		in.log.Warn("instance process killed by the OOM killer", "count", ooms, "limit", in.spec.MemoryLimit)
-	case requested:
+	case requested, in.spec.Once && ex.Code == 0:
 		level = slog.LevelInfo
 	}
 	in.log.Log(context.Background(), level, msg, "pid", p.pid, "code", ex.Code, "signal", signalName(ex.Signal),
@@ -338,6 +338,9 @@ func (in *Instance) output(stream, line string) {
 	in.mu.Lock()
 	in.tail.add(line)
 	in.mu.Unlock()
+	if in.spec.Output != nil {
+		in.spec.Output(stream, line)
+	}
 	in.log.LogAttrs(context.Background(), slog.LevelInfo, "instance output",
 		slog.String("stream", stream), slog.String("line", line))
 }

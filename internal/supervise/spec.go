@@ -51,6 +51,15 @@ type Spec struct {
 	// count as healthy again: the back-off and the crash loop count reset.
 	// 0 means 10s.
 	StableAfter time.Duration
+
+	// Once runs the command a single time (a job, a release phase): the
+	// instance stops for good when its process exits, however it exits.
+	// See Supervisor.RunOnce.
+	Once bool
+	// Output, if not nil, receives each line of the process's output
+	// (stream is "stdout" or "stderr") besides the log. It is called from
+	// the goroutines reading the pipes and must not block for long.
+	Output func(stream, line string)
 }
 
 // withDefaults returns s with zero values replaced by the defaults, or an

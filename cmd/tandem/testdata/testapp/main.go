@@ -1,6 +1,11 @@
 // Command testapp is the app tandem's end-to-end tests run as instances. It
 // serves on $PORT and can be told, per instance, to hang or turn slow, so
 // tests can show what the balancer and supervisor do about it.
+//
+// Environment knobs: TESTAPP_STARTUP (sleep before listening),
+// TESTAPP_VERSION (sent as X-Version and in bodies), TESTAPP_UNHEALTHY=1
+// (/healthz answers 503). "testapp release" is a release phase: it prints
+// two lines and exits with $TESTAPP_RELEASE_EXIT.
 package main
 
 import (
@@ -11,13 +16,25 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "release" {
+		fmt.Printf("migrating to %s\n", os.Getenv("TANDEM_RELEASE"))
+		code, _ := strconv.Atoi(os.Getenv("TESTAPP_RELEASE_EXIT"))
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "migration failed: table pages is locked\n")
+		} else {
+			fmt.Println("migrations done")
+		}
+		os.Exit(code)
+	}
 	port := os.Getenv("PORT")
+	version := os.Getenv("TESTAPP_VERSION")
 	name := os.Getenv("TANDEM_INSTANCE")
 	if port == "" {
 		log.Fatal("testapp: PORT is not set")
@@ -36,12 +53,29 @@ func main() {
 			}
 			time.Sleep(time.Duration(delay.Load()))
 			w.Header().Set("X-Instance", name)
+			if version != "" {
+				w.Header().Set("X-Version", version)
+			}
 			h(w, r)
 		}
 	}
-	mux.HandleFunc("GET /healthz", wrap(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	mux.HandleFunc("GET /healthz", wrap(func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("TESTAPP_UNHEALTHY") == "1" {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
 	mux.HandleFunc("GET /", wrap(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", name)
+	}))
+	var served atomic.Int64
+	mux.HandleFunc("GET /cacheable/", wrap(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		if tag := r.URL.Query().Get("tag"); tag != "" {
+			w.Header().Set("Surrogate-Key", tag)
+		}
+		fmt.Fprintf(w, "%s response %d from %s\n", r.URL.Path, served.Add(1), name)
 	}))
 	mux.HandleFunc("GET /slow", wrap(func(w http.ResponseWriter, r *http.Request) {
 		d, _ := time.ParseDuration(r.URL.Query().Get("d"))

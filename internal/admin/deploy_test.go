@@ -1,0 +1,71 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// fakeDeployer streams three events for a deploy and refuses the rest.
+type fakeDeployer struct{ Deployer }
+
+func (fakeDeployer) Deploy(ctx context.Context, app string, req DeployRequest) (DeployWatch, error) {
+	switch app {
+	case "busy":
+		return nil, Errorf(ErrConflict, "a deploy of %s is in progress", app)
+	case "web":
+	default:
+		return nil, Errorf(ErrNotFound, "no app %q", app)
+	}
+	evs := []DeployEvent{{Step: "begin", Message: "deploy v1 -> v2"}, {Step: "start", Instance: "web-4"}, {Step: "done", Result: "succeeded"}}
+	changed := make(chan struct{})
+	return func(from int) ([]DeployEvent, bool, <-chan struct{}) {
+		if from >= len(evs) {
+			return nil, true, changed
+		}
+		return evs[from:], true, changed
+	}, nil
+}
+
+func startTestServer(t *testing.T, opts Options) *Client {
+	t.Helper()
+	opts.Listen = "127.0.0.1:0"
+	opts.Status = func(context.Context) Status { return Status{} }
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return NewClient(s.Addr().(*net.TCPAddr).String())
+}
+
+func TestDeployStreamAndErrors(t *testing.T) {
+	c := startTestServer(t, Options{Deploys: fakeDeployer{}})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var steps []string
+	last, err := c.Deploy(ctx, "web", DeployRequest{Who: "t"}, func(ev DeployEvent) { steps = append(steps, ev.Step) })
+	if err != nil || last.Result != "succeeded" || len(steps) != 3 {
+		t.Fatalf("Deploy(web) = %+v, %v, steps %q; want 3 events ending succeeded", last, err, steps)
+	}
+	for app, want := range map[string]error{"busy": ErrConflict, "nope": ErrNotFound} {
+		_, err := c.Deploy(ctx, app, DeployRequest{}, nil)
+		if !errors.Is(err, want) {
+			t.Errorf("Deploy(%s) = %v; want %v", app, err, want)
+		}
+	}
+	if _, err := c.RunJob(ctx, "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("RunJob without jobs = %v; want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,47 @@
+// Package httpcache is tandem's shared HTTP cache: an RFC 9111 cache that
+// wraps the edge's reverse proxy as an [http.Handler].
+//
+// It owns the caching decisions (freshness, validation, Vary, stale
+// content, invalidation after unsafe methods, the targeted fields of
+// RFC 9213 and the Cache-Status field of RFC 9211), request coalescing,
+// the storage tiers (memory, bounded by bytes and evicted by otter's
+// W-TinyLFU policy; an optional disk tier that survives a restart) and
+// purging (by URL, by tag, by regular-expression ban; hard or soft).
+//
+// A [Cache] is shared by all routes of a node; [Cache.Handler] wraps one
+// route's upstream handler with that route's [RouteOptions]. Purges are
+// plain [Event] values, parsed from the requests CMSs send with
+// [ParsePurge] and applied with [Cache.Apply], so that they can be
+// replicated to other nodes unchanged.
+//
+// Decisions where the RFCs leave a choice:
+//
+//   - Targeted fields: Tandem-Cache-Control, then CDN-Cache-Control, then
+//     Cache-Control (and Expires) decide the policy. Tandem-Cache-Control
+//     targets only tandem and is removed before delivery;
+//     CDN-Cache-Control is forwarded for a CDN in front of tandem.
+//   - Heuristic freshness (10% of the time since Last-Modified, capped by
+//     RouteOptions.HeuristicMax) only for statuses cacheable by default or
+//     "public" responses; RouteOptions.DefaultTTL is off by default.
+//   - s-maxage implies proxy-revalidate: a client's max-stale cannot
+//     extend it, but the origin's own stale-while-revalidate and
+//     stale-if-error, and the operator's RouteOptions.Grace, still apply.
+//     must-revalidate, proxy-revalidate and no-cache forbid all stale use.
+//   - A request with Authorization may be served a stored response; the
+//     response to it is stored only with public, s-maxage or
+//     must-revalidate (RFC 9111 §3.5).
+//   - Responses with Set-Cookie are not stored unless
+//     RouteOptions.StoreSetCookie (then without the Set-Cookie field).
+//   - Pragma is ignored (deprecated by RFC 9111). Client no-cache and
+//     max-age=0 are obeyed unless RouteOptions.IgnoreClientNoCache.
+//   - 206 responses are never stored; ranges are served from stored 200s.
+//   - Stale responses carry no Warning (obsolete); Cache-Status says
+//     "hit; ttl=-N; detail=stale-while-revalidate" or
+//     "fwd=stale; fwd-status=503; detail=stale-if-error".
+//   - A soft purge marks entries in memory stale; their disk copies are
+//     removed (soft state is not persisted).
+//
+// The pure parts (header parsing in cachecontrol.go, vary.go, tags.go;
+// the policy in policy.go and freshness.go) do no I/O and read no clock;
+// the rest is a thin driver around them.
+package httpcache

@@ -1,0 +1,206 @@
+package httpcache
+
+import (
+	"net/http"
+	"os"
+	"slices"
+)
+
+// isOriginError reports the statuses for which a stored response may be
+// served instead (stale-if-error, grace): the origin or the proxy
+// failing, not the application saying no.
+func isOriginError(status int) bool {
+	switch status {
+	case 500, 502, 503, 504:
+		return true
+	}
+	return false
+}
+
+// onHeader decides, when the upstream response header arrives, what the
+// flight's readers get and whether the response is stored; then it
+// releases them.
+func (c *Cache) onHeader(w *fetchWriter, code int) {
+	f := w.f
+	f.respTime = c.now()
+	h := w.header.Clone()
+	removeHopByHop(h)
+	stale := w.stale
+
+	if stale != nil && code == http.StatusNotModified {
+		if etag := h.Get("Etag"); etag != "" && etag != stale.etag {
+			w.retry, w.discard = true, true
+			return
+		}
+		f.kind, f.entry = flightNotModified, c.refresh(f, stale, h)
+		c.stats.notModified.Add(1)
+		w.discard = true
+		c.flights.leave(f)
+		close(f.ready)
+		return
+	}
+	if stale != nil && isOriginError(code) && stale.mayServeOnError(f.respTime, f.reqCC, f.route.o.Grace) {
+		f.kind, f.entry, f.status = flightStale, stale, code
+		w.discard = true
+		c.flights.leave(f)
+		close(f.ready)
+		return
+	}
+
+	f.kind, f.status, f.header = flightResponse, code, h
+	cc, targeted := responsePolicy(h)
+	vary := ParseVary(h["Vary"])
+	ok, reason := storable(storeInput{
+		status: code, header: h, cc: cc, targeted: targeted, vary: vary,
+		reqHasAuth: f.req.Header.Get("Authorization") != "", route: &f.route.o,
+	})
+	f.shareable = ok
+	f.detail = reason
+	f.vary = mergeFields(vary.Fields, f.route.keyer.headers)
+	if ok {
+		f.shared = sharedHeader(h, cc, &f.route.o)
+		e := f.newEntry(f.shared)
+		f.ttl = e.lifetime - e.initAge
+		if e.lifetime <= 0 && e.etag == "" && e.lastMod.IsZero() &&
+			cc.StaleWhileRevalidate == Absent && cc.StaleIfError == Absent && f.route.o.Grace == 0 {
+			ok, f.detail = false, "stale-on-arrival" // could never be reused
+		}
+	}
+	if !ok {
+		if reason != "authorization" {
+			c.setPass(f.key, f.respTime.Add(f.route.o.hitForPass()))
+		}
+		c.flights.leave(f)
+		close(f.ready)
+		return
+	}
+	w.limit = f.route.o.maxObjectSize()
+	w.memMax = c.memBodyMax(&f.route.o)
+	if c.disk.usable() {
+		w.memMax = min(w.memMax, c.memObjectMax)
+	}
+	f.storing.Store(true)
+	f.sp.setRetain(true)
+	switch cl := contentLength(h); {
+	case cl > w.limit:
+		f.detail = "too-big"
+		w.stopStoring("too-big")
+	case cl > w.memMax:
+		w.size = cl // spill now: the body goes straight to disk
+		w.spill()
+		w.size = 0
+	default:
+		f.sp.reserve(cl)
+	}
+	close(f.ready)
+}
+
+// mergeFields returns the sorted union of two sorted field lists.
+func mergeFields(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// sharedHeader is the part of a response header that other clients and
+// the store may get: without the fields private="..." names (RFC 9111
+// §5.2.2.7) and without Set-Cookie.
+func sharedHeader(h http.Header, cc CacheControl, o *RouteOptions) http.Header {
+	s := h.Clone()
+	for _, f := range cc.PrivateFields {
+		delete(s, f)
+	}
+	delete(s, "Set-Cookie")
+	delete(s, "Set-Cookie2")
+	return clipHeader(s)
+}
+
+// storeResponse stores a completely fetched response. file, when not
+// nil, holds the body (streamed to disk); otherwise it is in the spool's
+// memory, and the returned entry and generation are for persist.
+func (c *Cache) storeResponse(f *flight, file *os.File) (*entry, uint64) {
+	h := f.shared.Clone()
+	delete(h, "Content-Length")
+	e := f.newEntry(clipHeader(h))
+	e.vary = f.vary
+	e.varyVals = selectValues(f.req.Header, f.vary)
+	e.tags = tagsOf(f.header, c.tagHeaders)
+	if file != nil {
+		e.body = &body{size: f.sp.size}
+		v, err := c.disk.commit(file, e)
+		if err != nil {
+			c.diskFailed(err)
+			return nil, 0
+		}
+		e.body.path = v.path
+		if _, ok := c.insert(e, f.since); ok {
+			c.stats.stores.Add(1)
+		} else {
+			c.disk.removeVariants(e.key, func(o *diskVariant) bool { return o == v })
+		}
+		return nil, 0
+	}
+	chunks, size, ok := f.sp.memoryBody()
+	if !ok {
+		return nil, 0
+	}
+	e.body = &body{chunks: compactChunks(chunks, size), size: size}
+	g, ok := c.insert(e, f.since)
+	if !ok {
+		return nil, 0
+	}
+	c.stats.stores.Add(1)
+	return e, g
+}
+
+// compactChunks copies a body whose chunks waste much capacity into one
+// exact slice, so that small objects do not pin 64 KiB chunks.
+func compactChunks(chunks [][]byte, size int64) [][]byte {
+	var capacity int64
+	for _, c := range chunks {
+		capacity += int64(cap(c))
+	}
+	if capacity <= size+size/8 {
+		return chunks
+	}
+	b := make([]byte, 0, size)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return [][]byte{b}
+}
+
+// refresh applies a 304 to the stored response it validated (RFC 9111
+// §4.3.4) and stores the result: every field of the 304 replaces the
+// stored one except Content-Length.
+func (c *Cache) refresh(f *flight, stale *entry, h304 http.Header) *entry {
+	h := stale.header.Clone()
+	cc, _ := responsePolicy(h304)
+	for k, v := range h304 {
+		if k != "Content-Length" && k != "Set-Cookie" && !slices.Contains(cc.PrivateFields, k) {
+			h[k] = v
+		}
+	}
+	e := newEntry(stale.key, stale.status, clipHeader(h), f.reqTime, f.respTime)
+	e.setFreshness(f.route.hs)
+	e.vary, e.varyVals, e.body = stale.vary, stale.varyVals, stale.body
+	e.tags = tagsOf(h, c.tagHeaders)
+	ok, _ := storable(storeInput{
+		status: e.status, header: h, cc: e.cc, targeted: e.targeted,
+		vary: ParseVary(h["Vary"]), route: &f.route.o,
+	})
+	if !ok {
+		c.removeEntry(stale)
+		return e
+	}
+	if g, ok := c.insert(e, f.since); ok {
+		c.stats.stores.Add(1)
+		if e.body.chunks != nil && c.disk != nil {
+			c.persist(e, g)
+		}
+	}
+	return e
+}

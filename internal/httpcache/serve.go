@@ -1,0 +1,249 @@
+package httpcache
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+)
+
+// copyHeader sets the fields of src on dst, except the route's skipped
+// fields. Value slices are shared: stored ones are clipped (clipHeader),
+// so a later Add on dst reallocates instead of writing into them.
+func (h *routeHandler) copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		if !h.skip[k] {
+			dst[k] = v
+		}
+	}
+}
+
+// setStatus appends this cache's member to Cache-Status.
+func (h *routeHandler) setStatus(hdr http.Header, cs *cacheStatus) {
+	m := cs.format(h.c.name)
+	if prev := hdr["Cache-Status"]; len(prev) > 0 {
+		hdr["Cache-Status"] = append(slices.Clip(prev), m)
+		return
+	}
+	hdr["Cache-Status"] = []string{m}
+}
+
+// serveEntry answers r from a stored response. validated says the
+// response was just validated with the origin, so that fields of a
+// qualified no-cache may be sent. It returns false, having written
+// nothing, when the body is gone (a file removed from the disk tier).
+func (h *routeHandler) serveEntry(w http.ResponseWriter, r *http.Request, e *entry, cs *cacheStatus, validated bool) bool {
+	var file *os.File
+	if e.body.path != "" {
+		f, err := os.Open(e.body.path)
+		if err != nil {
+			h.c.removeEntry(e)
+			return false
+		}
+		defer f.Close()
+		file = f
+	}
+	now := h.c.now()
+	hdr := w.Header()
+	h.copyHeader(hdr, e.header)
+	if !validated {
+		for _, f := range e.cc.NoCacheFields {
+			delete(hdr, f)
+		}
+	}
+	hdr["Age"] = []string{ageSeconds(e.currentAge(now))}
+	h.setStatus(hdr, cs)
+	if e.status/100 == 2 {
+		lm := e.lastMod
+		if lm.IsZero() {
+			lm, _ = http.ParseTime(e.header.Get("Date"))
+		}
+		if code := evalPreconditions(r, e.etag, lm); code == http.StatusNotModified {
+			writeNotModified(w)
+			return true
+		} else if code != 0 {
+			w.WriteHeader(code)
+			return true
+		}
+	}
+	if e.status == http.StatusOK && r.Header.Get("Range") != "" {
+		if _, ok := hdr["Content-Type"]; !ok {
+			hdr["Content-Type"] = nil // no sniffing by ServeContent
+		}
+		http.ServeContent(w, r, "", e.lastMod, io.NewSectionReader(readerAt(e.body, file), 0, e.body.size))
+		return true
+	}
+	hdr["Content-Length"] = []string{strconv.FormatInt(e.body.size, 10)}
+	w.WriteHeader(e.status)
+	if r.Method == http.MethodHead || !bodyAllowed(e.status) {
+		return true
+	}
+	if file != nil {
+		io.CopyN(w, file, e.body.size) // client errors end the response; nothing to do
+		return true
+	}
+	for _, c := range e.body.chunks {
+		if _, err := w.Write(c); err != nil {
+			break
+		}
+	}
+	return true
+}
+
+func bodyAllowed(status int) bool {
+	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
+}
+
+// readerAt reads a body from memory or from its open file.
+func readerAt(b *body, f *os.File) io.ReaderAt {
+	if f != nil {
+		return f
+	}
+	return chunkReader(b.chunks)
+}
+
+// chunkReader reads a list of byte chunks as one.
+type chunkReader [][]byte
+
+func (cr chunkReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for _, c := range cr {
+		if off >= int64(len(c)) {
+			off -= int64(len(c))
+			continue
+		}
+		m := copy(p[n:], c[off:])
+		n += m
+		off = 0
+		if n == len(p) {
+			return n, nil
+		}
+	}
+	return n, io.EOF
+}
+
+// serveFlight answers r from a fetch. It returns false, having written
+// nothing, when the fetch's response cannot answer r (not shareable, or
+// selected by other field values); the reader is closed in every case.
+func (h *routeHandler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, rd *spoolReader, leader bool, cs *cacheStatus) bool {
+	defer rd.close()
+	select {
+	case <-f.ready:
+	case <-r.Context().Done():
+		return true // the client left
+	}
+	switch f.kind {
+	case flightNotModified, flightStale:
+		if !f.entry.matches(r.Header) {
+			return false
+		}
+		if f.kind == flightStale {
+			cs.detail = "stale-if-error"
+			cs.fwdStatus = f.status
+			h.c.stats.stale.Add(1)
+		} else {
+			cs.stored = true
+			cs.fwdStatus = http.StatusNotModified
+		}
+		cs.setTTL(f.entry.ttl(h.c.now()))
+		rd.close()
+		return h.serveEntry(w, r, f.entry, cs, f.kind == flightNotModified)
+	}
+	if !leader && (!f.shareable || !f.varyMatches(r)) {
+		return false
+	}
+	hdr := w.Header()
+	src := f.header
+	if !leader {
+		src = f.shared
+	}
+	h.copyHeader(hdr, src)
+	cs.fwdStatus = f.status
+	storing := f.storing.Load()
+	cs.stored = storing
+	if storing {
+		cs.setTTL(f.ttl)
+	} else if cs.detail == "" && f.detail != "" {
+		cs.detail = "not-stored " + f.detail
+	}
+	h.setStatus(hdr, cs)
+	if f.status/100 == 2 && f.shareable {
+		lm, _ := http.ParseTime(src.Get("Last-Modified"))
+		if code := evalPreconditions(r, src.Get("Etag"), lm); code != 0 {
+			if code == http.StatusNotModified {
+				writeNotModified(w)
+			} else {
+				w.WriteHeader(code)
+			}
+			return true
+		}
+	}
+	if f.status == http.StatusOK && storing && r.Header.Get("Range") != "" && r.Method == http.MethodGet {
+		if h.serveRangeFromSpool(w, r, rd, src) {
+			return true
+		}
+	}
+	w.WriteHeader(f.status)
+	if r.Method == http.MethodHead {
+		return true
+	}
+	h.stream(w, r, rd)
+	return true
+}
+
+// serveRangeFromSpool waits for the whole body and serves the range.
+func (h *routeHandler) serveRangeFromSpool(w http.ResponseWriter, r *http.Request, rd *spoolReader, src http.Header) bool {
+	if err := rd.wait(r.Context()); err != nil {
+		return false
+	}
+	s := rd.s
+	s.mu.Lock()
+	chunks, base, size, file := s.chunks, s.base, s.size, s.file
+	s.mu.Unlock()
+	var ra io.ReaderAt
+	switch {
+	case base == 0 && file == nil:
+		ra = chunkReader(chunks)
+	case file != nil && base == size:
+		ra = file
+	default:
+		return false
+	}
+	hdr := w.Header()
+	delete(hdr, "Content-Length")
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil
+	}
+	lm, _ := http.ParseTime(src.Get("Last-Modified"))
+	http.ServeContent(w, r, "", lm, io.NewSectionReader(ra, 0, size))
+	return true
+}
+
+// stream copies the spool to the client as the bytes arrive. A broken
+// upstream body aborts the client's response, so that it is not taken
+// for a complete one.
+func (h *routeHandler) stream(w http.ResponseWriter, r *http.Request, rd *spoolReader) {
+	rc := http.NewResponseController(w)
+	for {
+		b, err := rd.next(r.Context())
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			if r.Context().Err() != nil {
+				return
+			}
+			panic(http.ErrAbortHandler)
+		}
+		if _, err := w.Write(b); err != nil {
+			return
+		}
+		if !rd.available() {
+			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package httpcache
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// maxVaryFields bounds the fields one response may vary on; a response
+// that names more is not stored.
+const maxVaryFields = 16
+
+// Vary is a parsed Vary field.
+type Vary struct {
+	// Star is true when the list contains "*": the response never
+	// matches a later request (RFC 9111 §4.1).
+	Star bool
+	// Fields are the canonical field names, sorted and without duplicates.
+	Fields []string
+}
+
+// ParseVary parses all lines of a Vary field. Members that are not
+// tokens are ignored; too many members make the result Star, so that
+// such a response is not stored.
+func ParseVary(values []string) Vary {
+	var v Vary
+	splitList(values, func(m string) bool {
+		switch {
+		case m == "*":
+			v.Star = true
+		case isToken(m):
+			v.Fields = append(v.Fields, http.CanonicalHeaderKey(m))
+		}
+		return true
+	})
+	slices.Sort(v.Fields)
+	v.Fields = slices.Compact(v.Fields)
+	if len(v.Fields) > maxVaryFields {
+		v.Star, v.Fields = true, nil
+	}
+	if v.Star {
+		v.Fields = nil
+	}
+	return v
+}
+
+// normalizeFieldValue joins the lines of a request field into one value
+// with the whitespace around list commas removed, so that semantically
+// equal values compare equal (RFC 9111 §4.1). An absent field is "" and
+// an empty one is "\x00" so that the two do not match.
+func normalizeFieldValue(values []string) string {
+	if values == nil {
+		return ""
+	}
+	if len(values) == 1 && !strings.ContainsAny(values[0], ", \t") {
+		if values[0] == "" {
+			return "\x00"
+		}
+		return values[0]
+	}
+	var b strings.Builder
+	first := true
+	splitList(values, func(m string) bool {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteString(m)
+		return true
+	})
+	if b.Len() == 0 {
+		return "\x00"
+	}
+	return b.String()
+}
+
+// selectValues returns the normalized values of fields in h, in order.
+func selectValues(h http.Header, fields []string) []string {
+	if len(fields) == 0 {
+		return nil
+	}
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = normalizeFieldValue(h[f])
+	}
+	return out
+}
