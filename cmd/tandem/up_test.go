@@ -45,27 +45,24 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 		"post": post(base + "/echo"),
 	}, 5*time.Millisecond)
 
-	// A POST that is in flight on web-2 when it dies.
+	// Slow POSTs in flight when web-2 dies: the balancer spreads them by
+	// in-flight count, so some are on the victim.
 	victim := instanceOf(st, "web", "web-2")
-	slowPost := make(chan int, 1)
-	go func() {
-		c := &http.Client{Timeout: 10 * time.Second}
-		for {
-			// The balancer picks the instance; keep trying until the
-			// slow POST lands on the victim.
+	const slow = 6
+	slowPost := make(chan int, slow)
+	for i := 0; i < slow; i++ {
+		go func() {
+			c := &http.Client{Timeout: 10 * time.Second}
 			resp, err := c.Post(base+"/echo?d=3s", "text/plain", strings.NewReader("in flight"))
 			if err != nil {
 				slowPost <- -1
 				return
 			}
-			body, _ := io.ReadAll(resp.Body)
+			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "web-2") {
-				slowPost <- resp.StatusCode
-				return
-			}
-		}
-	}()
+			slowPost <- resp.StatusCode
+		}()
+	}
 	time.Sleep(time.Second) // let load and the slow POST run
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -95,14 +92,25 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("POSTs: %d ok, %d answered 502", ok, len(failed))
-	select {
-	case code := <-slowPost:
-		if code != http.StatusOK && code != http.StatusBadGateway {
-			t.Errorf("in-flight POST on the killed instance: status %d; want a clean 502", code)
+	cut := 0
+	timeout := time.After(15 * time.Second)
+	for i := 0; i < slow; i++ {
+		select {
+		case code := <-slowPost:
+			switch code {
+			case http.StatusOK:
+			case http.StatusBadGateway:
+				cut++
+			default:
+				t.Errorf("slow POST in flight during the kill: status %d; want 200, or a clean 502 on the killed instance", code)
+			}
+		case <-timeout:
+			t.Fatal("a slow POST in flight during the kill hung")
 		}
-		t.Logf("in-flight POST on the killed instance: status %d", code)
-	case <-time.After(15 * time.Second):
-		t.Error("in-flight POST on the killed instance hung")
+	}
+	t.Logf("slow POSTs in flight during the kill: %d cut off with 502, %d completed", cut, slow-cut)
+	if cut == 0 {
+		t.Error("no slow POST was on the killed instance; the test did not exercise the case")
 	}
 }
 

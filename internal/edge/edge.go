@@ -76,6 +76,7 @@ type Server struct {
 	trusted trustedProxies
 	routes  *routeTable
 	apps    map[string]http.Handler // the reverse proxy of each app
+	buffers bufferPool              // copy buffers shared by the proxies
 	handler http.Handler
 
 	mu        sync.Mutex // guards the fields below

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// Machine describes where the benchmark ran.
+type Machine struct {
+	Nproc    int               `json:"nproc"`
+	CPU      string            `json:"cpu"`       // model name from /proc/cpuinfo
+	Kernel   string            `json:"kernel"`    // /proc/sys/kernel/osrelease
+	OS       string            `json:"os"`        // PRETTY_NAME from /etc/os-release
+	MemTotal string            `json:"mem_total"` // from /proc/meminfo
+	Go       string            `json:"go"`        // the toolchain that built tandem and the harness
+	Versions map[string]string `json:"versions"`  // peer (and load generator) → version
+	// LoadAvg is /proc/loadavg at the start and the end of the run: other
+	// work on the machine makes every figure noisier.
+	LoadAvg [2]string `json:"loadavg"`
+}
+
+func describeMachine() Machine {
+	return Machine{
+		Nproc:    runtime.NumCPU(),
+		CPU:      fieldOf("/proc/cpuinfo", "model name", ':'),
+		Kernel:   strings.TrimSpace(readString("/proc/sys/kernel/osrelease")),
+		OS:       strings.Trim(fieldOf("/etc/os-release", "PRETTY_NAME", '='), `"`),
+		MemTotal: memTotal(),
+		Go:       runtime.Version(),
+		Versions: map[string]string{},
+		LoadAvg:  [2]string{loadAvg()},
+	}
+}
+
+// String is a one-line description for the table's heading.
+func (m Machine) String() string {
+	return strings.Join([]string{m.CPU, itoa(m.Nproc) + " CPUs", m.MemTotal, m.OS, "Linux " + m.Kernel, m.Go}, ", ")
+}
+
+// memTotal is MemTotal from /proc/meminfo in GiB.
+func memTotal() string {
+	f := strings.Fields(fieldOf("/proc/meminfo", "MemTotal", ':'))
+	if len(f) != 2 || f[1] != "kB" {
+		return "unknown"
+	}
+	kb, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return "unknown"
+	}
+	return strconv.FormatFloat(kb/(1<<20), 'f', 1, 64) + " GiB RAM"
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	f := strings.Fields(readString("/proc/loadavg"))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func readString(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unknown"
+	}
+	return string(b)
+}
+
+// fieldOf returns the value of the first "key<sep>value" line in a file.
+func fieldOf(path, key string, sep byte) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unknown"
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), string(sep))
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
