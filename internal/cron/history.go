@@ -121,11 +121,7 @@ func (h history) save(s state) error {
 	if h.dir == "" {
 		return nil
 	}
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save history of job %s: %w", s.Job, err)
-	}
-	if err := atomicfile.Write(h.path(s.Job), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteJSON(h.path(s.Job), s, 0o600); err != nil {
 		return fmt.Errorf("save history of job %s: %w", s.Job, err)
 	}
 	return nil

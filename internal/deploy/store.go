@@ -55,11 +55,7 @@ func (s *Store) Load(app string) (AppState, error) {
 
 // Save writes the state of st.App atomically and durably.
 func (s *Store) Save(st AppState) error {
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save releases of %s: %w", st.App, err)
-	}
-	if err := atomicfile.Write(s.path(st.App), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteJSON(s.path(st.App), st, 0o600); err != nil {
 		return fmt.Errorf("save releases of %s: %w", st.App, err)
 	}
 	return nil
