@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -50,7 +49,7 @@ gets the stale copy at once while one request fetches a fresh one.`,
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(c.OutOrStdout()).Encode(res)
+				return printJSON(c.OutOrStdout(), res)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "purged %d stored %s\n", res.Purged, plural(res.Purged, "response", "responses"))
 			return nil
