@@ -69,6 +69,7 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(err.Error() + "\n"))
 		return
 	}
+	ev.Time = x.start
 	n, err := p.Purger.Purge(r.Context(), ev)
 	if err != nil {
 		x.setError("purge_failed")
