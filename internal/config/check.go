@@ -28,6 +28,7 @@ var nodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 func (k *checker) check() {
 	k.cluster()
+	k.clusterNet()
 	k.edge()
 	k.cache()
 	k.listen("admin.listen", k.st.Admin.Listen)

@@ -106,7 +106,7 @@ func TestParseFull(t *testing.T) {
 	}
 	dir := st.Dir
 	want := &Stack{
-		Cluster: Cluster{Name: "wiki", Node: "n1", Zone: "a", Site: "cloud", DataDir: "/var/lib/tandem"},
+		Cluster: Cluster{Name: "wiki", Node: "n1", Zone: "a", Site: "cloud", DataDir: "/var/lib/tandem", Advertise: "127.0.0.1", PeerPort: 7380, ClientPort: 7379, NodePort: 7946},
 		Edge: Edge{
 			Listen:         "0.0.0.0:80",
 			TLS:            &TLS{Listen: ":443", Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")},
@@ -197,7 +197,7 @@ func TestParseDefaults(t *testing.T) {
 	}
 	dir := st.Dir
 	want := &Stack{
-		Cluster: Cluster{Name: "tandem", Node: "n1", Zone: "default", Site: "home", DataDir: filepath.Join(dir, ".tandem")},
+		Cluster: Cluster{Name: "tandem", Node: "n1", Zone: "default", Site: "home", DataDir: filepath.Join(dir, ".tandem"), Advertise: "127.0.0.1", PeerPort: 7380, ClientPort: 7379, NodePort: 7946},
 		Edge: Edge{
 			Listen:    ":8080",
 			Timeouts:  EdgeTimeouts{ReadHeader: Duration(10 * time.Second), Idle: Duration(120 * time.Second), Upstream: Duration(60 * time.Second), Shutdown: Duration(30 * time.Second)},

@@ -16,7 +16,10 @@ import (
 // filled by the checker after decoding.
 
 func (s *Stack) setDefaults() {
-	s.Cluster = Cluster{Name: "tandem", Zone: "default", Site: "home", DataDir: ".tandem"}
+	s.Cluster = Cluster{
+		Name: "tandem", Zone: "default", Site: "home", DataDir: ".tandem",
+		Advertise: "127.0.0.1", PeerPort: 7380, ClientPort: 7379, NodePort: 7946,
+	}
 	s.Edge = Edge{
 		Listen: ":8080",
 		Timeouts: EdgeTimeouts{

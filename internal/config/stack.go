@@ -30,6 +30,25 @@ type Cluster struct {
 	Zone    string `yaml:"zone"`     // failure domain; default "default"
 	Site    string `yaml:"site"`     // place with its own internet path; default "home"
 	DataDir string `yaml:"data_dir"` // absolute; default ".tandem" beside the stack file
+
+	// Advertise is the address other nodes reach this node at; default
+	// "127.0.0.1" (fine for one node; set it before others join).
+	Advertise  string `yaml:"advertise"`
+	PeerPort   int    `yaml:"peer_port"`   // etcd peer traffic; default 7380
+	ClientPort int    `yaml:"client_port"` // etcd clients; default 7379
+	NodePort   int    `yaml:"node_port"`   // node-to-node HTTPS (joins, cross-zone requests); default 7946
+	// Etcd points at an external etcd cluster; nil runs an embedded
+	// member in the data directory.
+	Etcd *ExternalEtcd `yaml:"etcd"`
+}
+
+// ExternalEtcd is an existing etcd cluster tandem uses instead of running
+// a member itself.
+type ExternalEtcd struct {
+	Endpoints []string `yaml:"endpoints"` // https://host:port; at least one
+	CA        string   `yaml:"ca"`        // PEM CA bundle; absolute
+	Cert      string   `yaml:"cert"`      // client certificate; absolute
+	Key       string   `yaml:"key"`       // client key; absolute
 }
 
 // Admin configures the admin API listener.
