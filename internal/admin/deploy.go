@@ -15,6 +15,8 @@ import (
 var (
 	ErrNotFound = errors.New("not found")                    // 404: no such app, job or version
 	ErrConflict = errors.New("conflicts with current state") // 409: a deploy runs, a version exists
+	// ErrUnavailable: 503, the control plane (etcd) has no quorum.
+	ErrUnavailable = errors.New("control plane unavailable")
 )
 
 // Deployer is what the deploy, history and maintenance endpoints need of
@@ -329,7 +331,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, ErrConflict):
 		status = http.StatusConflict
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled):
 		status = http.StatusServiceUnavailable
 	}
 	writeError(w, status, err.Error())
@@ -345,6 +347,8 @@ func errorFor(status int, msg string) error {
 		return Errorf(ErrNotFound, "%s", msg)
 	case http.StatusConflict:
 		return Errorf(ErrConflict, "%s", msg)
+	case http.StatusServiceUnavailable:
+		return Errorf(ErrUnavailable, "%s", msg)
 	}
 	return fmt.Errorf("%s (HTTP %d)", msg, status)
 }

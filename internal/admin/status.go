@@ -12,6 +12,9 @@ type Status struct {
 	Edge      []string     `json:"edge"`
 	Apps      []AppStatus  `json:"apps"`
 	Jobs      []JobSummary `json:"jobs,omitempty"`
+	// Cluster is the cluster as this node sees it; nil before the node
+	// has joined one.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }
 
 // AppStatus describes one app on the node.

@@ -104,6 +104,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 		tw.Flush()
 	}
 	printJobSummaries(w, st.Jobs, now)
+	printCluster(w, st.Cluster, now)
 }
 
 // instanceNote says what an operator should look at, if anything.

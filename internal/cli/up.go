@@ -13,7 +13,7 @@ import (
 )
 
 func newUpCmd() *cobra.Command {
-	var file string
+	var file, join string
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Run a node in the foreground from a stack file",
@@ -21,7 +21,12 @@ func newUpCmd() *cobra.Command {
 and the admin API. SIGINT or SIGTERM stops it gracefully: the edge stops
 accepting, in-flight requests finish (edge.timeouts.shutdown), then the
 instances are stopped (stop signal, grace, SIGKILL). A second signal ends
-tandem at once; its instances die with it.`,
+tandem at once; its instances die with it.
+
+The first start creates a one-member cluster in cluster.data_dir, or, with
+--join, joins the cluster of the node that made the token (see tandem
+cluster token). Later starts rejoin whatever cluster the data directory
+belongs to.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			st, err := config.Load(file)
@@ -40,6 +45,7 @@ tandem at once; its instances die with it.`,
 				AccessLog: accessLog,
 				Environ:   os.Environ(),
 				Version:   Version,
+				Join:      join,
 			})
 			if err != nil {
 				return err
@@ -48,6 +54,7 @@ tandem at once; its instances die with it.`,
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "tandem.yaml", "stack file")
+	c.Flags().StringVar(&join, "join", os.Getenv("TANDEM_JOIN"), "join token from `tandem cluster token` (first start only; default $TANDEM_JOIN)")
 	return c
 }
 

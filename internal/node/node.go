@@ -38,6 +38,9 @@ type Options struct {
 	Environ []string
 	// Version is reported in status.
 	Version string
+	// Join is a join token: on the first start the node joins that
+	// cluster instead of founding its own.
+	Join string
 }
 
 // Node is one tandem process: the parts of a stack running on one machine.
