@@ -18,6 +18,9 @@ type PurgeRequest struct {
 	// Soft marks stale instead of removing: the next request is answered
 	// at once from the stale copy while one request refreshes it.
 	Soft bool `json:"soft,omitempty"`
+	// Wait answers only once every live node of the cluster has applied
+	// the purge, not just this one.
+	Wait bool `json:"wait,omitempty"`
 }
 
 // PurgeResult is the answer to a purge.

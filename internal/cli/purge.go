@@ -60,6 +60,7 @@ gets the stale copy at once while one request fetches a fresh one.`,
 	c.Flags().StringVar(&ban, "ban", "", "purge responses whose path and query match this regular expression")
 	c.Flags().StringVar(&req.BanHost, "ban-host", "", "with --ban: only on hosts matching this regular expression")
 	c.Flags().BoolVar(&req.Soft, "soft", false, "mark stale instead of removing")
+	c.Flags().BoolVar(&req.Wait, "wait", false, "return only once every live node has applied the purge")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }

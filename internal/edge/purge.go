@@ -19,6 +19,30 @@ type Purger interface {
 	Purge(ctx context.Context, ev httpcache.Event) (int, error)
 }
 
+// ErrPurgeIncomplete is returned (wrapped) by a Purger that applied a purge
+// here but could not hand it to every node; the edge answers 503 so that
+// the client retries (purges are idempotent).
+var ErrPurgeIncomplete = errors.New("purge not applied on every node")
+
+// purgeWaitHeader asks the edge to answer a purge only once every live
+// node has applied it: "Tandem-Purge-Wait: all".
+const purgeWaitHeader = "Tandem-Purge-Wait"
+
+type purgeWaitKey struct{}
+
+// PurgeWaitAll reports whether the purge in ctx asked to wait until every
+// live node applied it.
+func PurgeWaitAll(ctx context.Context) bool {
+	v, _ := ctx.Value(purgeWaitKey{}).(bool)
+	return v
+}
+
+// WithPurgeWaitAll returns ctx marked as PurgeWaitAll; the admin API's
+// purge uses it.
+func WithPurgeWaitAll(ctx context.Context) context.Context {
+	return context.WithValue(ctx, purgeWaitKey{}, true)
+}
+
 // PurgeOptions say who may send PURGE and BAN requests to the edge, and
 // where accepted purges go.
 type PurgeOptions struct {
@@ -70,13 +94,20 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Time = x.start
-	n, err := p.Purger.Purge(r.Context(), ev)
+	ctx := r.Context()
+	if strings.EqualFold(r.Header.Get(purgeWaitHeader), "all") {
+		ctx = WithPurgeWaitAll(ctx)
+	}
+	n, err := p.Purger.Purge(ctx, ev)
 	if err != nil {
 		x.setError("purge_failed")
 		s.log.Error("purge failed", "event", ev, "err", err)
 		status := http.StatusInternalServerError
-		if errors.Is(err, httpcache.ErrBadPurge) {
+		switch {
+		case errors.Is(err, httpcache.ErrBadPurge):
 			status = http.StatusBadRequest
+		case errors.Is(err, ErrPurgeIncomplete):
+			status = http.StatusServiceUnavailable
 		}
 		s.writeError(w, r, status)
 		return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/httpcache"
 )
 
@@ -95,6 +96,9 @@ func (n *Node) adminPurge(ctx context.Context, req admin.PurgeRequest) (int, err
 	}
 	if err := ev.Validate(); err != nil {
 		return 0, fmt.Errorf("purge: %w: %w", admin.ErrBadRequest, err)
+	}
+	if req.Wait {
+		ctx = edge.WithPurgeWaitAll(ctx)
 	}
 	return n.purger.Purge(ctx, ev)
 }
