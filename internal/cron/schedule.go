@@ -212,7 +212,10 @@ func (s Schedule) Every() time.Duration { return s.every }
 // do not fire; times that happen twice fire once, at the first.
 func (s Schedule) Next(t time.Time, loc *time.Location) time.Time {
 	if s.every > 0 {
-		return t.Add(s.every).Truncate(time.Second)
+		// Aligned to multiples of the interval (counted from Go's zero
+		// time), so that every node of a cluster computes the same
+		// firings and exactly one of them claims each.
+		return t.Truncate(s.every).Add(s.every)
 	}
 	orig := t.Location()
 	if loc == nil {

@@ -96,6 +96,12 @@ func TestEvery(t *testing.T) {
 	if got, want := s.Next(from, nil), time.Date(2026, 1, 1, 0, 1, 30, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("Next = %s; want %s", got, want)
 	}
+	// Nodes that started at different moments fire at the same times.
+	a := s.Next(time.Date(2026, 1, 1, 0, 0, 7, 0, time.UTC), nil)
+	b := s.Next(time.Date(2026, 1, 1, 0, 1, 2, 0, time.UTC), nil)
+	if !a.Equal(b) || !a.Equal(time.Date(2026, 1, 1, 0, 1, 30, 0, time.UTC)) {
+		t.Errorf("Next from 00:00:07 = %s, from 00:01:02 = %s; want both 00:01:30", a, b)
+	}
 	if s.Every() != 90*time.Second || s.String() != "@every 1m30s" {
 		t.Errorf("Every() = %s, String() = %q", s.Every(), s.String())
 	}
