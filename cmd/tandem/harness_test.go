@@ -113,7 +113,7 @@ type stackFile struct {
 func writeStack(t *testing.T, tmpl string) stackFile {
 	t.Helper()
 	sf := stackFile{path: filepath.Join(t.TempDir(), "stack.yaml"), edge: freeAddr(t), admin: freeAddr(t)}
-	if err := os.WriteFile(sf.path, []byte(stackVars(t, tmpl, sf.edge, sf.admin)), 0o644); err != nil {
+	if err := os.WriteFile(sf.path, []byte(withClusterPorts(t, stackVars(t, tmpl, sf.edge, sf.admin), "127.0.0.1")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return sf
