@@ -42,6 +42,7 @@ func main() {
 	if d, err := time.ParseDuration(os.Getenv("TESTAPP_STARTUP")); err == nil {
 		time.Sleep(d) // a slow-starting monolith
 	}
+	zone := os.Getenv("TANDEM_ZONE")
 	var hang atomic.Bool
 	var delay atomic.Int64
 	mux := http.NewServeMux()
@@ -53,6 +54,7 @@ func main() {
 			}
 			time.Sleep(time.Duration(delay.Load()))
 			w.Header().Set("X-Instance", name)
+			w.Header().Set("X-Zone", zone)
 			if version != "" {
 				w.Header().Set("X-Version", version)
 			}
