@@ -129,8 +129,14 @@ func startNode(t *testing.T, tmpl string) *node {
 // startStack starts `tandem up` on a stack file written before.
 func startStack(t *testing.T, sf stackFile) *node {
 	t.Helper()
+	return startStackArgs(t, sf)
+}
+
+// startStackArgs starts `tandem up` on a stack file with more arguments.
+func startStackArgs(t *testing.T, sf stackFile, args ...string) *node {
+	t.Helper()
 	n := &node{t: t, edge: sf.edge, admin: sf.admin, stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
-	n.cmd = exec.Command(tandemBin, "up", "-f", sf.path)
+	n.cmd = exec.Command(tandemBin, append([]string{"up", "-f", sf.path}, args...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n.stdout, n.stderr
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -63,4 +65,19 @@ func mappingValue(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// writeStackOn fills tmpl for a node whose edge, admin API and cluster
+// ports all listen on ip (one of 127.0.0.0/8, all local on Linux).
+func writeStackOn(t *testing.T, tmpl, ip string) stackFile {
+	t.Helper()
+	sf := stackFile{
+		path:  filepath.Join(t.TempDir(), "stack.yaml"),
+		edge:  net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
+		admin: net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
+	}
+	if err := os.WriteFile(sf.path, []byte(withClusterPorts(t, stackVars(t, tmpl, sf.edge, sf.admin), ip)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return sf
 }
