@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,8 +28,14 @@ type fakeNode struct {
 	Deployer // only History is called
 	now      time.Time
 
-	mu   sync.Mutex // guards auth below
-	auth []string   // Authorization headers of API requests
+	// gone, once set, makes every API request after the first status
+	// request fail as if the node had died: the connection is closed
+	// without an answer.
+	gone atomic.Bool
+
+	mu       sync.Mutex // guards the fields below
+	auth     []string   // Authorization headers of API requests
+	statuses int        // status requests seen
 }
 
 func (f *fakeNode) status(context.Context) Status {
@@ -127,7 +134,14 @@ func (f *fakeNode) handler(t *testing.T) http.Handler {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			f.mu.Lock()
 			f.auth = append(f.auth, r.Header.Get("Authorization"))
+			if r.URL.Path == "/v1/status" {
+				f.statuses++
+			}
+			dead := f.gone.Load() && f.statuses > 1
 			f.mu.Unlock()
+			if dead {
+				panic(http.ErrAbortHandler) // the server closes the connection, no answer
+			}
 			if r.Header.Get("Authorization") != "Bearer "+browserToken {
 				writeError(w, http.StatusUnauthorized, "no valid token")
 				return
@@ -150,13 +164,7 @@ func startFakeNode(t *testing.T) (*fakeNode, string) {
 func TestPageInBrowser(t *testing.T) {
 	b := headless.ForTest(t)
 	f, base := startFakeNode(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	p, err := b.DumpDOM(ctx, base+"/#"+url.Values{"token": {browserToken}}.Encode())
-	if err != nil {
-		t.Fatalf("%v\n%s", err, p.Log)
-	}
-	checkNoPageErrors(t, p)
+	p := loadPage(t, b, base+"/#"+url.Values{"token": {browserToken}}.Encode())
 	if body := p.Elements("data-ready"); len(body) != 1 || body[0]["data-ready"] != "1" {
 		t.Fatalf("body data-ready = %v; want 1 (the first poll did not render)", body)
 	}
@@ -201,7 +209,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	if os.Getenv("TANDEM_TEST_ARTIFACTS") != "" {
 		shot := headless.ArtifactPath(t, "statuspage-fake.png")
-		if p, err := b.Screenshot(ctx, base+"/#"+url.Values{"token": {browserToken}}.Encode(), shot); err != nil {
+		if p, err := b.Screenshot(t.Context(), base+"/#"+url.Values{"token": {browserToken}}.Encode(), shot); err != nil {
 			t.Errorf("%v\n%s", err, p.Log)
 		}
 	}
@@ -220,13 +228,7 @@ func TestPageInBrowser(t *testing.T) {
 func TestPageRefusedToken(t *testing.T) {
 	b := headless.ForTest(t)
 	_, base := startFakeNode(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	p, err := b.DumpDOM(ctx, base+"/#token=wrong")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, p.Log)
-	}
-	checkNoPageErrors(t, p)
+	p := loadPage(t, b, base+"/#token=wrong")
 	banner := p.Elements("role")
 	if len(banner) != 1 || banner[0]["data-status"] != "401" {
 		t.Errorf("banner %v; want one with data-status 401", banner)
@@ -243,12 +245,43 @@ func TestPageRefusedToken(t *testing.T) {
 	}
 }
 
-func checkNoPageErrors(t *testing.T, p headless.Page) {
+// TestPageNodeGone: when the node stops answering, the page says so in
+// the banner and keeps the last data, dimmed.
+func TestPageNodeGone(t *testing.T) {
+	b := headless.ForTest(t)
+	f, base := startFakeNode(t)
+	f.gone.Store(true)
+	p := loadPage(t, b, base+"/#"+url.Values{"token": {browserToken}}.Encode())
+	if body := p.Elements("data-ready"); len(body) != 1 {
+		t.Errorf("body data-ready = %v; want the first poll rendered", body)
+	}
+	if msg, _ := p.Text("banner"); !strings.Contains(msg, "does not answer") {
+		t.Errorf("banner text %q; want it to say the node does not answer", msg)
+	}
+	for _, e := range p.Elements("id") {
+		if e["id"] == "main" && e["class"] != "stale" {
+			t.Errorf("main class %q; want stale", e["class"])
+		}
+	}
+	if n := len(p.Elements("data-instance")); n != 4 {
+		t.Errorf("%d instance rows; want the last data's 4 kept", n)
+	}
+}
+
+// loadPage loads the page at url in b and wants it to log no error.
+func loadPage(t *testing.T, b *headless.Browser, url string) headless.Page {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	p, err := b.DumpDOM(ctx, url)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, p.Log)
+	}
 	if errs, ok := p.Text("errors"); !ok || errs != "" {
 		t.Errorf("page errors (found %v): %s", ok, errs)
 	}
 	if len(p.Console) > 0 {
 		t.Errorf("browser console:\n%s", strings.Join(p.Console, "\n"))
 	}
+	return p
 }

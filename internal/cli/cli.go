@@ -111,6 +111,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
 		newJobsCmd(),
 		newRunJobCmd(),
 		newPurgeCmd(),
+		newUICmd(),
 	)
 	return root
 }

@@ -132,23 +132,40 @@ func consoleLines(log string) []string {
 }
 
 var (
-	startTag = regexp.MustCompile(`<[a-zA-Z][a-zA-Z0-9]*\s[^>]*>`)
+	startTag = regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9]*)(\s[^>]*)>`)
 	attrRe   = regexp.MustCompile(`([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:="([^"]*)")?`)
 )
 
+// element is a start tag in the DOM: its name, attributes, and where the
+// tag ends.
+type element struct {
+	name  string
+	attrs map[string]string
+	end   int
+}
+
+// elements reads the start tags that have attributes. It reads Chromium's
+// serialisation (attribute values in double quotes, < and > escaped), not
+// HTML in general.
+func (p Page) elements() []element {
+	var out []element
+	for _, m := range startTag.FindAllStringSubmatchIndex(p.DOM, -1) {
+		e := element{name: p.DOM[m[2]:m[3]], attrs: make(map[string]string), end: m[1]}
+		for _, a := range attrRe.FindAllStringSubmatch(p.DOM[m[4]:m[5]], -1) {
+			e.attrs[a[1]] = html.UnescapeString(a[2])
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // Elements returns the attributes of every element in the DOM that has
-// attribute attr, in document order. It reads Chromium's serialisation
-// (attribute values in double quotes), not HTML in general.
+// attribute attr, in document order.
 func (p Page) Elements(attr string) []map[string]string {
 	var out []map[string]string
-	for _, tag := range startTag.FindAllString(p.DOM, -1) {
-		attrs := make(map[string]string)
-		body := tag[strings.IndexAny(tag, " \t\n"):]
-		for _, m := range attrRe.FindAllStringSubmatch(strings.TrimSuffix(body, ">"), -1) {
-			attrs[m[1]] = html.UnescapeString(m[2])
-		}
-		if _, ok := attrs[attr]; ok {
-			out = append(out, attrs)
+	for _, e := range p.elements() {
+		if _, ok := e.attrs[attr]; ok {
+			out = append(out, e.attrs)
 		}
 	}
 	return out
@@ -157,12 +174,18 @@ func (p Page) Elements(attr string) []map[string]string {
 // Text returns the text inside the element with the given id, and whether
 // there is one. It is meant for leaf elements such as <pre> and <dd>.
 func (p Page) Text(id string) (string, bool) {
-	re := regexp.MustCompile(`(?s)<([a-zA-Z][a-zA-Z0-9]*)\s[^>]*\bid="` + regexp.QuoteMeta(id) + `"[^>]*>(.*?)</([a-zA-Z][a-zA-Z0-9]*)>`)
-	m := re.FindStringSubmatch(p.DOM)
-	if m == nil {
-		return "", false
+	for _, e := range p.elements() {
+		if v, ok := e.attrs["id"]; !ok || v != id {
+			continue
+		}
+		rest := p.DOM[e.end:]
+		end := strings.Index(rest, "</"+e.name+">")
+		if end < 0 {
+			return "", false
+		}
+		return html.UnescapeString(rest[:end]), true
 	}
-	return html.UnescapeString(m[2]), true
+	return "", false
 }
 
 // ArtifactPath is where a test keeps a file worth looking at after the

@@ -192,7 +192,7 @@ function renderDeploys(histories, now) {
   all.sort((a, b) => Date.parse(b.started) - Date.parse(a.started));
   fillTable('deploys', all.slice(0, 10).map((d) => row({ 'data-deploy': d.app + '/' + d.id },
     d.app, d.id, d.kind, (d.from || '∅') + ' → ' + d.to, d.who, fmtAgo(now, d.started),
-    d.result ? fmtAge(d.duration / 1e6) : fmtAge(now - Date.parse(d.started)) + '…',
+    d.result ? fmtTook(d.duration / 1e6) : fmtAge(now - Date.parse(d.started)) + '…',
     badge(d.result || 'running', (d.result || 'running').replace(/ /g, '-')))), 'no deploys yet');
 }
 
@@ -210,7 +210,7 @@ function renderJobs(r, now) {
   runs.sort((a, b) => when(b) - when(a));
   fillTable('runs', runs.slice(0, 10).map((run) => row({ 'data-run': run.job + '/' + run.id },
     run.job, run.id, run.trigger, run.started ? fmtAgo(now, run.started) : (run.scheduled ? fmtTime(run.scheduled) : '–'),
-    run.started && run.finished ? fmtAge(Date.parse(run.finished) - Date.parse(run.started)) : '–',
+    run.started && run.finished ? fmtTook(Date.parse(run.finished) - Date.parse(run.started)) : '–',
     badge(run.result), run.exit_code, run.error || '')), 'no runs yet');
 }
 
@@ -222,6 +222,13 @@ function fmtAge(ms) {
   if (s < 3600) return Math.floor(s / 60) + 'm' + String(s % 60).padStart(2, '0') + 's';
   if (s < 86400) return Math.floor(s / 3600) + 'h' + String(Math.floor(s / 60) % 60).padStart(2, '0') + 'm';
   return Math.floor(s / 86400) + 'd' + String(Math.floor(s / 3600) % 24).padStart(2, '0') + 'h';
+}
+
+// fmtTook is a duration that may be short: a deploy, a job run.
+function fmtTook(ms) {
+  if (ms < 1000) return Math.round(ms) + 'ms';
+  if (ms < 10000) return (ms / 1000).toFixed(1) + 's';
+  return fmtAge(ms);
 }
 
 function fmtAgo(now, iso) {
