@@ -58,6 +58,9 @@ func New(opts Options) (*Server, error) {
 	s.registerJobs(mux)
 	s.registerCluster(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
+	if err := s.registerPage(mux); err != nil {
+		return nil, fmt.Errorf("new admin: %w", err)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -112,6 +112,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
 		newRunJobCmd(),
 		newPurgeCmd(),
 		newClusterCmd(),
+		newUICmd(),
 	)
 	return root
 }
