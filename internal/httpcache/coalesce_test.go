@@ -142,6 +142,18 @@ func TestHitForPassEndsWhenCacheable(t *testing.T) {
 	}
 }
 
+func TestOriginErrorLeavesNoHitForPass(t *testing.T) {
+	e := newEnv(t, RouteOptions{}, fixed(nil, 503, "no instance"))
+	e.get("http://example.org/")
+	e.o.set(fixed(nil, 200, "x", "Cache-Control", "max-age=60"))
+	if cs := e.get("http://example.org/").Header().Get("Cache-Status"); strings.Contains(cs, "hit-for-pass") {
+		t.Errorf("after a 503, Cache-Status = %q; want no hit-for-pass", cs)
+	}
+	if r := e.get("http://example.org/"); !isHit(r) {
+		t.Errorf("not cached after the origin recovered: %q", r.Header().Get("Cache-Status"))
+	}
+}
+
 func TestUncacheableWaitersGoThemselves(t *testing.T) {
 	const n = 4
 	e := newEnv(t, RouteOptions{}, nil)

@@ -67,7 +67,11 @@ func (c *Cache) onHeader(w *fetchWriter, code int) {
 		}
 	}
 	if !ok {
-		if reason != "authorization" {
+		// An error answer (often the edge's own 503 while no instance is
+		// up) says nothing about what the resource will be once the app
+		// answers: marking it pass would stop coalescing exactly when a
+		// recovering app needs it most.
+		if reason != "authorization" && !isOriginError(code) {
 			c.setPass(f.key, f.respTime.Add(f.route.o.hitForPass()))
 		}
 		c.flights.leave(f)
