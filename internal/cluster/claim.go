@@ -1,0 +1,103 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Claim makes node the one node that acts on (name, tick), such as one
+// firing of a cron job: every node calls it and exactly one gets true.
+// The claim is the key claims/<name>/<tick unix> holding the node's name,
+// created only if absent, under a lease of ttl: it must outlive the
+// window in which other nodes may still try the same tick (their clocks
+// and schedules lag), and then disappears by itself.
+//
+// A node that claims a tick it already holds (a retry after an
+// uncertain failure) gets true again. Ticks are compared at whole
+// seconds.
+func Claim(ctx context.Context, client *clientv3.Client, prefix, name string, tick time.Time, node string, ttl time.Duration) (bool, error) {
+	keys, err := newKeyspace(prefix)
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", name, err)
+	}
+	key := keys.claim(name, tick)
+	lease, err := client.Grant(ctx, ttlSeconds(ttl))
+	if err != nil {
+		return false, fmt.Errorf("claim %s: grant lease: %w", key, err)
+	}
+	resp, err := client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, node, clientv3.WithLease(lease.ID))).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	if resp.Succeeded {
+		return true, nil
+	}
+	// Lost (or held already): the new lease holds nothing. Revoking it
+	// now spares etcd from tracking it until it expires.
+	held := false
+	if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+		held = string(kvs[0].Value) == node
+	}
+	if _, err := client.Revoke(ctx, lease.ID); err != nil {
+		return held, fmt.Errorf("claim %s: revoke unused lease: %w", key, err)
+	}
+	return held, nil
+}
+
+// lockTTL is how long a Lock outlives a holder that stopped renewing it
+// (crashed, or lost etcd).
+const lockTTL = 10 * time.Second
+
+// Lock takes the cluster-wide lock name, waiting while another holder has
+// it, until ctx ends. Unlock releases it; until then a background lease
+// keeps it, ending lockTTL after the holder crashes or loses etcd — a
+// holder that may run for long must be prepared for that. unlock releases
+// the lock and its lease, and is safe to call once.
+func Lock(ctx context.Context, client *clientv3.Client, prefix, name string) (unlock func(context.Context) error, err error) {
+	keys, err := newKeyspace(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	// The lease is granted with ctx so that an unreachable etcd does not
+	// block past it; the session keeps it alive for the client's lifetime,
+	// not ctx's, since the lock outlives the call.
+	lease, err := client.Grant(ctx, ttlSeconds(lockTTL))
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: grant lease: %w", name, err)
+	}
+	session, err := concurrency.NewSession(client, concurrency.WithLease(lease.ID), concurrency.WithTTL(int(ttlSeconds(lockTTL))))
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: session: %w", name, err)
+	}
+	mu := concurrency.NewMutex(session, keys.lock(name))
+	if err := mu.Lock(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("lock %s: %w", name, err), closeSession(session))
+	}
+	return func(ctx context.Context) error {
+		if err := mu.Unlock(ctx); err != nil {
+			return errors.Join(fmt.Errorf("unlock %s: %w", name, err), closeSession(session))
+		}
+		if err := closeSession(session); err != nil {
+			return fmt.Errorf("unlock %s: %w", name, err)
+		}
+		return nil
+	}, nil
+}
+
+// closeSession ends a lock's session and revokes its lease, which
+// releases any lock key still under it.
+func closeSession(s *concurrency.Session) error {
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("close lock session: %w", err)
+	}
+	return nil
+}
