@@ -19,6 +19,9 @@ type Stats struct {
 	Purged        uint64 // entries removed or marked stale by purges
 	DiskErrors    uint64 // disk tier failures (each turns the tier off)
 
+	// PurgesByKind counts Purges by the kind of event.
+	PurgesByKind map[EventKind]uint64
+
 	MemoryBytes  int64 // weight in the memory tier
 	MemoryItems  int64 // keys in the memory tier
 	DiskBytes    int64 // bytes of object files
@@ -31,6 +34,20 @@ type Stats struct {
 type counters struct {
 	hits, misses, stale, revalidations, notModified, coalesced, passes,
 	stores, evictions, purges, invalidations, purged, diskErrors atomic.Uint64
+	purgeKinds [len(purgeKinds)]atomic.Uint64 // indexed like purgeKinds
+}
+
+// purgeKinds are the event kinds counted apart in Stats.PurgesByKind.
+var purgeKinds = [...]EventKind{PurgeURL, PurgeTag, PurgeBan, PurgeAll}
+
+// countPurge counts one applied event of kind k.
+func (c *counters) countPurge(k EventKind) {
+	c.purges.Add(1)
+	for i, pk := range purgeKinds {
+		if pk == k {
+			c.purgeKinds[i].Add(1)
+		}
+	}
 }
 
 // Stats returns a snapshot of the counters.
@@ -44,7 +61,11 @@ func (c *Cache) Stats() Stats {
 		Invalidations: c.stats.invalidations.Load(), Purged: c.stats.purged.Load(),
 		DiskErrors:  c.stats.diskErrors.Load(),
 		MemoryBytes: int64(c.mem.WeightedSize()), MemoryItems: int64(c.mem.EstimatedSize()),
-		Bans: len(c.bans.load()),
+		Bans:         len(c.bans.load()),
+		PurgesByKind: make(map[EventKind]uint64, len(purgeKinds)),
+	}
+	for i, k := range purgeKinds {
+		s.PurgesByKind[k] = c.stats.purgeKinds[i].Load()
 	}
 	if c.disk != nil {
 		s.DiskBytes = c.disk.bytes.Load()
