@@ -6,6 +6,7 @@ import "sync/atomic"
 // grow; the Bytes and Bans fields are current values.
 type Stats struct {
 	Hits          uint64 // served from storage without going forward
+	StaleHits     uint64 // of Hits, those served stale
 	Misses        uint64 // went forward without a usable stored response
 	StaleServed   uint64 // stale responses served (stale-while-revalidate, max-stale, stale-if-error, grace)
 	Revalidations uint64 // conditional requests sent to the origin
@@ -34,6 +35,7 @@ type Stats struct {
 type counters struct {
 	hits, misses, stale, revalidations, notModified, coalesced, passes,
 	stores, evictions, purges, invalidations, purged, diskErrors atomic.Uint64
+	staleHits  atomic.Uint64                  // hits served stale; hits counts the fresh ones
 	purgeKinds [len(purgeKinds)]atomic.Uint64 // indexed like purgeKinds
 }
 
@@ -52,8 +54,9 @@ func (c *counters) countPurge(k EventKind) {
 
 // Stats returns a snapshot of the counters.
 func (c *Cache) Stats() Stats {
+	staleHits := c.stats.staleHits.Load()
 	s := Stats{
-		Hits: c.stats.hits.Load(), Misses: c.stats.misses.Load(),
+		Hits: c.stats.hits.Load() + staleHits, StaleHits: staleHits, Misses: c.stats.misses.Load(),
 		StaleServed: c.stats.stale.Load(), Revalidations: c.stats.revalidations.Load(),
 		NotModified: c.stats.notModified.Load(), Coalesced: c.stats.coalesced.Load(),
 		Passes: c.stats.passes.Load(), Stores: c.stats.stores.Load(),
