@@ -26,6 +26,12 @@ type Options struct {
 	Deploys Deployer
 	// Jobs lists and runs scheduled jobs; nil when the stack has none.
 	Jobs Jobs
+	// Metrics serves the Prometheus exposition at GET /metrics; nil
+	// answers 404.
+	Metrics http.Handler
+	// Series gives the status page's charts (GET /v1/series); nil
+	// answers 501.
+	Series SeriesSource
 	// Logger receives the server's own events; nil discards them.
 	Logger *slog.Logger
 }
@@ -54,6 +60,8 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /v1/status", s.status)
 	s.registerDeploy(mux)
 	s.registerJobs(mux)
+	s.registerSeries(mux)
+	s.registerMetrics(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
