@@ -114,6 +114,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.app, x.route, x.cached = rt.App, rt.label, rt.cached
+	if s.opts.Observer != nil {
+		s.opts.Observer.RequestStarted(rt.App)
+	}
 	rt.handler.ServeHTTP(w, r)
 }
 

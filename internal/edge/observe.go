@@ -7,9 +7,14 @@ import (
 
 // Observer is told of every request the edge answers, once, when the
 // answer is complete: metrics and the status page's charts hook in here.
-// ObserveRequest runs on the request's goroutine, so it must be quick and
+// Its methods run on the request's goroutine, so they must be quick and
 // must not block.
 type Observer interface {
+	// RequestStarted is called when a request has been routed to app,
+	// before the app's handler runs; ObserveRequest follows for it with
+	// the same App.
+	RequestStarted(app string)
+	// ObserveRequest is called once per request, answered.
 	ObserveRequest(RequestInfo)
 }
 

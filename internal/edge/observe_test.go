@@ -12,8 +12,15 @@ import (
 
 // observed records what an Observer is told.
 type observed struct {
-	mu    sync.Mutex
-	infos []RequestInfo
+	mu      sync.Mutex
+	started []string
+	infos   []RequestInfo
+}
+
+func (o *observed) RequestStarted(app string) {
+	o.mu.Lock()
+	o.started = append(o.started, app)
+	o.mu.Unlock()
 }
 
 func (o *observed) ObserveRequest(i RequestInfo) {
@@ -78,6 +85,9 @@ func TestObserverAndAccessLog(t *testing.T) {
 		if l.Cache != w.cache || l.Error != w.errKind || (l.UpstreamMS > 0) != w.upstream || (l.Instance == "web-1") != w.upstream {
 			t.Errorf("request %d: access line %+v; want cache %q, error %q, upstream time and instance %v", i, l, w.cache, w.errKind, w.upstream)
 		}
+	}
+	if len(obs.started) != 2 || obs.started[0] != "web" || obs.started[1] != "web" {
+		t.Errorf("RequestStarted for %q; want web twice (the unrouted request has no app)", obs.started)
 	}
 	if b := obs.infos[0].Bytes; b != 4 {
 		t.Errorf("observed bytes = %d; want 4", b)
