@@ -39,7 +39,8 @@ func outcomeOf(lines []string, name string) string {
 	}
 	var hit, collapsed, negTTL bool
 	var fwd, fwdStatus, detail string
-	for _, p := range strings.Split(member, ";")[1:] {
+	_, params, _ := strings.Cut(member, ";")
+	for p := range strings.SplitSeq(params, ";") {
 		k, v, _ := strings.Cut(trimOWS(p), "=")
 		switch k {
 		case "hit":

@@ -48,3 +48,11 @@ func FuzzOutcome(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkOutcome(b *testing.B) {
+	lines := []string{"tandem; fwd=uri-miss; fwd-status=200; stored; ttl=60"}
+	b.ReportAllocs()
+	for b.Loop() {
+		outcomeOf(lines, DefaultName)
+	}
+}
