@@ -61,7 +61,8 @@ type Metrics struct {
 	// series caches the children of one label set, so that the request
 	// path looks them up in one map read rather than hashing label
 	// values twice.
-	series sync.Map // requestKey -> *requestSeries
+	series  sync.Map // requestKey -> *requestSeries
+	actives sync.Map // app -> prometheus.Gauge
 }
 
 // requestKey is the label set of the request metrics.
@@ -142,7 +143,16 @@ func (m *Metrics) register(c prometheus.Collector) error {
 // RequestStarted counts a request routed to app as active until
 // RequestEnded.
 func (m *Metrics) RequestStarted(app string) {
-	m.active.WithLabelValues(app).Inc()
+	m.activeGauge(app).Inc()
+}
+
+// activeGauge returns app's child of the active requests gauge.
+func (m *Metrics) activeGauge(app string) prometheus.Gauge {
+	if g, ok := m.actives.Load(app); ok {
+		return g.(prometheus.Gauge)
+	}
+	g, _ := m.actives.LoadOrStore(app, m.active.WithLabelValues(app))
+	return g.(prometheus.Gauge)
 }
 
 // ObserveRequest records an answered request in the request duration,
@@ -169,7 +179,7 @@ func (m *Metrics) ObserveRequest(r Request) {
 
 // RequestEnded ends a request counted by RequestStarted.
 func (m *Metrics) RequestEnded(app string) {
-	m.active.WithLabelValues(app).Dec()
+	m.activeGauge(app).Dec()
 }
 
 // DeployFinished records a deploy or rollback of app that ended with
