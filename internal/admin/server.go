@@ -28,6 +28,12 @@ type Options struct {
 	Jobs Jobs
 	// Cluster manages the cluster's membership; nil answers 404.
 	Cluster Cluster
+	// Metrics serves the Prometheus exposition at GET /metrics; nil
+	// answers 404.
+	Metrics http.Handler
+	// Series gives the status page's charts (GET /v1/series); nil
+	// answers 501.
+	Series SeriesSource
 	// Logger receives the server's own events; nil discards them.
 	Logger *slog.Logger
 }
@@ -57,6 +63,8 @@ func New(opts Options) (*Server, error) {
 	s.registerDeploy(mux)
 	s.registerJobs(mux)
 	s.registerCluster(mux)
+	s.registerSeries(mux)
+	s.registerMetrics(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
 	if err := s.registerPage(mux); err != nil {
 		return nil, fmt.Errorf("new admin: %w", err)

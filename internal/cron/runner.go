@@ -54,6 +54,11 @@ type Options struct {
 	// Dir keeps each job's history as a JSON file; "" keeps none.
 	Dir    string
 	Logger *slog.Logger
+	// OnRun, if set, is told of every run that ended and every firing
+	// skipped or missed, by its Result (ok, failed, timeout, skipped,
+	// missed; Run.Missed says how many firings). It is called from the
+	// runner's goroutines, outside any lock, and must not block (metrics).
+	OnRun func(job string, run Run)
 }
 
 // Runner fires jobs at their times and keeps their histories. Create it
@@ -61,6 +66,7 @@ type Options struct {
 type Runner struct {
 	log    *slog.Logger
 	exec   Exec
+	onRun  func(job string, run Run) // never nil
 	locker Locker
 	hist   history
 	jobs   []*job // sorted by name
@@ -90,7 +96,10 @@ func New(opts Options) (*Runner, error) {
 	if opts.Exec == nil {
 		return nil, errors.New("new job runner: no exec")
 	}
-	r := &Runner{log: opts.Logger, exec: opts.Exec, locker: opts.Locker, hist: history{dir: opts.Dir}}
+	r := &Runner{log: opts.Logger, exec: opts.Exec, onRun: opts.OnRun, locker: opts.Locker, hist: history{dir: opts.Dir}}
+	if r.onRun == nil {
+		r.onRun = func(string, Run) {}
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -318,10 +327,11 @@ func (r *Runner) overlapLocked(j *job, trigger string, at time.Time) (skip strin
 
 func (r *Runner) skip(j *job, at time.Time, why string) {
 	j.mu.Lock()
-	j.st.add(Run{Trigger: TriggerSchedule, Scheduled: at, ExitCode: -1, Result: ResultSkipped, Error: why})
+	run := j.st.add(Run{Trigger: TriggerSchedule, Scheduled: at, ExitCode: -1, Result: ResultSkipped, Error: why})
 	j.st.Counts.Skipped++
 	j.st.LastFiring = at
 	j.mu.Unlock()
+	r.onRun(j.Name, run)
 	r.log.Warn("job firing skipped", "job", j.Name, "at", at, "reason", why)
 	r.save(j)
 }
@@ -329,9 +339,10 @@ func (r *Runner) skip(j *job, at time.Time, why string) {
 func (r *Runner) missed(j *job, first time.Time, n int, why string) {
 	j.mu.Lock()
 	msg := fmt.Sprintf("%d %s missed: %s", n, plural(n, "firing", "firings"), why)
-	j.st.add(Run{Trigger: TriggerSchedule, Scheduled: first, ExitCode: -1, Result: ResultMissed, Error: msg, Missed: n})
+	run := j.st.add(Run{Trigger: TriggerSchedule, Scheduled: first, ExitCode: -1, Result: ResultMissed, Error: msg, Missed: n})
 	j.st.Counts.Missed += n
 	j.mu.Unlock()
+	r.onRun(j.Name, run)
 	r.log.Warn("job firings missed", "job", j.Name, "first", first, "count", n, "reason", why)
 	r.save(j)
 }
@@ -395,6 +406,7 @@ func (r *Runner) finish(j *job, run Run, code int, err error, release func(conte
 		j.queue = j.queue[1:]
 	}
 	j.mu.Unlock()
+	r.onRun(j.Name, run)
 	r.save(j)
 	close(done)
 	level := slog.LevelInfo

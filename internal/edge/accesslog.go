@@ -20,22 +20,18 @@ type accessLine struct {
 	Bytes      int64   `json:"bytes"`
 	DurationMS float64 `json:"duration_ms"`
 	App        string  `json:"app,omitempty"`
+	Cache      string  `json:"cache,omitempty"`
+	Instance   string  `json:"instance,omitempty"`
 	Upstream   string  `json:"upstream,omitempty"`
+	UpstreamMS float64 `json:"upstream_ms,omitempty"`
 	Error      string  `json:"error,omitempty"`
 	UserAgent  string  `json:"user_agent,omitempty"`
 	Referer    string  `json:"referer,omitempty"`
 }
 
-func (s *Server) logAccess(r *http.Request, x *exchange, rec *recorder) {
-	w := s.opts.AccessLog
-	if w == nil {
-		return
-	}
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	upstream, errKind := x.outcome()
+// logAccess writes the access log line of a request; upstream is the
+// address of the instance that answered, if any.
+func (s *Server) logAccess(r *http.Request, x *exchange, info *RequestInfo, upstream string) {
 	line := accessLine{
 		Time:       x.start.UTC().Format(time.RFC3339Nano),
 		ID:         x.id,
@@ -44,19 +40,29 @@ func (s *Server) logAccess(r *http.Request, x *exchange, rec *recorder) {
 		Host:       r.Host,
 		Path:       r.URL.RequestURI(),
 		Proto:      r.Proto,
-		Status:     status,
-		Bytes:      rec.bytes,
-		DurationMS: float64(time.Since(x.start).Microseconds()) / 1000,
-		App:        x.app,
+		Status:     info.Status,
+		Bytes:      info.Bytes,
+		DurationMS: milliseconds(info.Duration),
+		App:        info.App,
+		Cache:      info.Cache,
 		Upstream:   upstream,
-		Error:      errKind,
+		UpstreamMS: milliseconds(info.Upstream),
+		Error:      info.Error,
 		UserAgent:  r.UserAgent(),
 		Referer:    r.Referer(),
+	}
+	if upstream != "" && s.opts.Instances != nil {
+		line.Instance = s.opts.Instances(info.App, upstream)
 	}
 	b, err := json.Marshal(line)
 	if err != nil {
 		return // every field is a plain string or number; cannot happen
 	}
 	b = append(b, '\n')
-	w.Write(b) // the writer serialises lines; a failed log write must not fail the request
+	s.opts.AccessLog.Write(b) // the writer serialises lines; a failed log write must not fail the request
+}
+
+// milliseconds rounds d to microseconds, in milliseconds.
+func milliseconds(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }

@@ -48,6 +48,12 @@ type Options struct {
 	MaxBodyBytes int64
 	// AccessLog receives one JSON line per request; nil logs nothing.
 	AccessLog io.Writer
+	// Instances names the instance of app listening on addr, for the
+	// access log; nil (or "") logs the address alone.
+	Instances func(app, addr string) string
+	// Observer is told of every request once it is answered, where the
+	// access log is written (metrics); nil costs nothing.
+	Observer Observer
 	// Routes map host and path to an app. Every app named must be in
 	// Upstreams.
 	Routes []Route
@@ -114,12 +120,13 @@ func New(opts Options) (*Server, error) {
 	routes := make([]Route, len(opts.Routes))
 	for i, r := range opts.Routes {
 		r.handler = s.apps[r.App]
+		r.label = routeLabel(r.Host, r.Path)
 		if r.Cache != nil && opts.Cache != nil {
 			h, err := opts.Cache.Handler(*r.Cache, r.handler)
 			if err != nil {
 				return nil, fmt.Errorf("new edge: route %s%s: cache: %w", r.Host, r.Path, err)
 			}
-			r.handler = h
+			r.handler, r.cached = h, true
 		}
 		r.handler = gateFront(opts.Upstreams[r.App], r.handler)
 		routes[i] = r

@@ -18,17 +18,33 @@ type exchange struct {
 	start    time.Time
 	clientIP netip.Addr
 	app      string
+	route    string // the matched route's label (Route.label); "" if none
+	cached   bool   // the matched route goes through the cache
 
 	// The proxy may run on a goroutine the cache owns, even after the
 	// client's handler returned (a background revalidation), hence:
-	mu       sync.Mutex // guards the fields below
-	upstream string     // address of the instance that answered, if any
-	errKind  string     // why the edge answered itself, if it did
+	mu       sync.Mutex    // guards the fields below
+	upstream string        // address of the instance that answered, if any
+	errKind  string        // why the edge answered itself, if it did
+	sent     time.Time     // when the request was handed to the app's balancer
+	waited   time.Duration // from sent to the app's response headers
 }
 
-func (x *exchange) setUpstream(addr string) {
+// setSent records that the request goes to the app now.
+func (x *exchange) setSent(at time.Time) {
+	x.mu.Lock()
+	x.sent = at
+	x.mu.Unlock()
+}
+
+// setUpstream records the instance that answered, when its response
+// headers arrived.
+func (x *exchange) setUpstream(addr string, at time.Time) {
 	x.mu.Lock()
 	x.upstream = addr
+	if !x.sent.IsZero() {
+		x.waited = at.Sub(x.sent)
+	}
 	x.mu.Unlock()
 }
 
@@ -38,11 +54,12 @@ func (x *exchange) setError(kind string) {
 	x.mu.Unlock()
 }
 
-// outcome returns the upstream and error kind recorded so far.
-func (x *exchange) outcome() (upstream, errKind string) {
+// outcome returns the upstream, the wait for it and the error kind
+// recorded so far.
+func (x *exchange) outcome() (upstream string, waited time.Duration, errKind string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.upstream, x.errKind
+	return x.upstream, x.waited, x.errKind
 }
 
 type exchangeKey struct{}
@@ -53,7 +70,7 @@ func exchangeFrom(ctx context.Context) *exchange {
 }
 
 // middleware wraps next with what every request gets, in order: request
-// id, client address, size limits and the access log.
+// id, client address, size limits, the access log and the observer.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := &exchange{start: time.Now()}
@@ -68,7 +85,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 
 		rec := &recorder{ResponseWriter: w, s: s}
 		r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
-		defer func() { s.logAccess(r, x, rec) }()
+		defer func() { s.finish(r, x, rec) }()
 
 		if r.ContentLength > s.opts.MaxBodyBytes {
 			x.setError("body_too_large")
@@ -96,7 +113,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound)
 		return
 	}
-	x.app = rt.App
+	x.app, x.route, x.cached = rt.App, rt.label, rt.cached
+	if s.opts.Observer != nil {
+		s.opts.Observer.RequestStarted(rt.App)
+	}
 	rt.handler.ServeHTTP(w, r)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tandem-run/tandem/internal/balance"
 )
@@ -22,6 +23,9 @@ func (s *Server) newProxy(app string, rt http.RoundTripper) http.Handler {
 			pr.Out.URL.Host = app
 			pr.Out.Host = pr.In.Host // the app sees the name the client used
 			s.setForwarded(pr)
+			if x := exchangeFrom(pr.In.Context()); x != nil {
+				x.setSent(time.Now())
+			}
 		},
 		Transport: rt,
 		// 0: buffered writes, but ReverseProxy still flushes at once for
@@ -32,7 +36,7 @@ func (s *Server) newProxy(app string, rt http.RoundTripper) http.Handler {
 		BufferPool:    &s.buffers,
 		ModifyResponse: func(resp *http.Response) error {
 			if x := exchangeFrom(resp.Request.Context()); x != nil && resp.Request.URL != nil {
-				x.setUpstream(resp.Request.URL.Host)
+				x.setUpstream(resp.Request.URL.Host, time.Now())
 			}
 			return nil
 		},

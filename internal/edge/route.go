@@ -24,6 +24,21 @@ type Route struct {
 	Cache *httpcache.RouteOptions
 
 	handler http.Handler // the app's proxy, behind the cache if any
+	label   string       // names the route in metrics: host pattern and path
+	cached  bool         // handler includes the cache
+}
+
+// routeLabel names a route in metrics by what the stack file says:
+// "/api", "example.com/", "*.example.com/blog". Its values are as few as
+// the routes, whatever the URLs requested.
+func routeLabel(host, path string) string {
+	if path == "" {
+		path = "/"
+	}
+	if host == "*" {
+		host = ""
+	}
+	return normalizeHost(host) + path
 }
 
 // routeTable picks the route for a request. It is immutable once built.

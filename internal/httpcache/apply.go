@@ -19,7 +19,7 @@ func (c *Cache) Apply(ev Event) (int, error) {
 	if err := ev.Validate(); err != nil {
 		return 0, fmt.Errorf("apply purge: %w", err)
 	}
-	c.stats.purges.Add(1)
+	c.stats.countPurge(ev.Kind)
 	var n int
 	switch ev.Kind {
 	case PurgeURL:

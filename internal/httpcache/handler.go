@@ -87,7 +87,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				cs.detail = "stale-while-revalidate"
 			}
 			if h.serveEntry(w, r, e, cs, false) {
-				h.c.stats.hits.Add(1)
+				h.c.stats.staleHits.Add(1)
 				h.c.stats.stale.Add(1)
 				if v == serveStaleRevalidate {
 					h.revalidate(key, r, req, e)

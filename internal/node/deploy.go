@@ -349,6 +349,7 @@ func (r *deployRuntime) Describe(name string) string {
 // current.
 func (r *deployRuntime) Finish(rec deploy.Record) error {
 	a := r.a
+	r.n.deployEnded(a.name, rec)
 	a.mu.Lock()
 	a.deploy = nil
 	a.state.Pending = nil

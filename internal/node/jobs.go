@@ -39,6 +39,7 @@ func (n *Node) newJobs() (*cron.Runner, error) {
 		Locker: new(cron.LocalLocker), // the cluster's etcd locker replaces it when nodes join
 		Dir:    filepath.Join(n.st.Cluster.DataDir, "jobs"),
 		Logger: n.log.With("part", "jobs"),
+		OnRun:  n.jobRan,
 	})
 }
 

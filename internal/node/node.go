@@ -59,6 +59,7 @@ type Node struct {
 	releases *deploy.Store // each app's releases and deploys; opened by Run
 	jobs     *cron.Runner  // nil when the stack has no jobs
 	tasks    tasks         // deploys in progress
+	tel      *nodeTelemetry
 }
 
 // app is one app of the stack on this node: its instances, its pool, the
@@ -103,7 +104,7 @@ func New(opts Options) (*Node, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st := opts.Stack
-	n := &Node{opts: opts, st: st, log: opts.Logger}
+	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(opts.Stack)}
 
 	sup, err := supervise.New(supervise.Options{Logger: n.log, OnEvent: n.onProcessEvent})
 	if err != nil {
@@ -125,13 +126,19 @@ func New(opts Options) (*Node, error) {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	n.purger = localPurger{cache: n.cache, log: n.log.With("part", "cache")}
-	if n.edge, err = edge.New(edgeOptions(st, upstreams, n.cache, n.purger, opts.AccessLog, n.log)); err != nil {
+	edgeOpts := edgeOptions(st, upstreams, n.cache, n.purger, opts.AccessLog, n.log)
+	edgeOpts.Observer, edgeOpts.Instances = n.tel, n.instanceName
+	if n.edge, err = edge.New(edgeOpts); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
+	if err := n.watchTelemetry(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	if n.jobs, err = n.newJobs(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
-	adminOpts := admin.Options{Listen: st.Admin.Listen, Status: n.status, Purge: n.adminPurge, Deploys: n, Logger: n.log}
+	adminOpts := admin.Options{Listen: st.Admin.Listen, Status: n.status, Purge: n.adminPurge, Deploys: n, Logger: n.log,
+		Metrics: n.tel.metrics.Handler(), Series: n.tel}
 	if n.jobs != nil {
 		adminOpts.Jobs = n
 	}

@@ -97,6 +97,13 @@ func main() {
 		}
 		fmt.Fprintf(w, "%d bytes on %s\n", n, name)
 	}))
+	mux.HandleFunc("GET /status/{code}", wrap(func(w http.ResponseWriter, r *http.Request) {
+		code, err := strconv.Atoi(r.PathValue("code"))
+		if err != nil || code < 200 || code > 599 {
+			code = http.StatusBadRequest
+		}
+		http.Error(w, http.StatusText(code), code) // answers with that status
+	}))
 	mux.HandleFunc("GET /headers", wrap(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Write(w)
 	}))

@@ -1,0 +1,113 @@
+package node
+
+import (
+	"io"
+	"math"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/cron"
+	"github.com/tandem-run/tandem/internal/deploy"
+	"github.com/tandem-run/tandem/internal/edge"
+)
+
+// scrapeText returns the node's metrics exposition.
+func scrapeText(t *testing.T, tel *nodeTelemetry) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	tel.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	text, err := io.ReadAll(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(text)
+}
+
+// TestDeployAndJobMetrics: the ends of deploys and job runs, as the
+// deploy driver and the job runner report them, are counted by outcome.
+func TestDeployAndJobMetrics(t *testing.T) {
+	n := &Node{tel: newTelemetry(&config.Stack{JobNames: []string{"report"}})}
+	start := time.Unix(1795000000, 0)
+	n.deployEnded("web", deploy.Record{Result: deploy.ResultSucceeded, Started: start, Finished: start.Add(40 * time.Second)})
+	n.deployEnded("web", deploy.Record{Result: deploy.ResultRolledBack, Started: start, Finished: start.Add(7 * time.Second)})
+	n.jobRan("report", cron.Run{Result: cron.ResultOK})
+	n.jobRan("report", cron.Run{Result: cron.ResultTimeout})
+	n.jobRan("report", cron.Run{Result: cron.ResultSkipped})
+	n.jobRan("report", cron.Run{Result: cron.ResultMissed, Missed: 3})
+	text := scrapeText(t, n.tel)
+	for _, want := range []string{
+		`tandem_deploys_total{app="web",outcome="succeeded"} 1`,
+		`tandem_deploys_total{app="web",outcome="rolled_back"} 1`,
+		`tandem_deploy_duration_seconds_bucket{app="web",outcome="succeeded",le="30"} 0`,
+		`tandem_deploy_duration_seconds_bucket{app="web",outcome="succeeded",le="60"} 1`,
+		`tandem_deploy_duration_seconds_sum{app="web",outcome="rolled_back"} 7`,
+		`tandem_job_runs_total{job="report",outcome="ok"} 1`,
+		`tandem_job_runs_total{job="report",outcome="timeout"} 1`,
+		`tandem_job_runs_total{job="report",outcome="skipped"} 1`,
+		`tandem_job_missed_total{job="report"} 3`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestTelemetryLeavesOutHealthChecks: requests to an app's health check
+// path end as active requests but count nowhere else; other requests
+// reach the metrics and the series.
+func TestTelemetryLeavesOutHealthChecks(t *testing.T) {
+	st := &config.Stack{
+		AppNames: []string{"web", "api"},
+		Apps: map[string]*config.App{
+			"web": {Health: config.HealthCheck{Path: "/healthz"}},
+			"api": {},
+		},
+		JobNames: []string{"report"},
+	}
+	tel := newTelemetry(st)
+	requests := []edge.RequestInfo{
+		{App: "web", Route: "/", Method: "GET", Path: "/healthz", Status: 200, Duration: time.Millisecond},
+		{App: "web", Route: "/", Method: "GET", Path: "/healthz/deep", Status: 200, Duration: time.Millisecond},
+		{App: "web", Route: "/", Method: "GET", Path: "/", Status: 500, Duration: time.Millisecond},
+		{App: "api", Route: "/api", Method: "GET", Path: "/healthz", Status: 200, Duration: time.Millisecond},
+	}
+	for _, r := range requests {
+		tel.RequestStarted(r.App)
+		tel.ObserveRequest(r)
+	}
+	text := scrapeText(t, tel)
+	for _, want := range []string{
+		`http_server_requests_total{app="web",method="GET",route="/",status_class="2xx"} 1` + "\n",
+		`http_server_requests_total{app="web",method="GET",route="/",status_class="5xx"} 1` + "\n",
+		`http_server_requests_total{app="api",method="GET",route="/api",status_class="2xx"} 1` + "\n",
+		`http_server_active_requests{app="web"} 0` + "\n",
+		`tandem_job_missed_total{job="report"} 0` + "\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	s := tel.Series(time.Minute)
+	if s.StepSeconds != 1 || len(s.Apps) != 2 {
+		t.Fatalf("Series(1m): step %d, apps %d; want 1, 2", s.StepSeconds, len(s.Apps))
+	}
+	web := s.Apps["web"]
+	if len(web.T) != 60 || len(web.RPS) != 60 || len(web.P99MS) != 60 {
+		t.Fatalf("Series(1m) web: %d t, %d rps, %d p99; want 60 of each", len(web.T), len(web.RPS), len(web.P99MS))
+	}
+	// The current second is left out of windows: the requests show once
+	// it has passed, if it has; the health check never does.
+	var total float64
+	for _, v := range web.RPS {
+		if !math.IsNaN(v) {
+			total += v
+		}
+	}
+	if total != 0 && total != 2 {
+		t.Errorf("Series(1m) web: rps adds up to %v; want 2 (or 0 within the first second)", total)
+	}
+}
