@@ -12,7 +12,7 @@ func TestTracker(t *testing.T) {
 		{2, 2, "+", "u"},
 		{2, 2, "++", "uU"},
 		{2, 2, "--", "uD"},
-		{2, 2, "+-+-+-", "uuuuuu"},  // flapping never decides
+		{2, 2, "+-+-+-", "uuuuuu"},   // flapping never decides
 		{2, 2, "++-+-+-", "uUUUUUU"}, // up stays up while it flaps
 		{2, 2, "++--", "uUUD"},
 		{2, 2, "++--++", "uUUDDU"},
