@@ -26,6 +26,8 @@ type Options struct {
 	Deploys Deployer
 	// Jobs lists and runs scheduled jobs; nil when the stack has none.
 	Jobs Jobs
+	// Checks lists the uptime checks; nil when the stack has none.
+	Checks Checks
 	// Logger receives the server's own events; nil discards them.
 	Logger *slog.Logger
 }
@@ -54,6 +56,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /v1/status", s.status)
 	s.registerDeploy(mux)
 	s.registerJobs(mux)
+	s.registerChecks(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)

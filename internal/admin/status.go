@@ -12,6 +12,9 @@ type Status struct {
 	Edge      []string     `json:"edge"`
 	Apps      []AppStatus  `json:"apps"`
 	Jobs      []JobSummary `json:"jobs,omitempty"`
+
+	// Checks are the uptime checks' states; nil when there are none.
+	Checks []CheckSummary `json:"checks,omitempty"`
 }
 
 // AppStatus describes one app on the node.

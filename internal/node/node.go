@@ -23,6 +23,7 @@ import (
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/httpcache"
 	"github.com/tandem-run/tandem/internal/supervise"
+	"github.com/tandem-run/tandem/internal/uptime"
 )
 
 // Options configure a Node.
@@ -56,6 +57,9 @@ type Node struct {
 	releases *deploy.Store // each app's releases and deploys; opened by Run
 	jobs     *cron.Runner  // nil when the stack has no jobs
 	tasks    tasks         // deploys in progress
+
+	// checks runs the uptime checks; nil when the stack has none.
+	checks *uptime.Monitor
 }
 
 // app is one app of the stack on this node: its instances, its pool, the
@@ -128,9 +132,15 @@ func New(opts Options) (*Node, error) {
 	if n.jobs, err = n.newJobs(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
+	if n.checks, err = n.newChecks(); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
 	adminOpts := admin.Options{Listen: st.Admin.Listen, Status: n.status, Purge: n.adminPurge, Deploys: n, Logger: n.log}
 	if n.jobs != nil {
 		adminOpts.Jobs = n
+	}
+	if n.checks != nil {
+		adminOpts.Checks = n
 	}
 	if n.admin, err = admin.New(adminOpts); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)

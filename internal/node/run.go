@@ -77,6 +77,9 @@ func (n *Node) Run(ctx context.Context) error {
 			run("jobs", n.jobs.Run)
 		}
 	}
+	if n.checks != nil {
+		run("checks", n.checks.Run)
+	}
 	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps))
 
 	// Serve until ctx ends or a part fails.
