@@ -110,6 +110,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
 		newResumeCmd(),
 		newJobsCmd(),
 		newRunJobCmd(),
+		newChecksCmd(),
 		newPurgeCmd(),
 	)
 	return root
