@@ -161,8 +161,11 @@ func (k *checker) alerts(p string, a *Alerts) {
 		for i, to := range s.To {
 			k.mailAddr(fmt.Sprintf("%s.smtp.to[%d]", p, i), to)
 		}
-		if s.Password != "" && s.Username == "" {
+		switch {
+		case s.Password != "" && s.Username == "":
 			k.c.addf(p+".smtp.password", "given without smtp.username")
+		case s.Username != "" && !s.StartTLS && s.Host != "localhost" && s.Host != "127.0.0.1" && s.Host != "::1":
+			k.c.addf(p+".smtp.username", "a password is sent only over TLS (or to localhost): set smtp.starttls: true")
 		}
 	}
 	if a.Renotify < 0 {

@@ -93,6 +93,7 @@ func TestParseCheckProblems(t *testing.T) {
 		{"alerts: { smtp: { host: m, from: a@b.c } }\n", "alerts.smtp.to", "at least one recipient"},
 		{"alerts: { smtp: { host: m, from: a@b.c, to: [d@e.f, x] } }\n", "alerts.smtp.to[1]", "invalid mail address"},
 		{"alerts: { smtp: { host: m, from: a@b.c, to: [d@e.f], password: p } }\n", "alerts.smtp.password", "without smtp.username"},
+		{"alerts: { smtp: { host: m, from: a@b.c, to: [d@e.f], username: u, starttls: false } }\n", "alerts.smtp.username", "only over TLS"},
 		{"alerts: { renotify: -1h }\n", "alerts.renotify", "must be >= 0"},
 	}
 	for _, tt := range tests {

@@ -78,7 +78,15 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	if n.checks != nil {
-		run("checks", n.checks.Run)
+		// The checks stop as soon as the node begins to stop: its own edge
+		// draining is no outage to alert about.
+		run("checks", func(pc context.Context) error {
+			cctx, cancel := context.WithCancel(pc)
+			defer cancel()
+			stop := context.AfterFunc(ctx, cancel)
+			defer stop()
+			return n.checks.Run(cctx)
+		})
 	}
 	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps))
 

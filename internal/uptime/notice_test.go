@@ -34,6 +34,21 @@ func TestNoticeOf(t *testing.T) {
 	}
 }
 
+func TestRoundDuration(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"}, {1400 * time.Millisecond, "1s"}, {90 * time.Second, "1m30s"}, {2 * time.Minute, "2m"},
+		{time.Hour, "1h"}, {time.Hour + 40*time.Second, "1h1m"}, {25 * time.Hour, "25h"}, {90 * time.Minute, "1h30m"},
+	}
+	for _, tt := range tests {
+		if got := roundDuration(tt.d); got != tt.want {
+			t.Errorf("roundDuration(%s) = %q; want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
 func TestMemoryVerdicts(t *testing.T) {
 	var mv MemoryVerdicts
 	for _, v := range []Verdict{
