@@ -34,6 +34,8 @@ type Options struct {
 	// Series gives the status page's charts (GET /v1/series); nil
 	// answers 501.
 	Series SeriesSource
+	// Checks lists the uptime checks; nil when the stack has none.
+	Checks Checks
 	// Logger receives the server's own events; nil discards them.
 	Logger *slog.Logger
 }
@@ -65,6 +67,7 @@ func New(opts Options) (*Server, error) {
 	s.registerCluster(mux)
 	s.registerSeries(mux)
 	s.registerMetrics(mux)
+	s.registerChecks(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
 	if err := s.registerPage(mux); err != nil {
 		return nil, fmt.Errorf("new admin: %w", err)

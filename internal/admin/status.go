@@ -15,6 +15,9 @@ type Status struct {
 	// Cluster is the cluster as this node sees it; nil before the node
 	// has joined one.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
+
+	// Checks are the uptime checks' states; nil when there are none.
+	Checks []CheckSummary `json:"checks,omitempty"`
 }
 
 // AppStatus describes one app on the node.

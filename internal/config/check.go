@@ -35,6 +35,7 @@ func (k *checker) check() {
 	k.logging()
 	k.apps()
 	k.jobs()
+	k.checks()
 	k.routes()
 	k.conflicts()
 }

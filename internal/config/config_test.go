@@ -122,8 +122,9 @@ func TestParseFull(t *testing.T) {
 				{Host: "", Path: "/", App: "web", Cache: defaultRouteCache()},
 			},
 		},
-		Admin: Admin{Listen: "127.0.0.1:9090"},
-		Log:   Log{Level: slog.LevelDebug, Format: "text"},
+		Admin:  Admin{Listen: "127.0.0.1:9090"},
+		Log:    Log{Level: slog.LevelDebug, Format: "text"},
+		Alerts: Alerts{Renotify: Duration(time.Hour)},
 		Apps: map[string]*App{
 			"web": {
 				Name:      "web",
@@ -209,6 +210,7 @@ func TestParseDefaults(t *testing.T) {
 		},
 		Admin:    Admin{Listen: "127.0.0.1:7070"},
 		Log:      Log{Level: slog.LevelInfo, Format: "json"},
+		Alerts:   Alerts{Renotify: Duration(time.Hour)},
 		Apps:     map[string]*App{"web": defaultApp("web", []string{filepath.Join(dir, "wiki")}, dir, 1)},
 		AppNames: []string{"web"},
 		File:     "stack.yaml",

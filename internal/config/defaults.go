@@ -34,6 +34,7 @@ func (s *Stack) setDefaults() {
 	s.Edge.Cache.setDefaults()
 	s.Admin = Admin{Listen: "127.0.0.1:7070"}
 	s.Log = Log{Level: slog.LevelInfo, Format: LogJSON}
+	s.Alerts.setDefaults()
 }
 
 func (t *TLS) setDefaults() { t.Listen = ":8443" }

@@ -25,6 +25,8 @@ func FuzzParse(f *testing.F) {
 		"\xff",
 		"[1, 2]",
 		"apps: { web: { command: !!binary aGk= } }",
+		base + "checks:\n  home: { url: \"https://a/\", interval: 2s, timeout: 1s, expect: { status: [200, 301], body: ok }, fall: 1, method: head, headers: { Host: a } }\n" +
+			"alerts:\n  webhook: { url: \"http://h/\", headers: { X: y } }\n  smtp: { host: m, port: 25, from: a@b.c, to: [d@e.f], username: u, password: p, starttls: false }\n  renotify: 0\n",
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -69,6 +71,13 @@ func checkInvariants(t *testing.T, src string, st *Stack) {
 		}
 		if a.Health.Interval <= 0 || a.Health.Timeout > a.Health.Interval || a.Instances < 0 {
 			t.Fatalf("Parse(%q): bad app %q: %+v", src, name, a)
+		}
+	}
+	for _, name := range st.CheckNames {
+		c := st.Checks[name]
+		if c == nil || c.Name != name || c.URL == "" || c.Interval < minCheckInterval || c.Timeout <= 0 || c.Timeout >= c.Interval ||
+			c.Rise < 1 || c.Fall < 1 || (c.Method != CheckGET && c.Method != CheckHEAD) {
+			t.Fatalf("Parse(%q): bad check %q: %+v", src, name, c)
 		}
 	}
 	if !filepath.IsAbs(st.Cluster.DataDir) {

@@ -12,11 +12,17 @@ type Stack struct {
 	Log     Log             `yaml:"log"`
 	Apps    map[string]*App `yaml:"apps"` // by name; at least one
 	Jobs    map[string]*Job `yaml:"jobs"` // by name; nil when there are none
+	// Checks are the uptime checks by name; nil when there are none.
+	Checks map[string]*UptimeCheck `yaml:"checks"`
+	// Alerts says where the checks' changes of state are sent.
+	Alerts Alerts `yaml:"alerts"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`
 	// JobNames lists the keys of Jobs in the order of the file.
 	JobNames []string `yaml:"-"`
+	// CheckNames lists the keys of Checks in the order of the file.
+	CheckNames []string `yaml:"-"`
 	// File is the stack file's name as given to Parse or Load.
 	File string `yaml:"-"`
 	// Dir is the absolute directory relative paths were resolved against.

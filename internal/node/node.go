@@ -23,6 +23,7 @@ import (
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/httpcache"
 	"github.com/tandem-run/tandem/internal/supervise"
+	"github.com/tandem-run/tandem/internal/uptime"
 )
 
 // Options configure a Node.
@@ -60,6 +61,9 @@ type Node struct {
 	jobs     *cron.Runner  // nil when the stack has no jobs
 	tasks    tasks         // deploys in progress
 	tel      *nodeTelemetry
+
+	// checks runs the uptime checks; nil when the stack has none.
+	checks *uptime.Monitor
 }
 
 // app is one app of the stack on this node: its instances, its pool, the
@@ -137,10 +141,16 @@ func New(opts Options) (*Node, error) {
 	if n.jobs, err = n.newJobs(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
+	if n.checks, err = n.newChecks(); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
 	adminOpts := admin.Options{Listen: st.Admin.Listen, Status: n.status, Purge: n.adminPurge, Deploys: n, Logger: n.log,
 		Metrics: n.tel.metrics.Handler(), Series: n.tel}
 	if n.jobs != nil {
 		adminOpts.Jobs = n
+	}
+	if n.checks != nil {
+		adminOpts.Checks = n
 	}
 	if n.admin, err = admin.New(adminOpts); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)

@@ -77,6 +77,17 @@ func (n *Node) Run(ctx context.Context) error {
 			run("jobs", n.jobs.Run)
 		}
 	}
+	if n.checks != nil {
+		// The checks stop as soon as the node begins to stop: its own edge
+		// draining is no outage to alert about.
+		run("checks", func(pc context.Context) error {
+			cctx, cancel := context.WithCancel(pc)
+			defer cancel()
+			stop := context.AfterFunc(ctx, cancel)
+			defer stop()
+			return n.checks.Run(cctx)
+		})
+	}
 	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps))
 
 	// Serve until ctx ends or a part fails.

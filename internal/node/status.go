@@ -29,6 +29,7 @@ func (n *Node) status(context.Context) admin.Status {
 		st.Apps = append(st.Apps, a.status())
 	}
 	st.Jobs = n.jobSummaries()
+	st.Checks = n.checkSummaries()
 	return st
 }
 
