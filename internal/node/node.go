@@ -135,13 +135,13 @@ func New(opts Options) (*Node, error) {
 	if n.edge, err = edge.New(edgeOpts); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
-	if err := n.watchTelemetry(); err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
-	}
 	if n.jobs, err = n.newJobs(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	if n.checks, err = n.newChecks(); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
+	if err := n.watchTelemetry(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	adminOpts := admin.Options{Listen: st.Admin.Listen, Status: n.status, Purge: n.adminPurge, Deploys: n, Logger: n.log,

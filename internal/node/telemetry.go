@@ -11,6 +11,7 @@ import (
 	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/telemetry"
+	"github.com/tandem-run/tandem/internal/uptime"
 )
 
 // This file wires the node's metrics and the status page's series: the
@@ -87,7 +88,32 @@ func (n *Node) watchTelemetry() error {
 	if err := n.tel.metrics.WatchInstances(n.instanceSamples); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
+	if n.checks != nil {
+		if err := n.tel.metrics.WatchChecks(n.checkSamples); err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+	}
 	return nil
+}
+
+// checkSamples lists the uptime checks for the metrics.
+func (n *Node) checkSamples() []telemetry.CheckSample {
+	var out []telemetry.CheckSample
+	for _, s := range n.checks.Status() {
+		state := -1.0
+		switch s.State {
+		case uptime.Up:
+			state = 1
+		case uptime.Down:
+			state = 0
+		}
+		latency := -1.0
+		if !s.Last.At.IsZero() {
+			latency = s.Last.Latency.Seconds()
+		}
+		out = append(out, telemetry.CheckSample{Check: s.Name, State: state, LocalLatency: latency})
+	}
+	return out
 }
 
 // instanceSamples lists every app's instances for the metrics.
