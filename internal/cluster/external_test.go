@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestExternal runs two nodes on an external etcd (an embedded cluster
@@ -55,5 +56,5 @@ func TestExternal(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Errorf("Get on e2 = %v, %v; want the key e1 wrote", resp, err)
 	}
-	waitFor(t, 5e9, "e1's health names the leader", func() bool { return e1.Health().Leader == "etcd" })
+	waitFor(t, 5*time.Second, "e1's health names the leader", func() bool { return e1.Health().Leader == "etcd" })
 }

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -64,14 +63,16 @@ func TestThreeNodes(t *testing.T) {
 		})
 		for _, tc := range []struct {
 			name  string
+			node  string
 			token string
 			want  error
 		}{
-			{"wrong secret", wrongSecret.String(), ErrJoinToken},
-			{"expired", expiring, ErrJoinToken},
-			{"CA hash does not match", wrongCA.String(), ErrCAMismatch},
+			{"wrong secret", "d", wrongSecret.String(), ErrJoinToken},
+			{"expired", "d", expiring, ErrJoinToken},
+			{"CA hash does not match", "d", wrongCA.String(), ErrCAMismatch},
+			{"name of a member", "b", token, ErrNameInUse},
 		} {
-			opts := testOptions(t, "d", "127.0.0.4")
+			opts := testOptions(t, tc.node, "127.0.0.4")
 			opts.Join = tc.token
 			_, err := startNode(t, opts)
 			if !errors.Is(err, tc.want) {
@@ -136,6 +137,11 @@ func TestThreeNodes(t *testing.T) {
 	waitFor(t, 5*time.Second, "a reports no quorum", func() bool { return !a.Health().Quorum })
 	lost := a.Health()
 	t.Logf("a without b and c: %+v", lost)
+	d := testOptions(t, "d", "127.0.0.4")
+	d.Join = token
+	if _, err := startNode(t, d); !errors.Is(err, ErrNoQuorum) {
+		t.Errorf("join without quorum = %v; want %v", err, ErrNoQuorum)
+	}
 	b = openNode(t, b.opts) // b.opts.Join is set: ignored, b is a member
 	waitFor(t, 5*time.Second, "a reports quorum", func() bool { return a.Health().Quorum })
 	if back := a.Health(); !back.Since.After(lost.Since) {
@@ -210,5 +216,3 @@ func joinRequestFor(t *testing.T, tok JoinToken, node, ip string, port int) *joi
 		PeerURL: "https://" + hp, ClientURL: "https://" + net.JoinHostPort(ip, strconv.Itoa(port+1)), CSR: csr,
 	}
 }
-
-var _ = context.Background
