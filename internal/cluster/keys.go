@@ -1,4 +1,3 @@
-// Package cluster holds tandem's shared state in etcd: membership, views, purge replication and claims.
 package cluster
 
 import (

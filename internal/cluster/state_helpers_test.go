@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/url"
 	"sync"
@@ -156,6 +155,3 @@ func waitView(t *testing.T, v *Viewer, timeout time.Duration, what string, ok fu
 }
 
 // testLogger logs to the test's output.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-}

@@ -9,7 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func testNode(name, zone string) NodeInfo {
+func testNodeInfo(name, zone string) NodeInfo {
 	return NodeInfo{Name: name, Zone: zone, Site: "home", Version: "test", NodeAddr: name + ":7000",
 		Started: time.Unix(1700000000, 0).UTC()}
 }
@@ -19,8 +19,8 @@ func TestViewSeesRegistries(t *testing.T) {
 	viewer := NewViewer(ViewerOptions{Client: client, Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
 	goRun(t, viewer.Run)
 	const ttl = 5 * time.Second // longer than the waits below: leaving must come from the revoke
-	regA := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNode("a", "z1"), TTL: ttl, Logger: testLogger(t)})
-	regB := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNode("b", "z2"), TTL: ttl, Logger: testLogger(t)})
+	regA := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNodeInfo("a", "z1"), TTL: ttl, Logger: testLogger(t)})
+	regB := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNodeInfo("b", "z2"), TTL: ttl, Logger: testLogger(t)})
 	webA := []InstanceInfo{{Name: "web-1", Release: "r1", State: InstanceHealthy}}
 	regA.SetApp("web", webA) // before Run: written once registered
 	stopA := goRun(t, regA.Run)
@@ -32,8 +32,8 @@ func TestViewSeesRegistries(t *testing.T) {
 	if !view.Synced || view.SyncedAt.IsZero() || view.Revision == 0 {
 		t.Errorf("view Synced, SyncedAt, Revision = %v, %v, %d; want true, set, > 0", view.Synced, view.SyncedAt, view.Revision)
 	}
-	if got := view.Nodes["a"].Info; got != testNode("a", "z1") {
-		t.Errorf("view node a = %+v; want %+v", got, testNode("a", "z1"))
+	if got := view.Nodes["a"].Info; got != testNodeInfo("a", "z1") {
+		t.Errorf("view node a = %+v; want %+v", got, testNodeInfo("a", "z1"))
 	}
 	if got := view.Nodes["a"].Apps["web"]; !reflect.DeepEqual(got, webA) {
 		t.Errorf("view a web = %+v; want %+v", got, webA)
@@ -84,8 +84,8 @@ func TestViewStaticStability(t *testing.T) {
 	viewer := NewViewer(ViewerOptions{Client: client, Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
 	goRun(t, viewer.Run)
 	const ttl = 2 * time.Second
-	regA := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNode("a", "z1"), TTL: ttl, Logger: testLogger(t)})
-	regB := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNode("b", "z2"), TTL: ttl, Logger: testLogger(t)})
+	regA := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNodeInfo("a", "z1"), TTL: ttl, Logger: testLogger(t)})
+	regB := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNodeInfo("b", "z2"), TTL: ttl, Logger: testLogger(t)})
 	goRun(t, regA.Run)
 	goRun(t, regB.Run)
 	regA.SetApp("web", []InstanceInfo{{Name: "web-1", State: InstanceHealthy}})
