@@ -16,6 +16,8 @@ import (
 //	purge-acks/<node>          decimal revision: every purge up to it is applied at <node>
 //	claims/<name>/<unix>       the node that claimed <name> at that tick, under a lease
 //	locks/<name>/              the waiters of a Lock (concurrency.Mutex keys)
+//	leases/<name>              the holder of a TryLock, under a lease of its ttl
+//	records/<kind>/<id>        small records parts share (uptime verdicts: records/checks/<check>/<node>)
 //
 // A node's registration and its instances share one lease, so that they
 // disappear together when the node stops renewing it. Node names must not
@@ -27,6 +29,8 @@ const (
 	purgeAcksDir  = "purge-acks/"
 	claimsDir     = "claims/"
 	locksDir      = "locks/"
+	leasesDir     = "leases/"
+	recordsDir    = "records/"
 	keyPrefixRoot = "/"
 )
 
