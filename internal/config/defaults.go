@@ -31,6 +31,7 @@ func (s *Stack) setDefaults() {
 	s.Edge.Cache.setDefaults()
 	s.Admin = Admin{Listen: "127.0.0.1:7070"}
 	s.Log = Log{Level: slog.LevelInfo, Format: LogJSON}
+	s.Tracing.setDefaults()
 }
 
 func (t *TLS) setDefaults() { t.Listen = ":8443" }

@@ -12,6 +12,7 @@ type Stack struct {
 	Log     Log             `yaml:"log"`
 	Apps    map[string]*App `yaml:"apps"` // by name; at least one
 	Jobs    map[string]*Job `yaml:"jobs"` // by name; nil when there are none
+	Tracing Tracing         `yaml:"tracing"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`
