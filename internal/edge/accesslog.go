@@ -24,6 +24,7 @@ type accessLine struct {
 	Error      string  `json:"error,omitempty"`
 	UserAgent  string  `json:"user_agent,omitempty"`
 	Referer    string  `json:"referer,omitempty"`
+	TraceID    string  `json:"trace_id,omitempty"`
 }
 
 func (s *Server) logAccess(r *http.Request, x *exchange, rec *recorder) {
@@ -52,6 +53,7 @@ func (s *Server) logAccess(r *http.Request, x *exchange, rec *recorder) {
 		Error:      errKind,
 		UserAgent:  r.UserAgent(),
 		Referer:    r.Referer(),
+		TraceID:    s.tracer.traceID(r, x),
 	}
 	b, err := json.Marshal(line)
 	if err != nil {
