@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +307,29 @@ func TestSpanNames(t *testing.T) {
 			t.Errorf("spanName(spanMethod(%q), %q) = %q; want %q", tt.method, tt.route, got, tt.want)
 		}
 	}
+}
+
+// FuzzServerSpan: whatever method, host, path and traceparent a client
+// sends, the server span is made without panicking and its name stays
+// within the known methods and the route (low cardinality).
+func FuzzServerSpan(f *testing.F) {
+	f.Add("GET", "example.com:8080", "/a", "00-"+clientTraceID+"-"+clientSpanID+"-01")
+	f.Add("FROB", "[::1]:80", "/", "00-00000000000000000000000000000000-0000000000000000-01")
+	f.Add("get", "", "", "zz-garbage")
+	sink := make(spanSink, 1)
+	tr := newTracer(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sink)))
+	f.Fuzz(func(t *testing.T, method, host, path, traceparent string) {
+		r := &http.Request{Method: method, Host: host, URL: &neturl.URL{Path: path}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Traceparent": {traceparent}}, RemoteAddr: "192.0.2.1:1234"}
+		r = r.WithContext(context.Background())
+		x := &exchange{}
+		tr.startServer(r.Context(), r, x)
+		tr.setRoute(x, "/")
+		tr.endServer(x, &recorder{})
+		sp := <-sink
+		if name := sp.Name(); name != spanMethod(method)+" /" && name != "HTTP /" {
+			t.Errorf("span name for method %q = %q; want the method (or HTTP) and the route", method, name)
+		}
+		_ = tr.traceID(r, x)
+	})
 }
