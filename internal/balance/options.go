@@ -47,6 +47,22 @@ type Options struct {
 	// any lock, so calls for one target are serialised; it must not block
 	// for long, or it delays that target's health checks and Run's return.
 	OnHealthChange func(TargetStatus)
+
+	// OnAttempt, if set, is called before each attempt to send a request
+	// to a target (tracing uses it), with the pool's own shallow copy of
+	// the request, whose URL names the target. It may replace out.Header
+	// (not modify the map: it is the caller's) to add headers such as a
+	// trace context. The function it returns, if not nil, is called once
+	// with the attempt's outcome: the response, its headers received, or
+	// the transport's error. nil costs the request path nothing.
+	OnAttempt func(out *http.Request, a Attempt) func(*http.Response, error)
+}
+
+// Attempt is one try of a request at a target, as Options.OnAttempt sees it.
+type Attempt struct {
+	Target string // the target's ID
+	Addr   string // its address, host:port
+	N      int    // 1 for the request's first try, 2 for its first retry...
 }
 
 // HealthCheck configures active health checks: GET Path on each target

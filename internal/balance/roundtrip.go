@@ -99,8 +99,15 @@ func (p *Pool) attempt(req *http.Request, t *target, body *attemptBody, start in
 	if body != nil {
 		out.r.Body = body
 	}
+	var done func(*http.Response, error)
+	if p.opts.OnAttempt != nil {
+		done = p.opts.OnAttempt(&out.r, Attempt{Target: t.ID, Addr: t.Addr, N: n})
+	}
 	t.requests.Add(1)
 	resp, err := p.transport.RoundTrip(&out.r)
+	if done != nil {
+		done(resp, err)
+	}
 	if err != nil {
 		uerr, retry := p.failed(req, t, body, err, n)
 		return nil, uerr, retry

@@ -33,6 +33,7 @@ func (k *checker) check() {
 	k.cache()
 	k.listen("admin.listen", k.st.Admin.Listen)
 	k.logging()
+	k.tracing()
 	k.apps()
 	k.jobs()
 	k.checks()

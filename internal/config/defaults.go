@@ -35,6 +35,7 @@ func (s *Stack) setDefaults() {
 	s.Admin = Admin{Listen: "127.0.0.1:7070"}
 	s.Log = Log{Level: slog.LevelInfo, Format: LogJSON}
 	s.Alerts.setDefaults()
+	s.Tracing.setDefaults()
 }
 
 func (t *TLS) setDefaults() { t.Listen = ":8443" }

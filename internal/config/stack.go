@@ -15,7 +15,8 @@ type Stack struct {
 	// Checks are the uptime checks by name; nil when there are none.
 	Checks map[string]*UptimeCheck `yaml:"checks"`
 	// Alerts says where the checks' changes of state are sent.
-	Alerts Alerts `yaml:"alerts"`
+	Alerts  Alerts  `yaml:"alerts"`
+	Tracing Tracing `yaml:"tracing"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`

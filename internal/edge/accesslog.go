@@ -27,6 +27,7 @@ type accessLine struct {
 	Error      string  `json:"error,omitempty"`
 	UserAgent  string  `json:"user_agent,omitempty"`
 	Referer    string  `json:"referer,omitempty"`
+	TraceID    string  `json:"trace_id,omitempty"`
 }
 
 // logAccess writes the access log line of a request; upstream is the
@@ -50,6 +51,7 @@ func (s *Server) logAccess(r *http.Request, x *exchange, info *RequestInfo, upst
 		Error:      info.Error,
 		UserAgent:  r.UserAgent(),
 		Referer:    r.Referer(),
+		TraceID:    s.tracer.traceID(r, x),
 	}
 	if upstream != "" && s.opts.Instances != nil {
 		line.Instance = s.opts.Instances(info.App, upstream)

@@ -1,8 +1,8 @@
 // Package edge owns the HTTP front door of a node: the listeners (HTTP/1.1,
 // and HTTP/2 over TLS), the middleware every request passes (request id,
-// client address from trusted proxies, size limits, access log), the routing
-// table from host and path to app, and the reverse proxy that hands a request
-// to the app's balancer.
+// client address from trusted proxies, size limits, access log, trace span),
+// the routing table from host and path to app, and the reverse proxy that
+// hands a request to the app's balancer.
 //
 // The edge knows nothing about instances: each app is an http.RoundTripper
 // (a balance.Pool) given in Options.Upstreams. What the edge answers when no
@@ -22,6 +22,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tandem-run/tandem/internal/httpcache"
 )
@@ -66,6 +68,11 @@ type Options struct {
 	Purge PurgeOptions
 	// Logger receives the edge's own events; nil discards them.
 	Logger *slog.Logger
+	// TracerProvider makes the spans of the requests (see tracer); nil or
+	// a no-op provider traces nothing, at no cost. The upstream attempt
+	// spans are made by the apps' balancers, given TraceAttempts of the
+	// same provider as their balance.Options.OnAttempt.
+	TracerProvider trace.TracerProvider
 }
 
 // TLSOptions configure the TLS listener.
@@ -80,6 +87,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	trusted trustedProxies
+	tracer  *tracer // nil when tracing is off
 	routes  *routeTable
 	apps    map[string]http.Handler // the reverse proxy of each app
 	buffers bufferPool              // copy buffers shared by the proxies
@@ -106,6 +114,7 @@ func New(opts Options) (*Server, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		trusted:  trustedProxies(opts.TrustedProxies),
+		tracer:   newTracer(opts.TracerProvider),
 		apps:     make(map[string]http.Handler, len(opts.Upstreams)),
 		hijacked: make(map[net.Conn]struct{}),
 	}
@@ -122,11 +131,11 @@ func New(opts Options) (*Server, error) {
 		r.handler = s.apps[r.App]
 		r.label = routeLabel(r.Host, r.Path)
 		if r.Cache != nil && opts.Cache != nil {
-			h, err := opts.Cache.Handler(*r.Cache, r.handler)
+			h, err := opts.Cache.Handler(*r.Cache, s.tracer.markForward(r.handler))
 			if err != nil {
 				return nil, fmt.Errorf("new edge: route %s%s: cache: %w", r.Host, r.Path, err)
 			}
-			r.handler, r.cached = h, true
+			r.handler, r.cached = s.tracer.cacheLookup(h), true
 		}
 		r.handler = gateFront(opts.Upstreams[r.App], r.handler)
 		routes[i] = r

@@ -18,8 +18,9 @@ type exchange struct {
 	start    time.Time
 	clientIP netip.Addr
 	app      string
-	route    string // the matched route's label (Route.label); "" if none
-	cached   bool   // the matched route goes through the cache
+	route    string        // the matched route's label (Route.label); "" if none
+	cached   bool          // the matched route goes through the cache
+	trace    *requestTrace // nil when tracing is off
 
 	// The proxy may run on a goroutine the cache owns, even after the
 	// client's handler returned (a background revalidation), hence:
@@ -84,8 +85,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		w.Header().Set(requestIDHeader, x.id)
 
 		rec := &recorder{ResponseWriter: w, s: s}
-		r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
-		defer func() { s.finish(r, x, rec) }()
+		ctx := r.Context()
+		if s.tracer != nil {
+			ctx = s.tracer.startServer(ctx, r, x)
+		}
+		r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
+		defer func() {
+			s.tracer.endServer(x, rec)
+			s.finish(r, x, rec)
+		}()
 
 		if r.ContentLength > s.opts.MaxBodyBytes {
 			x.setError("body_too_large")
@@ -117,6 +125,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Observer != nil {
 		s.opts.Observer.RequestStarted(rt.App)
 	}
+	s.tracer.setRoute(x, rt.Path)
 	rt.handler.ServeHTTP(w, r)
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/httpcache"
 	"github.com/tandem-run/tandem/internal/supervise"
+	"github.com/tandem-run/tandem/internal/telemetry"
 	"github.com/tandem-run/tandem/internal/uptime"
 )
 
@@ -54,6 +55,7 @@ type Node struct {
 	cache   *httpcache.Cache // nil when edge.cache.memory is 0
 	purger  edge.Purger
 	admin   *admin.Server
+	tracing *telemetry.Tracing // spans of the edge's requests; a no-op when off
 	apps    []*app
 	started time.Time
 
@@ -99,8 +101,9 @@ type instance struct {
 	retiring bool
 }
 
-// New builds a node from opts. It starts nothing and binds nothing.
-func New(opts Options) (*Node, error) {
+// New builds a node from opts. It binds nothing and starts nothing but,
+// when tracing is on, the exporter's batching goroutine, which Run stops.
+func New(opts Options) (_ *Node, err error) {
 	if opts.Stack == nil {
 		return nil, errors.New("new node: no stack")
 	}
@@ -109,6 +112,14 @@ func New(opts Options) (*Node, error) {
 	}
 	st := opts.Stack
 	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(opts.Stack)}
+	if n.tracing, err = newTracing(st, opts.Version, n.log); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			n.stopTracing()
+		}
+	}()
 
 	sup, err := supervise.New(supervise.Options{Logger: n.log, OnEvent: n.onProcessEvent})
 	if err != nil {
@@ -130,7 +141,7 @@ func New(opts Options) (*Node, error) {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	n.purger = localPurger{cache: n.cache, log: n.log.With("part", "cache")}
-	edgeOpts := edgeOptions(st, upstreams, n.cache, n.purger, opts.AccessLog, n.log)
+	edgeOpts := n.tracedEdge(edgeOptions(st, upstreams, n.cache, n.purger, opts.AccessLog, n.log))
 	edgeOpts.Observer, edgeOpts.Instances = n.tel, n.instanceName
 	if n.edge, err = edge.New(edgeOpts); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)

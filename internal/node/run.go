@@ -26,6 +26,7 @@ const healthWatchInterval = time.Second
 // stops the instances and returns. A part failing to start stops the parts
 // already started.
 func (n *Node) Run(ctx context.Context) error {
+	defer n.stopTracing() // last: the spans of the drained requests are sent
 	n.started = time.Now()
 	if err := n.edge.Listen(); err != nil {
 		return err
@@ -112,7 +113,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 func (n *Node) newApp(name string, cfg *config.App) (*app, error) {
 	a := &app{name: name, cfg: cfg}
-	pool, err := balance.NewPool(poolOptions(n.st, name, cfg, n.log, func(t balance.TargetStatus) { n.onHealthChange(a, t) }))
+	pool, err := balance.NewPool(n.tracedPool(poolOptions(n.st, name, cfg, n.log, func(t balance.TargetStatus) { n.onHealthChange(a, t) })))
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}

@@ -45,7 +45,7 @@ type ClusterSample struct {
 	Quorum bool // etcd answers linearizable reads
 	Synced bool // the node's view of the other nodes is current
 	// Nodes counts the nodes in the view by zone.
-	Nodes map[string]int
+	Nodes  map[string]int
 	Leader bool // this node's etcd member leads
 }
 
