@@ -67,3 +67,45 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	})
 }
+
+// benchTargets returns n targets, alternately in the local zone and in
+// another one, idle and eligible.
+func benchTargets(n int) []*target {
+	ts := make([]*target, n)
+	for i := range ts {
+		ts[i] = testTarget("web-"+strconv.Itoa(i), i%2 == 0, 0)
+	}
+	return ts
+}
+
+// BenchmarkPick measures selection alone with the pool's default policy:
+// the common case (local targets eligible, not saturated), a saturated
+// local zone spilling to the others, and the fallback to other zones when
+// no local target is eligible. It must not allocate.
+func BenchmarkPick(b *testing.B) {
+	const spill = 64
+	run := func(name string, ts []*target) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			r := uint64(0x9e3779b97f4a7c15)
+			for b.Loop() {
+				r = r*6364136223846793005 + 1442695040888963407 // an LCG: cheaper than rand
+				if pick(ts, 0, nil, r, spill) == nil {
+					b.Fatal("pick = nil")
+				}
+			}
+		})
+	}
+	for _, n := range []int{4, 16, 64} {
+		run("local/"+strconv.Itoa(n), benchTargets(n))
+	}
+	saturated, down := benchTargets(16), benchTargets(16)
+	for i := range 16 {
+		if saturated[i].local {
+			saturated[i].inflight.Store(spill)
+			down[i].healthy.Store(false)
+		}
+	}
+	run("spill/16", saturated)
+	run("fallback/16", down)
+}

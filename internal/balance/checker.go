@@ -21,7 +21,7 @@ func (p *Pool) watch(ctx context.Context, t *target) {
 	var checkC <-chan time.Time
 	check := time.NewTimer(0) // the first check at once: callers wait for readiness
 	defer check.Stop()
-	if p.opts.Health.Path != "" {
+	if p.checked(t) {
 		checkC = check.C
 	}
 	ejectEnd := time.NewTimer(time.Hour)

@@ -13,9 +13,24 @@
 // A target receives new requests only when it is healthy by active checks
 // (Rise consecutive passing checks since it was added or reset), not draining
 // and not ejected by passive health. Targets in the pool's zone are preferred;
-// other zones receive requests only when no local target is eligible. When no
-// target in any zone is eligible but some healthy ones are merely ejected, the
-// ejected ones are used rather than failing every request ("panic mode").
+// other zones receive requests only when no local target is eligible, or when
+// the local zone is saturated: every eligible local target has
+// Options.SpillInFlight requests in flight or more. When no target in any
+// zone is eligible but some healthy ones are merely ejected, the ejected ones
+// are used rather than failing every request ("panic mode").
+//
+// # Other nodes
+//
+// A Remote target is another node of the cluster, which balances what it
+// receives over its own instances of the app. Attempts to it go over HTTPS to
+// its node-to-node listener through Options.RemoteTransport and carry
+// [AppHeader] naming the app; no other attempt carries that header, whoever
+// set it. Its health is what the cluster reports through [Pool.SetHealth],
+// and passive health ejects it like any target. Its weight, the number of
+// healthy instances behind it ([Pool.SetWeight]), scales the requests in
+// flight it may take. The node that receives a forwarded request serves it
+// through [Pool.LocalTransport], which never chooses a Remote target, so that
+// no request travels on to a third node.
 //
 // # Retries
 //

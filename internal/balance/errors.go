@@ -20,6 +20,10 @@ var (
 
 	// ErrTargetExists is returned by Add for an ID the pool already holds.
 	ErrTargetExists = errors.New("target already exists")
+
+	// ErrNotRemote is returned by SetHealth for a target whose health the
+	// pool checks itself.
+	ErrNotRemote = errors.New("target is not remote")
 )
 
 // UpstreamError is the failure of the last attempt of a request. It wraps

@@ -42,6 +42,12 @@ func (h *healthState) observe(pass bool) (changed bool) {
 	return true
 }
 
+// markUnhealthy makes the target unhealthy without checks; used for Remote
+// targets, whose health the cluster reports.
+func (h *healthState) markUnhealthy() {
+	h.state, h.passes, h.fails = StateUnhealthy, 0, 0
+}
+
 // reset starts over, as for a target just added.
 func (h *healthState) reset() {
 	*h = newHealthState(h.rise, h.fall)

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -177,4 +178,45 @@ func proxy(t *testing.T, rt http.RoundTripper) *httptest.Server {
 	front := httptest.NewServer(rp)
 	t.Cleanup(front.Close)
 	return front
+}
+
+// loadGET sends total GETs of url with header from workers goroutines, and
+// calls atKill once, as soon as killAt of them were answered. It reports
+// every failed GET (an error, or a status other than 200) and returns how
+// many failed.
+func loadGET(t *testing.T, url string, header http.Header, workers, total, killAt int, atKill func()) int64 {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	var sent, failed atomic.Int64
+	var kill sync.Once
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for sent.Add(1) <= int64(total) {
+				req, err := http.NewRequest(http.MethodGet, url, nil)
+				if err != nil {
+					t.Errorf("new request: %v", err)
+					return
+				}
+				req.Header = header.Clone()
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					t.Errorf("GET: %v", err)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+					t.Errorf("GET = %s %q; want 200", resp.Status, body)
+				}
+				if sent.Load() >= int64(killAt) {
+					kill.Do(atKill)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return failed.Load()
 }

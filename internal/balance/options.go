@@ -19,6 +19,13 @@ type Options struct {
 	App  string // the app the pool serves; names it in logs and errors; required
 	Zone string // the local zone; "" means no zone preference
 
+	// SpillInFlight is when the local zone counts as saturated: once every
+	// eligible target in it has at least SpillInFlight requests in flight,
+	// targets in other zones join the draw, and the least busy of the two
+	// drawn wins as usual. 0 means 64; negative means never: other zones
+	// get requests only while no local target is eligible.
+	SpillInFlight int
+
 	Health  HealthCheck
 	Passive PassiveHealth
 	Retry   Retry
@@ -36,6 +43,14 @@ type Options struct {
 	// failures are recognised as *net.OpError with Op "dial", as net.Dialer
 	// reports them; a Transport that dials otherwise loses retries on them.
 	Transport http.RoundTripper
+
+	// RemoteTransport sends attempts to Remote targets: HTTPS to another
+	// node's node-to-node listener, with the client certificate that
+	// listener requires. Its own timeouts apply, not UpstreamTimeout and
+	// ConnectTimeout. It must report dial failures as Transport does, for
+	// them to be retried with any method. nil means the pool accepts no
+	// Remote target.
+	RemoteTransport http.RoundTripper
 
 	// Logger receives state changes of targets; nil discards them.
 	Logger *slog.Logger
@@ -121,6 +136,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("connect_timeout: must not be negative")
 	}
 	o.ConnectTimeout = orDefault(o.ConnectTimeout, 3*time.Second)
+	o.SpillInFlight = orDefault(o.SpillInFlight, 64)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

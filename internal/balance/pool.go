@@ -26,10 +26,12 @@ type Pool struct {
 	checks      *http.Transport
 	log         *slog.Logger
 	budget      *budget
+	spill       int64     // Options.SpillInFlight
 	epoch       time.Time // zero of the pool clock
 	errNoTarget error
 
 	targets atomic.Pointer[[]*target] // sorted by ID; replaced, never modified
+	own     atomic.Pointer[[]*target] // the targets that are not Remote, likewise
 
 	mu      sync.Mutex // guards the fields below and target.stop
 	byID    map[string]*target
@@ -51,6 +53,7 @@ func NewPool(opts Options) (*Pool, error) {
 		log:         o.Logger.With("app", o.App),
 		epoch:       time.Now(),
 		errNoTarget: fmt.Errorf("pool %s: %w", o.App, ErrNoTarget),
+		spill:       int64(o.SpillInFlight),
 		byID:        make(map[string]*target),
 	}
 	if p.transport == nil {
@@ -59,6 +62,7 @@ func NewPool(opts Options) (*Pool, error) {
 	}
 	p.budget = newBudget(o.Retry.Ratio, o.Retry.MinPerSecond, p.now())
 	p.targets.Store(new([]*target))
+	p.own.Store(new([]*target))
 	return p, nil
 }
 
@@ -109,6 +113,12 @@ func (p *Pool) Add(tg Target) error {
 	if tg.ID == "" || tg.Addr == "" {
 		return fmt.Errorf("add target %q to %s: id and addr must not be empty", tg.ID, p.opts.App)
 	}
+	if tg.Weight < 0 || tg.Weight > maxWeight {
+		return fmt.Errorf("add target %s to %s: weight %d: must be between 0 and %d", tg.ID, p.opts.App, tg.Weight, maxWeight)
+	}
+	if tg.Remote && p.opts.RemoteTransport == nil {
+		return fmt.Errorf("add target %s to %s: remote target without a remote transport in the pool's options", tg.ID, p.opts.App)
+	}
 	t := &target{
 		Target:  tg,
 		local:   tg.Zone == "" || p.opts.Zone == "" || tg.Zone == p.opts.Zone,
@@ -117,7 +127,8 @@ func (p *Pool) Add(tg Target) error {
 		health:  newHealthState(p.opts.Health.Rise, p.opts.Health.Fall),
 		outlier: newOutlier(p.opts.Passive),
 	}
-	if p.opts.Health.Path == "" {
+	t.weight.Store(int64(max(tg.Weight, 1)))
+	if !p.checked(t) {
 		t.health.markHealthy()
 		t.healthy.Store(true)
 	}
@@ -149,14 +160,17 @@ func (p *Pool) Remove(id string) error {
 	return nil
 }
 
-// publishLocked replaces the snapshot RoundTrip selects from.
+// publishLocked replaces the snapshots RoundTrip and LocalTransport select
+// from.
 func (p *Pool) publishLocked() {
 	ts := make([]*target, 0, len(p.byID))
 	for _, t := range p.byID {
 		ts = append(ts, t)
 	}
 	slices.SortFunc(ts, func(a, b *target) int { return cmp.Compare(a.ID, b.ID) })
+	own := slices.DeleteFunc(slices.Clone(ts), func(t *target) bool { return t.Remote })
 	p.targets.Store(&ts)
+	p.own.Store(&own)
 }
 
 func (p *Pool) lookup(op, id string) (*target, error) {
@@ -180,7 +194,7 @@ func (p *Pool) Reset(id string) error {
 	t.mu.Lock()
 	t.gen++
 	t.health.reset()
-	if p.opts.Health.Path == "" {
+	if !p.checked(t) {
 		t.health.markHealthy()
 	}
 	t.healthy.Store(t.health.state == StateHealthy)
@@ -246,6 +260,8 @@ func (p *Pool) status(t *target) TargetStatus {
 		ID:       t.ID,
 		Addr:     t.Addr,
 		Zone:     t.Zone,
+		Remote:   t.Remote,
+		Weight:   int(t.weight.Load()),
 		InFlight: t.inflight.Load(),
 		Requests: t.requests.Load(),
 		Failures: t.failures.Load(),

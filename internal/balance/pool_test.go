@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,40 +113,15 @@ func TestKilledBackendGETsRetried(t *testing.T) {
 	bs := []*backend{newBackend(t, "web-1", nil), newBackend(t, "web-2", nil), newBackend(t, "web-3", nil)}
 	tp := startPool(t, Options{}, bs...)
 	front := proxy(t, tp)
-	client := &http.Client{Timeout: 10 * time.Second}
 
 	const workers, total, killAt = 8, 800, 200
-	var sent, failed atomic.Int64
-	var kill sync.Once
 	var hitsAtKill int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for sent.Add(1) <= total {
-				resp, err := client.Get(front.URL + "/")
-				if err != nil {
-					failed.Add(1)
-					t.Errorf("GET: %v", err)
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
-					t.Errorf("GET = %s %q; want 200", resp.Status, body)
-				}
-				if sent.Load() >= killAt {
-					kill.Do(func() {
-						hitsAtKill = bs[0].hits.Load()
-						bs[0].kill()
-					})
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of %d GETs failed; want 0", n, total)
+	failed := loadGET(t, front.URL+"/", nil, workers, total, killAt, func() {
+		hitsAtKill = bs[0].hits.Load()
+		bs[0].kill()
+	})
+	if failed != 0 {
+		t.Fatalf("%d of %d GETs failed; want 0", failed, total)
 	}
 	if hitsAtKill == 0 {
 		t.Errorf("the killed backend got no request before it died")

@@ -15,11 +15,18 @@ import (
 var errNoURL = errors.New("request has no url")
 
 // RoundTrip implements http.RoundTripper: it sends req to an eligible
-// target, filling in the URL's host (and scheme "http" if empty), and
-// retries a failed attempt on another target when that is safe (see the
-// package comment). The response body must be closed: the target counts
-// the request as in flight until then. req is not modified.
+// target, filling in the URL's host (and scheme "http" if empty; "https"
+// for a Remote target), and retries a failed attempt on another target when
+// that is safe (see the package comment). The response body must be closed:
+// the target counts the request as in flight until then. req is not
+// modified.
 func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	return p.roundTrip(req, false)
+}
+
+// roundTrip is RoundTrip, drawing only targets that are not Remote if
+// ownNode is set.
+func (p *Pool) roundTrip(req *http.Request, ownNode bool) (*http.Response, error) {
 	if req.URL == nil {
 		return nil, fmt.Errorf("pool %s: %w", p.opts.App, errNoURL)
 	}
@@ -34,7 +41,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	var lastBody *attemptBody
 	for {
 		now := p.now()
-		t := p.acquire(now, tried)
+		t := p.acquire(now, tried, ownNode)
 		if t != nil && len(tried) > 0 && !p.budget.withdraw(now) {
 			t.release()
 			t = nil
@@ -62,11 +69,15 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// acquire picks a target and counts a request in flight on it.
-func (p *Pool) acquire(now int64, tried []*target) *target {
+// acquire picks a target, not a Remote one if ownNode is set, and counts a
+// request in flight on it.
+func (p *Pool) acquire(now int64, tried []*target, ownNode bool) *target {
 	ts := *p.targets.Load()
+	if ownNode {
+		ts = *p.own.Load()
+	}
 	for {
-		t := pick(ts, now, tried, rand.Uint64())
+		t := pick(ts, now, tried, rand.Uint64(), p.spill)
 		if t == nil {
 			return nil
 		}
@@ -90,11 +101,7 @@ type outRequest struct {
 // whether the request may be retried on another target.
 func (p *Pool) attempt(req *http.Request, t *target, body *attemptBody, start int64, n int) (*http.Response, *UpstreamError, bool) {
 	out := &outRequest{r: *req, u: *req.URL}
-	out.u.Host = t.Addr
-	if out.u.Scheme == "" {
-		out.u.Scheme = "http"
-	}
-	out.r.URL = &out.u
+	rt := p.address(out, t)
 	out.r.GetBody = nil // the transport must not replay the body behind our back
 	if body != nil {
 		out.r.Body = body
@@ -104,7 +111,7 @@ func (p *Pool) attempt(req *http.Request, t *target, body *attemptBody, start in
 		done = p.opts.OnAttempt(&out.r, Attempt{Target: t.ID, Addr: t.Addr, N: n})
 	}
 	t.requests.Add(1)
-	resp, err := p.transport.RoundTrip(&out.r)
+	resp, err := rt.RoundTrip(&out.r)
 	if done != nil {
 		done(resp, err)
 	}

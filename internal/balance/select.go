@@ -1,36 +1,54 @@
 package balance
 
+import "math"
+
 // pick chooses the target for one attempt among ts, never one in tried, by
-// power of two choices: two distinct eligible targets are drawn at random
-// and the one with fewer requests in flight wins (the first drawn on a tie,
-// which is random too). Eligible targets in the local zone are preferred;
-// others are drawn from only when no local one is eligible. When no target
-// is eligible at all, ejected-but-healthy ones are drawn from (panic mode):
-// better a target that failed recently than no target.
+// power of two choices: two distinct candidates are drawn at random and the
+// one with fewer requests in flight per unit of weight wins (the first drawn
+// on a tie, which is random too). Candidates are the eligible targets; those
+// in the local zone are preferred, and others are drawn from only when no
+// local one is eligible or the local zone is saturated (see saturated). When
+// no target is eligible at all, ejected-but-healthy ones are drawn from
+// (panic mode): better a target that failed recently than none.
 //
 // It is deterministic given the targets' counters, now and the random r,
 // and allocates nothing. It returns nil when there is no candidate.
-func pick(ts []*target, now int64, tried []*target, r uint64) *target {
-	if t := pickFrom(ts, now, tried, r, false); t != nil {
+func pick(ts []*target, now int64, tried []*target, r uint64, spill int64) *target {
+	if t := pickFrom(ts, now, tried, r, spill); t != nil {
 		return t
 	}
-	return pickFrom(ts, now, tried, r, true)
+	return pickFrom(ts, panicMode, tried, r, spill)
 }
 
-func pickFrom(ts []*target, now int64, tried []*target, r uint64, panicMode bool) *target {
+// panicMode is the time at which pick draws in panic mode: the end of time,
+// which no ejection lasts until. Passing it as now rather than a flag keeps
+// the scans' arguments in registers.
+const panicMode = math.MaxInt64
+
+func pickFrom(ts []*target, now int64, tried []*target, r uint64, spill int64) *target {
 	local, all := 0, 0
 	for _, t := range ts {
-		if candidate(t, now, tried, panicMode) {
+		if candidate(t, now, tried) {
 			all++
 			if t.local {
 				local++
 			}
 		}
 	}
-	n, localOnly := all, local > 0
-	if localOnly {
-		n = local
+	if local > 0 {
+		t := draw(ts, now, tried, r, local, true)
+		// The winner of the draw is the less busy of two: only when it is
+		// saturated may the whole local zone be.
+		if t != nil && (spill <= 0 || t.inflight.Load() < spill*t.weight.Load() || !saturated(ts, now, tried, spill)) {
+			return t
+		}
 	}
+	return draw(ts, now, tried, r, all, false)
+}
+
+// draw picks by power of two choices among the n candidates in ts, only
+// those in the local zone if localOnly.
+func draw(ts []*target, now int64, tried []*target, r uint64, n int, localOnly bool) *target {
 	if n == 0 {
 		return nil
 	}
@@ -45,7 +63,7 @@ func pickFrom(ts []*target, now int64, tried []*target, r uint64, panicMode bool
 	var a, b *target
 	k := 0
 	for _, t := range ts {
-		if !candidate(t, now, tried, panicMode) || (localOnly && !t.local) {
+		if !candidate(t, now, tried) || (localOnly && !t.local) {
 			continue
 		}
 		if k == i {
@@ -58,19 +76,21 @@ func pickFrom(ts []*target, now int64, tried []*target, r uint64, panicMode bool
 	}
 	switch {
 	case a == nil:
-		// Eligibility changed between the two scans; rare, and any
+		// Eligibility changed between the scans; rare, and any
 		// remaining draw will do.
 		return b
 	case b == nil:
 		return a
-	case b.inflight.Load() < a.inflight.Load():
-		return b
+	case b.inflight.Load()*a.weight.Load() < a.inflight.Load()*b.weight.Load():
+		return b // b is less busy per instance it stands for
 	}
 	return a
 }
 
-func candidate(t *target, now int64, tried []*target, panicMode bool) bool {
-	if !t.eligible(now, panicMode) {
+// candidate reports whether t may be drawn at now for a request that
+// already tried the targets in tried.
+func candidate(t *target, now int64, tried []*target) bool {
+	if !t.eligible(now) {
 		return false
 	}
 	for _, u := range tried {

@@ -8,17 +8,24 @@ import (
 // testTarget returns a target for pure selection tests.
 func testTarget(id string, local bool, inflight int64) *target {
 	t := &target{Target: Target{ID: id, Addr: id + ":80"}, local: local}
+	t.weight.Store(1)
 	t.healthy.Store(true)
 	t.inflight.Store(inflight)
 	return t
 }
 
-// picks runs pick n times with a seeded random source and counts the IDs.
+// picks runs pick n times with the pool's default policy and a seeded
+// random source, and counts the IDs.
 func picks(ts []*target, now int64, tried []*target, n int) map[string]int {
+	return picksBy(64, ts, now, tried, n)
+}
+
+// picksBy is picks with spill as the saturation threshold.
+func picksBy(spill int64, ts []*target, now int64, tried []*target, n int) map[string]int {
 	r := rand.New(rand.NewPCG(1, 2))
 	got := map[string]int{}
 	for range n {
-		if t := pick(ts, now, tried, r.Uint64()); t != nil {
+		if t := pick(ts, now, tried, r.Uint64(), spill); t != nil {
 			got[t.ID]++
 		} else {
 			got[""]++
@@ -131,7 +138,7 @@ func TestPickPanicMode(t *testing.T) {
 }
 
 func TestPickEmpty(t *testing.T) {
-	if got := pick(nil, 0, nil, 42); got != nil {
+	if got := pick(nil, 0, nil, 42, 64); got != nil {
 		t.Errorf("pick(nil) = %v; want nil", got.ID)
 	}
 }

@@ -10,14 +10,33 @@ import (
 // Target is one instance of the app, as the pool is told about it.
 type Target struct {
 	ID   string // unique in the pool, e.g. "web-1"
-	Addr string // host:port the instance serves HTTP on
+	Addr string // host:port the instance serves HTTP on; for a Remote target, the node's node-to-node listener
 	Zone string // its zone; "" means the pool's zone
+	// Remote means the target is another node, which balances the request
+	// over its own instances of the app: attempts go over HTTPS through
+	// Options.RemoteTransport and carry AppHeader. The pool does not check
+	// a Remote target's health; SetHealth sets it.
+	Remote bool
+	// Weight is how many instances the target stands for: for a Remote
+	// target, the other node's healthy instances of the app. Its requests
+	// in flight count divided by its weight when the less busy of two
+	// drawn targets is chosen and when the local zone's saturation is
+	// judged, so that a node with three instances takes about three times
+	// the requests in flight of one instance. 0 means 1; at most maxWeight.
+	// SetWeight changes it.
+	Weight int
 }
+
+// maxWeight bounds Target.Weight, so that in-flight counts times weights
+// cannot overflow.
+const maxWeight = 10000
 
 // TargetStatus is a snapshot of a target, for status pages and for
 // OnHealthChange.
 type TargetStatus struct {
 	ID, Addr, Zone string
+	Remote         bool // another node (see Target.Remote)
+	Weight         int  // the current weight, at least 1 (see Target.Weight)
 	State          State
 	InFlight       int64         // requests sent whose response body is not closed yet
 	Requests       uint64        // attempts sent to it
@@ -36,6 +55,7 @@ type target struct {
 	url    string
 
 	inflight     atomic.Int64
+	weight       atomic.Int64  // Target.Weight, at least 1; set by Add and SetWeight
 	healthy      atomic.Bool   // mirrors health.state == StateHealthy
 	draining     atomic.Bool   // set once by Drain, never cleared
 	ejectedUntil atomic.Int64  // pool clock; ejected while now < ejectedUntil
@@ -57,11 +77,10 @@ type target struct {
 	stop func() // ends the watcher; nil if none runs; guarded by Pool.mu
 }
 
-// eligible reports whether t may get a new request at now; ignoreEjection
-// is panic mode.
-func (t *target) eligible(now int64, ignoreEjection bool) bool {
-	return t.healthy.Load() && !t.draining.Load() &&
-		(ignoreEjection || t.ejectedUntil.Load() <= now)
+// eligible reports whether t may get a new request at now. At panicMode,
+// the end of time, no ejection lasts.
+func (t *target) eligible(now int64) bool {
+	return t.healthy.Load() && !t.draining.Load() && t.ejectedUntil.Load() <= now
 }
 
 // release ends one request's hold on t.
