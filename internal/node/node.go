@@ -53,6 +53,8 @@ type Node struct {
 	cache   *httpcache.Cache // nil when edge.cache.memory is 0
 	purger  edge.Purger
 	admin   *admin.Server
+	tokens  *admin.FileTokenStore // the admin API's tokens
+	audit   *admin.AuditLog       // the admin API's audit log
 	apps    []*app
 	started time.Time
 
@@ -131,11 +133,7 @@ func New(opts Options) (*Node, error) {
 	if n.jobs, err = n.newJobs(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
-	adminOpts := admin.Options{Listen: st.Admin.Listen, Status: n.status, Purge: n.adminPurge, Deploys: n, Logger: n.log}
-	if n.jobs != nil {
-		adminOpts.Jobs = n
-	}
-	if n.admin, err = admin.New(adminOpts); err != nil {
+	if n.admin, err = n.newAdmin(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	return n, nil

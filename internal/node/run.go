@@ -27,6 +27,10 @@ const healthWatchInterval = time.Second
 // already started.
 func (n *Node) Run(ctx context.Context) error {
 	n.started = time.Now()
+	if err := n.prepareAdmin(ctx); err != nil {
+		return err
+	}
+	defer n.audit.Close() // after the admin API has stopped: parts.Wait below
 	if err := n.edge.Listen(); err != nil {
 		return err
 	}
