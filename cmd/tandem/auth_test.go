@@ -4,11 +4,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -30,24 +28,17 @@ apps:
     health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
 `
 
-// runCLI runs tandem with args and no token from the environment.
+// runCLI runs tandem with args and no TANDEM_* variables, so that no
+// token comes from the environment.
 func runCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(tandemBin, args...)
+	env := []string{}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "TANDEM_") {
-			cmd.Env = append(cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		return string(out), exit.ExitCode()
-	case err != nil:
-		t.Fatalf("tandem %s: %v", strings.Join(args, " "), err)
-	}
-	return string(out), 0
+	return runTandem(t, env, args...)
 }
 
 // createToken makes a token through the CLI with n's root token.

@@ -187,14 +187,22 @@ func (n *node) tandem(args ...string) (string, int) {
 	if at < 0 {
 		at = len(args)
 	}
-	cmd := exec.Command(tandemBin, slices.Concat(args[:at], n.adminArgs(), args[at:])...)
+	return runTandem(n.t, nil, slices.Concat(args[:at], n.adminArgs(), args[at:])...)
+}
+
+// runTandem runs the CLI with args in env (nil: this process's) and
+// returns its combined output and exit code.
+func runTandem(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(tandemBin, args...)
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
 		return string(out), exit.ExitCode()
 	case err != nil:
-		n.t.Fatalf("tandem %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("tandem %s: %v", strings.Join(args, " "), err)
 	}
 	return string(out), 0
 }
