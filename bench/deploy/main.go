@@ -147,6 +147,7 @@ apps:
     health: %s
     deploy: { drain: 10s }
 `, filepath.Join(dir, "data"), edge, adminAddr, app, o.instances, o.ready.String(), s.health)
+	rootToken := filepath.Join(dir, "data", "admin", "root.token") // written by tandem up
 	file := filepath.Join(dir, "stack.yaml")
 	if err := os.WriteFile(file, []byte(stack), 0o644); err != nil {
 		return result{}, err
@@ -175,7 +176,7 @@ apps:
 	var deployErr error
 	for i := range o.rounds {
 		start := time.Now()
-		cmd := exec.CommandContext(ctx, o.tandem, "deploy", "app", "--admin", adminAddr, "--env", fmt.Sprintf("ROUND=%d", i))
+		cmd := exec.CommandContext(ctx, o.tandem, "deploy", "app", "--admin", adminAddr, "--token-file", rootToken, "--env", fmt.Sprintf("ROUND=%d", i))
 		outp, err := cmd.CombinedOutput()
 		if err != nil {
 			deployErr = fmt.Errorf("deploy %d: %w\n%s", i, err, outp)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -84,11 +83,11 @@ func TestPurgeFromCLI(t *testing.T) {
 		}
 	}
 	purge := func(args ...string) string {
-		out, err := exec.Command(tandemBin, append([]string{"purge", "--admin", n.admin}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tandem purge %v: %v\n%s", args, err, out)
+		out, code := n.cli("purge", args...)
+		if code != 0 {
+			t.Fatalf("tandem purge %v: exit %d\n%s", args, code, out)
 		}
-		return string(out)
+		return out
 	}
 	if out := purge("--tag", "red"); !strings.Contains(out, "purged 1 stored response") {
 		t.Errorf("tandem purge --tag red printed %q", out)
@@ -103,9 +102,8 @@ func TestPurgeFromCLI(t *testing.T) {
 	if _, st := getCached(t, http.DefaultClient, base+"/cacheable/b?tag=blue"); isHit(st) {
 		t.Error("object still a hit after tandem purge URL")
 	}
-	out, err := exec.Command(tandemBin, "purge", "--admin", n.admin).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
-		t.Errorf("tandem purge with nothing to purge: %v; want exit 2\n%s", err, out)
+	if out, code := n.cli("purge"); code != 2 {
+		t.Errorf("tandem purge with nothing to purge: exit %d; want 2\n%s", code, out)
 	}
 }
 

@@ -17,20 +17,11 @@ import (
 	"github.com/tandem-run/tandem/internal/admin"
 )
 
-// cli runs `tandem SUBCOMMAND --admin ADDR ARGS...` against n and returns
-// its combined output and exit code.
+// cli runs `tandem SUBCOMMAND ARGS...` against n with its root token and
+// returns its combined output and exit code.
 func (n *node) cli(sub string, args ...string) (string, int) {
 	n.t.Helper()
-	cmd := exec.Command(tandemBin, append([]string{sub, "--admin", n.admin}, args...)...)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		return string(out), exit.ExitCode()
-	case err != nil:
-		n.t.Fatalf("tandem %s: %v", sub, err)
-	}
-	return string(out), 0
+	return n.tandem(append([]string{sub}, args...)...)
 }
 
 // healthWatch samples an app's healthy instances through the admin API
@@ -47,7 +38,7 @@ func watchHealthy(n *node, app string) *healthWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &healthWatch{min: 1 << 30}
 	var wg sync.WaitGroup
-	cl := admin.NewClient(n.admin)
+	cl := n.client()
 	wg.Go(func() {
 		for ctx.Err() == nil {
 			st, err := cl.Status(ctx)
@@ -382,7 +373,7 @@ func TestDeployInterruptedByRestart(t *testing.T) {
 	n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	deployDone := make(chan int, 1)
 	go func() {
-		cmd := exec.Command(tandemBin, "deploy", "web", "--admin", n.admin, "--env", "TESTAPP_STARTUP=30s", "--env", "TESTAPP_VERSION=two")
+		cmd := exec.Command(tandemBin, append([]string{"deploy", "web", "--env", "TESTAPP_STARTUP=30s", "--env", "TESTAPP_VERSION=two"}, n.adminArgs()...)...)
 		err := cmd.Run()
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/config"
+	tandemnode "github.com/tandem-run/tandem/internal/node"
 )
 
 // The end-to-end tests drive the built binary the way a user does: a stack
@@ -86,14 +90,17 @@ func (s *syncBuffer) String() string {
 
 // node is a running `tandem up`.
 type node struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	edge   string // host:port
-	admin  string // host:port
-	stdout *syncBuffer
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error // Wait's result, once done is closed
+	t     *testing.T
+	cmd   *exec.Cmd
+	edge  string // host:port
+	admin string // host:port
+	// tokenFile holds the node's root token once it has started; "" if
+	// the stack file does not load.
+	tokenFile string
+	stdout    *syncBuffer
+	stderr    *syncBuffer
+	done      chan struct{}
+	err       error // Wait's result, once done is closed
 }
 
 // stackVars fills a stack file template: {{edge}}, {{admin}}, {{testapp}},
@@ -136,6 +143,9 @@ func startStack(t *testing.T, sf stackFile) *node {
 func startStackArgs(t *testing.T, sf stackFile, args ...string) *node {
 	t.Helper()
 	n := &node{t: t, edge: sf.edge, admin: sf.admin, stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
+	if st, err := config.Load(sf.path); err == nil {
+		n.tokenFile = tandemnode.RootTokenFile(st)
+	}
 	n.cmd = exec.Command(tandemBin, append([]string{"up", "-f", sf.path}, args...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n.stdout, n.stderr
 	if err := n.cmd.Start(); err != nil {
@@ -163,9 +173,53 @@ func tail(s string, lines int) string {
 	return strings.Join(parts, "\n")
 }
 
+// adminArgs are the flags that point the CLI at n, with its root token.
+func (n *node) adminArgs() []string {
+	return []string{"--admin", n.admin, "--token-file", n.tokenFile}
+}
+
+// tandem runs the CLI against n with its root token: `tandem ARGS...
+// --admin ADDR --token-file FILE` (the flags go before a "--", if any). It
+// returns the combined output and the exit code.
+func (n *node) tandem(args ...string) (string, int) {
+	n.t.Helper()
+	at := slices.Index(args, "--")
+	if at < 0 {
+		at = len(args)
+	}
+	return runTandem(n.t, nil, slices.Concat(args[:at], n.adminArgs(), args[at:])...)
+}
+
+// runTandem runs the CLI with args in env (nil: this process's) and
+// returns its combined output and exit code.
+func runTandem(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(tandemBin, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return string(out), exit.ExitCode()
+	case err != nil:
+		t.Fatalf("tandem %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out), 0
+}
+
+// client is an admin API client with n's root token.
+func (n *node) client() *admin.Client {
+	n.t.Helper()
+	tok, err := os.ReadFile(n.tokenFile)
+	if err != nil {
+		n.t.Fatalf("read the root token: %v", err)
+	}
+	return admin.NewClientWith(n.admin, admin.ClientOptions{Token: strings.TrimSpace(string(tok))})
+}
+
 // status asks the node through the CLI, as a user would.
 func (n *node) status() (admin.Status, error) {
-	out, err := exec.Command(tandemBin, "status", "--json", "--admin", n.admin).Output()
+	out, err := exec.Command(tandemBin, append([]string{"status", "--json"}, n.adminArgs()...)...).Output()
 	if err != nil {
 		return admin.Status{}, fmt.Errorf("tandem status: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -303,8 +302,7 @@ apps:
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "No instance") {
 		t.Errorf("GET during crash loop = %d %q; want 503 saying no instance is available", resp.StatusCode, body)
 	}
-	out, err := exec.Command(tandemBin, "status", "--admin", n.admin).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "crash loop") {
-		t.Errorf("tandem status does not show the crash loop: %v\n%s", err, out)
+	if out, code := n.cli("status"); code != 0 || !strings.Contains(out, "crash loop") {
+		t.Errorf("tandem status does not show the crash loop: exit %d\n%s", code, out)
 	}
 }

@@ -2,12 +2,16 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -17,16 +21,54 @@ var ErrUnreachable = errors.New("no tandem node answering")
 
 // Client talks to a node's admin API.
 type Client struct {
-	addr string
-	http *http.Client
+	addr  string // as given, for messages
+	base  string // scheme://host:port
+	token string
+	http  *http.Client
 }
 
-// NewClient returns a client for the admin API at addr ("host:port").
+// ClientOptions say how a Client authenticates to a node and which
+// certificates it trusts.
+type ClientOptions struct {
+	// Token is sent as a bearer token with every request; "" sends none.
+	Token string
+	// RootCAs verify an https:// node's certificate; nil means the
+	// system's roots.
+	RootCAs *x509.CertPool
+}
+
+// NewClient returns a client without a token for the admin API at addr
+// ("host:port", "http://host:port" or "https://host:port").
 func NewClient(addr string) *Client {
-	return &Client{
-		addr: addr,
-		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}},
+	return NewClientWith(addr, ClientOptions{})
+}
+
+// NewClientWith returns a client for the admin API at addr (see
+// NewClient) that authenticates with o.Token.
+func NewClientWith(addr string, o ClientOptions) *Client {
+	base := addr
+	if !strings.HasPrefix(addr, "http://") && !strings.HasPrefix(addr, "https://") {
+		base = "http://" + addr
 	}
+	tr := &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}}
+	return &Client{
+		addr:  addr,
+		base:  strings.TrimSuffix(base, "/"),
+		token: o.Token,
+		http:  &http.Client{Timeout: 30 * time.Second, Transport: tr},
+	}
+}
+
+// newRequest makes a request to path with the client's token.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
 }
 
 // Status fetches the node's status.
@@ -51,9 +93,9 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) e
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, body)
+	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
-		return fmt.Errorf("admin %s %s: %w", method, path, err)
+		return err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -72,7 +114,11 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) e
 	}
 	if resp.StatusCode/100 != 2 {
 		var e apiError
-		if json.Unmarshal(answer, &e) == nil && e.Error != "" {
+		decoded := json.Unmarshal(answer, &e) == nil
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return errorFor(resp.StatusCode, cmp.Or(e.Error, http.StatusText(resp.StatusCode)))
+		}
+		if decoded && e.Error != "" {
 			return fmt.Errorf("admin %s %s: %s (HTTP %d)", method, path, e.Error, resp.StatusCode)
 		}
 		return fmt.Errorf("admin %s %s: HTTP %d", method, path, resp.StatusCode)

@@ -349,6 +349,10 @@ func errorFor(status int, msg string) error {
 		return Errorf(ErrConflict, "%s", msg)
 	case http.StatusServiceUnavailable:
 		return Errorf(ErrUnavailable, "%s", msg)
+	case http.StatusUnauthorized:
+		return Errorf(ErrUnauthorized, "%s", msg)
+	case http.StatusForbidden:
+		return Errorf(ErrForbidden, "%s", msg)
 	}
 	return fmt.Errorf("%s (HTTP %d)", msg, status)
 }

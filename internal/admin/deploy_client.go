@@ -79,9 +79,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, body)
+	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
-		return nil, fmt.Errorf("admin %s %s: %w", method, path, err)
+		return nil, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 )
@@ -31,23 +30,8 @@ func (fakeDeployer) Deploy(ctx context.Context, app string, req DeployRequest) (
 
 func startTestServer(t *testing.T, opts Options) *Client {
 	t.Helper()
-	opts.Listen = "127.0.0.1:0"
-	opts.Status = func(context.Context) Status { return Status{} }
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return NewClient(s.Addr().(*net.TCPAddr).String())
+	ts := startAuthServer(t, opts)
+	return ts.client(ts.root)
 }
 
 func TestDeployStreamAndErrors(t *testing.T) {

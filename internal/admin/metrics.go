@@ -4,9 +4,13 @@ import "net/http"
 
 // registerMetrics serves Options.Metrics (the node's Prometheus
 // exposition) at GET /metrics, where scrapers look by default. Without
-// it, /metrics is an unknown endpoint (404).
+// it, /metrics answers 404.
 func (s *Server) registerMetrics(mux *http.ServeMux) {
-	if s.opts.Metrics != nil {
-		mux.Handle("GET /metrics", s.opts.Metrics)
-	}
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Metrics == nil {
+			writeError(w, http.StatusNotFound, "this node exports no metrics")
+			return
+		}
+		s.opts.Metrics.ServeHTTP(w, r)
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,7 +123,18 @@ func (f *fakeNode) checks(w http.ResponseWriter, r *http.Request) {
 // handler is the real admin handler for everything but the faked
 // endpoints, behind a bearer check on /v1/.
 func (f *fakeNode) handler(t *testing.T) http.Handler {
-	s, err := New(Options{Listen: "127.0.0.1:0", Status: f.status, Deploys: f})
+	// The page's token is checked here; the real handler behind gets a
+	// real one.
+	store := NewFileTokenStore(filepath.Join(t.TempDir(), "tokens.json"))
+	tok, real, err := IssueToken("page", []Scope{ScopeRead}, "test", time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Create(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Listen: "127.0.0.1:0", Status: f.status, Deploys: f,
+		Tokens: store, Audit: NewAuditLog(filepath.Join(t.TempDir(), "audit.log"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +158,7 @@ func (f *fakeNode) handler(t *testing.T) http.Handler {
 				writeError(w, http.StatusUnauthorized, "no valid token")
 				return
 			}
+			r.Header.Set("Authorization", "Bearer "+real)
 		}
 		mux.ServeHTTP(w, r)
 	})

@@ -17,6 +17,9 @@ func get(t *testing.T, c *Client, path string, hdr ...string) (*http.Response, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

@@ -26,7 +26,9 @@ func (f *fixedSeries) Series(window time.Duration) Series {
 
 func getStatus(t *testing.T, c *Client, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + c.addr + path)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+c.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

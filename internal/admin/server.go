@@ -5,6 +5,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,16 +37,57 @@ type Options struct {
 	Series SeriesSource
 	// Checks lists the uptime checks; nil when the stack has none.
 	Checks Checks
+	// Tokens holds the tokens API calls are made with; required: every
+	// /v1/ and /metrics request needs one (see routeScopes).
+	Tokens TokenStore
+	// Audit records calls that change something and refused calls;
+	// required.
+	Audit *AuditLog
+	// TLSCert and TLSKey are PEM files; when set, the listener serves
+	// HTTPS only.
+	TLSCert, TLSKey string
 	// Logger receives the server's own events; nil discards them.
 	Logger *slog.Logger
 }
 
 // Server is the admin API listener.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	ln   net.Listener
-	srv  *http.Server
+	opts   Options
+	log    *slog.Logger
+	scopes map[string]Scope // see routeScopes
+	mux    *http.ServeMux
+	ln     net.Listener
+	srv    *http.Server
+}
+
+// routeScopes is the scope each API route needs, by its mux pattern.
+// Every route under /v1/ and /metrics needs a row: one missing here needs
+// admin (the table fails closed).
+func routeScopes() map[string]Scope {
+	return map[string]Scope{
+		"GET /v1/status":                    ScopeRead,
+		"GET /v1/apps/{app}/history":        ScopeRead,
+		"GET /v1/apps/{app}/deploy":         ScopeRead, // follow a deploy
+		"GET /v1/jobs":                      ScopeRead,
+		"GET /v1/series":                    ScopeRead,
+		"GET /v1/checks":                    ScopeRead,
+		"GET /metrics":                      ScopeRead,
+		"GET /v1/cluster/members":           ScopeRead,
+		"POST /v1/purge":                    ScopePurge,
+		"POST /v1/apps/{app}/deploy":        ScopeDeploy,
+		"POST /v1/apps/{app}/rollback":      ScopeDeploy,
+		"POST /v1/plan":                     ScopeDeploy,
+		"POST /v1/apps/{app}/pause":         ScopeDeploy,
+		"POST /v1/apps/{app}/maintenance":   ScopeDeploy,
+		"POST /v1/apps/{app}/resume":        ScopeDeploy,
+		"POST /v1/jobs/{name}/run":          ScopeDeploy,
+		"POST /v1/tokens":                   ScopeAdmin,
+		"GET /v1/tokens":                    ScopeAdmin,
+		"DELETE /v1/tokens/{id}":            ScopeAdmin,
+		"GET /v1/audit":                     ScopeAdmin,
+		"POST /v1/cluster/tokens":           ScopeAdmin,
+		"DELETE /v1/cluster/members/{name}": ScopeAdmin,
+	}
 }
 
 // New checks opts. It binds nothing.
@@ -56,11 +98,18 @@ func New(opts Options) (*Server, error) {
 	if opts.Status == nil {
 		return nil, errors.New("new admin: no status source")
 	}
+	if opts.Tokens == nil || opts.Audit == nil {
+		return nil, errors.New("new admin: no token store or audit log")
+	}
+	if (opts.TLSCert == "") != (opts.TLSKey == "") {
+		return nil, errors.New("new admin: TLS needs both a certificate and a key")
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, scopes: routeScopes()}
 	mux := http.NewServeMux()
+	s.mux = mux
 	mux.HandleFunc("GET /v1/status", s.status)
 	s.registerDeploy(mux)
 	s.registerJobs(mux)
@@ -68,6 +117,7 @@ func New(opts Options) (*Server, error) {
 	s.registerSeries(mux)
 	s.registerMetrics(mux)
 	s.registerChecks(mux)
+	s.registerTokens(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
 	if err := s.registerPage(mux); err != nil {
 		return nil, fmt.Errorf("new admin: %w", err)
@@ -76,7 +126,7 @@ func New(opts Options) (*Server, error) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler:           s.guard(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
@@ -85,11 +135,22 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Listen binds the admin address.
+// Listen binds the admin address and, with TLS, loads the certificate.
 func (s *Server) Listen() error {
+	var cfg *tls.Config
+	if s.opts.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
+		if err != nil {
+			return fmt.Errorf("listen admin: load TLS certificate: %w", err)
+		}
+		cfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen admin: %w", err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
 	}
 	s.ln = ln
 	return nil
@@ -108,7 +169,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.ln == nil {
 		return errors.New("run admin: Listen was not called")
 	}
-	s.log.Info("admin listening", "addr", s.ln.Addr().String())
+	s.log.Info("admin listening", "addr", s.ln.Addr().String(), "tls", s.opts.TLSCert != "")
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {

@@ -56,6 +56,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	var cerr *config.Errors
 	if errors.As(err, &cerr) {
 		fmt.Fprintf(stderr, "tandem: the stack file has %d %s:\n%v\n", len(cerr.List), plural(len(cerr.List), "problem", "problems"), cerr)
+	} else if errors.Is(err, admin.ErrUnauthorized) {
+		fmt.Fprintf(stderr, "tandem: %v\n%s\n", err, tokenHelp)
 	} else {
 		fmt.Fprintf(stderr, "tandem: %v\n", err)
 	}
@@ -73,6 +75,8 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, admin.ErrUnreachable):
 		return ExitUnreachable
+	case errors.Is(err, admin.ErrUnauthorized), errors.Is(err, admin.ErrForbidden):
+		return ExitFailure
 	case errors.Is(err, admin.ErrBadRequest), errors.Is(err, admin.ErrNotFound):
 		return ExitUsage
 	default:
@@ -88,8 +92,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 several supervised instances behind a health-checked load balancer and edge,
 described by one stack file.
 
-Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
-3 no node answering at the admin address.`,
+Exit codes: 0 done, 1 failed (also: no valid token, or a token without the
+scope needed), 2 bad usage or invalid stack file, 3 no node answering at
+the admin address.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       Version,
@@ -112,6 +117,8 @@ Exit codes: 0 done, 1 failed, 2 bad usage or invalid stack file,
 		newRunJobCmd(),
 		newChecksCmd(),
 		newPurgeCmd(),
+		newTokenCmd(),
+		newAuditCmd(),
 		newClusterCmd(),
 		newUICmd(),
 	)

@@ -19,28 +19,35 @@ import (
 const defaultAdmin = "127.0.0.1:7070"
 
 // adminFlags locate a running node: --admin, else $TANDEM_ADMIN, else the
-// admin.listen of the stack file given with -f, else the default.
+// admin.listen of the stack file given with -f, else the default; and say
+// how to authenticate to it (see credentials).
 type adminFlags struct {
-	addr  string
-	stack string
+	addr                    string
+	stack                   string
+	token, tokenFile, tlsCA string
 }
 
 func (f *adminFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&f.addr, "admin", "", "admin API address of the node (default $TANDEM_ADMIN or "+defaultAdmin+")")
-	c.Flags().StringVarP(&f.stack, "file", "f", "", "stack file whose admin.listen to use")
+	c.Flags().StringVar(&f.addr, "admin", "", "admin API address of the node, https://host:port for HTTPS (default $TANDEM_ADMIN or "+defaultAdmin+")")
+	c.Flags().StringVarP(&f.stack, "file", "f", "", "stack file whose admin.listen and root token to use")
+	f.registerAuth(c)
 }
 
 func (f *adminFlags) client() (*admin.Client, error) {
+	var st *config.Stack
+	if f.stack != "" {
+		var err error
+		if st, err = config.Load(f.stack); err != nil {
+			return nil, err
+		}
+	}
 	addr := f.addr
 	if addr == "" {
 		addr = os.Getenv("TANDEM_ADMIN")
 	}
-	if addr == "" && f.stack != "" {
-		st, err := config.Load(f.stack)
-		if err != nil {
-			return nil, err
-		}
-		addr = st.Admin.Listen
+	https := false
+	if addr == "" && st != nil {
+		addr, https = st.Admin.Listen, st.Admin.TLS != nil
 	}
 	if addr == "" {
 		addr = defaultAdmin
@@ -48,7 +55,14 @@ func (f *adminFlags) client() (*admin.Client, error) {
 	if strings.HasPrefix(addr, ":") {
 		addr = "127.0.0.1" + addr
 	}
-	return admin.NewClient(addr), nil
+	if https {
+		addr = "https://" + addr
+	}
+	opts, err := f.credentials(st)
+	if err != nil {
+		return nil, err
+	}
+	return admin.NewClientWith(addr, opts), nil
 }
 
 func newStatusCmd() *cobra.Command {

@@ -31,7 +31,7 @@ func (k *checker) check() {
 	k.clusterNet()
 	k.edge()
 	k.cache()
-	k.listen("admin.listen", k.st.Admin.Listen)
+	k.admin()
 	k.logging()
 	k.tracing()
 	k.apps()
@@ -111,17 +111,47 @@ func (k *checker) edge() {
 
 func (k *checker) tls(t *TLS) {
 	k.listen("edge.tls.listen", t.Listen)
+	k.certPair("edge.tls", &t.Cert, &t.Key)
+}
+
+// certPair checks the cert and key files of the TLS section at field.
+func (k *checker) certPair(field string, cert, key *string) {
 	switch {
-	case t.Cert == "" && t.Key == "":
-		k.c.addf("edge.tls", "cert and key are required")
+	case *cert == "" && *key == "":
+		k.c.addf(field, "cert and key are required")
 		return
-	case t.Cert == "":
-		k.c.addf("edge.tls.cert", "required together with edge.tls.key")
-	case t.Key == "":
-		k.c.addf("edge.tls.key", "required together with edge.tls.cert")
+	case *cert == "":
+		k.c.addf(field+".cert", "required together with %s.key", field)
+	case *key == "":
+		k.c.addf(field+".key", "required together with %s.cert", field)
 	}
-	t.Cert = k.file("edge.tls.cert", t.Cert)
-	t.Key = k.file("edge.tls.key", t.Key)
+	*cert = k.file(field+".cert", *cert)
+	*key = k.file(field+".key", *key)
+}
+
+// admin checks the admin API's listener: anywhere but loopback it must
+// serve HTTPS, since its tokens would otherwise cross the network in
+// clear text.
+func (k *checker) admin() {
+	a := &k.st.Admin
+	k.listen("admin.listen", a.Listen)
+	if a.TLS != nil {
+		k.certPair("admin.tls", &a.TLS.Cert, &a.TLS.Key)
+		return
+	}
+	if host, _, err := net.SplitHostPort(a.Listen); err == nil && !isLoopback(host) {
+		k.c.addf("admin.tls", "required: admin.listen %q is not a loopback address, and the admin API is served to other machines over HTTPS only (set admin.tls.cert and admin.tls.key, or listen on 127.0.0.1)", a.Listen)
+	}
+}
+
+// isLoopback reports whether a listen host is reachable from this
+// machine only. "" (every interface) is not.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // file makes p absolute and checks that it is a readable regular file.

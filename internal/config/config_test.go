@@ -261,6 +261,23 @@ func TestParseListenOff(t *testing.T) {
 	}
 }
 
+// TestParseAdminTLS: the admin API may listen beyond loopback with a
+// certificate; on loopback it needs none.
+func TestParseAdminTLS(t *testing.T) {
+	for _, listen := range []string{"127.0.0.1:7070", "[::1]:7070", "localhost:7070"} {
+		if _, err := parse(t, "cluster: { node: n }\nadmin: { listen: \""+listen+"\" }\napps: { web: { command: [w] } }\n"); err != nil {
+			t.Errorf("Parse(admin.listen %s without tls) = %v; want no error", listen, err)
+		}
+	}
+	st, err := parse(t, "cluster: { node: n }\nadmin: { listen: \"0.0.0.0:7070\", tls: { cert: cert.pem, key: key.pem } }\napps: { web: { command: [w] } }\n")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if a := st.Admin; a.TLS == nil || a.TLS.Cert != filepath.Join(st.Dir, "cert.pem") || a.TLS.Key != filepath.Join(st.Dir, "key.pem") {
+		t.Errorf("Admin = %+v; want TLS with absolute cert.pem and key.pem", a)
+	}
+}
+
 func TestParseMergeKeys(t *testing.T) {
 	src := `cluster: { node: n }
 x-common: &common

@@ -61,6 +61,15 @@ type ExternalEtcd struct {
 // Admin configures the admin API listener.
 type Admin struct {
 	Listen string `yaml:"listen"` // host:port; default "127.0.0.1:7070"
+	// TLS makes the admin API serve HTTPS; nil when the stack file has
+	// none. Required when Listen is not a loopback address.
+	TLS *AdminTLS `yaml:"tls"`
+}
+
+// AdminTLS is the admin API's certificate.
+type AdminTLS struct {
+	Cert string `yaml:"cert"` // absolute path of the PEM certificate chain; the file exists
+	Key  string `yaml:"key"`  // absolute path of the PEM private key; the file exists
 }
 
 // Log configures tandem's own log.

@@ -55,7 +55,9 @@ type Node struct {
 	cache   *httpcache.Cache // nil when edge.cache.memory is 0
 	purger  edge.Purger
 	admin   *admin.Server
-	tracing *telemetry.Tracing // spans of the edge's requests; a no-op when off
+	tracing *telemetry.Tracing    // spans of the edge's requests; a no-op when off
+	tokens  *admin.FileTokenStore // the admin API's tokens
+	audit   *admin.AuditLog       // the admin API's audit log
 	apps    []*app
 	started time.Time
 
@@ -155,15 +157,7 @@ func New(opts Options) (_ *Node, err error) {
 	if err := n.watchTelemetry(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
-	adminOpts := admin.Options{Listen: st.Admin.Listen, Status: n.status, Purge: n.adminPurge, Deploys: n, Logger: n.log,
-		Metrics: n.tel.metrics.Handler(), Series: n.tel}
-	if n.jobs != nil {
-		adminOpts.Jobs = n
-	}
-	if n.checks != nil {
-		adminOpts.Checks = n
-	}
-	if n.admin, err = admin.New(adminOpts); err != nil {
+	if n.admin, err = n.newAdmin(); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	return n, nil

@@ -28,6 +28,10 @@ const healthWatchInterval = time.Second
 func (n *Node) Run(ctx context.Context) error {
 	defer n.stopTracing() // last: the spans of the drained requests are sent
 	n.started = time.Now()
+	if err := n.prepareAdmin(ctx); err != nil {
+		return err
+	}
+	defer n.audit.Close() // after the admin API has stopped: parts.Wait below
 	if err := n.edge.Listen(); err != nil {
 		return err
 	}
