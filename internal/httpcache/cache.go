@@ -79,7 +79,7 @@ func New(o Options) (*Cache, error) {
 	c.mem = mem
 	var gen uint64
 	if o.Disk != nil {
-		d, dgen, err := openDisk(*o.Disk, c.log, &c.stats.evictions, c.execute)
+		d, dgen, err := openDisk(*o.Disk, c.log, &c.stats.evictions, c.execute, c.tags.add)
 		if err != nil {
 			return nil, fmt.Errorf("new cache: %w", err)
 		}

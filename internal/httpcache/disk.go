@@ -64,8 +64,10 @@ func (e *diskError) Error() string { return e.op + ": " + e.err.Error() }
 func (e *diskError) Unwrap() error { return e.err }
 
 // openDisk opens (creating if needed) the tier at o.Path and rebuilds the
-// index. It returns the highest purge generation found in the files.
-func openDisk(o DiskOptions, log *slog.Logger, evicts *atomic.Uint64, exec func(func())) (*diskTier, uint64, error) {
+// index, telling index the key and tags of every stored object so that
+// purges by tag reach them before they are first read. It returns the
+// highest purge generation found in the files.
+func openDisk(o DiskOptions, log *slog.Logger, evicts *atomic.Uint64, exec func(func()), index func(key string, tags []string)) (*diskTier, uint64, error) {
 	d := &diskTier{dir: o.Path, budget: o.Size, log: log, evicts: evicts}
 	// File names must not repeat those of an earlier run.
 	d.seq.Store(uint64(time.Now().UnixNano()))
@@ -96,7 +98,7 @@ func openDisk(o DiskOptions, log *slog.Logger, evicts *atomic.Uint64, exec func(
 		return nil, 0, fmt.Errorf("open disk cache: %w", err)
 	}
 	d.index = idx
-	gen, err := d.rebuild()
+	gen, err := d.rebuild(index)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open disk cache: %w", err)
 	}
@@ -123,7 +125,7 @@ func (d *diskTier) remove(v *diskVariant) {
 
 // rebuild indexes the object files; unreadable ones are deleted, and of
 // several files for one variant the newest wins.
-func (d *diskTier) rebuild() (uint64, error) {
+func (d *diskTier) rebuild(index func(key string, tags []string)) (uint64, error) {
 	var maxGen uint64
 	root := filepath.Join(d.dir, "objects")
 	err := filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
@@ -140,6 +142,9 @@ func (d *diskTier) rebuild() (uint64, error) {
 		v.gen.Store(m.Gen)
 		d.bytes.Add(size)
 		d.insertVariant(m.Key, v)
+		if len(m.Tags) > 0 {
+			index(m.Key, m.Tags)
+		}
 		return nil
 	})
 	return maxGen, err
@@ -279,6 +284,7 @@ func (d *diskTier) insertVariant(key string, v *diskVariant) {
 // removeVariants drops the variants of key that drop selects.
 func (d *diskTier) removeVariants(key string, drop func(*diskVariant) bool) int {
 	var removed []*diskVariant
+	count := 0
 	d.index.ComputeIfPresent(key, func(old *diskResource) (*diskResource, otter.ComputeOp) {
 		removed = removed[:0]
 		n := &diskResource{}
@@ -289,6 +295,7 @@ func (d *diskTier) removeVariants(key string, drop func(*diskVariant) bool) int 
 				n.variants = append(n.variants, o)
 			}
 		}
+		count = len(removed)
 		switch {
 		case len(removed) == 0:
 			return old, otter.CancelOp
@@ -301,7 +308,7 @@ func (d *diskTier) removeVariants(key string, drop func(*diskVariant) bool) int 
 	for _, o := range removed {
 		d.remove(o)
 	}
-	return len(removed)
+	return count
 }
 
 // load reads the object file of v into an entry; bodies up to memMax
