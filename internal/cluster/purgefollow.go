@@ -77,6 +77,7 @@ type purgeFollower struct {
 	last      int64            // every event up to this revision is applied
 	saved     int64            // the revision in the cursor file
 	acked     int64            // the revision in purge-acks/<node>
+	target    int64            // etcd's revision when Follow started; caught up once past it
 	lastFlush time.Time        // when saved and acked were last written
 	flushC    <-chan time.Time // a pending flush, or nil
 }
@@ -130,6 +131,10 @@ func (f *purgeFollower) start(ctx context.Context) error {
 		return nil
 	}
 	f.cluster, f.last, f.saved = cur.ClusterID, cur.Revision, cur.Revision
+	f.target = hdr.Revision
+	if f.last >= f.target {
+		f.markCaughtUp()
+	}
 	f.flush(ctx) // the ack, so that WaitApplied sees this node before any event
 	return nil
 }
@@ -147,6 +152,7 @@ func (f *purgeFollower) restartAtCurrent(ctx context.Context, reset bool) {
 		f.reset()
 	}
 	f.cluster, f.last = hdr.ClusterId, hdr.Revision
+	f.markCaughtUp()
 	f.flush(ctx)
 }
 
@@ -173,6 +179,12 @@ func (f *purgeFollower) watch(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wch := f.opts.Client.Watch(wctx, f.keys.purges(), clientv3.WithPrefix(), clientv3.WithRev(f.last+1))
+	caught := f.PurgeLog.caughtUpClosed()
+	if !caught {
+		// etcd answers a progress request once the watch has sent all
+		// history: its revision then says the missed events are in.
+		f.opts.Client.RequestProgress(wctx)
+	}
 	for {
 		select {
 		case wr, ok := <-wch:
@@ -183,6 +195,10 @@ func (f *purgeFollower) watch(ctx context.Context) error {
 				return fmt.Errorf("watch purges from %d: %w", f.last+1, err)
 			}
 			f.handle(wr.Events)
+			if !caught && wr.Header.Revision >= f.target {
+				f.markCaughtUp()
+				caught = true
+			}
 			f.maybeFlush(ctx)
 		case <-f.flushC:
 			f.flushC = nil

@@ -43,6 +43,8 @@ type PurgeLog struct {
 	idBase    string        // makes event keys unique across restarts of this node
 	seq       atomic.Uint64 // numbers events published by this process
 	following atomic.Bool   // Follow is running
+	caughtUp  chan struct{} // closed once Follow has applied what was missed
+	caughtMu  sync.Once     // closes caughtUp
 
 	mu         sync.Mutex       // guards the fields below
 	lease      clientv3.LeaseID // the lease published events are attached to now
@@ -65,10 +67,11 @@ func NewPurgeLog(opts PurgeLogOptions) *PurgeLog {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &PurgeLog{
-		opts:   opts,
-		keys:   keyspace(opts.Prefix),
-		log:    log.With("node", opts.Node),
-		idBase: fmt.Sprintf("%016x", time.Now().UnixNano()),
+		caughtUp: make(chan struct{}),
+		opts:     opts,
+		keys:     keyspace(opts.Prefix),
+		log:      log.With("node", opts.Node),
+		idBase:   fmt.Sprintf("%016x", time.Now().UnixNano()),
 	}
 }
 
@@ -146,5 +149,22 @@ func (p *PurgeLog) dropLease(id clientv3.LeaseID) {
 	defer p.mu.Unlock()
 	if p.lease == id {
 		p.lease = clientv3.NoLease
+	}
+}
+
+// CaughtUp is closed once Follow has applied every event published before
+// it started (the purges a restarted node missed), or has reset the cache
+// instead. A node serves cached objects only after it: until then one of
+// them may be a purged one.
+func (p *PurgeLog) CaughtUp() <-chan struct{} { return p.caughtUp }
+
+func (p *PurgeLog) markCaughtUp() { p.caughtMu.Do(func() { close(p.caughtUp) }) }
+
+func (p *PurgeLog) caughtUpClosed() bool {
+	select {
+	case <-p.caughtUp:
+		return true
+	default:
+		return false
 	}
 }

@@ -128,8 +128,15 @@ func TestPurgeLogReplicates(t *testing.T) {
 		fc.stop()
 		missed := publish(t, pub, 200, 220)
 		fc.start()
-		waitApplied(t, pub, missed[len(missed)-1].rev, "a", "b", "c")
+		// CaughtUp means the missed events are applied: a node may
+		// serve its cache from then on.
+		select {
+		case <-fc.log.CaughtUp():
+		case <-time.After(10 * time.Second):
+			t.Fatal("CaughtUp not closed 10s after the restart")
+		}
 		checkApplied(t, fc, missed, 0)
+		waitApplied(t, pub, missed[len(missed)-1].rev, "a", "b", "c")
 	})
 
 	t.Run("restart after compaction", func(t *testing.T) {
