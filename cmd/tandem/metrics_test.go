@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -157,7 +158,13 @@ func adminGet(t *testing.T, n *node, path string) string {
 
 func adminGetStatus(t *testing.T, n *node, path string, want int) string {
 	t.Helper()
-	resp, err := http.Get("http://" + n.admin + path)
+	tok, err := os.ReadFile(n.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+n.admin+path, nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

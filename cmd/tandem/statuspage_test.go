@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"github.com/tandem-run/tandem/internal/admin"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -47,7 +49,16 @@ func TestStatusPage(t *testing.T) {
 		}
 	}
 
-	const token = "e2e-read-token"
+	// A read-only token for the browser, as the help of tandem ui advises.
+	issued, code := n.tandem("token", "create", "viewer", "--scope", "read", "--json")
+	if code != 0 {
+		t.Fatalf("tandem token create: exit %d\n%s", code, issued)
+	}
+	var tok admin.IssuedToken
+	if err := json.Unmarshal([]byte(issued), &tok); err != nil {
+		t.Fatalf("decode the token: %v\n%s", err, issued)
+	}
+	token := tok.Value
 	out, err := exec.Command(tandemBin, "ui", "--admin", n.admin, "--token", token).Output()
 	if err != nil {
 		t.Fatalf("tandem ui: %v", err)

@@ -71,6 +71,9 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 	return req, nil
 }
 
+// Token is the token the client calls with; "" if none.
+func (c *Client) Token() string { return c.token }
+
 // Status fetches the node's status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status

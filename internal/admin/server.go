@@ -156,6 +156,13 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// Close releases the listener of a server that will not Run.
+func (s *Server) Close() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+}
+
 // Addr is the bound address; nil before Listen.
 func (s *Server) Addr() net.Addr {
 	if s.ln == nil {
