@@ -44,6 +44,7 @@ func (n *Node) newAdmin() (*admin.Server, error) {
 		Logger:  n.log,
 		Metrics: n.tel.metrics.Handler(),
 		Series:  n.tel,
+		Cluster: clusterAdmin{n},
 	}
 	if n.jobs != nil {
 		o.Jobs = n

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -100,5 +101,9 @@ func (n *Node) adminPurge(ctx context.Context, req admin.PurgeRequest) (int, err
 	if req.Wait {
 		ctx = edge.WithPurgeWaitAll(ctx)
 	}
-	return n.purger.Purge(ctx, ev)
+	k, err := n.purger.Purge(ctx, ev)
+	if errors.Is(err, edge.ErrPurgeIncomplete) {
+		return k, admin.Errorf(admin.ErrUnavailable, "%w", err)
+	}
+	return k, err
 }

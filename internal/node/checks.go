@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/uptime"
 )
 
@@ -43,11 +46,63 @@ func (n *Node) newChecks() (*uptime.Monitor, error) {
 		Node:      n.st.Cluster.Node,
 		Checks:    checks,
 		Renotify:  time.Duration(n.st.Alerts.Renotify),
-		Verdicts:  new(uptime.MemoryVerdicts), // the cluster's etcd verdicts replace it when nodes join
-		Leader:    uptime.AlwaysLeader{},
+		Verdicts:  clusterVerdicts{n},
+		Leader:    clusterLeader{n},
 		Notifiers: notifiers,
 		Logger:    n.log.With("part", "checks"),
 	})
+}
+
+// clusterVerdicts shares every node's verdicts through etcd, where every
+// node's evaluator reads them for the quorum rule.
+type clusterVerdicts struct{ n *Node }
+
+func (v clusterVerdicts) Publish(ctx context.Context, vd uptime.Verdict) error {
+	b, err := json.Marshal(vd)
+	if err != nil {
+		return fmt.Errorf("publish verdict: %w", err)
+	}
+	c := v.n.cl.c
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	return cluster.PutRecord(ctx, c.Client(), c.Prefix(), "checks", vd.Check+"/"+vd.Node, b)
+}
+
+func (v clusterVerdicts) All(ctx context.Context) ([]uptime.Verdict, error) {
+	c := v.n.cl.c
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	recs, err := cluster.Records(ctx, c.Client(), c.Prefix(), "checks")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uptime.Verdict, 0, len(recs))
+	for id, b := range recs {
+		var vd uptime.Verdict
+		if err := json.Unmarshal(b, &vd); err != nil {
+			v.n.log.Warn("undecodable uptime verdict ignored", "record", id, "err", err)
+			continue
+		}
+		out = append(out, vd)
+	}
+	return out, nil
+}
+
+// clusterLeader makes the first node of the cluster view, by name, the one
+// that sends alerts; every node evaluates, one speaks.
+type clusterLeader struct{ n *Node }
+
+func (l clusterLeader) Leader() bool {
+	self := l.n.st.Cluster.Node
+	if l.n.cl.view == nil {
+		return true
+	}
+	for name := range l.n.cl.view.View().Nodes {
+		if name < self {
+			return false
+		}
+	}
+	return true
 }
 
 // Checks implements admin.Checks.

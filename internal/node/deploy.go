@@ -33,10 +33,22 @@ func (n *Node) app(name string) (*app, error) {
 	return n.apps[i], nil
 }
 
+// controlPlane refuses changes while the control plane has no quorum: a
+// node cut off from the others must not start a deploy they cannot see.
+func (n *Node) controlPlane(op string) error {
+	if h := n.cl.c.Health(); !h.Quorum {
+		return admin.Errorf(admin.ErrUnavailable, "%s: the control plane (etcd) has no quorum (%s); the edge keeps serving, but no deploy can start until quorum returns", op, h.Err)
+	}
+	return nil
+}
+
 // Deploy implements admin.Deployer.
 func (n *Node) Deploy(ctx context.Context, name string, req admin.DeployRequest) (admin.DeployWatch, error) {
 	a, err := n.app(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := n.controlPlane("deploy " + name); err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
@@ -105,6 +117,9 @@ func validEnvName(s string) bool {
 func (n *Node) Rollback(ctx context.Context, name string, req admin.RollbackRequest) (admin.DeployWatch, error) {
 	a, err := n.app(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := n.controlPlane("rollback " + name); err != nil {
 		return nil, err
 	}
 	a.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/cron"
 	"github.com/tandem-run/tandem/internal/supervise"
 )
@@ -18,6 +19,26 @@ import (
 // current release.
 
 var _ admin.Jobs = (*Node)(nil)
+
+// clusterLocker takes cron's locks in etcd, so that each firing of a job
+// runs on exactly one node of the cluster, and a job's overlap policy holds
+// across nodes. Without quorum no lock is granted, and firings are counted
+// as missed: better no run than two.
+type clusterLocker struct{ n *Node }
+
+func (l clusterLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	c := l.n.cl.c
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	release, err := cluster.TryLock(ctx, c.Client(), c.Prefix(), key, l.n.st.Cluster.Node, ttl)
+	if errors.Is(err, cluster.ErrLocked) {
+		return nil, fmt.Errorf("%w: %w", cron.ErrLocked, err)
+	}
+	if err != nil {
+		return nil, controlErr(err)
+	}
+	return release, nil
+}
 
 // newJobs builds the job runner; nil when the stack has no jobs.
 func (n *Node) newJobs() (*cron.Runner, error) {
@@ -36,7 +57,7 @@ func (n *Node) newJobs() (*cron.Runner, error) {
 	return cron.New(cron.Options{
 		Jobs:   jobs,
 		Exec:   n.execJob,
-		Locker: new(cron.LocalLocker), // the cluster's etcd locker replaces it when nodes join
+		Locker: clusterLocker{n},
 		Dir:    filepath.Join(n.st.Cluster.DataDir, "jobs"),
 		Logger: n.log.With("part", "jobs"),
 		OnRun:  n.jobRan,

@@ -61,6 +61,9 @@ type Node struct {
 	apps    []*app
 	started time.Time
 
+	cl    clusterPart    // the control plane and this node's place in it
+	peers *peerTransport // to other nodes' instances, for remote targets
+
 	releases *deploy.Store // each app's releases and deploys; opened by Run
 	jobs     *cron.Runner  // nil when the stack has no jobs
 	tasks    tasks         // deploys in progress
@@ -128,6 +131,7 @@ func New(opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	n.sup = sup
+	n.peers = &peerTransport{}
 
 	upstreams := make(map[string]http.RoundTripper)
 	for _, name := range st.AppNames {
@@ -142,7 +146,12 @@ func New(opts Options) (_ *Node, err error) {
 	if n.cache, err = newCache(st, n.log); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
-	n.purger = localPurger{cache: n.cache, log: n.log.With("part", "cache")}
+	n.purger = clusterPurger{local: localPurger{cache: n.cache, log: n.log.With("part", "cache")}, n: n}
+	if n.cl.c, err = n.newCluster(); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
+	n.peers.c = n.cl.c
+	n.cl.changed = make(chan struct{}, 1)
 	edgeOpts := n.tracedEdge(edgeOptions(st, upstreams, n.cache, n.purger, opts.AccessLog, n.log))
 	edgeOpts.Observer, edgeOpts.Instances = n.tel, n.instanceName
 	if n.edge, err = edge.New(edgeOpts); err != nil {

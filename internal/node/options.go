@@ -40,11 +40,12 @@ func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, cache
 	return o
 }
 
-func poolOptions(st *config.Stack, name string, a *config.App, log *slog.Logger, onHealth func(balance.TargetStatus)) balance.Options {
+func poolOptions(st *config.Stack, name string, a *config.App, log *slog.Logger, peers http.RoundTripper, onHealth func(balance.TargetStatus)) balance.Options {
 	h := a.Health
 	return balance.Options{
-		App:  name,
-		Zone: st.Cluster.Zone,
+		RemoteTransport: peers,
+		App:             name,
+		Zone:            st.Cluster.Zone,
 		Health: balance.HealthCheck{
 			Path:     h.Path,
 			Interval: time.Duration(h.Interval),

@@ -39,6 +39,14 @@ func (n *Node) Run(ctx context.Context) error {
 		n.edge.Close()
 		return err
 	}
+	if err := n.openCluster(ctx); err != nil {
+		n.edge.Close()
+		n.admin.Close()
+		n.cl.c.Close()
+		return err
+	}
+	defer n.peers.close()
+	defer n.cl.c.Close() // after every part that uses it has stopped
 
 	// The supervisor and balancers outlive ctx: they must keep serving
 	// while the edge drains, and stop only after it.
@@ -66,6 +74,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	run("admin", n.admin.Run)
 	run("health watch", n.watchHealth)
+	n.runCluster(run)
 
 	n.tasks.begin(partsCtx)
 	if err := n.startInstances(ctx); err != nil {
@@ -93,6 +102,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return n.checks.Run(cctx)
 		})
 	}
+	n.awaitPurges(ctx)
 	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps))
 
 	// Serve until ctx ends or a part fails.
@@ -104,6 +114,7 @@ func (n *Node) Run(ctx context.Context) error {
 			stopEdge()
 		case <-edgeCtx.Done():
 		}
+		n.leaveCluster() // other nodes stop sending requests here while the edge drains
 	}()
 	edgeErr := n.edge.Run(edgeCtx)
 
@@ -117,7 +128,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 func (n *Node) newApp(name string, cfg *config.App) (*app, error) {
 	a := &app{name: name, cfg: cfg}
-	pool, err := balance.NewPool(n.tracedPool(poolOptions(n.st, name, cfg, n.log, func(t balance.TargetStatus) { n.onHealthChange(a, t) })))
+	pool, err := balance.NewPool(n.tracedPool(poolOptions(n.st, name, cfg, n.log, n.peers, func(t balance.TargetStatus) { n.onHealthChange(a, t) })))
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
@@ -209,6 +220,10 @@ func (n *Node) onCrashLoop(ev supervise.Event) {
 }
 
 func (n *Node) onHealthChange(a *app, t balance.TargetStatus) {
+	if t.Remote {
+		return // another node's instances: their health comes from the cluster view
+	}
+	defer n.instancesChanged()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if t.State == balance.StateHealthy && a.deploy != nil {

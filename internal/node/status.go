@@ -30,6 +30,7 @@ func (n *Node) status(context.Context) admin.Status {
 	}
 	st.Jobs = n.jobSummaries()
 	st.Checks = n.checkSummaries()
+	st.Cluster = n.clusterStatus()
 	return st
 }
 
