@@ -67,6 +67,10 @@ func (p *PurgeLog) Follow(ctx context.Context, apply func(rev int64, origin stri
 	return f.run(ctx)
 }
 
+// progressInterval is how often a follower that has not caught up yet
+// asks etcd where its watch stands.
+const progressInterval = 100 * time.Millisecond
+
 // purgeFollower is the state of one Follow call.
 type purgeFollower struct {
 	*PurgeLog
@@ -179,14 +183,26 @@ func (f *purgeFollower) watch(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wch := f.opts.Client.Watch(wctx, f.keys.purges(), clientv3.WithPrefix(), clientv3.WithRev(f.last+1))
+	// Until caught up, ask etcd for progress: it answers once the watch
+	// has sent all history, and the answer's revision then says the
+	// missed events are in. A request sent before the watch stream exists
+	// is lost, hence the ticker.
 	caught := f.PurgeLog.caughtUpClosed()
+	var progress <-chan time.Time
 	if !caught {
-		// etcd answers a progress request once the watch has sent all
-		// history: its revision then says the missed events are in.
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		progress = t.C
 		f.opts.Client.RequestProgress(wctx)
 	}
 	for {
 		select {
+		case <-progress:
+			if caught {
+				progress = nil
+				continue
+			}
+			f.opts.Client.RequestProgress(wctx)
 		case wr, ok := <-wch:
 			if !ok {
 				return errors.New("watch closed")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +138,23 @@ func TestPurgeLogReplicates(t *testing.T) {
 		}
 		checkApplied(t, fc, missed, 0)
 		waitApplied(t, pub, missed[len(missed)-1].rev, "a", "b", "c")
+	})
+
+	t.Run("restart with nothing missed", func(t *testing.T) {
+		fc.stop()
+		// Other keys move etcd's revision past the cursor; no purge.
+		for i := range 5 {
+			if _, err := client.Put(t.Context(), testPrefix+"nodes/x", strconv.Itoa(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fc.start()
+		select {
+		case <-fc.log.CaughtUp():
+		case <-time.After(5 * time.Second):
+			t.Fatal("CaughtUp not closed 5s after a restart that missed no purge")
+		}
+		checkApplied(t, fc, nil, 0)
 	})
 
 	t.Run("restart after compaction", func(t *testing.T) {
