@@ -141,17 +141,26 @@ func printCluster(w io.Writer, cl *admin.ClusterStatus, now time.Time) {
 	if cl == nil {
 		return
 	}
-	plane := "quorum"
-	if !cl.Quorum {
-		plane = "UNAVAILABLE: serving from the last known view; no deploys or cron runs until quorum returns"
+	var plane string
+	switch {
+	case cl.Quorum && cl.Leader != "":
+		plane = "control plane: quorum, etcd leader " + cl.Leader
+	case cl.Quorum:
+		plane = "control plane: quorum"
+	default:
+		plane = "control plane: UNAVAILABLE"
+		if !cl.QuorumSince.IsZero() {
+			plane += " for " + shortDuration(now.Sub(cl.QuorumSince))
+		}
+		plane += " — serving from the last known view; no deploys or cron runs until quorum returns"
 		if cl.Error != "" {
 			plane += " (" + cl.Error + ")"
 		}
 	}
-	if !cl.QuorumSince.IsZero() {
-		plane += ", since " + ago(now, cl.QuorumSince)
+	if !cl.Synced && !cl.SyncedAt.IsZero() {
+		plane += "; view of the other nodes last updated " + ago(now, cl.SyncedAt)
 	}
-	fmt.Fprintf(w, "\ncluster %s: %d %s; control plane %s\n", cl.Name, len(cl.Nodes), plural(len(cl.Nodes), "node", "nodes"), plane)
+	fmt.Fprintf(w, "\ncluster %s: %d %s; %s\n", cl.Name, len(cl.Nodes), plural(len(cl.Nodes), "node", "nodes"), plane)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tZONE\tSITE\tADDR\tVERSION\tAPPS")
 	for _, n := range cl.Nodes {
