@@ -132,7 +132,7 @@ func (cd *clusterDeploy) run(ctx context.Context) {
 	self := cd.n.st.Cluster.Node
 	last := cd.follow(ctx, self, cd.local)
 	if last.Result != string(deploy.ResultSucceeded) {
-		cd.end(last.Result, last.Version, fmt.Sprintf("%s on %s: %s; no other node was changed", last.Result, self, last.Message))
+		cd.end(last.Result, last.Version, fmt.Sprintf("%s: %s did not succeed (%s); no other node was changed", last.Result, self, last.Message))
 		return
 	}
 	var done [][]zoneNode // per wave, the nodes that succeeded
@@ -206,7 +206,7 @@ func (cd *clusterDeploy) roll(ctx context.Context, wave []zoneNode, op func(cont
 			case err != nil:
 				results[i] = err.Error()
 			case last.Result != string(deploy.ResultSucceeded):
-				results[i] = fmt.Sprintf("%s on %s: %s", last.Result, nd.Name, last.Message)
+				results[i] = fmt.Sprintf("%s did not succeed (%s)", nd.Name, last.Message)
 			}
 		})
 	}
