@@ -151,15 +151,7 @@ func TestClusterDeployZoneByZone(t *testing.T) {
 		t.Errorf("release log = %q (%v); want the release phase run once, on node-a", logged, err)
 	}
 	for _, cn := range nodes {
-		web := webOf(t, cn)
-		if web.Release != "v2" || len(web.Instances) != 2 {
-			t.Errorf("%s runs %s with %d instances; want v2 with 2", cn.name, web.Release, len(web.Instances))
-		}
-		for _, in := range web.Instances {
-			if in.Release != "v2" {
-				t.Errorf("%s: instance %s runs %s; want v2", cn.name, in.Name, in.Release)
-			}
-		}
+		wantRuns(t, cn, "v2", "after the deploy")
 	}
 
 	// A release unhealthy in zone b: A rolls, B fails, A rolls back, C
@@ -179,15 +171,7 @@ func TestClusterDeployZoneByZone(t *testing.T) {
 		t.Errorf("node C took part in a deploy that failed in zone b:\n%s", out)
 	}
 	for _, cn := range nodes[:2] {
-		web := webOf(t, cn)
-		if web.Release != "v2" || len(web.Instances) != 2 {
-			t.Errorf("%s after the failed deploy: %s with %d instances; want v2 with 2", cn.name, web.Release, len(web.Instances))
-		}
-		for _, in := range web.Instances {
-			if in.Release != "v2" {
-				t.Errorf("%s: instance %s runs %s after the failed deploy; want v2", cn.name, in.Name, in.Release)
-			}
-		}
+		wantRuns(t, cn, "v2", "after the deploy that failed in zone b")
 	}
 	after := webOf(t, c)
 	if after.Release != "v2" || len(after.Instances) != len(before) {
@@ -231,6 +215,20 @@ func TestClusterDeployZoneByZone(t *testing.T) {
 		}
 		if ok < 100 {
 			t.Errorf("GETs at %s: only %d succeeded; the load did not run", cn.name, ok)
+		}
+	}
+}
+
+// wantRuns checks that cn's app web runs version on both its instances.
+func wantRuns(t *testing.T, cn *clusterNode, version, when string) {
+	t.Helper()
+	web := webOf(t, cn)
+	if web.Release != version || len(web.Instances) != 2 {
+		t.Errorf("%s %s: %s with %d instances; want %s with 2", cn.name, when, web.Release, len(web.Instances), version)
+	}
+	for _, in := range web.Instances {
+		if in.Release != version {
+			t.Errorf("%s %s: instance %s runs %s; want %s", cn.name, when, in.Name, in.Release, version)
 		}
 	}
 }
