@@ -172,12 +172,14 @@ func progressPrinter(w io.Writer, asJSON bool) func(admin.DeployEvent) {
 		return func(ev admin.DeployEvent) { enc.Encode(ev) }
 	}
 	var start time.Time
+	cluster := false // a deploy across a cluster: its own last line has no bar
 	return func(ev admin.DeployEvent) {
 		if start.IsZero() {
 			start = ev.Time
 		}
 		at := fmt.Sprintf("%6.1fs", ev.Time.Sub(start).Seconds())
 		if ev.Node != "" {
+			cluster = true
 			at += "  [" + ev.Node + "]"
 		}
 		switch ev.Step {
@@ -190,6 +192,10 @@ func progressPrinter(w io.Writer, asJSON bool) func(admin.DeployEvent) {
 		case "rollback":
 			fmt.Fprintf(w, "%s  ROLLBACK %s\n", at, ev.Message)
 		case "done":
+			if cluster && ev.Node == "" {
+				fmt.Fprintf(w, "%s  %s\n", at, ev.Message)
+				return
+			}
 			fmt.Fprintf(w, "%s  %s %s\n", at, bar(ev.Ready, ev.Want), ev.Message)
 		default:
 			fmt.Fprintf(w, "%s  %s %s\n", at, bar(ev.Ready, ev.Want), ev.Message)

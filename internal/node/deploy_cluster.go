@@ -79,6 +79,7 @@ func (n *Node) deployCluster(ctx context.Context, a *app, rel deploy.Release, ki
 	case err != nil:
 		return nil, controlErr(fmt.Errorf("%s %s: %w", kind, a.name, err))
 	}
+	planned := time.Now() // the plan is the deploy's first event
 	local, err := n.startDeploy(a, rel, kind, who, fromStack, false)
 	if err != nil {
 		n.releaseDeployLock(a.name, unlock)
@@ -92,7 +93,7 @@ func (n *Node) deployCluster(ctx context.Context, a *app, rel deploy.Release, ki
 		log:     n.log.With("app", a.name, "cluster_deploy", rel.Version),
 		changed: make(chan struct{}),
 	}
-	cd.emit(admin.DeployEvent{Step: stepZone, Version: rel.Version, Message: cd.planMessage()})
+	cd.emit(admin.DeployEvent{Time: planned, Step: stepZone, Version: rel.Version, Message: cd.planMessage()})
 	a.mu.Lock()
 	a.clusterDeploy = cd
 	a.mu.Unlock()
