@@ -82,7 +82,7 @@ func (n *Node) deployCluster(ctx context.Context, a *app, rel deploy.Release, ki
 	planned := time.Now() // the plan is the deploy's first event
 	local, err := n.startDeploy(a, rel, kind, who, fromStack, false)
 	if err != nil {
-		n.releaseDeployLock(a.name, unlock)
+		n.releaseDeployLock(ctx, a.name, unlock)
 		return nil, err
 	}
 	cd := &clusterDeploy{
@@ -101,7 +101,7 @@ func (n *Node) deployCluster(ctx context.Context, a *app, rel deploy.Release, ki
 		a.mu.Lock()
 		a.clusterDeploy = nil
 		a.mu.Unlock()
-		n.releaseDeployLock(a.name, unlock)
+		n.releaseDeployLock(ctx, a.name, unlock)
 		return nil, fmt.Errorf("%s %s: %w", kind, a.name, err)
 	}
 	return cd.watch, nil
@@ -109,8 +109,8 @@ func (n *Node) deployCluster(ctx context.Context, a *app, rel deploy.Release, ki
 
 // releaseDeployLock releases the cluster-wide deploy lock of app; if
 // etcd cannot be told, the lock's lease ends it soon after.
-func (n *Node) releaseDeployLock(app string, unlock func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+func (n *Node) releaseDeployLock(ctx context.Context, app string, unlock func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	defer cancel()
 	if err := unlock(ctx); err != nil {
 		n.log.Warn("release the cluster deploy lock; it expires by itself", "app", app, "err", err)
@@ -133,7 +133,7 @@ func (cd *clusterDeploy) run(ctx context.Context) {
 	self := cd.n.st.Cluster.Node
 	last := cd.follow(ctx, self, cd.local)
 	if last.Result != string(deploy.ResultSucceeded) {
-		cd.end(last.Result, last.Version, fmt.Sprintf("%s: %s did not succeed (%s); no other node was changed", last.Result, self, last.Message))
+		cd.end(ctx, last.Result, last.Version, fmt.Sprintf("%s: %s did not succeed (%s); no other node was changed", last.Result, self, last.Message))
 		return
 	}
 	var done [][]zoneNode // per wave, the nodes that succeeded
@@ -153,12 +153,12 @@ func (cd *clusterDeploy) run(ctx context.Context) {
 		}
 	}
 	if len(failed) == 0 {
-		cd.end(string(deploy.ResultSucceeded), cd.to.Version, fmt.Sprintf("%s: %s runs on %s (%s)", deploy.ResultSucceeded, cd.to.Version,
+		cd.end(ctx, string(deploy.ResultSucceeded), cd.to.Version, fmt.Sprintf("%s: %s runs on %s (%s)", deploy.ResultSucceeded, cd.to.Version,
 			strings.Join(all, ", "), time.Since(begin).Round(time.Millisecond)))
 		return
 	}
 	if ctx.Err() != nil {
-		cd.end(string(deploy.ResultInterrupted), "", fmt.Sprintf("%s: tandem stopped during the %s; %s", deploy.ResultInterrupted, cd.kind, strings.Join(failed, "; ")))
+		cd.end(ctx, string(deploy.ResultInterrupted), "", fmt.Sprintf("%s: tandem stopped during the %s; %s", deploy.ResultInterrupted, cd.kind, strings.Join(failed, "; ")))
 		return
 	}
 	cd.emit(admin.DeployEvent{Step: deploy.StepRollback, Version: cd.from.Version,
@@ -170,7 +170,7 @@ func (cd *clusterDeploy) run(ctx context.Context) {
 		result = deploy.ResultFailed
 		msg = fmt.Sprintf("%s: %s; the rollback to %s failed too: %s", result, strings.Join(failed, "; "), cd.from.Version, strings.Join(undoFailed, "; "))
 	}
-	cd.end(string(result), cd.from.Version, fmt.Sprintf("%s (%s)", msg, time.Since(begin).Round(time.Millisecond)))
+	cd.end(ctx, string(result), cd.from.Version, fmt.Sprintf("%s (%s)", msg, time.Since(begin).Round(time.Millisecond)))
 }
 
 // undo rolls the nodes of done back to cd.from, the last zone first and
@@ -275,8 +275,8 @@ func (cd *clusterDeploy) relay(node string, ev admin.DeployEvent) {
 }
 
 // end releases the lock and records the deploy's result as its last event.
-func (cd *clusterDeploy) end(result, version, msg string) {
-	cd.n.releaseDeployLock(cd.a.name, cd.unlock)
+func (cd *clusterDeploy) end(ctx context.Context, result, version, msg string) {
+	cd.n.releaseDeployLock(ctx, cd.a.name, cd.unlock)
 	cd.a.mu.Lock()
 	if cd.a.clusterDeploy == cd {
 		cd.a.clusterDeploy = nil
@@ -286,7 +286,7 @@ func (cd *clusterDeploy) end(result, version, msg string) {
 	if result != string(deploy.ResultSucceeded) {
 		level = slog.LevelWarn
 	}
-	cd.log.Log(context.Background(), level, "cluster deploy finished", "result", result, "message", msg)
+	cd.log.Log(ctx, level, "cluster deploy finished", "result", result, "message", msg)
 	cd.emit(admin.DeployEvent{Step: deploy.StepDone, Version: version, Result: result, Message: msg})
 	cd.mu.Lock()
 	cd.done = true
