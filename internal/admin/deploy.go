@@ -80,7 +80,7 @@ type RollbackRequest struct {
 // DeployEvent is one line of a deploy's progress stream.
 type DeployEvent struct {
 	Time     time.Time `json:"time"`
-	Step     string    `json:"step"` // begin, release, output, start, healthy, drain, stop, rollback, done
+	Step     string    `json:"step"` // begin, release, output, start, healthy, drain, stop, rollback, zone, done
 	Instance string    `json:"instance,omitempty"`
 	Version  string    `json:"version,omitempty"`
 	Ready    int       `json:"ready"`
@@ -89,6 +89,10 @@ type DeployEvent struct {
 	// Result is set on the last event: succeeded, rolled back, failed,
 	// interrupted.
 	Result string `json:"result,omitempty"`
+	// Node names the node the step happened on, in a deploy across a
+	// cluster; "" for the steps of a one-node deploy and for those of
+	// the cluster deploy as a whole (step "zone", the last "done").
+	Node string `json:"node,omitempty"`
 }
 
 // Release is a kept release, without its environment's values (they may
@@ -196,7 +200,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	watch, err := d.Deploy(r.Context(), r.PathValue("app"), req)
-	s.stream(w, r, watch, err)
+	StreamDeploy(w, r, watch, err)
 }
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
@@ -206,7 +210,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	watch, err := d.Rollback(r.Context(), r.PathValue("app"), req)
-	s.stream(w, r, watch, err)
+	StreamDeploy(w, r, watch, err)
 }
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
@@ -215,12 +219,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	watch, err := d.Watch(r.Context(), r.PathValue("app"))
-	s.stream(w, r, watch, err)
+	StreamDeploy(w, r, watch, err)
 }
 
-// stream writes a deploy's events as JSON lines until it is over or the
-// client leaves (the deploy goes on).
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, watch DeployWatch, err error) {
+// StreamDeploy answers a request for a deploy's progress: err as its
+// status, else the deploy's events as JSON lines until it is over or the
+// client leaves (the deploy goes on). Other listeners than the admin API
+// (the node-to-node one) answer the same way.
+func StreamDeploy(w http.ResponseWriter, r *http.Request, watch DeployWatch, err error) {
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -126,13 +126,27 @@ func (c *Client) stream(ctx context.Context, method, path string, in any, onEven
 		return DeployEvent{}, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	last, err := ReadDeployStream(resp.Body, onEvent)
+	if err != nil {
+		return last, fmt.Errorf("admin %s %s: %w", method, path, err)
+	}
+	return last, nil
+}
+
+// ErrStreamEnded is returned by ReadDeployStream when the stream ends
+// before the event with the deploy's result.
+var ErrStreamEnded = errors.New("the stream ended before the deploy did (see tandem history)")
+
+// ReadDeployStream reads a deploy's JSON lines from r, calling onEvent
+// (if not nil) for each, until the one with a result, which it returns.
+func ReadDeployStream(r io.Reader, onEvent func(DeployEvent)) (DeployEvent, error) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var last DeployEvent
 	for sc.Scan() {
 		var ev DeployEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return last, fmt.Errorf("admin %s %s: decode event: %w", method, path, err)
+			return last, fmt.Errorf("decode event: %w", err)
 		}
 		last = ev
 		if onEvent != nil {
@@ -143,7 +157,7 @@ func (c *Client) stream(ctx context.Context, method, path string, in any, onEven
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return last, fmt.Errorf("admin %s %s: %w (the deploy goes on in the node: tandem history)", method, path, err)
+		return last, fmt.Errorf("%w (the deploy goes on in the node: tandem history)", err)
 	}
-	return last, fmt.Errorf("admin %s %s: the stream ended before the deploy did (see tandem history)", method, path)
+	return last, ErrStreamEnded
 }

@@ -40,6 +40,12 @@ and stopped; deploy.surge at a time. A new instance that fails its health
 gate rolls the deploy back automatically. Progress is shown live; the
 exit code is 0 only if the deploy succeeded.
 
+In a cluster, the node asked rolls first (its release phase runs once,
+there), then the other nodes roll zone by zone: a zone starts only once
+every node of the one before has succeeded. A node that fails stops the
+deploy and the nodes done already roll back. Lines from a node start
+with its name: [node-b].
+
 The new release is the current one with the flags' changes, or the app's
 section of the stack file given with -f (plus the flags' changes). A
 command given after -- keeps its arguments as they are; --command and
@@ -158,20 +164,26 @@ func deployOutcome(app string, last admin.DeployEvent, err error) error {
 }
 
 // progressPrinter shows a deploy's events as they come: one line per
-// step, with the time since the start and the instances ready.
+// step, with the time since the start, the node it happened on (in a
+// deploy across a cluster) and the instances ready there.
 func progressPrinter(w io.Writer, asJSON bool) func(admin.DeployEvent) {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		return func(ev admin.DeployEvent) { enc.Encode(ev) }
 	}
 	var start time.Time
+	cluster := false // a deploy across a cluster: its own last line has no bar
 	return func(ev admin.DeployEvent) {
 		if start.IsZero() {
 			start = ev.Time
 		}
 		at := fmt.Sprintf("%6.1fs", ev.Time.Sub(start).Seconds())
+		if ev.Node != "" {
+			cluster = true
+			at += "  [" + ev.Node + "]"
+		}
 		switch ev.Step {
-		case "begin":
+		case "begin", "zone":
 			fmt.Fprintf(w, "%s  %s\n", at, ev.Message)
 		case "output":
 			fmt.Fprintf(w, "%s  | %s\n", at, ev.Message)
@@ -180,6 +192,10 @@ func progressPrinter(w io.Writer, asJSON bool) func(admin.DeployEvent) {
 		case "rollback":
 			fmt.Fprintf(w, "%s  ROLLBACK %s\n", at, ev.Message)
 		case "done":
+			if cluster && ev.Node == "" {
+				fmt.Fprintf(w, "%s  %s\n", at, ev.Message)
+				return
+			}
 			fmt.Fprintf(w, "%s  %s %s\n", at, bar(ev.Ready, ev.Want), ev.Message)
 		default:
 			fmt.Fprintf(w, "%s  %s %s\n", at, bar(ev.Ready, ev.Want), ev.Message)

@@ -293,7 +293,8 @@ func (n *Node) syncRemoteTargets(v cluster.View) {
 // peerHandler serves requests other nodes send to this node's instances.
 // The node listener has checked the caller's certificate; the request was
 // routed, cached and counted at the edge that received it, so here it only
-// goes to a local instance of the app it names.
+// goes to a local instance of the app it names. Requests that name no app
+// are the other nodes' own (peerControl).
 func (n *Node) peerHandler() http.Handler {
 	proxies := make(map[string]http.Handler, len(n.apps))
 	for _, a := range n.apps {
@@ -324,8 +325,14 @@ func (n *Node) peerHandler() http.Handler {
 			},
 		}
 	}
+	control := n.peerControl()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := proxies[r.Header.Get(balance.AppHeader)]
+		name := r.Header.Get(balance.AppHeader)
+		if name == "" {
+			control.ServeHTTP(w, r) // a node's request, not app traffic
+			return
+		}
+		p, ok := proxies[name]
 		if !ok {
 			http.Error(w, "no such app on this node", http.StatusNotFound)
 			return

@@ -75,7 +75,10 @@ func (n *Node) Deploy(ctx context.Context, name string, req admin.DeployRequest)
 	}
 	rel := deploy.Release{Version: version, Command: spec.Command, Dir: spec.Dir, Env: spec.Env, ReleaseCommand: spec.ReleaseCommand,
 		Created: time.Now(), Source: source}
-	return n.startDeploy(a, rel, deploy.KindDeploy, req.Who, req.Spec != nil)
+	if peers := n.deployPeers(name); len(peers) > 0 {
+		return n.deployCluster(ctx, a, rel, deploy.KindDeploy, req.Who, req.Spec != nil, peers)
+	}
+	return n.startDeploy(a, rel, deploy.KindDeploy, req.Who, req.Spec != nil, false)
 }
 
 // requestSpec is the spec a deploy request asks for.
@@ -122,8 +125,22 @@ func (n *Node) Rollback(ctx context.Context, name string, req admin.RollbackRequ
 	if err := n.controlPlane("rollback " + name); err != nil {
 		return nil, err
 	}
+	rel, err := rollbackRelease(a, req.Version)
+	if err != nil {
+		return nil, err
+	}
+	if peers := n.deployPeers(name); len(peers) > 0 {
+		return n.deployCluster(ctx, a, rel, deploy.KindRollback, req.Who, false, peers)
+	}
+	return n.startDeploy(a, rel, deploy.KindRollback, req.Who, false, false)
+}
+
+// rollbackRelease is the kept release a rollback of a to version ("" for
+// the one the current release replaced) runs.
+func rollbackRelease(a *app, version string) (deploy.Release, error) {
+	name := a.name
 	a.mu.Lock()
-	version, ok := req.Version, true
+	ok := true
 	if version == "" {
 		version, ok = a.state.Previous()
 	}
@@ -132,18 +149,19 @@ func (n *Node) Rollback(ctx context.Context, name string, req admin.RollbackRequ
 	a.mu.Unlock()
 	switch {
 	case !ok:
-		return nil, admin.Errorf(admin.ErrNotFound, "rollback %s: no earlier release is kept", name)
+		return rel, admin.Errorf(admin.ErrNotFound, "rollback %s: no earlier release is kept", name)
 	case !kept:
-		return nil, admin.Errorf(admin.ErrNotFound, "rollback %s: release %q is not kept (tandem history %s lists the kept ones)", name, version, name)
+		return rel, admin.Errorf(admin.ErrNotFound, "rollback %s: release %q is not kept (tandem history %s lists the kept ones)", name, version, name)
 	case version == current:
-		return nil, admin.Errorf(admin.ErrConflict, "rollback %s: %s is the current release already", name, version)
+		return rel, admin.Errorf(admin.ErrConflict, "rollback %s: %s is the current release already", name, version)
 	}
-	return n.startDeploy(a, rel, deploy.KindRollback, req.Who, false)
+	return rel, nil
 }
 
 // startDeploy records a deploy of rel as pending and starts its driver.
 // A new release (not yet kept) is kept; a rollback's is kept already.
-func (n *Node) startDeploy(a *app, rel deploy.Release, kind, who string, fromStack bool) (admin.DeployWatch, error) {
+// skipRelease leaves the release phase out: it ran on another node.
+func (n *Node) startDeploy(a *app, rel deploy.Release, kind, who string, fromStack, skipRelease bool) (admin.DeployWatch, error) {
 	a.mu.Lock()
 	if a.deploy != nil {
 		rec, _ := a.deploy.Status()
@@ -175,7 +193,7 @@ func (n *Node) startDeploy(a *app, rel deploy.Release, kind, who string, fromSta
 	drv, err := deploy.NewDriver(deploy.DriverOptions{
 		From: cur, To: rel, Old: old, Want: a.cfg.Instances, Surge: d.Surge,
 		Startup: time.Duration(a.cfg.Health.Startup), Drain: time.Duration(d.Drain),
-		ReleasePhase: kind == deploy.KindDeploy && rel.ReleaseCommand != nil, ReleaseTimeout: time.Duration(d.ReleaseTimeout),
+		ReleasePhase: kind == deploy.KindDeploy && rel.ReleaseCommand != nil && !skipRelease, ReleaseTimeout: time.Duration(d.ReleaseTimeout),
 		Record: rec, Runtime: &deployRuntime{n: n, a: a}, Logger: n.log.With("app", a.name, "deploy", rec.ID),
 	})
 	if err != nil {
@@ -216,8 +234,11 @@ func (n *Node) Watch(ctx context.Context, name string) (admin.DeployWatch, error
 		return nil, err
 	}
 	a.mu.Lock()
-	drv := a.deploy
+	drv, cd := a.deploy, a.clusterDeploy
 	a.mu.Unlock()
+	if cd != nil {
+		return cd.watch, nil
+	}
 	if drv == nil {
 		return nil, admin.Errorf(admin.ErrNotFound, "no deploy of %s is in progress (tandem history %s shows the past ones)", name, name)
 	}

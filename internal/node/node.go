@@ -86,6 +86,9 @@ type app struct {
 	seq       int             // instances started so far; names them
 	state     deploy.AppState // releases, deploy records, maintenance
 	deploy    *deploy.Driver  // the deploy in progress; nil if none
+	// clusterDeploy is the deploy across the cluster this node
+	// coordinates; nil if none.
+	clusterDeploy *clusterDeploy
 	// stateVersion numbers snapshots of state; saved is the last one
 	// written.
 	stateVersion, saved uint64
