@@ -45,14 +45,7 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := s.opts.Purge(r.Context(), req)
-	switch {
-	case errors.Is(err, ErrBadRequest):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case err != nil:
-		writeError(w, http.StatusInternalServerError, err.Error())
-	default:
-		writeJSON(w, http.StatusOK, PurgeResult{Purged: n})
-	}
+	writeResult(w, PurgeResult{Purged: n}, err)
 }
 
 // Purge asks the node to purge its cache.

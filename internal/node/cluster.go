@@ -387,6 +387,8 @@ var _ admin.Cluster = clusterAdmin{}
 type clusterAdmin struct{ n *Node }
 
 func (c clusterAdmin) Members(ctx context.Context) ([]admin.ClusterMember, error) {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
 	ms, err := c.n.cl.c.Members(ctx)
 	if err != nil {
 		return nil, controlErr(err)
@@ -412,6 +414,9 @@ func (c clusterAdmin) JoinToken(ctx context.Context, ttl time.Duration) (admin.J
 }
 
 func (c clusterAdmin) RemoveMember(ctx context.Context, name string) error {
+	if nv, ok := c.n.cl.view.View().Nodes[name]; ok {
+		return admin.Errorf(admin.ErrConflict, "remove %s: the node is running (registered from %s, zone %s); stop it first, then remove it within a few seconds of it leaving the view", name, nv.Info.NodeAddr, nv.Info.Zone)
+	}
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	return controlErr(c.n.cl.c.RemoveMember(ctx, name))

@@ -168,7 +168,11 @@ func (n *Node) purgeURL() string {
 		if !ok {
 			continue
 		}
-		return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)) + "/"
+		host := "127.0.0.1" // the edge listens on every address: loopback is one
+		if !tcp.IP.IsUnspecified() {
+			host = tcp.IP.String()
+		}
+		return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port)) + "/"
 	}
 	return ""
 }

@@ -93,7 +93,28 @@ func (n *Node) watchTelemetry() error {
 			return fmt.Errorf("telemetry: %w", err)
 		}
 	}
+	if err := n.tel.metrics.WatchCluster(n.clusterSample); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
 	return nil
+}
+
+// clusterSample is the control plane and the view of the other nodes for
+// the metrics. The admin API, which serves them, starts after the cluster
+// is open.
+func (n *Node) clusterSample() telemetry.ClusterSample {
+	s := telemetry.ClusterSample{Nodes: map[string]int{}}
+	if n.cl.view == nil {
+		return s
+	}
+	h := n.cl.c.Health()
+	s.Quorum, s.Leader = h.Quorum, h.Leader == n.st.Cluster.Node
+	v := n.cl.view.View()
+	s.Synced = v.Synced
+	for _, nv := range v.Nodes {
+		s.Nodes[nv.Info.Zone]++
+	}
+	return s
 }
 
 // checkSamples lists the uptime checks for the metrics.
@@ -151,10 +172,17 @@ func (n *Node) instanceName(app, addr string) string {
 			continue
 		}
 		a.mu.Lock()
-		defer a.mu.Unlock()
 		for _, in := range a.instances {
 			if in.addr == addr {
+				a.mu.Unlock()
 				return in.name
+			}
+		}
+		a.mu.Unlock()
+		// Another node answered: name it by its target, node/<name>.
+		for _, t := range a.pool.Targets() {
+			if t.Remote && t.Addr == addr {
+				return t.ID
 			}
 		}
 	}
