@@ -162,7 +162,29 @@ func startStackArgs(t *testing.T, sf stackFile, args ...string) *node {
 			t.Logf("tandem stderr:\n%s", tail(n.stderr.String(), 60))
 		}
 	})
+	n.waitTokenFile(60 * time.Second)
 	return n
+}
+
+// waitTokenFile waits until the node has written its root token, which
+// it does once the cluster is open, or has exited, or timeout passed.
+func (n *node) waitTokenFile(timeout time.Duration) {
+	if n.tokenFile == "" {
+		return
+	}
+	deadline := time.After(timeout)
+	for {
+		if _, err := os.Stat(n.tokenFile); err == nil {
+			return
+		}
+		select {
+		case <-n.done:
+			return
+		case <-deadline:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func tail(s string, lines int) string {

@@ -33,6 +33,9 @@ var secretEncoding = base64.RawURLEncoding.Strict()
 // tokenNameRE is the form of token names: readable in tables and logs.
 var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
+// maxTokenName is the longest token name tokenNameRE allows.
+const maxTokenName = 64
+
 // Token is a stored admin API token. The secret itself is never stored:
 // Hash is its SHA-256. The API sends Tokens with Hash cleared.
 type Token struct {

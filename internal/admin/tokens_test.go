@@ -190,7 +190,7 @@ func TestEnsureRootToken(t *testing.T) {
 	dir := t.TempDir()
 	store := NewFileTokenStore(filepath.Join(dir, "tokens.json"))
 	path := filepath.Join(dir, "root.token")
-	id, created, err := EnsureRootToken(ctx, store, path)
+	id, created, err := EnsureRootToken(ctx, store, path, RootTokenName)
 	if err != nil || !created {
 		t.Fatalf("EnsureRootToken (first start) = %q, %v, %v; want a new token", id, created, err)
 	}
@@ -210,7 +210,7 @@ func TestEnsureRootToken(t *testing.T) {
 		t.Errorf("root token = %+v; want name root, scope admin", tok)
 	}
 
-	again, created, err := EnsureRootToken(ctx, store, path)
+	again, created, err := EnsureRootToken(ctx, store, path, RootTokenName)
 	if err != nil || created || again != id {
 		t.Errorf("EnsureRootToken (second start) = %q, %v, %v; want %q kept", again, created, err, id)
 	}
@@ -219,13 +219,13 @@ func TestEnsureRootToken(t *testing.T) {
 	if err := store.Revoke(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	id2, created, err := EnsureRootToken(ctx, store, path)
+	id2, created, err := EnsureRootToken(ctx, store, path, RootTokenName)
 	if err != nil || !created || id2 == id {
 		t.Fatalf("EnsureRootToken after revocation = %q, %v, %v; want a new token", id2, created, err)
 	}
 	// The file deleted: a new one, and the one it held is revoked.
 	os.Remove(path)
-	id3, created, err := EnsureRootToken(ctx, store, path)
+	id3, created, err := EnsureRootToken(ctx, store, path, RootTokenName)
 	if err != nil || !created {
 		t.Fatalf("EnsureRootToken after deletion = %q, %v, %v; want a new token", id3, created, err)
 	}
@@ -234,5 +234,50 @@ func TestEnsureRootToken(t *testing.T) {
 	}
 	if all, _ := store.List(ctx); len(all) != 1 {
 		t.Errorf("store holds %d tokens; want the one root token", len(all))
+	}
+}
+
+// TestEnsureRootTokenShared: nodes sharing one store each keep their own
+// root token; rotating one leaves the others valid, and a store that
+// fails rotates nothing.
+func TestEnsureRootTokenShared(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := NewFileTokenStore(filepath.Join(dir, "tokens.json"))
+	pathA, pathB := filepath.Join(dir, "a.token"), filepath.Join(dir, "b.token")
+	idA, _, err := EnsureRootToken(ctx, store, pathA, NodeRootTokenName("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idB, _, err := EnsureRootToken(ctx, store, pathB, NodeRootTokenName("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := store.Lookup(ctx, idB); tok.Name != "root@b" {
+		t.Errorf("node b's root token is named %q; want root@b", tok.Name)
+	}
+	os.Remove(pathA)
+	idA2, created, err := EnsureRootToken(ctx, store, pathA, NodeRootTokenName("a"))
+	if err != nil || !created {
+		t.Fatalf("EnsureRootToken for a after deletion = %q, %v, %v; want a new token", idA2, created, err)
+	}
+	if _, err := store.Lookup(ctx, idA); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a's replaced root token: Lookup = %v; want it revoked", err)
+	}
+	if again, created, err := EnsureRootToken(ctx, store, pathB, NodeRootTokenName("b")); err != nil || created || again != idB {
+		t.Errorf("EnsureRootToken for b after a rotated = %q, %v, %v; want %q kept", again, created, err, idB)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "tokens.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broken := NewFileTokenStore(filepath.Join(dir, "tokens.json"))
+	if _, _, err := EnsureRootToken(ctx, broken, pathB, NodeRootTokenName("b")); err == nil {
+		t.Error("EnsureRootToken with a failing store = nil error; want one")
+	}
+
+	long := NodeRootTokenName(strings.Repeat("n", 100))
+	if _, _, err := IssueToken(long, []Scope{ScopeAdmin}, "", time.Now(), 0); err != nil {
+		t.Errorf("NodeRootTokenName of a long node name = %q, not a valid name: %v", long, err)
 	}
 }

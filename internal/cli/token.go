@@ -24,9 +24,13 @@ func newTokenCmd() *cobra.Command {
   deploy   deploy, rollback, apply, pause, maintenance, run-job (and read)
   admin    everything, including tokens, the audit log and cluster membership
 
-The node makes a root token (scope admin) on its first start, in
-<cluster.data_dir>/admin/root.token. Make one token per person or machine,
-with no more scope than it needs, and revoke it when it is no longer used.`,
+Tokens belong to the cluster: a token made on any node works on every
+node, and a revocation holds everywhere (on other nodes within a few
+seconds). Each node makes its own root token (scope admin, named
+root@<node>) on its first start, in <cluster.data_dir>/admin/root.token.
+While the cluster has no quorum, tokens in use keep working but none can
+be created or revoked. Make one token per person or machine, with no more
+scope than it needs, and revoke it when it is no longer used.`,
 	}
 	c.AddCommand(newTokenCreateCmd(), newTokenListCmd(), newTokenRevokeCmd())
 	return c
@@ -84,7 +88,7 @@ func newTokenListCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List the node's tokens (never their secrets)",
+		Short: "List the cluster's tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cl, err := af.client()

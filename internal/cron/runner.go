@@ -229,6 +229,7 @@ func (r *Runner) fire(ctx context.Context, j *job, at time.Time) {
 	if _, err := r.locker.TryLock(ctx, "cron/firing/"+j.Name+"/"+strconv.FormatInt(at.Unix(), 10), ttl); err != nil {
 		if errors.Is(err, ErrLocked) {
 			r.log.Debug("job firing taken by another runner", "job", j.Name, "at", at)
+			r.firedElsewhere(j, at)
 			return
 		}
 		if ctx.Err() == nil {
@@ -238,6 +239,23 @@ func (r *Runner) fire(ctx context.Context, j *job, at time.Time) {
 	}
 	if _, _, err := r.start(j, TriggerSchedule, at); err != nil && !errors.Is(err, ErrRunning) {
 		r.log.Warn("job not run", "job", j.Name, "at", at, "err", err)
+	}
+}
+
+// firedElsewhere records that another runner claimed the firing of j at
+// `at`. Firings are aligned, so every runner of a cluster sees each one;
+// without this, a runner that rarely wins a claim keeps an old LastFiring
+// and, once restarted, recover would count every firing the others ran
+// since as missed. It is saved at once, like a run or a skip.
+func (r *Runner) firedElsewhere(j *job, at time.Time) {
+	j.mu.Lock()
+	changed := at.After(j.st.LastFiring)
+	if changed {
+		j.st.LastFiring = at
+	}
+	j.mu.Unlock()
+	if changed {
+		r.save(j)
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"github.com/tandem-run/tandem/internal/config"
 )
 
-// The admin API's state lives in <data_dir>/admin: the tokens (hashed),
-// the audit log, and the root token the node makes on its first start.
+// The admin API's state lives in <data_dir>/admin: the audit log, and the
+// root token the node makes on its first start. The tokens (hashed) live
+// in the cluster; tokens.json is where a node kept them before, copied
+// into the cluster on its first start with one (see migrateTokens).
 const (
 	adminDirName  = "admin"
 	tokensFile    = "tokens.json"
@@ -30,9 +32,13 @@ func RootTokenFile(st *config.Stack) string {
 	return filepath.Join(st.Cluster.DataDir, adminDirName, rootTokenFile)
 }
 
-// newAdmin builds the admin API server; it touches no file.
+// newAdmin builds the admin API server; it touches no file. Its tokens
+// are the cluster's, usable once the cluster is open.
 func (n *Node) newAdmin() (*admin.Server, error) {
-	n.tokens = admin.NewFileTokenStore(filepath.Join(n.adminDir(), tokensFile))
+	var err error
+	if n.tokens, err = newTokenStore(n.cl.c); err != nil {
+		return nil, err
+	}
 	n.audit = admin.NewAuditLog(filepath.Join(n.adminDir(), auditFile))
 	o := admin.Options{
 		Listen:  n.st.Admin.Listen,
@@ -58,14 +64,19 @@ func (n *Node) newAdmin() (*admin.Server, error) {
 	return admin.New(o)
 }
 
-// prepareAdmin creates the admin state directory and, on the first start,
-// the root token. The token's value is never logged: only where it is.
+// prepareAdmin creates the admin state directory, copies the tokens the
+// node kept before it was part of a cluster into the cluster and, on the
+// first start, creates the node's root token. It needs the cluster open.
+// The token's value is never logged: only where it is.
 func (n *Node) prepareAdmin(ctx context.Context) error {
 	if err := os.MkdirAll(n.adminDir(), 0o700); err != nil {
 		return fmt.Errorf("prepare admin: %w", err)
 	}
+	if err := n.migrateTokens(ctx); err != nil {
+		return fmt.Errorf("prepare admin: %w", err)
+	}
 	path := RootTokenFile(n.st)
-	id, created, err := admin.EnsureRootToken(ctx, n.tokens, path)
+	id, created, err := admin.EnsureRootToken(ctx, n.tokens, path, admin.NodeRootTokenName(n.st.Cluster.Node))
 	if err != nil {
 		return fmt.Errorf("prepare admin: %w", err)
 	}

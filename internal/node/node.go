@@ -55,9 +55,9 @@ type Node struct {
 	cache   *httpcache.Cache // nil when edge.cache.memory is 0
 	purger  edge.Purger
 	admin   *admin.Server
-	tracing *telemetry.Tracing    // spans of the edge's requests; a no-op when off
-	tokens  *admin.FileTokenStore // the admin API's tokens
-	audit   *admin.AuditLog       // the admin API's audit log
+	tracing *telemetry.Tracing // spans of the edge's requests; a no-op when off
+	tokens  *tokenStore        // the admin API's tokens, in the cluster
+	audit   *admin.AuditLog    // the admin API's audit log
 	apps    []*app
 	started time.Time
 

@@ -28,9 +28,6 @@ const healthWatchInterval = time.Second
 func (n *Node) Run(ctx context.Context) error {
 	defer n.stopTracing() // last: the spans of the drained requests are sent
 	n.started = time.Now()
-	if err := n.prepareAdmin(ctx); err != nil {
-		return err
-	}
 	defer n.audit.Close() // after the admin API has stopped: parts.Wait below
 	if err := n.edge.Listen(); err != nil {
 		return err
@@ -39,7 +36,11 @@ func (n *Node) Run(ctx context.Context) error {
 		n.edge.Close()
 		return err
 	}
-	if err := n.openCluster(ctx); err != nil {
+	err := n.openCluster(ctx)
+	if err == nil {
+		err = n.prepareAdmin(ctx) // the tokens live in the cluster
+	}
+	if err != nil {
 		n.edge.Close()
 		n.admin.Close()
 		n.cl.c.Close()
