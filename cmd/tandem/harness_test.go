@@ -197,29 +197,9 @@ func tail(s string, lines int) string {
 
 // adminArgs are the flags that point the CLI at n, with its root token.
 func (n *node) adminArgs() []string {
-	n.waitToken()
 	return []string{"--admin", n.admin, "--token-file", n.tokenFile}
 }
 
-// waitToken waits (a bounded time) for the node to write its root token,
-// which it does first thing when it starts.
-func (n *node) waitToken() {
-	n.t.Helper()
-	if n.tokenFile == "" {
-		return
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(n.tokenFile); err == nil {
-			return
-		}
-		select {
-		case <-n.done:
-			return // the command will say what is wrong
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
 
 // tandem runs the CLI against n with its root token: `tandem ARGS...
 // --admin ADDR --token-file FILE` (the flags go before a "--", if any). It
