@@ -200,7 +200,6 @@ func (n *node) adminArgs() []string {
 	return []string{"--admin", n.admin, "--token-file", n.tokenFile}
 }
 
-
 // tandem runs the CLI against n with its root token: `tandem ARGS...
 // --admin ADDR --token-file FILE` (the flags go before a "--", if any). It
 // returns the combined output and the exit code.
