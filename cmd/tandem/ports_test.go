@@ -5,20 +5,41 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// freePortOn returns a TCP port nobody listens on at ip.
+// handedOut holds the ports freePortOn returned, so that it never returns
+// one twice: the kernel may offer a port again once its probe socket is
+// closed, before the node that was given it has bound it.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePortOn returns a TCP port nobody listens on at ip, and that no other
+// call returned.
 func freePortOn(t *testing.T, ip string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		handedOut.Lock()
+		seen := handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if !seen {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no unused port after 100 tries")
+	return 0
 }
 
 // withClusterPorts gives a stack file its own cluster ports (and
