@@ -374,8 +374,13 @@ func (l *load) counts(kind string) (ok int, failed []string) {
 	return l.ok[kind], l.failures[kind]
 }
 
-// get returns a request that GETs url and wants a 200.
-func get(url string) request {
+// get returns a request that GETs url and wants a 200; it reports the
+// instance that answered.
+func get(url string) request { return getHeader(url, "X-Instance") }
+
+// getHeader returns a request that GETs url, wants a 200 and reports the
+// answer's header field.
+func getHeader(url, field string) request {
 	return func(ctx context.Context, c *http.Client) (string, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := c.Do(req)
@@ -387,7 +392,7 @@ func get(url string) request {
 		if resp.StatusCode != http.StatusOK {
 			return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
 		}
-		return resp.Header.Get("X-Instance"), nil
+		return resp.Header.Get(field), nil
 	}
 }
 
