@@ -70,7 +70,7 @@ func newStatusCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "status",
-		Short: "Show the apps and instances of a running node",
+		Short: "Show a node's apps and instances, and the cluster it belongs to",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cl, err := af.client()
