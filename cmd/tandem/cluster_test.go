@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"strconv"
@@ -275,9 +273,7 @@ func TestClusterQuorumLoss(t *testing.T) {
 	nodes := startCluster(t, clusterStack)
 	a := nodes[0]
 	cached := "http://" + a.edge + "/cacheable/q?tag=q"
-	if _, err := httpGet(cached); err != nil {
-		t.Fatal(err)
-	}
+	getCached(t, http.DefaultClient, cached)
 	l := startLoad(map[string]request{
 		"proxied": get("http://" + a.edge + "/"),
 		"cached":  get(cached),
@@ -395,17 +391,4 @@ func TestClusterCronOnce(t *testing.T) {
 	if total < 8 || total > 11 {
 		t.Errorf("%d runs in 20s of an @every 2s job across 3 nodes; want about 10 (one per firing)", total)
 	}
-}
-
-func httpGet(url string) (string, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return string(b), fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-	}
-	return string(b), err
 }

@@ -26,31 +26,46 @@ func Claim(ctx context.Context, client *clientv3.Client, prefix, name string, ti
 		return false, fmt.Errorf("claim %s: %w", name, err)
 	}
 	key := keys.claim(name, tick)
-	lease, err := client.Grant(ctx, ttlSeconds(ttl))
-	if err != nil {
-		return false, fmt.Errorf("claim %s: grant lease: %w", key, err)
-	}
-	resp, err := client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, node, clientv3.WithLease(lease.ID))).
-		Else(clientv3.OpGet(key)).
-		Commit()
+	lease, created, current, err := putIfAbsent(ctx, client, key, node, ttl)
 	if err != nil {
 		return false, fmt.Errorf("claim %s: %w", key, err)
 	}
-	if resp.Succeeded {
+	if created {
 		return true, nil
 	}
 	// Lost (or held already): the new lease holds nothing. Revoking it
 	// now spares etcd from tracking it until it expires.
-	held := false
-	if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
-		held = string(kvs[0].Value) == node
-	}
-	if _, err := client.Revoke(ctx, lease.ID); err != nil {
+	held := current == node
+	if _, err := client.Revoke(ctx, lease); err != nil {
 		return held, fmt.Errorf("claim %s: revoke unused lease: %w", key, err)
 	}
 	return held, nil
+}
+
+// putIfAbsent creates key holding value under a new lease of ttl, unless
+// the key exists. It returns the lease (the caller revokes it when it
+// created nothing), whether it created the key, and otherwise the key's
+// current value.
+func putIfAbsent(ctx context.Context, client *clientv3.Client, key, value string, ttl time.Duration) (lease clientv3.LeaseID, created bool, current string, err error) {
+	g, err := client.Grant(ctx, ttlSeconds(ttl))
+	if err != nil {
+		return 0, false, "", fmt.Errorf("grant lease: %w", err)
+	}
+	resp, err := client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, value, clientv3.WithLease(g.ID))).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return g.ID, false, "", err
+	}
+	if resp.Succeeded {
+		return g.ID, true, "", nil
+	}
+	if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+		current = string(kvs[0].Value)
+	}
+	return g.ID, false, current, nil
 }
 
 // lockTTL is how long a Lock outlives a holder that stopped renewing it

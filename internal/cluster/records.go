@@ -24,24 +24,16 @@ func TryLock(ctx context.Context, client *clientv3.Client, prefix, key, holder s
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", key, err)
 	}
-	k := string(keys) + leasesDir + key
-	lease, err := client.Grant(ctx, ttlSeconds(ttl))
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: grant lease: %w", key, err)
-	}
-	resp, err := client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
-		Then(clientv3.OpPut(k, holder, clientv3.WithLease(lease.ID))).
-		Commit()
+	lease, created, _, err := putIfAbsent(ctx, client, string(keys)+leasesDir+key, holder, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", key, err)
 	}
-	if !resp.Succeeded {
-		client.Revoke(ctx, lease.ID) // best effort: it expires by itself
+	if !created {
+		client.Revoke(ctx, lease) // best effort: it expires by itself
 		return nil, fmt.Errorf("lock %s: %w", key, ErrLocked)
 	}
 	return func(ctx context.Context) error {
-		if _, err := client.Revoke(ctx, lease.ID); err != nil {
+		if _, err := client.Revoke(ctx, lease); err != nil {
 			return fmt.Errorf("unlock %s: %w", key, err)
 		}
 		return nil

@@ -99,11 +99,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(cacheBytesDesc, s.DiskBytes, "disk")
 	gauge(cacheObjectsDesc, s.MemoryItems, "memory")
 	gauge(cacheObjectsDesc, s.DiskItems, "disk")
-	off := int64(0)
-	if s.DiskDisabled {
-		off = 1
-	}
-	gauge(cacheDiskOffDesc, off)
+	gauge(cacheDiskOffDesc, int64(b2f(s.DiskDisabled)))
 	gauge(cacheBansDesc, int64(s.Bans))
 }
 
@@ -132,11 +128,7 @@ func (c *instanceCollector) Collect(ch chan<- prometheus.Metric) {
 		metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64) {
 			ch <- prometheus.MustNewConstMetric(d, t, v, in.App, in.Instance)
 		}
-		up := 0.0
-		if in.Up {
-			up = 1
-		}
-		metric(instanceUpDesc, prometheus.GaugeValue, up)
+		metric(instanceUpDesc, prometheus.GaugeValue, b2f(in.Up))
 		metric(instanceRestartsDesc, prometheus.CounterValue, float64(in.Restarts))
 		metric(instanceOOMDesc, prometheus.CounterValue, float64(in.OOMKills))
 		metric(upstreamAttemptsDesc, prometheus.CounterValue, float64(in.Attempts))
