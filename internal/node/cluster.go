@@ -415,7 +415,7 @@ func (c clusterAdmin) JoinToken(ctx context.Context, ttl time.Duration) (admin.J
 
 func (c clusterAdmin) RemoveMember(ctx context.Context, name string) error {
 	if nv, ok := c.n.cl.view.View().Nodes[name]; ok {
-		return admin.Errorf(admin.ErrConflict, "remove %s: the node is running (registered from %s, zone %s); stop it first, then remove it within a few seconds of it leaving the view", name, nv.Info.NodeAddr, nv.Info.Zone)
+		return admin.Errorf(admin.ErrConflict, "remove %s: the node is running (registered from %s, zone %s); stop it first (it leaves the view at once, or 10s after a crash), then remove it", name, nv.Info.NodeAddr, nv.Info.Zone)
 	}
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
