@@ -47,6 +47,7 @@ type Workspace struct {
 	Bin       string // the peer's executable, absolute
 	Listen    string // 127.0.0.1:port the peer listens on
 	Admin     string // 127.0.0.1:port for a peer's admin API (tandem)
+	Cluster   [3]int // tandem's etcd peer, etcd client and node-to-node ports
 	Origin    string // 127.0.0.1:port of the shared origin (not used by tandem)
 	OriginBin string // the origin executable (tandem supervises its own copy)
 }

@@ -62,7 +62,7 @@ func run(ctx context.Context, o Options, stdout, logw io.Writer) (*Report, error
 			return nil, err
 		}
 	}
-	ports, err := choosePorts(o.PortBase, len(peers)+2)
+	ports, err := choosePorts(o.PortBase, len(peers)+5)
 	if err != nil {
 		return nil, err
 	}
@@ -119,13 +119,14 @@ func buildBinaries(ctx context.Context, root, dir string, peers []Peer, bins map
 }
 
 // peerSetups gives each peer its executable and addresses (the origin has
-// ports[0], peer i ports[i+1], tandem's admin API the last port) and
-// records each version in versions.
+// ports[0], peer i ports[i+1], tandem's admin API the next port and its
+// cluster ports the three after) and records each version in versions.
 func peerSetups(ctx context.Context, peers []Peer, bins map[string]string, ports []int, versions map[string]string) []PeerSetup {
 	setups := make([]PeerSetup, len(peers))
 	for i, p := range peers {
 		bin := bins[p.Program()]
 		setups[i] = PeerSetup{Peer: p, Bin: bin, Listen: loopback(ports[i+1]), Admin: loopback(ports[len(peers)+1]),
+			Cluster: [3]int{ports[len(peers)+2], ports[len(peers)+3], ports[len(peers)+4]},
 			Version: p.Version(ctx, bin)}
 		versions[p.Name()] = setups[i].Version
 	}

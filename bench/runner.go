@@ -30,6 +30,7 @@ type PeerSetup struct {
 	Bin     string
 	Listen  string
 	Admin   string // tandem's admin API
+	Cluster [3]int // tandem's etcd peer, etcd client and node-to-node ports
 	Version string
 }
 
@@ -97,7 +98,7 @@ func (r *Runner) session(ctx context.Context, ps PeerSetup, mode Mode, round int
 		return fmt.Errorf("peer dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	w := &Workspace{Procs: r.Procs, Dir: dir, Bin: ps.Bin, Listen: ps.Listen, Admin: ps.Admin, Origin: r.Origin, OriginBin: r.OriginBin}
+	w := &Workspace{Procs: r.Procs, Dir: dir, Bin: ps.Bin, Listen: ps.Listen, Admin: ps.Admin, Cluster: ps.Cluster, Origin: r.Origin, OriginBin: r.OriginBin}
 	in, err := ps.Peer.Start(ctx, w, mode)
 	if err != nil {
 		markAll(StatusError, err)

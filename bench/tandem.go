@@ -48,7 +48,7 @@ const (
 
 // tandemStack is the stack file. GOMAXPROCS is Go's default (every core),
 // the access log is off and tandem's own log at warn.
-var tandemStack = template.Must(template.New("stack").Parse(`cluster: { name: bench, data_dir: "{{.Dir}}/data" }
+var tandemStack = template.Must(template.New("stack").Parse(`cluster: { name: bench, data_dir: "{{.Dir}}/data", peer_port: {{index .Cluster 0}}, client_port: {{index .Cluster 1}}, node_port: {{index .Cluster 2}} }
 edge:
   listen: "{{.Listen}}"
   access_log: off
@@ -75,8 +75,8 @@ func (p Tandem) Start(ctx context.Context, w *Workspace, mode Mode) (*Instance, 
 		edgeCache, routeCache = tandemCacheEdgeCache, tandemCacheRoute
 	}
 	var stack bytes.Buffer
-	err := tandemStack.Execute(&stack, map[string]string{
-		"Dir": w.Dir, "Listen": w.Listen, "Admin": w.Admin, "Origin": w.OriginBin,
+	err := tandemStack.Execute(&stack, map[string]any{
+		"Dir": w.Dir, "Listen": w.Listen, "Admin": w.Admin, "Cluster": w.Cluster, "Origin": w.OriginBin,
 		"EdgeCache": edgeCache, "RouteCache": routeCache,
 	})
 	if err != nil {
