@@ -16,7 +16,8 @@ const maxCheckBody = 64 << 10
 
 // watch is the driver around one target's state machines: it runs active
 // health checks every jittered Interval, wakes when an ejection ends, and
-// reports every change of the target's State. It returns when ctx ends.
+// reports every change of the target's State; it also closes the target's
+// connections that were idle too long. It returns when ctx ends.
 func (p *Pool) watch(ctx context.Context, t *target) {
 	var checkC <-chan time.Time
 	check := time.NewTimer(0) // the first check at once: callers wait for readiness
@@ -27,6 +28,12 @@ func (p *Pool) watch(ctx context.Context, t *target) {
 	ejectEnd := time.NewTimer(time.Hour)
 	ejectEnd.Stop()
 	defer ejectEnd.Stop()
+	var sweepC <-chan time.Time
+	if t.conns != nil {
+		sweep := time.NewTicker(connIdleTimeout / 4)
+		defer sweep.Stop()
+		sweepC = sweep.C
+	}
 	last := t.state(p.now())
 	for {
 		select {
@@ -37,6 +44,9 @@ func (p *Pool) watch(ctx context.Context, t *target) {
 			check.Reset(jittered(p.opts.Health.Interval))
 		case <-t.wake:
 		case <-ejectEnd.C:
+		case now := <-sweepC:
+			t.conns.sweep(now)
+			continue
 		}
 		now := p.now()
 		if until := t.ejectedUntil.Load(); until > now {

@@ -59,4 +59,19 @@
 //
 // Every failure of an attempt is returned as an [*UpstreamError] naming the
 // last target tried.
+//
+// # Connections
+//
+// Unless Options.Transport is set, each target keeps its own kept-alive
+// HTTP/1.1 connections, and a request without a body and without an upgrade
+// (GET, HEAD, most DELETEs: nearly everything a site serves) is written and
+// its response read in the caller's goroutine. net/http's Transport hands
+// each request to a writer goroutine and each response back from a reader
+// goroutine; on a proxy to instances on the same machine those hand-offs
+// cost more than the proxying. Requests with a body (which the target may
+// answer before reading it all) and upgrades go through a net/http
+// Transport. A connection the target closed while idle is found before use
+// when it sat idle for a second or more, or when the request could not be
+// sent twice; otherwise a request that meets it is sent again on a new
+// connection if that is safe, without counting against the target.
 package balance

@@ -38,8 +38,10 @@ type Options struct {
 	// checks. 0 means 3s. Transport's own dialler is used when Transport is set.
 	ConnectTimeout time.Duration
 
-	// Transport sends proxied requests. nil means a transport tuned for a
-	// proxy (see newTransport). Health checks never use it. Connection
+	// Transport sends proxied requests. nil means the pool's own: kept-alive
+	// connections per target for requests without a body (see conns), and
+	// a net/http Transport tuned for a proxy for the others (see
+	// newTransport). Health checks never use it. Connection
 	// failures are recognised as *net.OpError with Op "dial", as net.Dialer
 	// reports them; a Transport that dials otherwise loses retries on them.
 	Transport http.RoundTripper

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -22,7 +23,8 @@ var _ http.RoundTripper = (*Pool)(nil)
 type Pool struct {
 	opts        Options // with defaults
 	transport   http.RoundTripper
-	ownTrans    *http.Transport // transport when the pool created it; nil otherwise
+	ownTrans    *http.Transport                                                   // transport when the pool created it; nil otherwise
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error) // of the targets' conns; nil with a given Transport
 	checks      *http.Transport
 	log         *slog.Logger
 	budget      *budget
@@ -59,6 +61,7 @@ func NewPool(opts Options) (*Pool, error) {
 	if p.transport == nil {
 		p.ownTrans = newTransport(o)
 		p.transport = p.ownTrans
+		p.dial = newDialer(o).DialContext
 	}
 	p.budget = newBudget(o.Retry.Ratio, o.Retry.MinPerSecond, p.now())
 	p.targets.Store(new([]*target))
@@ -95,6 +98,11 @@ func (p *Pool) Run(ctx context.Context) error {
 	if p.ownTrans != nil {
 		p.ownTrans.CloseIdleConnections()
 	}
+	for _, t := range *p.targets.Load() {
+		if t.conns != nil {
+			t.conns.close()
+		}
+	}
 	return nil
 }
 
@@ -128,6 +136,9 @@ func (p *Pool) Add(tg Target) error {
 		outlier: newOutlier(p.opts.Passive),
 	}
 	t.weight.Store(int64(max(tg.Weight, 1)))
+	if !tg.Remote && p.dial != nil {
+		t.conns = newConns(tg.Addr, p.dial, max(p.opts.UpstreamTimeout, 0))
+	}
 	if !p.checked(t) {
 		t.health.markHealthy()
 		t.healthy.Store(true)
@@ -156,6 +167,9 @@ func (p *Pool) Remove(id string) error {
 	p.publishLocked()
 	if t.stop != nil {
 		t.stop()
+	}
+	if t.conns != nil {
+		t.conns.close()
 	}
 	return nil
 }

@@ -39,6 +39,9 @@ func (p *Pool) address(out *outRequest, t *target) http.RoundTripper {
 		out.r.Header = out.r.Header.Clone()
 		delete(out.r.Header, AppHeader)
 	}
+	if t.conns != nil && direct(&out.r) {
+		return t.conns
+	}
 	return p.transport
 }
 

@@ -64,7 +64,8 @@ type target struct {
 	requests     atomic.Uint64
 	failures     atomic.Uint64
 
-	wake chan struct{} // capacity 1; asks the watcher to report state changes
+	wake  chan struct{} // capacity 1; asks the watcher to report state changes
+	conns *conns        // kept-alive connections for direct requests; nil for a Remote target or a pool given a Transport
 
 	mu        sync.Mutex // guards the fields below
 	health    healthState
