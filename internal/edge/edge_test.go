@@ -88,10 +88,11 @@ func TestProxyHeadersAndAccessLog(t *testing.T) {
 	s, log := newTestEdge(t, map[string]http.RoundTripper{"web": toServer{app.Listener.Addr().String()}}, []Route{{App: "web"}}, nil)
 
 	tests := []struct {
-		peer, xff, wantXFF, wantClient string
+		peer, xff, wantXFF, wantClient, wantFwd string
 	}{
-		{"192.0.2.9:1234", "6.6.6.6", "192.0.2.9", "192.0.2.9"},                     // untrusted: spoofed XFF dropped
-		{"10.0.0.5:1234", "198.51.100.1", "198.51.100.1, 10.0.0.5", "198.51.100.1"}, // trusted proxy: chain kept
+		{"192.0.2.9:1234", "6.6.6.6", "192.0.2.9", "192.0.2.9", "for=192.0.2.9;host=wiki.example;proto=http"},                    // untrusted: spoofed XFF dropped
+		{"10.0.0.5:1234", "198.51.100.1", "198.51.100.1, 10.0.0.5", "198.51.100.1", "for=10.0.0.5;host=wiki.example;proto=http"}, // trusted proxy: chain kept
+		{"[2001:db8::1]:1234", "6.6.6.6", "2001:db8::1", "2001:db8::1", `for="[2001:db8::1]";host=wiki.example;proto=http`},      // IPv6: quoted in Forwarded
 	}
 	for _, tt := range tests {
 		req := httptest.NewRequest("GET", "http://wiki.example/page?x=1", nil)
@@ -106,8 +107,11 @@ func TestProxyHeadersAndAccessLog(t *testing.T) {
 		if xff := got.Get("X-Forwarded-For"); xff != tt.wantXFF {
 			t.Errorf("peer %s: app saw X-Forwarded-For %q; want %q", tt.peer, xff, tt.wantXFF)
 		}
-		if !strings.HasPrefix(got.Get("Forwarded"), "for=") || !strings.Contains(got.Get("Forwarded"), "host=wiki.example") {
-			t.Errorf("peer %s: Forwarded = %q", tt.peer, got.Get("Forwarded"))
+		if fwd := got.Get("Forwarded"); fwd != tt.wantFwd {
+			t.Errorf("peer %s: app saw Forwarded %q; want %q", tt.peer, fwd, tt.wantFwd)
+		}
+		if p, h := got.Get("X-Forwarded-Proto"), got.Get("X-Forwarded-Host"); p != "http" || h != "wiki.example" {
+			t.Errorf("peer %s: app saw X-Forwarded-Proto %q, X-Forwarded-Host %q; want http, wiki.example", tt.peer, p, h)
 		}
 		if gotHost != "wiki.example" {
 			t.Errorf("app saw Host %q; want the client's", gotHost)
@@ -121,8 +125,8 @@ func TestProxyHeadersAndAccessLog(t *testing.T) {
 		}
 	}
 	lines := log.lines()
-	if len(lines) != 2 {
-		t.Fatalf("access log has %d lines; want 2", len(lines))
+	if len(lines) != len(tests) {
+		t.Fatalf("access log has %d lines; want %d", len(lines), len(tests))
 	}
 	if l := lines[1]; l.Status != 200 || l.App != "web" || l.ClientIP != "198.51.100.1" || l.Path != "/page?x=1" || l.Bytes != 2 || l.Upstream == "" {
 		t.Errorf("access line = %+v", l)
@@ -299,5 +303,19 @@ func TestTLSServesHTTP2(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || string(body) != "over https" {
 		t.Errorf("GET over TLS: proto %s body %q; want HTTP/2 and \"over https\"", resp.Proto, body)
+	}
+}
+
+func TestQuoteForwarded(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"wiki.example", "wiki.example"},
+		{"wiki.example:8080", `"wiki.example:8080"`},
+		{"[::1]:80", `"[::1]:80"`},
+		{`a"b\c`, `"a\"b\\c"`},
+	}
+	for _, tt := range tests {
+		if got := quoteForwarded(tt.in); got != tt.want {
+			t.Errorf("quoteForwarded(%q) = %s; want %s", tt.in, got, tt.want)
+		}
 	}
 }

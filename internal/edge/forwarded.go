@@ -48,17 +48,6 @@ func (t trustedProxies) clientIP(peer string, xff []string) netip.Addr {
 	return ip
 }
 
-// forwardedChain returns the X-Forwarded-For hops to keep when the request
-// is passed on: the inbound chain when the peer is trusted, nothing when it
-// is not (the peer itself is appended by the caller).
-func (t trustedProxies) forwardedChain(peer string, xff []string) []string {
-	ip := parseHostIP(peer)
-	if !ip.IsValid() || !t.trusts(ip) {
-		return nil
-	}
-	return splitForwardedFor(xff)
-}
-
 // splitForwardedFor flattens X-Forwarded-For header lines into hops.
 func splitForwardedFor(lines []string) []string {
 	var hops []string
@@ -82,16 +71,4 @@ func parseHostIP(s string) netip.Addr {
 		return netip.Addr{}
 	}
 	return ip.Unmap()
-}
-
-// forwardedNode formats an address as a node of the Forwarded header
-// (RFC 7239 §6): IPv6 addresses are bracketed and quoted.
-func forwardedNode(ip netip.Addr) string {
-	if !ip.IsValid() {
-		return "unknown"
-	}
-	if ip.Is6() {
-		return `"[` + ip.String() + `]"`
-	}
-	return ip.String()
 }

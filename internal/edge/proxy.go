@@ -49,14 +49,22 @@ func (s *Server) newProxy(app string, rt http.RoundTripper) http.Handler {
 // does not allocate 32 KiB. The zero value is ready to use.
 type bufferPool struct{ pool sync.Pool }
 
+const copyBufferBytes = 32 << 10
+
 func (p *bufferPool) Get() []byte {
-	if b, ok := p.pool.Get().(*[]byte); ok {
-		return *b
+	if b, ok := p.pool.Get().(*[copyBufferBytes]byte); ok {
+		return b[:]
 	}
-	return make([]byte, 32<<10)
+	return make([]byte, copyBufferBytes)
 }
 
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+// Put keeps b if it is one of the pool's buffers. Converting it back to an
+// array pointer costs no allocation, as a new *[]byte would.
+func (p *bufferPool) Put(b []byte) {
+	if len(b) == copyBufferBytes {
+		p.pool.Put((*[copyBufferBytes]byte)(b))
+	}
+}
 
 // setForwarded writes X-Forwarded-For/-Host/-Proto and Forwarded. Inbound
 // values are kept only when the peer is a trusted proxy; otherwise the
@@ -64,13 +72,22 @@ func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 func (s *Server) setForwarded(pr *httputil.ProxyRequest) {
 	in := pr.In
 	peer := parseHostIP(in.RemoteAddr)
-	trusted := s.trusted.trusts(peer)
-	chain := s.trusted.forwardedChain(in.RemoteAddr, in.Header.Values("X-Forwarded-For"))
+	trusted := peer.IsValid() && s.trusted.trusts(peer)
+	node := "unknown"
 	if peer.IsValid() {
-		chain = append(chain, peer.String())
+		node = peer.String()
 	}
-	if len(chain) > 0 {
-		pr.Out.Header.Set("X-Forwarded-For", strings.Join(chain, ", "))
+	// One backing array for the fields' values: this runs per request.
+	vals := new([5]string)
+	var chain []string
+	if trusted {
+		chain = splitForwardedFor(in.Header.Values("X-Forwarded-For"))
+	}
+	switch {
+	case len(chain) > 0:
+		vals[0] = strings.Join(chain, ", ") + ", " + node
+	case peer.IsValid():
+		vals[0] = node
 	}
 	proto := "http"
 	if in.TLS != nil {
@@ -85,26 +102,41 @@ func (s *Server) setForwarded(pr *httputil.ProxyRequest) {
 			host = h
 		}
 	}
-	pr.Out.Header.Set("X-Forwarded-Proto", proto)
-	pr.Out.Header.Set("X-Forwarded-Host", host)
-
-	fwd := "for=" + forwardedNode(peer) + ";host=" + quoteForwarded(in.Host) + ";proto=" + proto
+	if peer.Is6() {
+		node = `"[` + node + `]"`
+	}
+	fwd := "for=" + node + ";host=" + quoteForwarded(in.Host) + ";proto=" + proto
 	if prior := in.Header.Values("Forwarded"); trusted && len(prior) > 0 {
 		fwd = strings.Join(prior, ", ") + ", " + fwd
 	}
-	pr.Out.Header.Set("Forwarded", fwd)
+	vals[1], vals[2], vals[3] = proto, host, fwd
+	// Canonical keys set directly: Header.Set would canonicalise each.
+	out := pr.Out.Header
+	if vals[0] != "" {
+		out["X-Forwarded-For"] = vals[0:1:1]
+	}
+	out["X-Forwarded-Proto"] = vals[1:2:2]
+	out["X-Forwarded-Host"] = vals[2:3:3]
+	out["Forwarded"] = vals[3:4:4]
 	if x := exchangeFrom(in.Context()); x != nil {
-		pr.Out.Header.Set(requestIDHeader, x.id)
+		vals[4] = x.id
+		out[requestIDHeader] = vals[4:5:5]
 	}
 }
 
+// forwardedEscaper escapes a quoted-string's backslashes and quotes.
+var forwardedEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 // quoteForwarded quotes a Forwarded parameter value when it is not a
-// token (RFC 7239 §4).
+// token (RFC 7239 §4), as a host with a port is not.
 func quoteForwarded(v string) string {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+			if strings.ContainsAny(v, `\"`) {
+				v = forwardedEscaper.Replace(v)
+			}
+			return `"` + v + `"`
 		}
 	}
 	return v
