@@ -11,10 +11,11 @@ import (
 )
 
 // exchange is what the edge learns about one request as it passes through;
-// the access log writes it out. One is allocated per request and reached
-// through the request's context.
+// the access log writes it out. One is allocated per request (with its
+// recorder, see inflight) and reached through the request's context.
 type exchange struct {
 	id       string
+	idField  [1]string // backs the X-Request-Id response field: one allocation fewer
 	start    time.Time
 	clientIP netip.Addr
 	app      string
@@ -70,21 +71,27 @@ func exchangeFrom(ctx context.Context) *exchange {
 	return x
 }
 
+// inflight is what the middleware allocates per request: the exchange
+// and the recorder are made at once, in one allocation. (A background
+// fetch that still holds the exchange keeps the small recorder with it.)
+type inflight struct {
+	x   exchange
+	rec recorder
+}
+
 // middleware wraps next with what every request gets, in order: request
 // id, client address, size limits, the access log and the observer.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x := &exchange{start: time.Now()}
-		peerTrusted := s.trusted.trusts(parseHostIP(r.RemoteAddr))
-		x.id = r.Header.Get(requestIDHeader)
-		if !peerTrusted || !validRequestID(x.id) {
-			x.id = newRequestID()
-			r.Header.Set(requestIDHeader, x.id)
-		}
-		x.clientIP = s.trusted.clientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
-		w.Header().Set(requestIDHeader, x.id)
+		in := &inflight{x: exchange{start: time.Now()}, rec: recorder{ResponseWriter: w, s: s}}
+		x, rec := &in.x, &in.rec
+		s.identify(r, x)
+		// The id goes back to the client; the proxy sends it to the app
+		// from the exchange, so a request the cache answers never needs
+		// it in its own header.
+		x.idField[0] = x.id
+		w.Header()[requestIDHeader] = x.idField[:]
 
-		rec := &recorder{ResponseWriter: w, s: s}
 		ctx := r.Context()
 		if s.tracer != nil {
 			ctx = s.tracer.startServer(ctx, r, x)
@@ -105,6 +112,22 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// identify sets the request's id and client address: a trusted proxy's
+// valid X-Request-Id is kept, any other request gets a new one.
+// Header fields are read by their canonical keys, without Header.Get's
+// canonicalisation.
+func (s *Server) identify(r *http.Request, x *exchange) {
+	if len(s.trusted) > 0 && s.trusted.trusts(parseHostIP(r.RemoteAddr)) {
+		if v := r.Header[requestIDHeader]; len(v) > 0 && validRequestID(v[0]) {
+			x.id = v[0]
+		}
+	}
+	if x.id == "" {
+		x.id = newRequestID()
+	}
+	x.clientIP = s.trusted.clientIP(r.RemoteAddr, r.Header["X-Forwarded-For"])
 }
 
 // route answers purges, and hands every other request to the route its

@@ -19,10 +19,11 @@ import (
 // Allocations per request of the edge's handler, measured with
 // allocsPerRequest on the edge as it was before tracing was added: a
 // request proxied to the app, and a cache hit. A change that makes the
-// edge allocate less may lower them.
+// edge allocate less may lower them (the hit went from 19 to 13 when its
+// header values were made in fewer allocations).
 const (
 	allocsProxiedBefore = 42
-	allocsHitBefore     = 19
+	allocsHitBefore     = 13
 )
 
 // staticApp answers every request in memory, cacheable for 5 minutes.

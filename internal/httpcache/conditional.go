@@ -15,7 +15,7 @@ func evalPreconditions(r *http.Request, etag string, lastMod time.Time) int {
 		if !etagListMatch(im, etag, true) {
 			return http.StatusPreconditionFailed
 		}
-	} else if ius := h.Get("If-Unmodified-Since"); ius != "" && !lastMod.IsZero() {
+	} else if ius := fieldValue(h, "If-Unmodified-Since"); ius != "" && !lastMod.IsZero() {
 		if t, err := http.ParseTime(ius); err == nil && lastMod.Truncate(time.Second).After(t) {
 			return http.StatusPreconditionFailed
 		}
@@ -28,7 +28,7 @@ func evalPreconditions(r *http.Request, etag string, lastMod time.Time) int {
 			}
 			return http.StatusPreconditionFailed
 		}
-	} else if ims := h.Get("If-Modified-Since"); ims != "" && safe && !lastMod.IsZero() {
+	} else if ims := fieldValue(h, "If-Modified-Since"); ims != "" && safe && !lastMod.IsZero() {
 		if t, err := http.ParseTime(ims); err == nil && !lastMod.Truncate(time.Second).After(t) {
 			return http.StatusNotModified
 		}

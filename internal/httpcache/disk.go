@@ -323,13 +323,13 @@ func (d *diskTier) load(v *diskVariant, memMax int64) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &body{size: m.BodySize, path: v.path}
+	b := newBody(nil, v.path, m.BodySize)
 	if m.BodySize <= memMax {
 		buf := make([]byte, m.BodySize)
 		if _, err := f.ReadAt(buf, 0); err != nil && m.BodySize > 0 {
 			return nil, err
 		}
-		b = &body{size: m.BodySize, chunks: [][]byte{buf}}
+		b = newBody([][]byte{buf}, "", m.BodySize)
 	}
 	e := m.entry(b)
 	e.gen.Store(v.gen.Load())

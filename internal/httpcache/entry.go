@@ -3,6 +3,7 @@ package httpcache
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +22,7 @@ type entry struct {
 	tags     []string
 	etag     string
 	lastMod  time.Time // Last-Modified, zero when absent or invalid
+	date     time.Time // Date, parsed once here rather than on every conditional hit; zero when absent or invalid
 	reqTime  time.Time // when the request that produced it was sent
 	respTime time.Time // when its header arrived
 	initAge  time.Duration
@@ -37,6 +39,15 @@ type body struct {
 	chunks [][]byte
 	path   string
 	size   int64
+	// length is size as the Content-Length field value, formatted once
+	// and shared by every response (clipped, as stored header values).
+	length []string
+}
+
+// newBody makes the body of an entry: chunks in memory, or the file at
+// path.
+func newBody(chunks [][]byte, path string, size int64) *body {
+	return &body{chunks: chunks, path: path, size: size, length: []string{strconv.FormatInt(size, 10)}}
 }
 
 // matches reports whether the variant was stored for a request with the
@@ -79,6 +90,16 @@ func (e *entry) memSize() int64 {
 // currentAge is current_age of RFC 9111 §4.2.3.
 func (e *entry) currentAge(now time.Time) time.Duration {
 	return e.initAge + max(0, now.Sub(e.respTime))
+}
+
+// modTime is what If-Modified-Since and If-Unmodified-Since are compared
+// with: Last-Modified, else Date (RFC 9110 §13.1.3); zero when neither is
+// known.
+func (e *entry) modTime() time.Time {
+	if e.lastMod.IsZero() {
+		return e.date
+	}
+	return e.lastMod
 }
 
 // resource holds the stored variants of one primary key, newest first,
@@ -169,6 +190,9 @@ func newEntry(key string, status int, h http.Header, reqTime, respTime time.Time
 	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
 		e.lastMod = t
 	}
+	if t, err := http.ParseTime(h.Get("Date")); err == nil {
+		e.date = t
+	}
 	return e
 }
 
@@ -179,6 +203,7 @@ func (e *entry) setFreshness(hs heuristics) {
 	if err != nil {
 		date = e.respTime
 		e.header["Date"] = []string{date.UTC().Format(http.TimeFormat)}
+		e.date = date.UTC().Truncate(time.Second) // what the field now says
 	}
 	e.initAge = initialAge(e.header, date, e.reqTime, e.respTime)
 	e.lifetime = freshnessLifetime(e.status, e.header, e.cc, e.targeted, date, hs)

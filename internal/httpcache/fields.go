@@ -48,6 +48,15 @@ func splitList(values []string, fn func(member string) bool) {
 	}
 }
 
+// fieldValue is h.Get(key) for a key already in canonical form: it skips
+// the canonicalisation Get does on every call, which shows on the hit path.
+func fieldValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // trimOWS trims spaces and horizontal tabs (RFC 9110 OWS).
 func trimOWS(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {

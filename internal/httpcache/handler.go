@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // routeHandler is the http.Handler of one route: the cache in front of
@@ -75,7 +74,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case serveFresh:
 			cs.hit = true
 			cs.setTTL(e.ttl(now))
-			if h.serveEntry(w, r, e, cs, false) {
+			if h.serveEntry(w, r, e, cs, false, now) {
 				h.c.stats.hits.Add(1)
 				return
 			}
@@ -86,7 +85,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == serveStaleRevalidate {
 				cs.detail = "stale-while-revalidate"
 			}
-			if h.serveEntry(w, r, e, cs, false) {
+			if h.serveEntry(w, r, e, cs, false, now) {
 				h.c.stats.staleHits.Add(1)
 				h.c.stats.stale.Add(1)
 				if v == serveStaleRevalidate {
@@ -197,9 +196,4 @@ func (h *routeHandler) gatewayTimeout(w http.ResponseWriter, cs *cacheStatus) {
 	w.Header().Set("Cache-Status", cs.format(h.c.name))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusGatewayTimeout)
-}
-
-// ageSeconds formats an Age value.
-func ageSeconds(d time.Duration) string {
-	return fmt.Sprint(int64(max(0, d) / time.Second))
 }

@@ -133,7 +133,7 @@ func (c *Cache) storeResponse(f *flight, file *os.File) (*entry, uint64) {
 	e.varyVals = selectValues(f.req.Header, f.vary)
 	e.tags = tagsOf(f.header, c.tagHeaders)
 	if file != nil {
-		e.body = &body{size: f.sp.size}
+		e.body = newBody(nil, "", f.sp.size)
 		v, err := c.disk.commit(file, e)
 		if err != nil {
 			c.diskFailed(err)
@@ -151,7 +151,7 @@ func (c *Cache) storeResponse(f *flight, file *os.File) (*entry, uint64) {
 	if !ok {
 		return nil, 0
 	}
-	e.body = &body{chunks: compactChunks(chunks, size), size: size}
+	e.body = newBody(compactChunks(chunks, size), "", size)
 	g, ok := c.insert(e, f.since)
 	if !ok {
 		return nil, 0

@@ -2,7 +2,6 @@ package httpcache
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -26,37 +25,41 @@ func (s *cacheStatus) setTTL(d time.Duration) {
 // format renders the member, e.g. `tandem; hit; ttl=42` or
 // `tandem; fwd=uri-miss; fwd-status=200; stored; ttl=60`.
 func (s *cacheStatus) format(name string) string {
-	var b strings.Builder
-	b.Grow(64)
-	b.WriteString(name)
+	var buf [96]byte
+	return string(s.appendTo(buf[:0], name))
+}
+
+// appendTo appends the member format renders to b.
+func (s *cacheStatus) appendTo(b []byte, name string) []byte {
+	b = append(b, name...)
 	if s.hit {
-		b.WriteString("; hit")
+		b = append(b, "; hit"...)
 	}
 	if s.fwd != "" {
-		b.WriteString("; fwd=")
-		b.WriteString(s.fwd)
+		b = append(b, "; fwd="...)
+		b = append(b, s.fwd...)
 	}
 	if s.fwdStatus != 0 {
-		b.WriteString("; fwd-status=")
-		b.WriteString(strconv.Itoa(s.fwdStatus))
+		b = append(b, "; fwd-status="...)
+		b = strconv.AppendInt(b, int64(s.fwdStatus), 10)
 	}
 	if s.stored {
-		b.WriteString("; stored")
+		b = append(b, "; stored"...)
 	}
 	if s.collapsed {
-		b.WriteString("; collapsed")
+		b = append(b, "; collapsed"...)
 	}
 	if s.hasTTL {
-		b.WriteString("; ttl=")
-		b.WriteString(strconv.FormatInt(int64(s.ttl/time.Second), 10))
+		b = append(b, "; ttl="...)
+		b = strconv.AppendInt(b, int64(s.ttl/time.Second), 10)
 	}
 	if s.detail != "" {
-		b.WriteString("; detail=")
+		b = append(b, "; detail="...)
 		if isToken(s.detail) {
-			b.WriteString(s.detail)
+			b = append(b, s.detail...)
 		} else {
-			b.WriteString(strconv.Quote(s.detail))
+			b = strconv.AppendQuote(b, s.detail)
 		}
 	}
-	return b.String()
+	return b
 }
