@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,9 @@ const (
 // wrapping the balancer. The zero value is not usable; see NewGate.
 type Gate struct {
 	next http.RoundTripper
+	// open mirrors mode == GateOpen, so that the request path reads it
+	// without taking mu: every request of the app passes here.
+	open atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	mode    GateMode
@@ -54,7 +58,9 @@ var _ http.RoundTripper = (*Gate)(nil)
 
 // NewGate returns an open gate in front of next.
 func NewGate(next http.RoundTripper) *Gate {
-	return &Gate{next: next, mode: GateOpen, opened: make(chan struct{})}
+	g := &Gate{next: next, mode: GateOpen, opened: make(chan struct{})}
+	g.open.Store(true)
+	return g
 }
 
 // Pause holds new requests, each for at most hold, until Open or
@@ -66,6 +72,7 @@ func (g *Gate) Pause(hold time.Duration) {
 		g.since = time.Now()
 	}
 	g.mode, g.hold, g.message = GatePaused, hold, ""
+	g.open.Store(false)
 }
 
 // Maintenance answers every request with a 503 page showing message;
@@ -74,6 +81,7 @@ func (g *Gate) Maintenance(message string, since time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.mode, g.message, g.since = GateMaintenance, message, since
+	g.open.Store(false)
 	g.releaseLocked()
 }
 
@@ -82,6 +90,7 @@ func (g *Gate) Open() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.mode, g.message, g.since, g.hold = GateOpen, "", time.Time{}, 0
+	g.open.Store(true)
 	g.releaseLocked()
 }
 
@@ -99,6 +108,9 @@ func (g *Gate) State() GateState {
 
 // RoundTrip passes req on, holds it, or answers it, by the gate's mode.
 func (g *Gate) RoundTrip(req *http.Request) (*http.Response, error) {
+	if g.open.Load() {
+		return g.next.RoundTrip(req)
+	}
 	for {
 		g.mu.Lock()
 		mode, message, hold, opened := g.mode, g.message, g.hold, g.opened
@@ -179,6 +191,10 @@ func gateFront(rt http.RoundTripper, handler http.Handler) http.Handler {
 		return handler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.open.Load() {
+			handler.ServeHTTP(w, r)
+			return
+		}
 		g.mu.Lock()
 		mode, message := g.mode, g.message
 		g.mu.Unlock()
