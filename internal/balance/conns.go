@@ -126,6 +126,9 @@ func (cs *conns) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !se.nothingWritten && !replayable(req) {
 			return nil, se.err
 		}
+		// The target may have closed its other idle connections too:
+		// check each before using it.
+		check = true
 	}
 }
 
@@ -177,7 +180,7 @@ func (cs *conns) roundTrip(ctx context.Context, c *upstreamConn, req *http.Reque
 	}
 	if resp.Body == http.NoBody {
 		if !stop() {
-			return fail(context.Cause(ctx))
+			return nil, context.Cause(ctx)
 		}
 		if resp.Close || req.Close {
 			c.nc.Close()
