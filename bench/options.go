@@ -93,7 +93,7 @@ func scaleForSmoke(scs []Scenario) []Scenario {
 
 // knownPeers are the peers the harness can run, in interleaving order.
 func knownPeers() []Peer {
-	return []Peer{Nginx{}, Varnish{}, HAProxy{}, Caddy{}, Tandem{}}
+	return []Peer{Nginx{}, Varnish{}, HAProxy{}, Caddy{}, GoHTTP{}, Tandem{}}
 }
 
 func peerNames() []string {

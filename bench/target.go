@@ -21,7 +21,7 @@ type TargetState string
 const (
 	TargetMet         TargetState = "MET"
 	TargetMissed      TargetState = "MISSED"
-	TargetNotMeasured TargetState = "NOT MEASURED" // the reference peer has no figure
+	TargetNotMeasured TargetState = "NOT MEASURED" // the reference peer has no figure, or the scenario was not run
 )
 
 // idleRSSLimit is the most tandem may use at rest.
@@ -72,7 +72,9 @@ func evaluateTargets(results []*Result) []Target {
 func compareTarget(name string, f figure, t, r *Result, ref string, ok func(t, r float64) bool) Target {
 	tg := Target{Name: name}
 	switch {
-	case t == nil || t.Summary == nil:
+	case t == nil:
+		tg.Status, tg.Detail = TargetNotMeasured, "scenario not run"
+	case t.Summary == nil:
 		tg.Status, tg.Detail = TargetMissed, "tandem: "+resultState(t)
 	case r == nil || r.Summary == nil:
 		tg.Status = TargetNotMeasured

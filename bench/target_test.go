@@ -46,6 +46,20 @@ func TestEvaluateTargets(t *testing.T) {
 	}
 }
 
+// TestTargetsOfScenariosNotRun: a run of some scenarios only (-scenarios)
+// does not call the others' targets missed.
+func TestTargetsOfScenariosNotRun(t *testing.T) {
+	results := []*Result{
+		summarized("hit-1k", "tandem", 50000, 10*time.Microsecond, 0, 20<<20),
+		summarized("hit-1k", "varnish", 50000, 12*time.Microsecond, 0, 0),
+	}
+	for _, tg := range evaluateTargets(results) {
+		if strings.HasPrefix(tg.Name, "pass-through") && tg.Status != TargetNotMeasured {
+			t.Errorf("target %q without a pass-through run = %s (%s); want %s", tg.Name, tg.Status, tg.Detail, TargetNotMeasured)
+		}
+	}
+}
+
 func TestSpread(t *testing.T) {
 	tests := []struct {
 		in   []float64
