@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -311,4 +314,67 @@ func TestDirectOnlyWithoutBodyOrUpgrade(t *testing.T) {
 			t.Errorf("direct(%s) = %v; want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+// TestDirectConnectionChurn: GETs from many goroutines while the target
+// keeps closing its idle keep-alive connections (after every 10th answer,
+// every connection idle at that moment), as servers with short keep-alive
+// timeouts do under changing load. No GET fails and the target is not
+// blamed: a request that meets a closed connection goes again on a new one.
+func TestDirectConnectionChurn(t *testing.T) {
+	var mu sync.Mutex
+	idle := map[net.Conn]bool{}
+	var served, closed atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+		if served.Add(1)%10 == 0 {
+			mu.Lock()
+			for c := range idle {
+				c.Close()
+				closed.Add(1)
+			}
+			mu.Unlock()
+		}
+	}))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s == http.StateIdle {
+			idle[c] = true
+		} else {
+			delete(idle, c)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	p, err := NewPool(Options{App: "web", Health: noChecks, Retry: Retry{Attempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Add(Target{ID: "b", Addr: srv.Listener.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if body, err := get(context.Background(), p, "/"); err != nil || body != "ok" {
+					failed.Add(1)
+					t.Errorf("GET during connection churn = %q, %v", body, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of 800 GETs failed while the target closed its idle connections", n)
+	}
+	if st, _ := p.Target("b"); st.Failures != 0 {
+		t.Errorf("target failures = %d; want 0 (%s)", st.Failures, st.LastError)
+	}
+	if closed.Load() == 0 {
+		t.Errorf("the target closed no idle connection: the test did not test")
+	}
+	t.Logf("the target closed %d idle connections during 800 GETs", closed.Load())
 }
