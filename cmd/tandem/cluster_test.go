@@ -334,7 +334,10 @@ func TestClusterPurgeFanOut(t *testing.T) {
 	}
 
 	// C is down while q is purged through B's edge; back up, it fetches q
-	// again instead of serving the copy on its disk.
+	// again instead of serving the copy on its disk. A response goes to
+	// the disk tier just after its client got it: C is killed only once
+	// both p (fetched again above) and q are there.
+	waitMetric(t, c.node, `tandem_cache_objects{tier="disk"}`, 2, 10*time.Second)
 	c.kill(t)
 	req, _ := http.NewRequest("PURGE", url(b, "/"), nil)
 	req.Header.Set("Surrogate-Key", "q")

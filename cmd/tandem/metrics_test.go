@@ -181,6 +181,22 @@ func adminGetStatus(t *testing.T, n *node, path string, want int) string {
 
 // metricValue finds the sample of series (name and labels, exactly as
 // exposed) in a text exposition.
+// waitMetric waits until series on n's /metrics is at least want.
+func waitMetric(t *testing.T, n *node, series string, want float64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got, ok := metricValue(adminGet(t, n, "/metrics"), series)
+		if ok && got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics: %s = %v (found %v) after %s; want at least %v", series, got, ok, timeout, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func metricValue(text, series string) (float64, bool) {
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
 	m := re.FindStringSubmatch(text)
