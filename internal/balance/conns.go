@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -25,14 +26,13 @@ import (
 // through the Transport.
 //
 // Idle connections are kept last-in first-out, so a quiet pool keeps using
-// the same few and the rest age out. A connection idle for longer than
-// staleAfter is checked for a close by the target before it is used again;
-// one idle for longer than idleTimeout is closed by sweep.
+// the same few and the rest age out; at most connMaxIdle are kept. A
+// connection idle for connStaleAfter is checked for a close by the target
+// before it is used again; one idle for connIdleTimeout is closed by sweep.
 type conns struct {
 	addr          string
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	headerTimeout time.Duration // bound on the wait for response headers; 0 means none
-	maxIdle       int
 
 	mu     sync.Mutex // guards the fields below
 	idle   []*upstreamConn
@@ -63,8 +63,7 @@ type upstreamConn struct {
 	bw         *bufio.Writer // writes nc
 	idleAt     time.Time     // when it was last put back
 	reused     bool          // it served a request before this one
-	deadline   bool          // a read deadline is set on nc, at deadlineAt
-	deadlineAt time.Time
+	deadlineAt time.Time     // the read deadline set on nc; zero when none
 }
 
 // limitedReader reads from r until n bytes have been read, then fails with
@@ -90,7 +89,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 }
 
 func newConns(addr string, dial func(context.Context, string, string) (net.Conn, error), headerTimeout time.Duration) *conns {
-	return &conns{addr: addr, dial: dial, headerTimeout: headerTimeout, maxIdle: connMaxIdle}
+	return &conns{addr: addr, dial: dial, headerTimeout: headerTimeout}
 }
 
 // direct reports whether req can go over conns: no body to send, no
@@ -164,14 +163,14 @@ func (cs *conns) roundTrip(ctx context.Context, c *upstreamConn, req *http.Reque
 	}
 	cs.setDeadline(c)
 	if err := writeRequest(c.bw, req); err != nil {
-		return fail(cs.stale(c, true, err))
+		return fail(stale(c, true, err))
 	}
 	if err := c.bw.Flush(); err != nil {
-		return fail(cs.stale(c, true, err))
+		return fail(stale(c, true, err))
 	}
 	c.lr.n = maxResponseHeader
 	if _, err := c.br.Peek(1); err != nil {
-		return fail(cs.stale(c, false, cs.timeout(err)))
+		return fail(stale(c, false, cs.timeout(err)))
 	}
 	resp, err := readResponse(c.br, req)
 	c.lr.n = -1
@@ -189,11 +188,11 @@ func (cs *conns) roundTrip(ctx context.Context, c *upstreamConn, req *http.Reque
 		}
 		return resp, nil
 	}
-	if c.deadline && !bufferedWhole(resp, c.br) {
+	if !c.deadlineAt.IsZero() && !bufferedWhole(resp, c.br) {
 		// The body may take longer than the header: no deadline on it, as
 		// with the Transport. A body already in the buffer cannot block.
-		c.nc.SetReadDeadline(time.Time{})
-		c.deadline = false
+		c.deadlineAt = time.Time{}
+		c.nc.SetReadDeadline(c.deadlineAt)
 	}
 	resp.Body = &connBody{rc: resp.Body, c: c, cs: cs, stop: stop, keep: !resp.Close && !req.Close}
 	return resp, nil
@@ -209,12 +208,11 @@ func (cs *conns) setDeadline(c *upstreamConn) {
 		return
 	}
 	now := time.Now()
-	if c.deadline && c.deadlineAt.Sub(now) > cs.headerTimeout-cs.headerTimeout/8 {
+	if c.deadlineAt.Sub(now) > cs.headerTimeout-cs.headerTimeout/8 {
 		return
 	}
 	c.deadlineAt = now.Add(cs.headerTimeout)
 	c.nc.SetReadDeadline(c.deadlineAt)
-	c.deadline = true
 }
 
 // readResponse reads the final response to req, passing informational
@@ -251,7 +249,7 @@ func bufferedWhole(resp *http.Response, br *bufio.Reader) bool {
 
 // stale marks err as a staleError if c was used before and the error says
 // the connection is gone.
-func (cs *conns) stale(c *upstreamConn, write bool, err error) error {
+func stale(c *upstreamConn, write bool, err error) error {
 	if !c.reused || !connGone(err) {
 		return err
 	}
@@ -333,7 +331,7 @@ func (cs *conns) put(c *upstreamConn) {
 	}
 	c.idleAt = time.Now()
 	cs.mu.Lock()
-	if cs.closed || len(cs.idle) >= cs.maxIdle {
+	if cs.closed || len(cs.idle) >= connMaxIdle {
 		cs.mu.Unlock()
 		c.nc.Close()
 		return
@@ -405,9 +403,7 @@ type connBody struct {
 	cs   *conns
 	stop func() bool // unregisters the context's cancellation
 	keep bool        // the connection may be reused after the body
-
-	mu   sync.Mutex // guards done
-	done bool
+	done atomic.Bool // finish ran
 }
 
 // Read implements io.Reader.
@@ -429,13 +425,9 @@ func (b *connBody) Close() error {
 // finish hands the connection back (eof: the body was read to its end) or
 // closes it. Only the first call counts.
 func (b *connBody) finish(eof bool) {
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
+	if !b.done.CompareAndSwap(false, true) {
 		return
 	}
-	b.done = true
-	b.mu.Unlock()
 	if b.stop() && eof && b.keep {
 		b.cs.put(b.c)
 		return

@@ -38,6 +38,16 @@ func (p *peers) count() int {
 	return len(p.addrs)
 }
 
+// countingBackend answers "ok" and records the connections it was asked
+// on.
+func countingBackend(t *testing.T) (*backend, *peers) {
+	ps := new(peers)
+	return newBackend(t, "b", func(w http.ResponseWriter, r *http.Request) {
+		ps.seen(r)
+		io.WriteString(w, "ok")
+	}), ps
+}
+
 // connsOf returns the direct connections of target id.
 func (tp *testPool) connsOf(t *testing.T, id string) *conns {
 	t.Helper()
@@ -95,11 +105,7 @@ func TestDirectReusesConnection(t *testing.T) {
 // connection costs no failed request and no mark against it, for a GET
 // (sent again) and for a POST (whose connection is checked first).
 func TestDirectIdleClosedByTarget(t *testing.T) {
-	var ps peers
-	b := newBackend(t, "b", func(w http.ResponseWriter, r *http.Request) {
-		ps.seen(r)
-		io.WriteString(w, "ok")
-	})
+	b, ps := countingBackend(t)
 	tp := startPool(t, Options{Health: noChecks}, b)
 	for i, method := range []string{http.MethodGet, http.MethodGet, http.MethodPost, http.MethodGet} {
 		req, _ := http.NewRequest(method, "http:///", nil)
@@ -262,11 +268,7 @@ func TestDirectInformationalResponses(t *testing.T) {
 }
 
 func TestDirectSweepAndClose(t *testing.T) {
-	var ps peers
-	b := newBackend(t, "b", func(w http.ResponseWriter, r *http.Request) {
-		ps.seen(r)
-		io.WriteString(w, "ok")
-	})
+	b, ps := countingBackend(t)
 	tp := startPool(t, Options{Health: noChecks}, b)
 	if _, err := get(context.Background(), tp, "/"); err != nil {
 		t.Fatal(err)

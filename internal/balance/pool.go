@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -23,8 +22,7 @@ var _ http.RoundTripper = (*Pool)(nil)
 type Pool struct {
 	opts        Options // with defaults
 	transport   http.RoundTripper
-	ownTrans    *http.Transport                                                   // transport when the pool created it; nil otherwise
-	dial        func(ctx context.Context, network, addr string) (net.Conn, error) // of the targets' conns; nil with a given Transport
+	ownTrans    *http.Transport // transport when the pool created it; nil otherwise
 	checks      *http.Transport
 	log         *slog.Logger
 	budget      *budget
@@ -61,7 +59,6 @@ func NewPool(opts Options) (*Pool, error) {
 	if p.transport == nil {
 		p.ownTrans = newTransport(o)
 		p.transport = p.ownTrans
-		p.dial = newDialer(o).DialContext
 	}
 	p.budget = newBudget(o.Retry.Ratio, o.Retry.MinPerSecond, p.now())
 	p.targets.Store(new([]*target))
@@ -136,8 +133,9 @@ func (p *Pool) Add(tg Target) error {
 		outlier: newOutlier(p.opts.Passive),
 	}
 	t.weight.Store(int64(max(tg.Weight, 1)))
-	if !tg.Remote && p.dial != nil {
-		t.conns = newConns(tg.Addr, p.dial, max(p.opts.UpstreamTimeout, 0))
+	if !tg.Remote && p.ownTrans != nil {
+		// The targets' own connections dial as the pool's Transport does.
+		t.conns = newConns(tg.Addr, p.ownTrans.DialContext, max(p.opts.UpstreamTimeout, 0))
 	}
 	if !p.checked(t) {
 		t.health.markHealthy()

@@ -14,7 +14,7 @@ import (
 func newTransport(o Options) *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil,
-		DialContext:           newDialer(o).DialContext,
+		DialContext:           (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     false,
 		MaxIdleConns:          0, // no limit across targets
 		MaxIdleConnsPerHost:   512,
@@ -23,11 +23,6 @@ func newTransport(o Options) *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 	}
-}
-
-// newDialer returns the dialer of proxied requests' connections.
-func newDialer(o Options) *net.Dialer {
-	return &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
 }
 
 // newHealthTransport returns the transport for health checks: separate from

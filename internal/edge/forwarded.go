@@ -31,7 +31,13 @@ func (t trustedProxies) trusts(addr netip.Addr) bool {
 // inject an arbitrary address by sending a garbled header.
 func (t trustedProxies) clientIP(peer string, xff []string) netip.Addr {
 	ip := parseHostIP(peer)
-	if !ip.IsValid() || len(t) == 0 || !t.trusts(ip) {
+	return t.clientOf(ip, ip.IsValid() && t.trusts(ip), xff)
+}
+
+// clientOf is clientIP for a peer already parsed, trusted saying whether
+// it is a trusted proxy.
+func (t trustedProxies) clientOf(ip netip.Addr, trusted bool, xff []string) netip.Addr {
+	if !trusted {
 		return ip
 	}
 	hops := splitForwardedFor(xff)

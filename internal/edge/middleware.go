@@ -17,6 +17,8 @@ type exchange struct {
 	id       string
 	idField  [1]string // backs the X-Request-Id response field: one allocation fewer
 	start    time.Time
+	peer     netip.Addr // the TCP peer; invalid if RemoteAddr is not an address
+	trusted  bool       // peer is a trusted proxy
 	clientIP netip.Addr
 	app      string
 	route    string        // the matched route's label (Route.label); "" if none
@@ -114,12 +116,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// identify sets the request's id and client address: a trusted proxy's
-// valid X-Request-Id is kept, any other request gets a new one.
-// Header fields are read by their canonical keys, without Header.Get's
-// canonicalisation.
+// identify sets the request's peer, id and client address: a trusted
+// proxy's valid X-Request-Id is kept, any other request gets a new one.
+// The peer is parsed here once for the request (the proxy's forwarding
+// fields use it too). Header fields are read by their canonical keys,
+// without Header.Get's canonicalisation.
 func (s *Server) identify(r *http.Request, x *exchange) {
-	if len(s.trusted) > 0 && s.trusted.trusts(parseHostIP(r.RemoteAddr)) {
+	x.peer = parseHostIP(r.RemoteAddr)
+	x.trusted = x.peer.IsValid() && s.trusted.trusts(x.peer)
+	if x.trusted {
 		if v := r.Header[requestIDHeader]; len(v) > 0 && validRequestID(v[0]) {
 			x.id = v[0]
 		}
@@ -127,7 +132,7 @@ func (s *Server) identify(r *http.Request, x *exchange) {
 	if x.id == "" {
 		x.id = newRequestID()
 	}
-	x.clientIP = s.trusted.clientIP(r.RemoteAddr, r.Header["X-Forwarded-For"])
+	x.clientIP = s.trusted.clientOf(x.peer, x.trusted, r.Header["X-Forwarded-For"])
 }
 
 // route answers purges, and hands every other request to the route its

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -71,8 +72,15 @@ func (p *bufferPool) Put(b []byte) {
 // client could claim any address.
 func (s *Server) setForwarded(pr *httputil.ProxyRequest) {
 	in := pr.In
-	peer := parseHostIP(in.RemoteAddr)
-	trusted := peer.IsValid() && s.trusted.trusts(peer)
+	x := exchangeFrom(in.Context())
+	var peer netip.Addr
+	var trusted bool
+	if x != nil {
+		peer, trusted = x.peer, x.trusted
+	} else {
+		peer = parseHostIP(in.RemoteAddr)
+		trusted = peer.IsValid() && s.trusted.trusts(peer)
+	}
 	node := "unknown"
 	if peer.IsValid() {
 		node = peer.String()
@@ -118,7 +126,7 @@ func (s *Server) setForwarded(pr *httputil.ProxyRequest) {
 	out["X-Forwarded-Proto"] = vals[1:2:2]
 	out["X-Forwarded-Host"] = vals[2:3:3]
 	out["Forwarded"] = vals[3:4:4]
-	if x := exchangeFrom(in.Context()); x != nil {
+	if x != nil {
 		vals[4] = x.id
 		out[requestIDHeader] = vals[4:5:5]
 	}
