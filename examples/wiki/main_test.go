@@ -111,11 +111,11 @@ func TestServeAndShutdown(t *testing.T) {
 // one new file, the way several instances or nodes start together.
 func TestMigrateProcesses(t *testing.T) {
 	if cmd := os.Getenv("WIKI_TEST_RUN"); cmd != "" {
-		os.Exit(run(context.Background(), []string{cmd}, os.Getenv, io.Discard, os.Stderr))
+		os.Exit(run(context.Background(), []string{cmd}, os.Getenv, os.Stdout, os.Stderr))
 	}
 	db := filepath.Join(t.TempDir(), "wiki.db")
 	var wg sync.WaitGroup
-	for i := range 4 {
+	for i := range 6 {
 		wg.Go(func() {
 			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMigrateProcesses$")
 			cmd.Env = append(os.Environ(), "WIKI_TEST_RUN=migrate", "DATABASE_URL=sqlite://"+db)

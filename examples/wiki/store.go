@@ -89,11 +89,43 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := pingBusy(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// openBusyTimeout bounds how long OpenStore waits for other processes
+// opening the same new file; it matches the connection's busy_timeout.
+const openBusyTimeout = 5 * time.Second
+
+// pingBusy opens the first connection, retrying while SQLite reports the
+// file busy. Switching a new file to WAL takes an exclusive lock, and SQLite
+// answers SQLITE_BUSY at once instead of calling the busy handler when
+// another process holds it, as when several instances start together on a
+// fresh database. Any other error is returned as it is.
+func pingBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(openBusyTimeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLITE_BUSY or one of its extended codes.
+func isBusy(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5
 }
 
 // Close closes the database. It is safe to call more than once.
