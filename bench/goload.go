@@ -76,6 +76,12 @@ func (w *goWorker) run(ctx context.Context, client *http.Client, spec LoadSpec, 
 		if len(w.latencies) < maxLatencies {
 			w.latencies = append(w.latencies, time.Since(t0))
 		}
+		if spec.Pause > 0 {
+			select {
+			case <-time.After(spec.Pause):
+			case <-ctx.Done():
+			}
+		}
 	}
 }
 

@@ -38,6 +38,23 @@ func TestGoLoaderMix(t *testing.T) {
 	}
 }
 
+// TestGoLoaderPaced: with a pause, each connection sends at most one
+// request per pause (and one at the start), however fast the server is.
+func TestGoLoaderPaced(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok")) //nolint:errcheck
+	}))
+	defer srv.Close()
+	const conns, pause, d = 2, 100 * time.Millisecond, 500 * time.Millisecond
+	res, err := GoLoader{}.Run(context.Background(), LoadSpec{BaseURL: srv.URL, Path: "/", Conns: conns, Duration: d, Pause: pause})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if most := int64(conns * (d/pause + 1)); res.Requests == 0 || res.Requests > most || res.Errors != 0 {
+		t.Errorf("Run = %+v; want 1 to %d requests, no errors", res, most)
+	}
+}
+
 func TestMissingPackagesError(t *testing.T) {
 	_, err := locatePrograms([]program{{"sh", "dash"}, {"no-such-program-x1", "nginx"}, {"no-such-program-x2", "wrk"}})
 	if err == nil || !strings.Contains(err.Error(), "apt-get install -y nginx wrk\n") {

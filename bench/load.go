@@ -13,6 +13,7 @@ type LoadSpec struct {
 	Nonce    string // makes the mix's miss keys unique to this run
 	Conns    int
 	Threads  int
+	Pause    time.Duration // between a response and the connection's next request; 0 for none
 	Duration time.Duration
 }
 

@@ -22,7 +22,11 @@ func (rep *Report) Markdown() string {
 	}
 	b.WriteString("\n\n")
 	for _, sc := range rep.Scenarios {
-		fmt.Fprintf(&b, "- `%s`: %s (%s mode, %d connections)\n", sc.Name, sc.Title, sc.Mode, sc.Conns)
+		pace := ""
+		if sc.Pause > 0 {
+			pace = fmt.Sprintf(", each waiting %v after a response", sc.Pause)
+		}
+		fmt.Fprintf(&b, "- `%s`: %s (%s mode, %d connections%s)\n", sc.Name, sc.Title, sc.Mode, sc.Conns, pace)
 	}
 	b.WriteString("\n")
 	rep.mainTable(&b)

@@ -40,7 +40,7 @@ func (m *Measurer) Measure(ctx context.Context, in *Instance, sc Scenario, round
 		}
 		s.MemPerConn = per
 	}
-	spec := LoadSpec{BaseURL: "http://" + in.Addr, Path: sc.Path, Mix: sc.Mix, Conns: sc.Conns, Threads: sc.Threads}
+	spec := LoadSpec{BaseURL: "http://" + in.Addr, Path: sc.Path, Mix: sc.Mix, Conns: sc.Conns, Threads: sc.Threads, Pause: sc.Pause}
 	if m.Warmup > 0 {
 		spec.Duration, spec.Nonce = m.Warmup, fmt.Sprintf("w%d", time.Now().UnixNano())
 		if _, err := m.Loader.Run(ctx, spec); err != nil {

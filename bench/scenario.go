@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Scenario is one measured workload: a path (or the mix), a mode the peers
@@ -15,6 +16,12 @@ type Scenario struct {
 	Mix     bool   // 90% hits over mixHotKeys keys, 10% never-seen keys
 	Conns   int    // keep-alive connections the load generator keeps busy
 	Threads int    // load generator threads (wrk -t)
+	// Pause > 0 paces the load: each connection waits this long after a
+	// response before it sends the next request, so every peer gets about
+	// the same rate (Conns ÷ (Pause + latency)) instead of as many
+	// requests as it can answer. Latency compares at the same load only
+	// in such a scenario; in the others it mostly measures queueing.
+	Pause time.Duration
 	// IdleConns > 0: before the load, open this many keep-alive
 	// connections, make one request on each, leave them idle and measure
 	// the peer's memory per connection.
@@ -31,6 +38,7 @@ func allScenarios() []Scenario {
 	return []Scenario{
 		{Name: "conns-1000", Title: "1,000 keep-alive connections, pass-through 1 KiB", Mode: ModeProxy, Path: "/pass/1k", Conns: 1000, Threads: 2, IdleConns: 1000},
 		{Name: "pass-1k", Title: "pass-through, uncacheable 1 KiB", Mode: ModeProxy, Path: "/pass/1k", Conns: 64, Threads: 2},
+		{Name: "pass-1k-paced", Title: "pass-through, uncacheable 1 KiB, paced: the same offered load for every peer", Mode: ModeProxy, Path: "/pass/1k", Conns: 32, Threads: 2, Pause: 8 * time.Millisecond},
 		{Name: "hit-1k", Title: "cache hit, 1 KiB", Mode: ModeCache, Path: "/hit/1k", Conns: 64, Threads: 2},
 		{Name: "hit-100k", Title: "cache hit, 100 KiB", Mode: ModeCache, Path: "/hit/100k", Conns: 64, Threads: 2},
 		{Name: "mix-10", Title: "mix, 10% misses, 1 KiB", Mode: ModeCache, Mix: true, Conns: 64, Threads: 2},

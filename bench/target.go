@@ -62,7 +62,10 @@ func evaluateTargets(results []*Result) []Target {
 		cmp("cache hit 1 KiB: CPU/req within 1.5× HAProxy cache's", "hit-1k", figCPU, "haproxy", func(t, r float64) bool { return t <= 1.5*r }),
 		cmp("pass-through 1 KiB: CPU/req at most 2× HAProxy's", "pass-1k", figCPU, "haproxy", func(t, r float64) bool { return t <= 2*r }),
 		cmp("pass-through 1 KiB: CPU/req below Caddy's", "pass-1k", figCPU, "caddy", lt),
-		cmp("pass-through 1 KiB: p99 no worse than nginx's", "pass-1k", figP99, "nginx", func(t, r float64) bool { return t <= r }),
+		// "At the same load": the paced scenario offers every peer about
+		// the same rate; in pass-1k each peer's p99 is the queueing at its
+		// own saturation.
+		cmp("pass-through 1 KiB: p99 no worse than nginx's at the same load", "pass-1k-paced", figP99, "nginx", func(t, r float64) bool { return t <= r }),
 		cmp("cache hit 100 KiB: req/s at least Varnish's", "hit-100k", figRPS, "varnish", func(t, r float64) bool { return t >= r }),
 	}
 	return append(ts, idleTarget(results))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -11,12 +12,14 @@ import (
 	"time"
 )
 
-// Wrk runs wrk (in its own process group) with --latency, and with a Lua
-// request() function only for the mix, whose paths vary.
+// Wrk runs wrk (in its own process group) with --latency, with a Lua
+// request() function for the mix, whose paths vary, and a Lua delay()
+// function for a paced scenario.
 type Wrk struct {
 	Bin    string
 	Procs  *Procs
 	Script string // path of the mix script, written by newWrk
+	Paced  string // path of the pacing script, written by newWrk
 }
 
 var _ Loader = (*Wrk)(nil)
@@ -44,13 +47,28 @@ function request()
 end
 `
 
-// newWrk writes the mix script into dir.
+// wrkPacedLua makes each connection wait the script's first argument, in
+// milliseconds, after a response before its next request. wrk starts a
+// request's latency clock when it sends it, after the wait.
+var wrkPacedLua = `function init(args)
+  pause = tonumber(args[1]) or 0
+end
+function delay()
+  return pause
+end
+`
+
+// newWrk writes the scripts into dir.
 func newWrk(bin string, procs *Procs, dir string) (*Wrk, error) {
 	script, err := writeFile(dir, "mix.lua", wrkMixLua)
 	if err != nil {
 		return nil, err
 	}
-	return &Wrk{Bin: bin, Procs: procs, Script: script}, nil
+	paced, err := writeFile(dir, "paced.lua", wrkPacedLua)
+	if err != nil {
+		return nil, err
+	}
+	return &Wrk{Bin: bin, Procs: procs, Script: script, Paced: paced}, nil
 }
 
 func (*Wrk) Name() string { return "wrk" }
@@ -59,9 +77,16 @@ func (w *Wrk) Run(ctx context.Context, spec LoadSpec) (LoadResult, error) {
 	secs := max(1, int(spec.Duration.Round(time.Second)/time.Second))
 	argv := []string{w.Bin, "-t", strconv.Itoa(spec.Threads), "-c", strconv.Itoa(spec.Conns),
 		"-d", strconv.Itoa(secs) + "s", "--latency", "--timeout", "10s"}
-	if spec.Mix {
+	switch {
+	case spec.Mix && spec.Pause > 0:
+		return LoadResult{}, errors.New("wrk: a paced mix is not supported")
+	case spec.Pause%time.Millisecond != 0:
+		return LoadResult{}, fmt.Errorf("wrk: pause %v is not whole milliseconds (wrk's delay() counts them)", spec.Pause)
+	case spec.Mix:
 		argv = append(argv, "-s", w.Script, spec.BaseURL+"/", "--", spec.Nonce)
-	} else {
+	case spec.Pause > 0:
+		argv = append(argv, "-s", w.Paced, spec.BaseURL+spec.Path, "--", strconv.FormatInt(spec.Pause.Milliseconds(), 10))
+	default:
 		argv = append(argv, spec.BaseURL+spec.Path)
 	}
 	var out bytes.Buffer
