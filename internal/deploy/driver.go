@@ -75,6 +75,10 @@ type Event struct {
 	Message  string    `json:"message"`
 	// Result is set on the last event of a deploy.
 	Result Result `json:"result,omitempty"`
+	// Node names the node the step happened on, in a rollout across the
+	// cluster; "" for the steps of a one-node deploy and for those of the
+	// rollout as a whole (StepZone, StepRollback, its last StepDone).
+	Node string `json:"node,omitempty"`
 }
 
 // The steps of Event.
@@ -88,6 +92,9 @@ const (
 	StepStop     = "stop"     // an instance stopped
 	StepRollback = "rollback" // the deploy rolls back
 	StepDone     = "done"
+	// StepZone is a rollout's own step across the cluster: its plan, a
+	// zone starting, a node not reached or given up on.
+	StepZone = "zone"
 )
 
 // Driver runs one deploy: it performs a Machine's actions through a
