@@ -20,4 +20,12 @@
 // supervisor and balancer): it performs the actions, feeds back their
 // results and the events the Runtime reports, and publishes progress for
 // the CLI.
+//
+// Across a cluster, a [Rollout] decides the order, in the same style: the
+// coordinating node rolls first (the release phase runs there, once),
+// then the other nodes zone by zone; a node that fails rolls back the
+// nodes done, one not reached is left to converge, and without the
+// cluster-wide lock nothing more starts. A [RolloutDriver] runs it
+// through [Local] (the coordinator's own deploy) and [Peers] (the other
+// nodes), relaying every node's [Event]s marked with its name.
 package deploy
