@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,4 +247,53 @@ func eventLines(evs []admin.DeployEvent) string {
 		b.WriteString(ev.Time.Format(time.StampMilli) + " [" + ev.Node + "] " + ev.Step + " " + ev.Message + " " + ev.Result + "\n")
 	}
 	return b.String()
+}
+
+// TestClusterDeployConverges: the desired release is the cluster's. A
+// deploy while node C is stopped succeeds on A and B and says that C was
+// not reached and will converge; meanwhile A's status shows C on the old
+// release, down; started again, C serves the new release, not its stack
+// file's, and the mismatch is gone.
+func TestClusterDeployConverges(t *testing.T) {
+	nodes := startCluster(t, clusterDeployStack)
+	a, c := nodes[0], nodes[2]
+	c.signal(syscall.SIGTERM)
+	if code := c.wait(60 * time.Second); code != 0 {
+		t.Fatalf("node C stopped with exit %d", code)
+	}
+	a.waitFor("node C gone from the view", 30*time.Second, func(st admin.Status) bool {
+		return st.Cluster != nil && len(st.Cluster.Nodes) == 2
+	})
+
+	out, code := a.run("deploy", "web", "--env", "V=2")
+	t.Logf("tandem deploy with node C down:\n%s", out)
+	if code != 0 || !strings.Contains(out, "succeeded") || !strings.Contains(out, "node-c") || !strings.Contains(out, "converges to v2") {
+		t.Fatalf("deploy with node C down: exit %d; want 0, succeeded, naming node-c as converging to v2", code)
+	}
+	status, code := a.run("status")
+	if code != 0 || !strings.Contains(status, "node node-c runs v1 (down: converges to v2 when it returns)") {
+		t.Errorf("status at A while C is down: exit %d; want node-c shown on v1, down:\n%s", code, status)
+	}
+
+	c.restart(t)
+	c.waitFor("node C on v2", 60*time.Second, func(st admin.Status) bool {
+		for _, app := range st.Apps {
+			if app.Name == "web" && app.Release == "v2" && app.Healthy == 2 && len(app.Instances) == 2 &&
+				app.Instances[0].Release == "v2" && app.Instances[1].Release == "v2" {
+				return true
+			}
+		}
+		return false
+	})
+	a.waitFor("no node differing from the cluster's release", 30*time.Second, func(st admin.Status) bool {
+		for _, app := range st.Apps {
+			if app.Name == "web" {
+				return app.Cluster != nil && app.Cluster.Version == "v2" && len(app.Cluster.Differ) == 0
+			}
+		}
+		return false
+	})
+	if out, code := c.run("history", "web"); code != 0 || !strings.Contains(out, "converged to the cluster's release") {
+		t.Errorf("history at C: exit %d; want the convergence recorded:\n%s", code, out)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tandem-run/tandem/internal/apprun"
+	"github.com/tandem-run/tandem/internal/cluster"
 	"io"
 	"net/http"
 	"time"
@@ -132,6 +134,9 @@ type History struct {
 	Current  string         `json:"current"`
 	Releases []Release      `json:"releases"` // oldest first
 	Deploys  []DeployRecord `json:"deploys"`  // oldest first; a running one last
+	// Cluster is the cluster's release of the app and the nodes that run
+	// another; nil when the cluster has none.
+	Cluster *ClusterRelease `json:"cluster,omitempty"`
 }
 
 // PlanRequest is the body of POST /v1/plan: the apps of a stack file.
@@ -329,18 +334,24 @@ func writeResult(w http.ResponseWriter, v any, err error) {
 // writeErr answers with the status err maps to; the one place the deploy
 // and job endpoints map errors to statuses.
 func writeErr(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+	writeError(w, statusOf(err), err.Error())
+}
+
+// statusOf is the status an error of the node's parts answers with: the
+// one place the API maps errors to statuses.
+func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRequest):
-		status = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		status = http.StatusConflict
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled):
-		status = http.StatusServiceUnavailable
+	case errors.Is(err, ErrBadRequest), errors.Is(err, apprun.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound), errors.Is(err, apprun.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict), errors.Is(err, apprun.ErrConflict), errors.Is(err, cluster.ErrNodeRunning):
+		return http.StatusConflict
+	case errors.Is(err, ErrUnavailable), errors.Is(err, cluster.ErrUnavailable), errors.Is(err, apprun.ErrStopping),
+		errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable
 	}
-	writeError(w, status, err.Error())
+	return http.StatusInternalServerError
 }
 
 // errorFor maps an API error answer back to the sentinel it came from,

@@ -33,6 +33,28 @@ type AppStatus struct {
 	// Gate says whether requests pass, are held (paused) or get the
 	// maintenance page.
 	Gate GateStatus `json:"gate"`
+	// Cluster is the release the cluster wants the app to run and the
+	// nodes that run another; nil when the cluster has none.
+	Cluster *ClusterRelease `json:"cluster,omitempty"`
+}
+
+// ClusterRelease is the release the cluster wants an app to run: the one
+// its last successful deploy made current, wherever it ran. Nodes that
+// were down or unreachable then converge to it when they return.
+type ClusterRelease struct {
+	Version string    `json:"version"`
+	By      string    `json:"by"` // what made it the cluster's release
+	At      time.Time `json:"at"`
+	// Differ lists the nodes, up or down, that last recorded running
+	// another release.
+	Differ []NodeRelease `json:"differ"`
+}
+
+// NodeRelease is the release a node last recorded running.
+type NodeRelease struct {
+	Node    string    `json:"node"`
+	Release string    `json:"release"`
+	At      time.Time `json:"at"`
 }
 
 // JobSummary is a job's line in the node's status: what a missed or

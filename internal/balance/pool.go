@@ -257,6 +257,17 @@ func (p *Pool) Targets() []TargetStatus {
 	return out
 }
 
+// TargetAt returns the ID of the target at addr, "" if none is; it takes
+// no lock (the edge names the instance that answered in its access log).
+func (p *Pool) TargetAt(addr string) string {
+	for _, t := range *p.targets.Load() {
+		if t.Addr == addr {
+			return t.ID
+		}
+	}
+	return ""
+}
+
 // Target returns the status of one target.
 func (p *Pool) Target(id string) (TargetStatus, error) {
 	t, err := p.lookup("get", id)

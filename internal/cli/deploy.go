@@ -282,7 +282,9 @@ func newHistoryCmd() *cobra.Command {
 }
 
 func printHistory(w io.Writer, h admin.History, now time.Time) {
-	fmt.Fprintf(w, "app %s: release %s\n\nRELEASES\n", h.App, h.Current)
+	fmt.Fprintf(w, "app %s: release %s\n", h.App, h.Current)
+	printClusterRelease(w, h.Current, h.Cluster, nil)
+	fmt.Fprintln(w, "\nRELEASES")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tCREATED\tSOURCE\tCOMMAND\tDIR\tENV")
 	for _, r := range h.Releases {

@@ -98,9 +98,15 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 	if len(st.Edge) > 0 {
 		fmt.Fprintf(w, "edge %s\n", strings.Join(st.Edge, ", "))
 	}
+	up := map[string]bool{}
+	if st.Cluster != nil {
+		for _, n := range st.Cluster.Nodes {
+			up[n.Name] = true
+		}
+	}
 	for _, app := range st.Apps {
 		fmt.Fprintf(w, "\napp %s: %d/%d healthy\n", app.Name, app.Healthy, app.Desired)
-		printAppRelease(w, app, now)
+		printAppRelease(w, app, up, now)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "INSTANCE\tRELEASE\tADDR\tPID\tSTATE\tHEALTH\tRESTARTS\tUPTIME\tIN-FLIGHT\tREQUESTS\tNOTE")
 		for _, in := range app.Instances {

@@ -11,7 +11,7 @@ import (
 
 // printAppRelease shows an app's release, its deploy in progress or its
 // last deploy (and why it failed), and its gate when not open.
-func printAppRelease(w io.Writer, app admin.AppStatus, now time.Time) {
+func printAppRelease(w io.Writer, app admin.AppStatus, up map[string]bool, now time.Time) {
 	fmt.Fprintf(w, "release %s", orDash(app.Release))
 	if d := app.Deploy; d != nil {
 		if d.Result == "" {
@@ -26,8 +26,31 @@ func printAppRelease(w io.Writer, app admin.AppStatus, now time.Time) {
 		}
 	}
 	fmt.Fprintln(w)
+	printClusterRelease(w, app.Release, app.Cluster, up)
 	if app.Gate.Mode != "" && app.Gate.Mode != "open" {
 		fmt.Fprintf(w, "%s since %s\n", describeGate(app.Gate), app.Gate.Since.Format(time.RFC3339))
+	}
+}
+
+// printClusterRelease shows the cluster's release of an app when it is
+// not the one this node runs, and the nodes that run another: up ones
+// are converging, down ones converge when they return. up says which
+// nodes are in the cluster's view; nil when unknown.
+func printClusterRelease(w io.Writer, here string, cr *admin.ClusterRelease, up map[string]bool) {
+	if cr == nil || cr.Version == here && len(cr.Differ) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "cluster release %s (%s)", cr.Version, cr.By)
+	if cr.Version != here {
+		fmt.Fprintf(w, "; this node runs %s", orDash(here))
+	}
+	fmt.Fprintln(w)
+	for _, d := range cr.Differ {
+		state := "down: converges to " + cr.Version + " when it returns"
+		if up[d.Node] {
+			state = "up: converging to " + cr.Version
+		}
+		fmt.Fprintf(w, "  node %s runs %s (%s)\n", d.Node, orDash(d.Release), state)
 	}
 }
 

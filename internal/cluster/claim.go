@@ -68,16 +68,16 @@ func putIfAbsent(ctx context.Context, client *clientv3.Client, key, value string
 	return g.ID, false, current, nil
 }
 
-// lockTTL is how long a Lock outlives a holder that stopped renewing it
+// lockTTL is how long a lock outlives a holder that stopped renewing it
 // (crashed, or lost etcd).
 const lockTTL = 10 * time.Second
 
-// Lock takes the cluster-wide lock name, waiting while another holder has
+// waitLock takes the cluster-wide lock name, waiting while another holder has
 // it, until ctx ends. Unlock releases it; until then a background lease
 // keeps it, ending lockTTL after the holder crashes or loses etcd — a
 // holder that may run for long must be prepared for that. unlock releases
 // the lock and its lease, and is safe to call once.
-func Lock(ctx context.Context, client *clientv3.Client, prefix, name string) (unlock func(context.Context) error, err error) {
+func waitLock(ctx context.Context, client *clientv3.Client, prefix, name string) (unlock func(context.Context) error, err error) {
 	keys, err := newKeyspace(prefix)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", name, err)

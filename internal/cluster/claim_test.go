@@ -62,7 +62,7 @@ func TestLockExcludes(t *testing.T) {
 		wg.Go(func() {
 			for range 3 {
 				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-				unlock, err := Lock(ctx, client, testPrefix, "release/web")
+				unlock, err := waitLock(ctx, client, testPrefix, "release/web")
 				cancel() // the lock outlives the context it was taken with
 				if err != nil {
 					t.Errorf("Lock = %v", err)
@@ -91,11 +91,11 @@ func TestLockExcludes(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	unlock, err := Lock(t.Context(), client, testPrefix, "release/web")
+	unlock, err := waitLock(t.Context(), client, testPrefix, "release/web")
 	if err != nil {
 		t.Fatalf("Lock = %v", err)
 	}
-	if _, err := Lock(ctx, client, testPrefix, "release/web"); err == nil {
+	if _, err := waitLock(ctx, client, testPrefix, "release/web"); err == nil {
 		t.Errorf("Lock while held = nil; want an error once ctx ends")
 	}
 	if err := unlock(t.Context()); err != nil {

@@ -63,6 +63,7 @@ var (
 	ErrPeerURLInUse    = errors.New("peer URL already used by a member")
 	ErrWouldLoseQuorum = errors.New("removal would leave the cluster without quorum")
 	ErrNotOpen         = errors.New("cluster not open")
+	ErrNodeRunning     = errors.New("the node is running")
 )
 
 // Cluster is this node's part of the cluster: its etcd member (or a
@@ -81,6 +82,10 @@ type Cluster struct {
 	// linearizable read that returns the leader's name. Tests replace them.
 	healthEvery time.Duration
 	probe       func(context.Context) (leader string, err error)
+
+	// nodeHandler serves the node listener's requests other than joins;
+	// Options.NodeHandler, or HandleNode's.
+	nodeHandler atomic.Pointer[http.Handler]
 
 	// Set by Open and read-only afterwards.
 	pki    *pki
@@ -110,6 +115,9 @@ func New(opts Options) (*Cluster, error) {
 		healthEvery: time.Second,
 	}
 	c.zlog = newZapLogger(o.Logger, zapcore.WarnLevel, &c.stopping)
+	if o.NodeHandler != nil {
+		c.HandleNode(o.NodeHandler)
+	}
 	c.probe = c.probeQuorum
 	return c, nil
 }
@@ -303,6 +311,11 @@ func (c *Cluster) shutdown() error {
 	}
 	return err
 }
+
+// HandleNode makes h serve the node listener's requests other than joins
+// (the node-to-node API), in place of Options.NodeHandler. The parts that
+// serve it may need the cluster to be built first.
+func (c *Cluster) HandleNode(h http.Handler) { c.nodeHandler.Store(&h) }
 
 // Client is the etcd client, valid after Open returned nil.
 func (c *Cluster) Client() *clientv3.Client { return c.client }

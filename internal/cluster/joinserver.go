@@ -35,11 +35,12 @@ func (c *Cluster) nodeMux() http.Handler {
 			http.Error(w, "a client certificate from the cluster CA is required", http.StatusUnauthorized)
 			return
 		}
-		if c.opts.NodeHandler == nil {
+		h := c.nodeHandler.Load()
+		if h == nil {
 			http.NotFound(w, r)
 			return
 		}
-		c.opts.NodeHandler.ServeHTTP(w, r)
+		(*h).ServeHTTP(w, r)
 	})
 	return mux
 }

@@ -131,11 +131,11 @@ type joinTokenRecord struct {
 
 func (c *Cluster) joinTokenKey(id string) string { return c.prefix + "join-tokens/" + id }
 
-// CreateJoinToken creates a token that admits nodes into the cluster
+// createJoinToken creates a token that admits nodes into the cluster
 // through this node until ttl passes (DefaultJoinTokenTTL when 0). The
 // token is not single-use: every node presenting it before it expires is
 // admitted, one at a time. Only the SHA-256 of its secret is stored.
-func (c *Cluster) CreateJoinToken(ctx context.Context, ttl time.Duration) (string, error) {
+func (c *Cluster) createJoinToken(ctx context.Context, ttl time.Duration) (string, error) {
 	if c.opts.External != nil {
 		return "", fmt.Errorf("create join token: %w: nodes on an external etcd share its endpoints instead of joining", ErrExternal)
 	}

@@ -18,6 +18,7 @@ import (
 //	locks/<name>/              the waiters of a Lock (concurrency.Mutex keys)
 //	leases/<name>              the holder of a TryLock, under a lease of its ttl
 //	records/<kind>/<id>        small records parts share (uptime verdicts: records/checks/<check>/<node>)
+//	node-records/<node>/<kind>/<id>  a node's own records, kept while it is a member
 //
 // A node's registration and its instances share one lease, so that they
 // disappear together when the node stops renewing it. Node names must not
@@ -31,6 +32,7 @@ const (
 	locksDir      = "locks/"
 	leasesDir     = "leases/"
 	recordsDir    = "records/"
+	nodeRecsDir   = "node-records/"
 	keyPrefixRoot = "/"
 )
 
@@ -48,6 +50,9 @@ func (k keyspace) purge(node, id string) string { return k.purges() + node + "/"
 func (k keyspace) purgeAcks() string            { return string(k) + purgeAcksDir }
 func (k keyspace) purgeAck(node string) string  { return k.purgeAcks() + node }
 func (k keyspace) lock(name string) string      { return string(k) + locksDir + name + "/" }
+func (k keyspace) nodeRecords(node string) string {
+	return string(k) + nodeRecsDir + node + "/"
+}
 
 func (k keyspace) claim(name string, tick time.Time) string {
 	return string(k) + claimsDir + name + "/" + strconv.FormatInt(tick.Unix(), 10)

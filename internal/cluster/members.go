@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +32,8 @@ type Member struct {
 	Healthy bool
 }
 
-// Members lists the cluster's members, asking each for its status.
-func (c *Cluster) Members(ctx context.Context) ([]Member, error) {
+// members lists the cluster's members, asking each for its status.
+func (c *Cluster) members(ctx context.Context) ([]Member, error) {
 	if !c.usable() {
 		return nil, fmt.Errorf("list members: %w", ErrNotOpen)
 	}
@@ -68,16 +70,19 @@ func (c *Cluster) Members(ctx context.Context) ([]Member, error) {
 	return members, nil
 }
 
-// RemoveMember removes the member called name from the cluster. It refuses
-// to remove the last voting member, to act without a quorum, and to leave
-// fewer healthy voting members than a quorum of the smaller cluster. The
-// removed node's etcd stops; its data directory must be emptied before it
-// can join again.
-func (c *Cluster) RemoveMember(ctx context.Context, name string) error {
+// removeMember removes the member called name from the cluster. It refuses
+// to remove a node that is still registered (running), the last voting
+// member, to act without a quorum, and to leave fewer healthy voting
+// members than a quorum of the smaller cluster. The removed node's etcd
+// stops; its data directory must be emptied before it can join again.
+func (c *Cluster) removeMember(ctx context.Context, name string) error {
 	if c.opts.External != nil {
 		return fmt.Errorf("remove member %s: %w: manage the external etcd's members with its own tools", name, ErrExternal)
 	}
-	members, err := c.Members(ctx)
+	if err := c.checkNotRunning(ctx, name); err != nil {
+		return err
+	}
+	members, err := c.members(ctx)
 	if err != nil {
 		return fmt.Errorf("remove member %s: %w", name, err)
 	}
@@ -99,8 +104,31 @@ func (c *Cluster) RemoveMember(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove member %s: %w", name, err)
 	}
+	if _, err := c.client.Delete(ctx, keyspace(c.prefix).nodeRecords(name), clientv3.WithPrefix()); err != nil {
+		c.log.Warn("removed member's records left behind", "member", name, "err", err)
+	}
 	c.log.Info("member removed", "cluster", c.opts.Name, "member", name)
 	return nil
+}
+
+// checkNotRunning refuses the removal of a node still registered: it is
+// running, and would only lose its member under it.
+func (c *Cluster) checkNotRunning(ctx context.Context, name string) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	resp, err := c.client.Get(ctx, keyspace(c.prefix).node(name))
+	if err != nil {
+		return unavailable(fmt.Errorf("remove member %s: %w", name, err))
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	var info NodeInfo
+	if err := json.Unmarshal(resp.Kvs[0].Value, &info); err != nil {
+		return fmt.Errorf("remove member %s: %w: it is registered", name, ErrNodeRunning)
+	}
+	return fmt.Errorf("remove %s: %w (registered from %s, zone %s); stop it first (it leaves the view at once, or %s after a crash), then remove it",
+		name, ErrNodeRunning, info.NodeAddr, info.Zone, DefaultRegistryTTL)
 }
 
 // checkRemoval decides whether members[i] may be removed.

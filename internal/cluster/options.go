@@ -54,7 +54,7 @@ type Options struct {
 
 	// NodeHandler serves node-to-node requests other than joins on the node
 	// listener. Only clients presenting a certificate from the cluster CA
-	// reach it; nil answers 404.
+	// reach it; nil answers 404 (until HandleNode gives one).
 	NodeHandler http.Handler
 
 	// TickMs and ElectionMs are etcd's raft heartbeat interval and election

@@ -166,7 +166,7 @@ func (f *purgeFollower) current(ctx context.Context) (*pb.ResponseHeader, bool) 
 	var delay retryDelay
 	for {
 		gctx, cancel := context.WithTimeout(ctx, opTimeout)
-		resp, err := f.opts.Client.Get(gctx, f.keys.purgeAck(f.opts.Node))
+		resp, err := f.opts.Client().Get(gctx, f.keys.purgeAck(f.opts.Node))
 		cancel()
 		if err == nil {
 			return resp.Header, true
@@ -182,7 +182,7 @@ func (f *purgeFollower) current(ctx context.Context) (*pb.ResponseHeader, bool) 
 func (f *purgeFollower) watch(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := f.opts.Client.Watch(wctx, f.keys.purges(), clientv3.WithPrefix(), clientv3.WithRev(f.last+1))
+	wch := f.opts.Client().Watch(wctx, f.keys.purges(), clientv3.WithPrefix(), clientv3.WithRev(f.last+1))
 	// Until caught up, ask etcd for progress: it answers once the watch
 	// has sent all history, and the answer's revision then says the
 	// missed events are in. A request sent before the watch stream exists
@@ -193,7 +193,7 @@ func (f *purgeFollower) watch(ctx context.Context) error {
 		t := time.NewTicker(progressInterval)
 		defer t.Stop()
 		progress = t.C
-		f.opts.Client.RequestProgress(wctx)
+		f.opts.Client().RequestProgress(wctx)
 	}
 	for {
 		select {
@@ -202,7 +202,7 @@ func (f *purgeFollower) watch(ctx context.Context) error {
 				progress = nil
 				continue
 			}
-			f.opts.Client.RequestProgress(wctx)
+			f.opts.Client().RequestProgress(wctx)
 		case wr, ok := <-wch:
 			if !ok {
 				return errors.New("watch closed")
@@ -277,7 +277,7 @@ func (f *purgeFollower) flush(ctx context.Context) {
 	}
 	if f.last != f.acked {
 		actx, cancel := context.WithTimeout(ctx, opTimeout)
-		_, err := f.opts.Client.Put(actx, f.keys.purgeAck(f.opts.Node), strconv.FormatInt(f.last, 10))
+		_, err := f.opts.Client().Put(actx, f.keys.purgeAck(f.opts.Node), strconv.FormatInt(f.last, 10))
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil { // when ctx ended, the final flush writes it

@@ -19,9 +19,9 @@ const DefaultPurgeRetention = time.Hour
 
 // PurgeLogOptions configure a PurgeLog.
 type PurgeLogOptions struct {
-	Client *clientv3.Client // required
-	Prefix string           // the cluster's key prefix, "/tandem/<cluster>/"
-	Node   string           // this node's name; required
+	Client func() *clientv3.Client // required; called at each use, so that parts built before the cluster opens work once it is
+	Prefix string                  // the cluster's key prefix, "/tandem/<cluster>/"
+	Node   string                  // this node's name; required
 	// CursorFile is where Follow keeps the revision it has applied up to,
 	// so that a restarted node replays exactly what it missed. Required
 	// for Follow.
@@ -76,7 +76,7 @@ func NewPurgeLog(opts PurgeLogOptions) *PurgeLog {
 }
 
 func (p *PurgeLog) check() error {
-	if p.opts.Client == nil {
+	if p.opts.Client == nil || p.opts.Client() == nil {
 		return errors.New("no etcd client")
 	}
 	if _, err := newKeyspace(p.opts.Prefix); err != nil {
@@ -110,7 +110,7 @@ func (p *PurgeLog) Publish(ctx context.Context, ev []byte) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("publish purge: %w", err)
 		}
-		resp, err := p.opts.Client.Put(ctx, key, string(val), clientv3.WithLease(lease))
+		resp, err := p.opts.Client().Put(ctx, key, string(val), clientv3.WithLease(lease))
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
 			p.dropLease(lease) // revoked or expired early: take a new one
 			continue
@@ -133,7 +133,7 @@ func (p *PurgeLog) retentionLease(ctx context.Context) (clientv3.LeaseID, error)
 	if id != clientv3.NoLease && now.Before(until) {
 		return id, nil
 	}
-	resp, err := p.opts.Client.Grant(ctx, ttlSeconds(p.opts.Retention+window))
+	resp, err := p.opts.Client().Grant(ctx, ttlSeconds(p.opts.Retention+window))
 	if err != nil {
 		return 0, fmt.Errorf("grant retention lease: %w", err)
 	}

@@ -47,7 +47,7 @@ func (f *testFollower) start() {
 	f.mu.Lock()
 	f.applied, f.resets = nil, 0
 	f.mu.Unlock()
-	f.log = NewPurgeLog(PurgeLogOptions{Client: f.client, Prefix: testPrefix, Node: f.node, CursorFile: f.cursor, Logger: testLogger(f.t)})
+	f.log = NewPurgeLog(PurgeLogOptions{Client: fixedClient(f.client), Prefix: testPrefix, Node: f.node, CursorFile: f.cursor, Logger: testLogger(f.t)})
 	f.stop = goRun(f.t, func(ctx context.Context) error {
 		return f.log.Follow(ctx, f.apply, f.reset)
 	})
@@ -194,7 +194,7 @@ func TestWaitAppliedNamesLaggards(t *testing.T) {
 
 func TestPurgeFollowUnusableCursorResets(t *testing.T) {
 	client := startTestEtcd(t)
-	pub := NewPurgeLog(PurgeLogOptions{Client: client, Prefix: testPrefix, Node: "a"})
+	pub := NewPurgeLog(PurgeLogOptions{Client: fixedClient(client), Prefix: testPrefix, Node: "a"})
 	publish(t, pub, 0, 3) // history the cursor cannot be trusted to cover
 	for _, tt := range []struct {
 		name, cursor string

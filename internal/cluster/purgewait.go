@@ -65,7 +65,7 @@ func (p *PurgeLog) WaitApplied(ctx context.Context, rev int64, nodes []string) e
 // waitAcks reads the acks and watches them until no node is pending. It
 // removes from pending each node whose ack reaches rev.
 func (p *PurgeLog) waitAcks(ctx context.Context, rev int64, pending map[string]bool) error {
-	resp, err := p.opts.Client.Get(ctx, p.keys.purgeAcks(), clientv3.WithPrefix())
+	resp, err := p.opts.Client().Get(ctx, p.keys.purgeAcks(), clientv3.WithPrefix())
 	if err != nil {
 		return fmt.Errorf("read purge acks: %w", err)
 	}
@@ -77,7 +77,7 @@ func (p *PurgeLog) waitAcks(ctx context.Context, rev int64, pending map[string]b
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := p.opts.Client.Watch(wctx, p.keys.purgeAcks(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	wch := p.opts.Client().Watch(wctx, p.keys.purgeAcks(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
 	for wr := range wch {
 		if err := wr.Err(); err != nil {
 			return fmt.Errorf("watch purge acks: %w", err)

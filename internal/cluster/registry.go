@@ -49,9 +49,9 @@ const DefaultRegistryTTL = 10 * time.Second
 
 // RegistryOptions configure a Registry.
 type RegistryOptions struct {
-	Client *clientv3.Client // required
-	Prefix string           // the cluster's key prefix, "/tandem/<cluster>/"
-	Self   NodeInfo         // this node; Self.Name is required
+	Client func() *clientv3.Client // required; called at each use, so that parts built before the cluster opens work once it is
+	Prefix string                  // the cluster's key prefix, "/tandem/<cluster>/"
+	Self   NodeInfo                // this node; Self.Name is required
 	// TTL is how long the node stays registered after it stops renewing
 	// its lease (it crashed or lost etcd). Zero means DefaultRegistryTTL.
 	TTL    time.Duration
@@ -133,7 +133,7 @@ func (r *Registry) Run(ctx context.Context) error {
 }
 
 func (r *Registry) check() error {
-	if r.opts.Client == nil {
+	if r.opts.Client == nil || r.opts.Client() == nil {
 		return errors.New("no etcd client")
 	}
 	if _, err := newKeyspace(r.opts.Prefix); err != nil {
@@ -157,7 +157,7 @@ func (r *Registry) session(ctx context.Context) error {
 	// skips the revoke).
 	kaCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	ka, err := r.opts.Client.KeepAlive(kaCtx, id)
+	ka, err := r.opts.Client().KeepAlive(kaCtx, id)
 	if err != nil {
 		return fmt.Errorf("keep lease %x alive: %w", id, err)
 	}
@@ -203,7 +203,7 @@ func (r *Registry) session(ctx context.Context) error {
 func (r *Registry) grant(ctx context.Context) (clientv3.LeaseID, error) {
 	gctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	resp, err := r.opts.Client.Grant(gctx, ttlSeconds(r.opts.TTL))
+	resp, err := r.opts.Client().Grant(gctx, ttlSeconds(r.opts.TTL))
 	if err != nil {
 		return 0, fmt.Errorf("grant lease: %w", err)
 	}
@@ -219,7 +219,7 @@ func (r *Registry) putNode(ctx context.Context, id clientv3.LeaseID) error {
 	pctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	key := r.keys.node(r.opts.Self.Name)
-	if _, err := r.opts.Client.Put(pctx, key, string(val), clientv3.WithLease(id)); err != nil {
+	if _, err := r.opts.Client().Put(pctx, key, string(val), clientv3.WithLease(id)); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
@@ -242,7 +242,7 @@ func (r *Registry) writeApps(ctx context.Context, id clientv3.LeaseID, written m
 		}
 		key := r.keys.instance(r.opts.Self.Name, app)
 		pctx, cancel := context.WithTimeout(ctx, opTimeout)
-		_, err = r.opts.Client.Put(pctx, key, string(val), clientv3.WithLease(id))
+		_, err = r.opts.Client().Put(pctx, key, string(val), clientv3.WithLease(id))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("put %s: %w", key, err)
@@ -255,7 +255,7 @@ func (r *Registry) writeApps(ctx context.Context, id clientv3.LeaseID, written m
 		}
 		key := r.keys.instance(r.opts.Self.Name, app)
 		dctx, cancel := context.WithTimeout(ctx, opTimeout)
-		_, err := r.opts.Client.Delete(dctx, key)
+		_, err := r.opts.Client().Delete(dctx, key)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("delete %s: %w", key, err)
@@ -271,7 +271,7 @@ func (r *Registry) writeApps(ctx context.Context, id clientv3.LeaseID, written m
 func (r *Registry) revoke(ctx context.Context, id clientv3.LeaseID) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
 	defer cancel()
-	if _, err := r.opts.Client.Revoke(rctx, id); err != nil {
+	if _, err := r.opts.Client().Revoke(rctx, id); err != nil {
 		r.log.Warn("revoke registration lease failed; it will expire", "lease", fmt.Sprintf("%x", id), "err", err)
 	}
 }

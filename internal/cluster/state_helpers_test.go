@@ -155,3 +155,8 @@ func waitView(t *testing.T, v *Viewer, timeout time.Duration, what string, ok fu
 }
 
 // testLogger logs to the test's output.
+
+// fixedClient is an Options.Client that always returns client.
+func fixedClient(client *clientv3.Client) func() *clientv3.Client {
+	return func() *clientv3.Client { return client }
+}

@@ -25,48 +25,44 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// TryLockAs takes the cluster-wide lock name, the same lock Lock takes,
+// tryLockAs takes the cluster-wide lock name, the same lock waitLock takes,
 // if nobody holds it: it never waits. holder (who takes it, for what) is
 // stored with the lock, and a caller that finds it held gets a
-// *LockedError naming the holder. The lock lasts like Lock's: until
-// unlock, or lockTTL after the holder crashes or loses etcd.
-func TryLockAs(ctx context.Context, client *clientv3.Client, prefix, name, holder string) (unlock func(context.Context) error, err error) {
+// *LockedError naming the holder. The lock lasts like waitLock's: until the
+// mutex is unlocked and the session closed, or lockTTL after the holder
+// crashes or loses etcd (the session's Done channel closes then).
+func tryLockAs(ctx context.Context, client *clientv3.Client, prefix, name, holder string) (*concurrency.Mutex, *concurrency.Session, error) {
+	if client == nil {
+		return nil, nil, fmt.Errorf("lock %s: %w", name, ErrNotOpen)
+	}
 	keys, err := newKeyspace(prefix)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", name, err)
+		return nil, nil, fmt.Errorf("lock %s: %w", name, err)
 	}
 	lease, err := client.Grant(ctx, ttlSeconds(lockTTL))
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: grant lease: %w", name, err)
+		return nil, nil, fmt.Errorf("lock %s: grant lease: %w", name, err)
 	}
 	session, err := concurrency.NewSession(client, concurrency.WithLease(lease.ID), concurrency.WithTTL(int(ttlSeconds(lockTTL))))
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: session: %w", name, err)
+		return nil, nil, fmt.Errorf("lock %s: session: %w", name, err)
 	}
 	pfx := keys.lock(name)
 	mu := concurrency.NewMutex(session, pfx)
 	if err := mu.TryLock(ctx); err != nil {
 		if !errors.Is(err, concurrency.ErrLocked) {
-			return nil, errors.Join(fmt.Errorf("lock %s: %w", name, err), closeSession(session))
+			return nil, nil, errors.Join(fmt.Errorf("lock %s: %w", name, err), closeSession(session))
 		}
 		locked := &LockedError{Name: name}
 		if resp, gerr := client.Get(ctx, pfx, clientv3.WithFirstCreate()...); gerr == nil && len(resp.Kvs) > 0 {
 			locked.Holder = string(resp.Kvs[0].Value)
 		}
-		return nil, errors.Join(locked, closeSession(session))
+		return nil, nil, errors.Join(locked, closeSession(session))
 	}
 	// The owner key keeps its create revision (its place in the queue)
 	// when its value is set.
 	if _, err := client.Put(ctx, mu.Key(), holder, clientv3.WithLease(session.Lease())); err != nil {
-		return nil, errors.Join(fmt.Errorf("lock %s: name the holder: %w", name, err), closeSession(session))
+		return nil, nil, errors.Join(fmt.Errorf("lock %s: name the holder: %w", name, err), closeSession(session))
 	}
-	return func(ctx context.Context) error {
-		if err := mu.Unlock(ctx); err != nil {
-			return errors.Join(fmt.Errorf("unlock %s: %w", name, err), closeSession(session))
-		}
-		if err := closeSession(session); err != nil {
-			return fmt.Errorf("unlock %s: %w", name, err)
-		}
-		return nil
-	}, nil
+	return mu, session, nil
 }

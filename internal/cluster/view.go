@@ -42,9 +42,9 @@ const DefaultStaleAfter = 3 * time.Second
 
 // ViewerOptions configure a Viewer.
 type ViewerOptions struct {
-	Client *clientv3.Client // required
-	Prefix string           // the cluster's key prefix, "/tandem/<cluster>/"
-	Logger *slog.Logger     // nil discards
+	Client func() *clientv3.Client // required; called at each use, so that parts built before the cluster opens work once it is
+	Prefix string                  // the cluster's key prefix, "/tandem/<cluster>/"
+	Logger *slog.Logger            // nil discards
 	// StaleAfter is how long the view may go without confirmation from
 	// etcd before it is marked not Synced. The Viewer asks etcd for a
 	// confirmation (a watch progress notification) three times per
@@ -106,7 +106,7 @@ func (v *Viewer) Changes() <-chan struct{} { return v.changes }
 // from there, with back-off, keeping the last known nodes meanwhile. It
 // returns an error only for invalid options.
 func (v *Viewer) Run(ctx context.Context) error {
-	if v.opts.Client == nil {
+	if v.opts.Client == nil || v.opts.Client() == nil {
 		return errors.New("run viewer: no etcd client")
 	}
 	if _, err := newKeyspace(v.opts.Prefix); err != nil {
@@ -140,7 +140,7 @@ func (v *Viewer) Run(ctx context.Context) error {
 func (v *Viewer) list(ctx context.Context) (int64, error) {
 	lctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	resp, err := v.opts.Client.Txn(lctx).Then(
+	resp, err := v.opts.Client().Txn(lctx).Then(
 		clientv3.OpGet(v.keys.nodes(), clientv3.WithPrefix()),
 		clientv3.OpGet(v.keys.instances(), clientv3.WithPrefix()),
 	).Commit()
@@ -171,7 +171,7 @@ func (v *Viewer) list(ctx context.Context) (int64, error) {
 func (v *Viewer) watch(ctx context.Context, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	w := v.opts.Client.Watcher
+	w := v.opts.Client().Watcher
 	nodesCh := w.Watch(wctx, v.keys.nodes(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	instCh := w.Watch(wctx, v.keys.instances(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	probe := time.NewTicker(v.opts.StaleAfter / 3)

@@ -16,11 +16,11 @@ func testNodeInfo(name, zone string) NodeInfo {
 
 func TestViewSeesRegistries(t *testing.T) {
 	client := startTestEtcd(t)
-	viewer := NewViewer(ViewerOptions{Client: client, Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
+	viewer := NewViewer(ViewerOptions{Client: fixedClient(client), Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
 	goRun(t, viewer.Run)
 	const ttl = 5 * time.Second // longer than the waits below: leaving must come from the revoke
-	regA := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNodeInfo("a", "z1"), TTL: ttl, Logger: testLogger(t)})
-	regB := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNodeInfo("b", "z2"), TTL: ttl, Logger: testLogger(t)})
+	regA := NewRegistry(RegistryOptions{Client: fixedClient(client), Prefix: testPrefix, Self: testNodeInfo("a", "z1"), TTL: ttl, Logger: testLogger(t)})
+	regB := NewRegistry(RegistryOptions{Client: fixedClient(client), Prefix: testPrefix, Self: testNodeInfo("b", "z2"), TTL: ttl, Logger: testLogger(t)})
 	webA := []InstanceInfo{{Name: "web-1", Release: "r1", State: InstanceHealthy}}
 	regA.SetApp("web", webA) // before Run: written once registered
 	stopA := goRun(t, regA.Run)
@@ -81,11 +81,11 @@ func TestViewSeesRegistries(t *testing.T) {
 func TestViewStaticStability(t *testing.T) {
 	etcd := newTestEtcd(t)
 	client := etcd.newClient()
-	viewer := NewViewer(ViewerOptions{Client: client, Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
+	viewer := NewViewer(ViewerOptions{Client: fixedClient(client), Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
 	goRun(t, viewer.Run)
 	const ttl = 2 * time.Second
-	regA := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNodeInfo("a", "z1"), TTL: ttl, Logger: testLogger(t)})
-	regB := NewRegistry(RegistryOptions{Client: client, Prefix: testPrefix, Self: testNodeInfo("b", "z2"), TTL: ttl, Logger: testLogger(t)})
+	regA := NewRegistry(RegistryOptions{Client: fixedClient(client), Prefix: testPrefix, Self: testNodeInfo("a", "z1"), TTL: ttl, Logger: testLogger(t)})
+	regB := NewRegistry(RegistryOptions{Client: fixedClient(client), Prefix: testPrefix, Self: testNodeInfo("b", "z2"), TTL: ttl, Logger: testLogger(t)})
 	goRun(t, regA.Run)
 	goRun(t, regB.Run)
 	regA.SetApp("web", []InstanceInfo{{Name: "web-1", State: InstanceHealthy}})

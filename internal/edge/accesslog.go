@@ -30,6 +30,13 @@ type accessLine struct {
 	TraceID    string  `json:"trace_id,omitempty"`
 }
 
+// TargetNamer is an app's upstream that can name the target (instance)
+// at an address, for the access log; a balance.Pool, and a Gate in
+// front of one, are.
+type TargetNamer interface {
+	TargetAt(addr string) string
+}
+
 // logAccess writes the access log line of a request; upstream is the
 // address of the instance that answered, if any.
 func (s *Server) logAccess(r *http.Request, x *exchange, info *RequestInfo, upstream string) {
@@ -53,8 +60,8 @@ func (s *Server) logAccess(r *http.Request, x *exchange, info *RequestInfo, upst
 		Referer:    r.Referer(),
 		TraceID:    s.tracer.traceID(r, x),
 	}
-	if upstream != "" && s.opts.Instances != nil {
-		line.Instance = s.opts.Instances(info.App, upstream)
+	if n, ok := s.opts.Upstreams[info.App].(TargetNamer); ok && upstream != "" {
+		line.Instance = n.TargetAt(upstream)
 	}
 	b, err := json.Marshal(line)
 	if err != nil {

@@ -50,9 +50,6 @@ type Options struct {
 	MaxBodyBytes int64
 	// AccessLog receives one JSON line per request; nil logs nothing.
 	AccessLog io.Writer
-	// Instances names the instance of app listening on addr, for the
-	// access log; nil (or "") logs the address alone.
-	Instances func(app, addr string) string
 	// Observer is told of every request once it is answered, where the
 	// access log is written (metrics); nil costs nothing.
 	Observer Observer

@@ -63,6 +63,15 @@ func NewGate(next http.RoundTripper) *Gate {
 	return g
 }
 
+// TargetAt names the target at addr of the balancer behind the gate, ""
+// if it has none there or cannot say.
+func (g *Gate) TargetAt(addr string) string {
+	if n, ok := g.next.(TargetNamer); ok {
+		return n.TargetAt(addr)
+	}
+	return ""
+}
+
 // Pause holds new requests, each for at most hold, until Open or
 // Maintenance is called. Requests already passed on are not affected.
 func (g *Gate) Pause(hold time.Duration) {

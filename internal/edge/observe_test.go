@@ -45,14 +45,9 @@ func TestObserverAndAccessLog(t *testing.T) {
 	obs := new(observed)
 	addr := app.Listener.Addr().String()
 	routes := []Route{{Host: "Wiki.Example", Path: "/pages", App: "web", Cache: &httpcache.RouteOptions{}}}
-	s, log := newTestEdge(t, map[string]http.RoundTripper{"web": toServer{addr}}, routes, func(o *Options) {
+	web := namedServer{toServer: toServer{addr}, names: map[string]string{addr: "web-1"}}
+	s, log := newTestEdge(t, map[string]http.RoundTripper{"web": web}, routes, func(o *Options) {
 		o.Cache, o.Observer = cache, obs
-		o.Instances = func(app, a string) string {
-			if app == "web" && a == addr {
-				return "web-1"
-			}
-			return ""
-		}
 	})
 	for _, target := range []string{"http://wiki.example/pages/a?x=1", "http://wiki.example/pages/a?x=1", "http://other.example/"} {
 		rec := httptest.NewRecorder()
@@ -93,6 +88,14 @@ func TestObserverAndAccessLog(t *testing.T) {
 		t.Errorf("observed bytes = %d; want 4", b)
 	}
 }
+
+// namedServer is an upstream that names its targets, as a balancer does.
+type namedServer struct {
+	toServer
+	names map[string]string // addr -> target
+}
+
+func (n namedServer) TargetAt(addr string) string { return n.names[addr] }
 
 func TestRouteLabel(t *testing.T) {
 	tests := []struct{ host, path, want string }{

@@ -8,12 +8,13 @@ import (
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/edge"
 )
 
 // The admin API's state lives in <data_dir>/admin: the audit log, and the
 // root token the node makes on its first start. The tokens (hashed) live
 // in the cluster; tokens.json is where a node kept them before, copied
-// into the cluster on its first start with one (see migrateTokens).
+// into the cluster on its first start with one.
 const (
 	adminDirName  = "admin"
 	tokensFile    = "tokens.json"
@@ -32,36 +33,64 @@ func RootTokenFile(st *config.Stack) string {
 	return filepath.Join(st.Cluster.DataDir, adminDirName, rootTokenFile)
 }
 
-// newAdmin builds the admin API server; it touches no file. Its tokens
+// buildAdmin builds the admin API server; it touches no file. Its tokens
 // are the cluster's, usable once the cluster is open.
-func (n *Node) newAdmin() (*admin.Server, error) {
-	var err error
-	if n.tokens, err = newTokenStore(n.cl.c); err != nil {
-		return nil, err
+func (n *Node) buildAdmin() error {
+	records, err := n.cl.TokenRecords()
+	if err != nil {
+		return err
 	}
+	n.tokens = admin.NewRecordTokenStore(records, n.cl)
 	n.audit = admin.NewAuditLog(filepath.Join(n.adminDir(), auditFile))
+	jobs := admin.JobRunner{Runner: n.jobs, Names: n.st.JobNames, Apps: map[string]string{}}
+	for name, j := range n.st.Jobs {
+		jobs.Apps[name] = j.App
+	}
+	checks := admin.CheckMonitor{Monitor: n.checks}
+	var purger edge.Purger // none without a cache
+	if n.cache != nil {
+		purger = n.purges
+	}
 	o := admin.Options{
 		Listen:  n.st.Admin.Listen,
-		Status:  n.status,
-		Purge:   n.adminPurge,
-		Deploys: n,
+		Status:  n.status(jobs, checks),
+		Purge:   admin.PurgeWith(purger),
+		Deploys: admin.Apps{Set: n.apps},
 		Tokens:  n.tokens,
 		Audit:   n.audit,
 		Logger:  n.log,
 		Metrics: n.tel.metrics.Handler(),
 		Series:  n.tel,
-		Cluster: clusterAdmin{n},
+		Cluster: admin.ClusterOf{C: n.cl},
 	}
 	if n.jobs != nil {
-		o.Jobs = n
+		o.Jobs = jobs
 	}
 	if n.checks != nil {
-		o.Checks = n
+		o.Checks = checks
 	}
 	if t := n.st.Admin.TLS; t != nil {
 		o.TLSCert, o.TLSKey = t.Cert, t.Key
 	}
-	return admin.New(o)
+	n.admin, err = admin.New(o)
+	return err
+}
+
+// status reads the node's status from its parts.
+func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(context.Context) admin.Status {
+	view := admin.ClusterView{Name: n.st.Cluster.Name, Self: n.st.Cluster.Node, Embedded: n.st.Cluster.Etcd == nil,
+		Health: n.cl.Health, View: n.view.View}
+	return func(context.Context) admin.Status {
+		st := admin.Status{Node: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Site: n.st.Cluster.Site,
+			Version: n.opts.Version, StartedAt: n.started, Jobs: jobs.Summaries(), Checks: checks.Summaries(), Cluster: view.Status()}
+		for _, a := range n.edge.Addrs() {
+			st.Edge = append(st.Edge, a.String())
+		}
+		for _, a := range n.apps.Apps() {
+			st.Apps = append(st.Apps, admin.AppStatusOf(a.Status()))
+		}
+		return st
+	}
 }
 
 // prepareAdmin creates the admin state directory, copies the tokens the
@@ -72,10 +101,15 @@ func (n *Node) prepareAdmin(ctx context.Context) error {
 	if err := os.MkdirAll(n.adminDir(), 0o700); err != nil {
 		return fmt.Errorf("prepare admin: %w", err)
 	}
-	if err := n.migrateTokens(ctx); err != nil {
+	path := filepath.Join(n.adminDir(), tokensFile)
+	migrated, err := admin.MigrateTokens(ctx, path, n.tokens)
+	if err != nil {
 		return fmt.Errorf("prepare admin: %w", err)
 	}
-	path := RootTokenFile(n.st)
+	if migrated > 0 {
+		n.log.Info("admin tokens copied to the cluster", "tokens", migrated, "file", path+".migrated")
+	}
+	path = RootTokenFile(n.st)
 	id, created, err := admin.EnsureRootToken(ctx, n.tokens, path, admin.NodeRootTokenName(n.st.Cluster.Node))
 	if err != nil {
 		return fmt.Errorf("prepare admin: %w", err)

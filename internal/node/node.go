@@ -1,9 +1,13 @@
 // Package node is tandem's composition root: it turns a validated stack
-// file into each part's Options, starts the parts in order (listeners
-// first, so a busy port fails before anything runs; then the supervisor,
-// balancers and instances; then the edge and admin API) and stops them in
-// reverse: the edge drains in-flight requests before any instance is asked
-// to stop.
+// file into each part's Options, builds the parts (New), starts them in
+// order and stops them in reverse (Run). It holds no domain logic: each
+// job lives in its part's package (see docs/design.md).
+//
+// Start order: the edge and admin listeners are bound first, so a busy
+// port fails before anything runs; then the control plane opens; then the
+// supervisor, balancers, apps and the other parts start, the apps'
+// instances are started, and the edge serves. Stop order is the reverse:
+// the edge drains in-flight requests before any instance is asked to stop.
 package node
 
 import (
@@ -12,16 +16,19 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
+	"path/filepath"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
-	"github.com/tandem-run/tandem/internal/balance"
+	"github.com/tandem-run/tandem/internal/apprun"
+	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/cron"
 	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/httpcache"
+	"github.com/tandem-run/tandem/internal/peer"
+	"github.com/tandem-run/tandem/internal/purge"
 	"github.com/tandem-run/tandem/internal/supervise"
 	"github.com/tandem-run/tandem/internal/telemetry"
 	"github.com/tandem-run/tandem/internal/uptime"
@@ -47,66 +54,30 @@ type Options struct {
 
 // Node is one tandem process: the parts of a stack running on one machine.
 type Node struct {
-	opts    Options
-	st      *config.Stack
-	log     *slog.Logger
-	sup     *supervise.Supervisor
-	edge    *edge.Server
-	cache   *httpcache.Cache // nil when edge.cache.memory is 0
-	purger  edge.Purger
-	admin   *admin.Server
-	tracing *telemetry.Tracing // spans of the edge's requests; a no-op when off
-	tokens  *tokenStore        // the admin API's tokens, in the cluster
-	audit   *admin.AuditLog    // the admin API's audit log
-	apps    []*app
-	started time.Time
+	opts Options
+	st   *config.Stack
+	log  *slog.Logger
 
-	cl    clusterPart    // the control plane and this node's place in it
-	peers *peerTransport // to other nodes' instances, for remote targets
-
-	releases *deploy.Store // each app's releases and deploys; opened by Run
-	jobs     *cron.Runner  // nil when the stack has no jobs
-	tasks    tasks         // deploys in progress
+	tracing  *telemetry.Tracing // spans of the edge's requests; a no-op when off
 	tel      *nodeTelemetry
-
-	// checks runs the uptime checks; nil when the stack has none.
-	checks *uptime.Monitor
-}
-
-// app is one app of the stack on this node: its instances, its pool, the
-// gate in front of the pool, and its releases.
-type app struct {
-	name      string
-	cfg       *config.App
-	pool      *balance.Pool
-	gate      *edge.Gate
-	saveMu    sync.Mutex // serialises writes of the app's state file
-	mu        sync.Mutex // guards the fields below
-	instances []*instance
-	seq       int             // instances started so far; names them
-	state     deploy.AppState // releases, deploy records, maintenance
-	deploy    *deploy.Driver  // the deploy in progress; nil if none
-	// clusterDeploy is the deploy across the cluster this node
-	// coordinates; nil if none.
-	clusterDeploy *clusterDeploy
-	// stateVersion numbers snapshots of state; saved is the last one
-	// written.
-	stateVersion, saved uint64
-}
-
-// instance is one supervised process and its balancer target.
-type instance struct {
-	name string
-	addr string
-	proc *supervise.Instance
-	// version is the release it runs; slot its TANDEM_INSTANCE_INDEX.
-	version string
-	slot    int
-	// unhealthySince is when the balancer last saw the instance turn
-	// unhealthy; zero while it is healthy or starting. Guarded by app.mu.
-	unhealthySince time.Time
-	// retiring is set once a deploy drains it. Guarded by app.mu.
-	retiring bool
+	sup      *supervise.Supervisor
+	cl       *cluster.Cluster
+	view     *cluster.Viewer
+	reg      *cluster.Registry
+	apps     *apprun.Set
+	changed  chan struct{}    // the apps' instances changed: publish them
+	presence *apprun.Presence // built by Run, once the listeners are bound
+	peers    *peer.Transport  // to other nodes' node listeners
+	cache    *httpcache.Cache // nil when edge.cache.memory is 0
+	purges   *purge.Replicator
+	edge     *edge.Server
+	jobs     *cron.Runner    // nil when the stack has no jobs
+	checks   *uptime.Monitor // nil when the stack has none
+	audit    *admin.AuditLog
+	tokens   *admin.RecordTokenStore
+	admin    *admin.Server
+	releases *deploy.Store
+	started  time.Time
 }
 
 // New builds a node from opts. It binds nothing and starts nothing but,
@@ -119,7 +90,7 @@ func New(opts Options) (_ *Node, err error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st := opts.Stack
-	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(opts.Stack)}
+	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(st)}
 	if n.tracing, err = newTracing(st, opts.Version, n.log); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
@@ -128,49 +99,87 @@ func New(opts Options) (_ *Node, err error) {
 			n.stopTracing()
 		}
 	}()
-
-	sup, err := supervise.New(supervise.Options{Logger: n.log, OnEvent: n.onProcessEvent})
-	if err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
-	}
-	n.sup = sup
-	n.peers = &peerTransport{}
-
-	upstreams := make(map[string]http.RoundTripper)
-	for _, name := range st.AppNames {
-		a, err := n.newApp(name, st.Apps[name])
-		if err != nil {
+	for _, build := range []func() error{n.buildCluster, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildAdmin} {
+		if err := build(); err != nil {
 			return nil, fmt.Errorf("new node: %w", err)
 		}
-		n.apps = append(n.apps, a)
-		upstreams[name] = a.gate
-	}
-
-	if n.cache, err = newCache(st, n.log); err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
-	}
-	n.purger = clusterPurger{local: localPurger{cache: n.cache, log: n.log.With("part", "cache")}, n: n}
-	if n.cl.c, err = n.newCluster(); err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
-	}
-	n.peers.c = n.cl.c
-	n.cl.changed = make(chan struct{}, 1)
-	edgeOpts := n.tracedEdge(edgeOptions(st, upstreams, n.cache, n.purger, opts.AccessLog, n.log))
-	edgeOpts.Observer, edgeOpts.Instances = n.tel, n.instanceName
-	if n.edge, err = edge.New(edgeOpts); err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
-	}
-	if n.jobs, err = n.newJobs(); err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
-	}
-	if n.checks, err = n.newChecks(); err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
-	}
-	if err := n.watchTelemetry(); err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
-	}
-	if n.admin, err = n.newAdmin(); err != nil {
-		return nil, fmt.Errorf("new node: %w", err)
 	}
 	return n, nil
+}
+
+// buildCluster builds the control plane and the parts that read it.
+func (n *Node) buildCluster() (err error) {
+	if n.cl, err = cluster.New(clusterOptions(n.st, n.opts.Join, n.log)); err != nil {
+		return err
+	}
+	n.view = n.cl.Viewer()
+	n.peers = peer.NewTransport(n.cl.ClientTLS)
+	return nil
+}
+
+// buildApps builds the supervisor, the release store and each app, and
+// makes the node listener serve them to the other nodes.
+func (n *Node) buildApps() (err error) {
+	var apps []*apprun.App
+	onEvent := func(ev supervise.Event) { n.apps.OnProcessEvent(ev) }
+	if n.sup, err = supervise.New(supervise.Options{Logger: n.log, OnEvent: onEvent}); err != nil {
+		return err
+	}
+	if n.releases, err = deploy.OpenStore(filepath.Join(n.st.Cluster.DataDir, "releases")); err != nil {
+		return err
+	}
+	client := peer.NewClient(n.st.Cluster.Node, n.view, n.peers)
+	n.changed = make(chan struct{}, 1)
+	for _, name := range n.st.AppNames {
+		o := appOptions(n.st, name, n.log)
+		o.Pool = n.tracedPool(o.Pool)
+		o.Pool.RemoteTransport = n.peers
+		o.Processes, o.Store, o.Cluster, o.Peers = n.sup, n.releases, n.cl, client
+		o.OnDeployEnd, o.OnChange = n.tel.deployEnded, apprun.Notify(n.changed)
+		a, err := apprun.New(o)
+		if err != nil {
+			return err
+		}
+		apps = append(apps, a)
+	}
+	n.apps = apprun.NewSet(apps...)
+	n.cl.HandleNode(peer.NewHandler(n.apps, n.log.With("part", "peer")))
+	return nil
+}
+
+// buildEdge builds the cache, the purge replication and the edge.
+func (n *Node) buildEdge() (err error) {
+	if n.cache, err = newCache(n.st, n.log); err != nil {
+		return err
+	}
+	n.purges = purge.New(purge.Options{Cache: n.cache, Log: n.cl.PurgeLog(n.st.Cluster.Node, filepath.Join(n.st.Cluster.DataDir, "purge-cursor.json")),
+		Nodes: n.view, Logger: n.log.With("part", "cache")})
+	upstreams := make(map[string]http.RoundTripper)
+	for _, a := range n.apps.Apps() {
+		upstreams[a.Name()] = a.Gate()
+	}
+	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
+	o.TracerProvider = n.tracing.TracerProvider()
+	o.Observer = n.tel
+	n.edge, err = edge.New(o)
+	return err
+}
+
+// buildJobs builds the job runner; none when the stack has no jobs.
+func (n *Node) buildJobs() (err error) {
+	if len(n.st.JobNames) > 0 {
+		n.jobs, err = newJobs(n.st, n.apps, n.sup, n.cl, n.opts.Environ, n.tel.jobRan, n.log)
+	}
+	return err
+}
+
+// buildChecks builds the uptime monitor; none when the stack has no checks.
+func (n *Node) buildChecks() (err error) {
+	if len(n.st.CheckNames) > 0 {
+		n.checks, err = newChecks(n.st, n.cl, n.view, n.log)
+	}
+	if err == nil {
+		err = n.tel.watch(n.cache, n.apps, n.checks, n.clusterSample)
+	}
+	return err
 }

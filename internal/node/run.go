@@ -11,16 +11,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tandem-run/tandem/internal/balance"
-	"github.com/tandem-run/tandem/internal/config"
-	"github.com/tandem-run/tandem/internal/deploy"
-	"github.com/tandem-run/tandem/internal/edge"
-	"github.com/tandem-run/tandem/internal/supervise"
+	"github.com/tandem-run/tandem/internal/apprun"
+	"github.com/tandem-run/tandem/internal/cluster"
 )
 
-// healthWatchInterval is how often the node looks for instances that have
-// been unhealthy for longer than their app's health.restart_after.
-const healthWatchInterval = time.Second
+// openTimeout bounds founding, joining or rejoining the cluster at start.
+const openTimeout = 2 * time.Minute
 
 // Run starts the node and serves until ctx ends; then it drains the edge,
 // stops the instances and returns. A part failing to start stops the parts
@@ -29,25 +25,11 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.stopTracing() // last: the spans of the drained requests are sent
 	n.started = time.Now()
 	defer n.audit.Close() // after the admin API has stopped: parts.Wait below
-	if err := n.edge.Listen(); err != nil {
+	if err := n.listen(ctx); err != nil {
 		return err
 	}
-	if err := n.admin.Listen(); err != nil {
-		n.edge.Close()
-		return err
-	}
-	err := n.openCluster(ctx)
-	if err == nil {
-		err = n.prepareAdmin(ctx) // the tokens live in the cluster
-	}
-	if err != nil {
-		n.edge.Close()
-		n.admin.Close()
-		n.cl.c.Close()
-		return err
-	}
-	defer n.peers.close()
-	defer n.cl.c.Close() // after every part that uses it has stopped
+	defer n.peers.CloseIdleConnections()
+	defer n.cl.Close() // after every part that uses it has stopped
 
 	// The supervisor and balancers outlive ctx: they must keep serving
 	// while the edge drains, and stop only after it.
@@ -66,25 +48,91 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		})
 	}
+	n.presence = apprun.NewPresence(n.apps, n.st.Cluster.Node, n.registry(), n.view, n.changed, n.log.With("part", "cluster"))
 	run("supervisor", n.sup.Run)
-	for _, a := range n.apps {
-		run("balancer "+a.name, a.pool.Run)
+	for _, a := range n.apps.Apps() {
+		run("balancer "+a.Name(), a.Pool().Run)
 	}
 	if n.cache != nil {
 		run("cache", n.cache.Run)
 	}
 	run("admin", n.admin.Run)
-	run("health watch", n.watchHealth)
-	n.runCluster(run)
+	run("apps", n.apps.Run)
+	run("cluster", n.cl.Run)
+	run("registry", n.reg.Run)
+	run("cluster view", n.view.Run)
+	run("purge log", n.purges.Run)
+	run("presence", n.presence.Run)
 
-	n.tasks.begin(partsCtx)
-	if err := n.startInstances(ctx); err != nil {
+	if err := n.apps.Start(ctx, n.appEnv()); err != nil {
 		stopParts()
 		n.edge.Close()
-		n.tasks.wait()
 		parts.Wait()
 		return err
 	}
+	n.runLater(ctx, run)
+	n.purges.AwaitCaughtUp(ctx)
+	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps.Apps()))
+
+	// Serve until ctx ends or a part fails.
+	edgeCtx, stopEdge := context.WithCancel(ctx)
+	defer stopEdge()
+	go func() {
+		select {
+		case <-partsCtx.Done():
+			stopEdge()
+		case <-edgeCtx.Done():
+		}
+		n.presence.Leave() // other nodes stop sending requests here while the edge drains
+	}()
+	edgeErr := n.edge.Run(edgeCtx)
+
+	n.log.Info("stopping instances")
+	stopParts()
+	parts.Wait()
+	n.log.Info("node stopped")
+	return errors.Join(edgeErr, partsErr)
+}
+
+// listen binds the edge and admin listeners, opens the control plane and
+// prepares the admin API's state; on a failure it closes what it opened.
+func (n *Node) listen(ctx context.Context) error {
+	if err := n.edge.Listen(); err != nil {
+		return err
+	}
+	if err := n.admin.Listen(); err != nil {
+		n.edge.Close()
+		return err
+	}
+	octx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	err := n.cl.Open(octx)
+	if err != nil {
+		err = fmt.Errorf("open cluster: %w", err)
+	} else {
+		err = n.prepareAdmin(ctx) // the tokens live in the cluster
+	}
+	if err != nil {
+		n.edge.Close()
+		n.admin.Close()
+		n.cl.Close()
+	}
+	return err
+}
+
+// registry is this node's registration, now that its listeners are bound.
+func (n *Node) registry() *cluster.Registry {
+	n.reg = n.cl.Registry(cluster.NodeInfo{
+		Name: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Site: n.st.Cluster.Site,
+		Version: n.opts.Version, NodeAddr: n.cl.NodeAddr(), Edge: n.edgeAddr(), Admin: n.admin.Addr().String(),
+		Started: n.started,
+	})
+	return n.reg
+}
+
+// runLater starts the parts that run once the apps have started: jobs
+// and uptime checks.
+func (n *Node) runLater(ctx context.Context, run func(string, func(context.Context) error)) {
 	if n.jobs != nil {
 		if err := os.MkdirAll(filepath.Join(n.st.Cluster.DataDir, "jobs"), 0o700); err != nil {
 			n.log.Error("jobs not run: create their directory", "err", err)
@@ -103,62 +151,16 @@ func (n *Node) Run(ctx context.Context) error {
 			return n.checks.Run(cctx)
 		})
 	}
-	n.awaitPurges(ctx)
-	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps))
-
-	// Serve until ctx ends or a part fails.
-	edgeCtx, stopEdge := context.WithCancel(ctx)
-	defer stopEdge()
-	go func() {
-		select {
-		case <-partsCtx.Done():
-			stopEdge()
-		case <-edgeCtx.Done():
-		}
-		n.leaveCluster() // other nodes stop sending requests here while the edge drains
-	}()
-	edgeErr := n.edge.Run(edgeCtx)
-
-	n.log.Info("stopping instances")
-	stopParts()
-	n.tasks.wait()
-	parts.Wait()
-	n.log.Info("node stopped")
-	return errors.Join(edgeErr, partsErr)
 }
 
-func (n *Node) newApp(name string, cfg *config.App) (*app, error) {
-	a := &app{name: name, cfg: cfg}
-	pool, err := balance.NewPool(n.tracedPool(poolOptions(n.st, name, cfg, n.log, n.peers, func(t balance.TargetStatus) { n.onHealthChange(a, t) })))
-	if err != nil {
-		return nil, fmt.Errorf("app %s: %w", name, err)
+// appEnv is the environment of every app process: the node's, and where
+// the app sends its purges.
+func (n *Node) appEnv() []string {
+	env := n.opts.Environ
+	if purge := n.purgeURL(); purge != "" {
+		env = append(env[:len(env):len(env)], "TANDEM_PURGE_URL="+purge)
 	}
-	a.pool = pool
-	a.gate = edge.NewGate(pool)
-	return a, nil
-}
-
-// startInstances starts every app's instances of its current release (see
-// loadRelease) and adds them to their pools; they take traffic once their
-// health checks pass.
-func (n *Node) startInstances(ctx context.Context) error {
-	store, err := deploy.OpenStore(filepath.Join(n.st.Cluster.DataDir, "releases"))
-	if err != nil {
-		return err
-	}
-	n.releases = store
-	for _, a := range n.apps {
-		rel, err := n.loadRelease(ctx, a)
-		if err != nil {
-			return err
-		}
-		for range a.cfg.Instances {
-			if _, err := n.startInstance(ctx, a, rel); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return env
 }
 
 // purgeURL is where an app sends PURGE requests: this node's edge over
@@ -178,112 +180,10 @@ func (n *Node) purgeURL() string {
 	return ""
 }
 
-// freePort asks the kernel for an unused loopback port. The port is free
-// when it answers; the instance binds it moments later.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
+// edgeAddr is the edge's first listen address, for status pages.
+func (n *Node) edgeAddr() string {
+	for _, a := range n.edge.Addrs() {
+		return a.String()
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// onProcessEvent keeps the balancer in step with the processes: an
-// instance whose process exited or restarted takes no traffic until its
-// health check passes again.
-func (n *Node) onProcessEvent(ev supervise.Event) {
-	switch ev.Kind {
-	case supervise.EventStarted, supervise.EventExited, supervise.EventOOMKilled:
-	case supervise.EventCrashLoop:
-		n.onCrashLoop(ev)
-		return
-	default:
-		return
-	}
-	for _, a := range n.apps {
-		if a.name == ev.App {
-			a.pool.Reset(ev.Instance)
-		}
-	}
-}
-
-// onCrashLoop fails the health gate of a new instance that keeps crashing,
-// rather than waiting for its startup allowance to run out.
-func (n *Node) onCrashLoop(ev supervise.Event) {
-	for _, a := range n.apps {
-		if a.name != ev.App {
-			continue
-		}
-		a.mu.Lock()
-		d := a.deploy
-		a.mu.Unlock()
-		if d != nil {
-			d.Failed(ev.Instance, "crash looping")
-		}
-	}
-}
-
-func (n *Node) onHealthChange(a *app, t balance.TargetStatus) {
-	if t.Remote {
-		return // another node's instances: their health comes from the cluster view
-	}
-	defer n.instancesChanged()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if t.State == balance.StateHealthy && a.deploy != nil {
-		a.deploy.Healthy(t.ID) // never blocks
-	}
-	for _, in := range a.instances {
-		if in.name != t.ID {
-			continue
-		}
-		if t.State == balance.StateUnhealthy {
-			if in.unhealthySince.IsZero() {
-				in.unhealthySince = time.Now()
-			}
-		} else {
-			in.unhealthySince = time.Time{}
-		}
-	}
-}
-
-// watchHealth restarts instances that stayed unhealthy for longer than
-// their app's health.restart_after: a hung process is not coming back by
-// itself.
-func (n *Node) watchHealth(ctx context.Context) error {
-	t := time.NewTicker(healthWatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			for _, a := range n.apps {
-				limit := time.Duration(a.cfg.Health.RestartAfter)
-				if limit <= 0 {
-					continue
-				}
-				for _, in := range a.restartDue(now, limit) {
-					n.log.Warn("restarting unhealthy instance", "app", a.name, "instance", in.name, "unhealthy_for", limit.String())
-					in.proc.Restart(fmt.Sprintf("health check failing for %s", limit))
-				}
-			}
-		}
-	}
-}
-
-// restartDue returns the instances unhealthy for longer than limit and
-// resets their clocks, so each gets one restart per period.
-func (a *app) restartDue(now time.Time, limit time.Duration) []*instance {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var due []*instance
-	for _, in := range a.instances {
-		if !in.retiring && !in.unhealthySince.IsZero() && now.Sub(in.unhealthySince) >= limit {
-			in.unhealthySince = time.Time{}
-			due = append(due, in)
-		}
-	}
-	return due
+	return ""
 }

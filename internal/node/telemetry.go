@@ -5,11 +5,13 @@ import (
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/apprun"
 	"github.com/tandem-run/tandem/internal/balance"
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/cron"
 	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
+	"github.com/tandem-run/tandem/internal/httpcache"
 	"github.com/tandem-run/tandem/internal/telemetry"
 	"github.com/tandem-run/tandem/internal/uptime"
 )
@@ -77,23 +79,23 @@ func (t *nodeTelemetry) Series(window time.Duration) admin.Series {
 	return s
 }
 
-// watchTelemetry registers the collectors that read the node's parts at each
-// scrape.
-func (n *Node) watchTelemetry() error {
-	if n.cache != nil {
-		if err := n.tel.metrics.WatchCache(n.cache.Stats); err != nil {
+// watch registers the collectors that read the node's parts at each
+// scrape; cache and checks may be nil.
+func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, checks *uptime.Monitor, cluster func() telemetry.ClusterSample) error {
+	if cache != nil {
+		if err := t.metrics.WatchCache(cache.Stats); err != nil {
 			return fmt.Errorf("telemetry: %w", err)
 		}
 	}
-	if err := n.tel.metrics.WatchInstances(n.instanceSamples); err != nil {
+	if err := t.metrics.WatchInstances(func() []telemetry.InstanceSample { return instanceSamples(apps) }); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
-	if n.checks != nil {
-		if err := n.tel.metrics.WatchChecks(n.checkSamples); err != nil {
+	if checks != nil {
+		if err := t.metrics.WatchChecks(func() []telemetry.CheckSample { return checkSamples(checks) }); err != nil {
 			return fmt.Errorf("telemetry: %w", err)
 		}
 	}
-	if err := n.tel.metrics.WatchCluster(n.clusterSample); err != nil {
+	if err := t.metrics.WatchCluster(cluster); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	return nil
@@ -104,12 +106,9 @@ func (n *Node) watchTelemetry() error {
 // is open.
 func (n *Node) clusterSample() telemetry.ClusterSample {
 	s := telemetry.ClusterSample{Nodes: map[string]int{}}
-	if n.cl.view == nil {
-		return s
-	}
-	h := n.cl.c.Health()
+	h := n.cl.Health()
 	s.Quorum, s.Leader = h.Quorum, h.Leader == n.st.Cluster.Node
-	v := n.cl.view.View()
+	v := n.view.View()
 	s.Synced = v.Synced
 	for _, nv := range v.Nodes {
 		s.Nodes[nv.Info.Zone]++
@@ -118,9 +117,9 @@ func (n *Node) clusterSample() telemetry.ClusterSample {
 }
 
 // checkSamples lists the uptime checks for the metrics.
-func (n *Node) checkSamples() []telemetry.CheckSample {
+func checkSamples(checks *uptime.Monitor) []telemetry.CheckSample {
 	var out []telemetry.CheckSample
-	for _, s := range n.checks.Status() {
+	for _, s := range checks.Status() {
 		state := -1.0
 		switch s.State {
 		case uptime.Up:
@@ -138,21 +137,13 @@ func (n *Node) checkSamples() []telemetry.CheckSample {
 }
 
 // instanceSamples lists every app's instances for the metrics.
-func (n *Node) instanceSamples() []telemetry.InstanceSample {
+func instanceSamples(apps *apprun.Set) []telemetry.InstanceSample {
 	var out []telemetry.InstanceSample
-	for _, a := range n.apps {
-		targets := make(map[string]balance.TargetStatus)
-		for _, t := range a.pool.Targets() {
-			targets[t.ID] = t
-		}
-		a.mu.Lock()
-		instances := append([]*instance(nil), a.instances...)
-		a.mu.Unlock()
-		for _, in := range instances {
-			p := in.proc.Status()
-			t := targets[in.name]
+	for _, a := range apps.Apps() {
+		for _, in := range a.Status().Instances {
+			p, t := in.Process, in.Target
 			out = append(out, telemetry.InstanceSample{
-				App: a.name, Instance: in.name,
+				App: a.Name(), Instance: in.Name,
 				// Ejected instances pass their checks; passive health
 				// holds them out for a while.
 				Up:       t.State == balance.StateHealthy || t.State == balance.StateEjected,
@@ -164,41 +155,16 @@ func (n *Node) instanceSamples() []telemetry.InstanceSample {
 	return out
 }
 
-// instanceName names the instance of app serving on addr, for the
-// access log; "" when none does (any more).
-func (n *Node) instanceName(app, addr string) string {
-	for _, a := range n.apps {
-		if a.name != app {
-			continue
-		}
-		a.mu.Lock()
-		for _, in := range a.instances {
-			if in.addr == addr {
-				a.mu.Unlock()
-				return in.name
-			}
-		}
-		a.mu.Unlock()
-		// Another node answered: name it by its target, node/<name>.
-		for _, t := range a.pool.Targets() {
-			if t.Remote && t.Addr == addr {
-				return t.ID
-			}
-		}
-	}
-	return ""
-}
-
 // deployEnded counts a deploy or rollback that ended.
-func (n *Node) deployEnded(app string, rec deploy.Record) {
-	n.tel.metrics.DeployFinished(app, string(rec.Result), rec.Duration(time.Now()))
+func (t *nodeTelemetry) deployEnded(app string, rec deploy.Record) {
+	t.metrics.DeployFinished(app, string(rec.Result), rec.Duration(time.Now()))
 }
 
 // jobRan counts a job run that ended, or firings skipped or missed.
-func (n *Node) jobRan(job string, run cron.Run) {
+func (t *nodeTelemetry) jobRan(job string, run cron.Run) {
 	if run.Result == cron.ResultMissed {
-		n.tel.metrics.JobMissed(job, run.Missed)
+		t.metrics.JobMissed(job, run.Missed)
 		return
 	}
-	n.tel.metrics.JobFinished(job, string(run.Result))
+	t.metrics.JobFinished(job, string(run.Result))
 }

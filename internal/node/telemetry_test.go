@@ -29,15 +29,15 @@ func scrapeText(t *testing.T, tel *nodeTelemetry) string {
 // TestDeployAndJobMetrics: the ends of deploys and job runs, as the
 // deploy driver and the job runner report them, are counted by outcome.
 func TestDeployAndJobMetrics(t *testing.T) {
-	n := &Node{tel: newTelemetry(&config.Stack{JobNames: []string{"report"}})}
+	tel := newTelemetry(&config.Stack{JobNames: []string{"report"}})
 	start := time.Unix(1795000000, 0)
-	n.deployEnded("web", deploy.Record{Result: deploy.ResultSucceeded, Started: start, Finished: start.Add(40 * time.Second)})
-	n.deployEnded("web", deploy.Record{Result: deploy.ResultRolledBack, Started: start, Finished: start.Add(7 * time.Second)})
-	n.jobRan("report", cron.Run{Result: cron.ResultOK})
-	n.jobRan("report", cron.Run{Result: cron.ResultTimeout})
-	n.jobRan("report", cron.Run{Result: cron.ResultSkipped})
-	n.jobRan("report", cron.Run{Result: cron.ResultMissed, Missed: 3})
-	text := scrapeText(t, n.tel)
+	tel.deployEnded("web", deploy.Record{Result: deploy.ResultSucceeded, Started: start, Finished: start.Add(40 * time.Second)})
+	tel.deployEnded("web", deploy.Record{Result: deploy.ResultRolledBack, Started: start, Finished: start.Add(7 * time.Second)})
+	tel.jobRan("report", cron.Run{Result: cron.ResultOK})
+	tel.jobRan("report", cron.Run{Result: cron.ResultTimeout})
+	tel.jobRan("report", cron.Run{Result: cron.ResultSkipped})
+	tel.jobRan("report", cron.Run{Result: cron.ResultMissed, Missed: 3})
+	text := scrapeText(t, tel)
 	for _, want := range []string{
 		`tandem_deploys_total{app="web",outcome="succeeded"} 1`,
 		`tandem_deploys_total{app="web",outcome="rolled_back"} 1`,

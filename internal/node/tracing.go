@@ -32,12 +32,6 @@ func newTracing(st *config.Stack, version string, log *slog.Logger) (*telemetry.
 	})
 }
 
-// tracedEdge gives the edge the node's tracer provider.
-func (n *Node) tracedEdge(o edge.Options) edge.Options {
-	o.TracerProvider = n.tracing.TracerProvider()
-	return o
-}
-
 // tracedPool makes the pool trace each attempt at an instance.
 func (n *Node) tracedPool(o balance.Options) balance.Options {
 	o.OnAttempt = edge.TraceAttempts(n.tracing.TracerProvider())

@@ -1,0 +1,86 @@
+package apprun
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tandem-run/tandem/internal/balance"
+	"github.com/tandem-run/tandem/internal/supervise"
+)
+
+// healthWatchInterval is how often an app looks for instances that have
+// been unhealthy for longer than RestartAfter.
+const healthWatchInterval = time.Second
+
+// onHealthChange follows the balancer's view of the instances: a deploy
+// waits on it, and RestartAfter counts from it.
+func (a *App) onHealthChange(t balance.TargetStatus) {
+	if t.Remote {
+		return // another node's instances: their health comes from the cluster view
+	}
+	defer a.opts.OnChange()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.State == balance.StateHealthy && a.deploy != nil {
+		a.deploy.Healthy(t.ID) // never blocks
+	}
+	for _, in := range a.instances {
+		if in.name != t.ID {
+			continue
+		}
+		if t.State == balance.StateUnhealthy {
+			if in.unhealthySince.IsZero() {
+				in.unhealthySince = time.Now()
+			}
+		} else {
+			in.unhealthySince = time.Time{}
+		}
+	}
+}
+
+// onProcessEvent keeps the balancer in step with the processes: an
+// instance whose process exited or restarted takes no traffic until its
+// health check passes again. A new instance that keeps crashing fails
+// its deploy's health gate at once, rather than when its startup
+// allowance runs out.
+func (a *App) onProcessEvent(ev supervise.Event) {
+	switch ev.Kind {
+	case supervise.EventStarted, supervise.EventExited, supervise.EventOOMKilled:
+		a.pool.Reset(ev.Instance)
+	case supervise.EventCrashLoop:
+		a.mu.Lock()
+		d := a.deploy
+		a.mu.Unlock()
+		if d != nil {
+			d.Failed(ev.Instance, "crash looping")
+		}
+	}
+}
+
+// restartUnhealthy restarts the instances unhealthy for longer than
+// RestartAfter: a hung process is not coming back by itself.
+func (a *App) restartUnhealthy(now time.Time) {
+	limit := a.opts.RestartAfter
+	if limit <= 0 {
+		return
+	}
+	for _, in := range a.restartDue(now, limit) {
+		a.log.Warn("restarting unhealthy instance", "instance", in.name, "unhealthy_for", limit.String())
+		in.proc.Restart(fmt.Sprintf("health check failing for %s", limit))
+	}
+}
+
+// restartDue returns the instances unhealthy for longer than limit and
+// resets their clocks, so each gets one restart per period.
+func (a *App) restartDue(now time.Time, limit time.Duration) []*instance {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var due []*instance
+	for _, in := range a.instances {
+		if !in.retiring && !in.unhealthySince.IsZero() && now.Sub(in.unhealthySince) >= limit {
+			in.unhealthySince = time.Time{}
+			due = append(due, in)
+		}
+	}
+	return due
+}
