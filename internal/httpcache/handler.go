@@ -149,7 +149,7 @@ func (h *routeHandler) newFlight(key string, r *http.Request, req CacheControl, 
 // forward answers from a fetch of key, joining one in flight if there is
 // one (request coalescing).
 func (h *routeHandler) forward(w http.ResponseWriter, r *http.Request, key string, req CacheControl, stale *entry, cs *cacheStatus) {
-	f, rd, leader := h.c.flights.join(key, func() *flight { return h.newFlight(key, r, req, stale) })
+	f, rd, leader := h.c.flights.join(key, h.c.unpurged, func() *flight { return h.newFlight(key, r, req, stale) })
 	if leader {
 		h.countForward(stale)
 		h.c.start(f)
@@ -184,7 +184,7 @@ func (h *routeHandler) fetchAlone(w http.ResponseWriter, r *http.Request, key st
 // revalidate starts one background revalidation of e unless a fetch of
 // key is already under way.
 func (h *routeHandler) revalidate(key string, r *http.Request, req CacheControl, e *entry) {
-	f, ok := h.c.flights.startIdle(key, func() *flight { return h.newFlight(key, r, req, e) })
+	f, ok := h.c.flights.startIdle(key, h.c.unpurged, func() *flight { return h.newFlight(key, r, req, e) })
 	if ok {
 		h.c.start(f)
 	}

@@ -32,7 +32,9 @@ func (c *Cache) onHeader(w *fetchWriter, code int) {
 			w.retry, w.discard = true, true
 			return
 		}
-		f.kind, f.entry = flightNotModified, c.refresh(f, stale, h)
+		e, stored := c.refresh(f, stale, h)
+		f.kind, f.entry, f.tags = flightNotModified, e, e.tags
+		f.storing.Store(stored)
 		c.stats.notModified.Add(1)
 		w.discard = true
 		c.flights.leave(f)
@@ -40,7 +42,7 @@ func (c *Cache) onHeader(w *fetchWriter, code int) {
 		return
 	}
 	if stale != nil && isOriginError(code) && stale.mayServeOnError(f.respTime, f.reqCC, f.route.o.Grace) {
-		f.kind, f.entry, f.status = flightStale, stale, code
+		f.kind, f.entry, f.status, f.tags = flightStale, stale, code, stale.tags
 		w.discard = true
 		c.flights.leave(f)
 		close(f.ready)
@@ -59,6 +61,7 @@ func (c *Cache) onHeader(w *fetchWriter, code int) {
 	f.vary = mergeFields(vary.Fields, f.route.keyer.headers)
 	if ok {
 		f.shared = sharedHeader(h, cc, &f.route.o)
+		f.tags = tagsOf(h, c.tagHeaders)
 		e := f.newEntry(f.shared)
 		f.ttl = e.lifetime - e.initAge
 		if e.lifetime <= 0 && e.etag == "" && e.lastMod.IsZero() &&
@@ -74,6 +77,15 @@ func (c *Cache) onHeader(w *fetchWriter, code int) {
 		if reason != "authorization" && !isOriginError(code) {
 			c.setPass(f.key, f.respTime.Add(f.route.o.hitForPass()))
 		}
+		c.flights.leave(f)
+		close(f.ready)
+		return
+	}
+	if purged, _ := c.plog.purgedSince(f.since, f.key, f.tags, true); purged {
+		// A purge since the fetch started selects the response: it
+		// goes to the requests that were waiting, not to the store,
+		// nor to requests that come later (see Cache.unpurged).
+		f.detail = "purged"
 		c.flights.leave(f)
 		close(f.ready)
 		return
@@ -131,7 +143,7 @@ func (c *Cache) storeResponse(f *flight, file *os.File) (*entry, uint64) {
 	e := f.newEntry(clipHeader(h))
 	e.vary = f.vary
 	e.varyVals = selectValues(f.req.Header, f.vary)
-	e.tags = tagsOf(f.header, c.tagHeaders)
+	e.tags = f.tags
 	if file != nil {
 		e.body = newBody(nil, "", f.sp.size)
 		v, err := c.disk.commit(file, e)
@@ -178,9 +190,10 @@ func compactChunks(chunks [][]byte, size int64) [][]byte {
 }
 
 // refresh applies a 304 to the stored response it validated (RFC 9111
-// §4.3.4) and stores the result: every field of the 304 replaces the
-// stored one except Content-Length.
-func (c *Cache) refresh(f *flight, stale *entry, h304 http.Header) *entry {
+// §4.3.4) and stores the result, unless it may not be stored or a purge
+// since the fetch started selects it: every field of the 304 replaces
+// the stored one except Content-Length. stored says whether it was.
+func (c *Cache) refresh(f *flight, stale *entry, h304 http.Header) (e *entry, stored bool) {
 	h := stale.header.Clone()
 	cc, _ := responsePolicy(h304)
 	for k, v := range h304 {
@@ -188,7 +201,7 @@ func (c *Cache) refresh(f *flight, stale *entry, h304 http.Header) *entry {
 			h[k] = v
 		}
 	}
-	e := newEntry(stale.key, stale.status, clipHeader(h), f.reqTime, f.respTime)
+	e = newEntry(stale.key, stale.status, clipHeader(h), f.reqTime, f.respTime)
 	e.setFreshness(f.route.hs)
 	e.vary, e.varyVals, e.body = stale.vary, stale.varyVals, stale.body
 	e.tags = tagsOf(h, c.tagHeaders)
@@ -198,13 +211,15 @@ func (c *Cache) refresh(f *flight, stale *entry, h304 http.Header) *entry {
 	})
 	if !ok {
 		c.removeEntry(stale)
-		return e
+		return e, false
 	}
-	if g, ok := c.insert(e, f.since); ok {
-		c.stats.stores.Add(1)
-		if e.body.chunks != nil && c.disk != nil {
-			c.persist(e, g)
-		}
+	g, ok := c.insert(e, f.since)
+	if !ok {
+		return e, false
 	}
-	return e
+	c.stats.stores.Add(1)
+	if e.body.chunks != nil && c.disk != nil {
+		c.persist(e, g)
+	}
+	return e, true
 }

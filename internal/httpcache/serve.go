@@ -158,7 +158,7 @@ func (h *routeHandler) serveFlight(w http.ResponseWriter, r *http.Request, f *fl
 			cs.fwdStatus = f.status
 			h.c.stats.stale.Add(1)
 		} else {
-			cs.stored = true
+			cs.stored = f.storing.Load()
 			cs.fwdStatus = http.StatusNotModified
 		}
 		now := h.c.now()

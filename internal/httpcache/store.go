@@ -13,7 +13,7 @@ import (
 // that runs while e is inserted is caught by the second check, so a
 // purge never misses a response fetched before it.
 func (c *Cache) insert(e *entry, since uint64) (gen uint64, ok bool) {
-	purged, g := c.plog.purgedSince(since, e.key, e.tags)
+	purged, g := c.plog.purgedSince(since, e.key, e.tags, true)
 	if purged {
 		return g, false
 	}
@@ -25,7 +25,7 @@ func (c *Cache) insert(e *entry, since uint64) (gen uint64, ok bool) {
 	c.mem.Compute(e.key, func(old *resource, _ bool) (*resource, otter.ComputeOp) {
 		return old.with(e), otter.WriteOp
 	})
-	if purged, _ := c.plog.purgedSince(g, e.key, e.tags); purged {
+	if purged, _ := c.plog.purgedSince(g, e.key, e.tags, true); purged {
 		c.removeEntry(e)
 		return g, false
 	}
@@ -42,7 +42,7 @@ func (c *Cache) persist(e *entry, gen uint64) {
 		c.diskFailed(err)
 		return
 	}
-	if purged, _ := c.plog.purgedSince(gen, e.key, e.tags); purged {
+	if purged, _ := c.plog.purgedSince(gen, e.key, e.tags, true); purged {
 		c.removeEntry(e)
 	}
 }
