@@ -52,6 +52,11 @@ type RouteCache struct {
 	// BypassCookies are cookie names (globs) whose presence sends a
 	// request past the cache: logged-in users of a CMS. Default none.
 	BypassCookies []string `yaml:"bypass_cookies"`
+	// VaryCookies are the cookie names (globs) that count when a response
+	// varies on Cookie: requests that differ only in other cookies
+	// (analytics, consent) share a stored copy. The app still receives
+	// every cookie. Default none: the whole Cookie field counts.
+	VaryCookies []string `yaml:"vary_cookies"`
 	// MaxObjectSize: larger responses are served but not stored; default
 	// 256MiB.
 	MaxObjectSize Size `yaml:"max_object_size"`
@@ -125,6 +130,11 @@ func (k *checker) routeCache(p string, c *RouteCache) {
 	for i, g := range c.BypassCookies {
 		if strings.TrimSpace(g) == "" {
 			k.c.addf(fmt.Sprintf("%s.bypass_cookies[%d]", p, i), "must not be empty")
+		}
+	}
+	for i, g := range c.VaryCookies {
+		if strings.TrimSpace(g) == "" {
+			k.c.addf(fmt.Sprintf("%s.vary_cookies[%d]", p, i), "must not be empty")
 		}
 	}
 }

@@ -22,6 +22,7 @@ edge:
         drop_query: ["utm_*", fbclid]
         key_headers: [Accept-Language]
         bypass_cookies: ["wordpress_logged_in_*"]
+        vary_cookies: [sessionid, "lang_*"]
         max_object_size: 10MiB
         default_ttl: 1m
         grace: 24h
@@ -41,7 +42,7 @@ apps:
 		t.Errorf("edge.purge = %+v; want %+v", e.Purge, want)
 	}
 	want := RouteCache{SortQuery: true, DropQuery: []string{"utm_*", "fbclid"}, KeyHeaders: []string{"Accept-Language"},
-		BypassCookies: []string{"wordpress_logged_in_*"}, MaxObjectSize: 10 * MiB, DefaultTTL: Duration(time.Minute),
+		BypassCookies: []string{"wordpress_logged_in_*"}, VaryCookies: []string{"sessionid", "lang_*"}, MaxObjectSize: 10 * MiB, DefaultTTL: Duration(time.Minute),
 		Grace: Duration(24 * time.Hour), KeepTagHeaders: true}
 	if !reflect.DeepEqual(e.Routes[0].Cache, want) {
 		t.Errorf("routes[0].cache = %+v; want %+v", e.Routes[0].Cache, want)
@@ -57,7 +58,7 @@ edge:
   cache: { memory: -1MiB }
   purge: { token: short, allow: [not-an-ip] }
   routes:
-    - { app: web, cache: { key_headers: ["bad header"], grace: -1s, colour: blue } }
+    - { app: web, cache: { key_headers: ["bad header"], grace: -1s, colour: blue, vary_cookies: [a, " "] } }
 apps:
   web: { command: [./wiki] }
 `)
@@ -71,6 +72,7 @@ apps:
 		`edge.routes[0].cache.key_headers[0]: "bad header" is not a header field name`,
 		"edge.routes[0].cache.grace: must be >= 0",
 		"edge.routes[0].cache.colour: unknown field",
+		"edge.routes[0].cache.vary_cookies[1]: must not be empty",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors do not contain %q:\n%v", want, err)

@@ -52,9 +52,9 @@ func newBody(chunks [][]byte, path string, size int64) *body {
 
 // matches reports whether the variant was stored for a request with the
 // same values of the selecting fields as h (RFC 9111 §4.1).
-func (e *entry) matches(h http.Header) bool {
+func (e *entry) matches(h http.Header, sel selector) bool {
 	for i, f := range e.vary {
-		if normalizeFieldValue(h[f]) != e.varyVals[i] {
+		if sel.value(h, f) != e.varyVals[i] {
 			return false
 		}
 	}
@@ -116,12 +116,12 @@ const maxVariants = 32
 
 // selectEntry returns the newest variant that matches the request
 // header, or nil.
-func (r *resource) selectEntry(h http.Header) *entry {
+func (r *resource) selectEntry(h http.Header, sel selector) *entry {
 	if r == nil {
 		return nil
 	}
 	for _, e := range r.entries {
-		if e.matches(h) {
+		if e.matches(h, sel) {
 			return e
 		}
 	}

@@ -69,8 +69,9 @@ func (f *flight) newEntry(h http.Header) *entry {
 // varyMatches reports whether r selects the same response as the
 // flight's request.
 func (f *flight) varyMatches(r *http.Request) bool {
+	sel := f.route.sel
 	for _, v := range f.vary {
-		if normalizeFieldValue(r.Header[v]) != normalizeFieldValue(f.req.Header[v]) {
+		if sel.value(r.Header, v) != sel.value(f.req.Header, v) {
 			return false
 		}
 	}

@@ -14,6 +14,7 @@ type routeHandler struct {
 	next          http.Handler
 	keyer         *keyer
 	bypassCookies globs
+	sel           selector
 	hs            heuristics
 	skip          map[string]bool // fields removed before delivery
 }
@@ -29,7 +30,8 @@ func (c *Cache) Handler(o RouteOptions, next http.Handler) (http.Handler, error)
 	}
 	h := &routeHandler{
 		c: c, o: o, next: next, keyer: newKeyer(o.Key),
-		bypassCookies: newGlobs(o.BypassCookies), hs: o.heuristics(),
+		bypassCookies: newGlobs(o.BypassCookies), sel: selector{cookies: newGlobs(o.VaryCookies)},
+		hs:   o.heuristics(),
 		skip: map[string]bool{"Tandem-Cache-Control": true},
 	}
 	if !o.KeepTagHeaders {
@@ -67,7 +69,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := h.keyer.requestKey(r)
 	now := h.c.now()
-	res, e := h.c.lookup(key, r.Header)
+	res, e := h.c.lookup(key, r.Header, h.sel)
 	if e != nil {
 		v, fwd := e.verdict(now, req)
 		switch v {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,13 @@ type RouteOptions struct {
 	// "wordpress_logged_in_*", "__ac", "*session*"); a request carrying
 	// one goes to the origin and its response is not stored.
 	BypassCookies []string `json:"bypass_cookies,omitempty"`
+	// VaryCookies are the cookie names (case-insensitive globs) that
+	// count when a response varies on Cookie: a request's Cookie field
+	// selects a variant by the listed cookies alone, sorted, so that
+	// cookies the responses do not depend on (analytics, consent) do not
+	// make a stored copy each. The origin still receives every cookie.
+	// Empty: the whole field counts (RFC 9111).
+	VaryCookies []string `json:"vary_cookies,omitempty"`
 	// MaxObjectSize: responses with a bigger body are served but not
 	// stored; 0 means 256 MiB.
 	MaxObjectSize int64 `json:"max_object_size,omitempty"`
@@ -110,6 +118,11 @@ func (o RouteOptions) Validate() error {
 	for i, h := range o.Key.Headers {
 		if !isToken(h) {
 			return fmt.Errorf("key.headers[%d]: %q is not a field name", i, h)
+		}
+	}
+	for i, c := range o.VaryCookies {
+		if strings.TrimSpace(c) == "" {
+			return fmt.Errorf("vary_cookies[%d]: must not be empty", i)
 		}
 	}
 	return nil

@@ -142,7 +142,7 @@ func (c *Cache) storeResponse(f *flight, file *os.File) (*entry, uint64) {
 	delete(h, "Content-Length")
 	e := f.newEntry(clipHeader(h))
 	e.vary = f.vary
-	e.varyVals = selectValues(f.req.Header, f.vary)
+	e.varyVals = f.route.sel.values(f.req.Header, f.vary)
 	e.tags = f.tags
 	if file != nil {
 		e.body = newBody(nil, "", f.sp.size)

@@ -150,7 +150,7 @@ func (h *routeHandler) serveFlight(w http.ResponseWriter, r *http.Request, f *fl
 	}
 	switch f.kind {
 	case flightNotModified, flightStale:
-		if !f.entry.matches(r.Header) {
+		if !f.entry.matches(r.Header, h.sel) {
 			return false
 		}
 		if f.kind == flightStale {

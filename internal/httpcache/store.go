@@ -67,14 +67,14 @@ func (c *Cache) removeEntry(e *entry) {
 // lookup returns the stored resource for key (possibly only a
 // hit-for-pass marker) and the variant selected by the request header,
 // from memory or else from disk. Bans are applied on the way.
-func (c *Cache) lookup(key string, h http.Header) (*resource, *entry) {
+func (c *Cache) lookup(key string, h http.Header, sel selector) (*resource, *entry) {
 	r, _ := c.mem.GetIfPresent(key)
-	e := r.selectEntry(h)
+	e := r.selectEntry(h, sel)
 	if e != nil && !c.passBans(e) {
 		e = nil
 	}
 	if e == nil && c.disk != nil {
-		e = c.loadFromDisk(key, h)
+		e = c.loadFromDisk(key, h, sel)
 	}
 	return r, e
 }
@@ -95,13 +95,13 @@ func (c *Cache) passBans(e *entry) bool {
 
 // loadFromDisk promotes the variant of key that matches h from the disk
 // tier to memory.
-func (c *Cache) loadFromDisk(key string, h http.Header) *entry {
+func (c *Cache) loadFromDisk(key string, h http.Header, sel selector) *entry {
 	dr, ok := c.disk.index.GetIfPresent(key)
 	if !ok {
 		return nil
 	}
 	for _, v := range dr.variants {
-		if !slices.Equal(selectValues(h, v.vary), v.varyVals) {
+		if !slices.Equal(sel.values(h, v.vary), v.varyVals) {
 			continue
 		}
 		since := c.plog.current()

@@ -74,14 +74,58 @@ func normalizeFieldValue(values []string) string {
 	return b.String()
 }
 
-// selectValues returns the normalized values of fields in h, in order.
-func selectValues(h http.Header, fields []string) []string {
+// selector gives the value a request field has for selecting a variant
+// (RFC 9111 §4.1): its normalized value, except for Cookie on a route
+// that lists the cookies that count (RouteOptions.VaryCookies).
+type selector struct {
+	cookies globs // empty: the whole Cookie field counts
+}
+
+func (s selector) value(h http.Header, field string) string {
+	if len(s.cookies) > 0 && field == "Cookie" {
+		return s.cookieValue(h["Cookie"])
+	}
+	return normalizeFieldValue(h[field])
+}
+
+// listedCookies starts the value of Cookie under a cookie list, so that
+// it never equals a value taken without one (a variant stored before the
+// list was set, found on disk).
+const listedCookies = "\x01"
+
+// cookieValue is the canonical form of the listed cookies in the lines
+// of a Cookie field: their name=value pairs, sorted, joined by "; ".
+// Requests that differ only in other cookies get the same value.
+func (s selector) cookieValue(lines []string) string {
+	var pairs []string
+	n := 0
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			if n++; n > maxFieldMembers {
+				break
+			}
+			pair := trimOWS(part)
+			name, _, _ := strings.Cut(pair, "=")
+			if pair != "" && s.cookies.match(name) {
+				pairs = append(pairs, pair)
+			}
+		}
+	}
+	if len(pairs) == 0 {
+		return listedCookies
+	}
+	slices.Sort(pairs)
+	return listedCookies + strings.Join(pairs, "; ")
+}
+
+// values returns the selecting values of fields in h, in order.
+func (s selector) values(h http.Header, fields []string) []string {
 	if len(fields) == 0 {
 		return nil
 	}
 	out := make([]string, len(fields))
 	for i, f := range fields {
-		out[i] = normalizeFieldValue(h[f])
+		out[i] = s.value(h, f)
 	}
 	return out
 }

@@ -45,6 +45,7 @@ func routeCacheOptions(c config.RouteCache, cache *httpcache.Cache) *httpcache.R
 			Headers:   c.KeyHeaders,
 		},
 		BypassCookies:       c.BypassCookies,
+		VaryCookies:         c.VaryCookies,
 		MaxObjectSize:       int64(c.MaxObjectSize),
 		DefaultTTL:          time.Duration(c.DefaultTTL),
 		Grace:               time.Duration(c.Grace),
