@@ -69,6 +69,14 @@ type RouteCache struct {
 	// answering 5xx); default 1h. Responses marked must-revalidate,
 	// proxy-revalidate or no-cache are never served stale this way.
 	Grace Duration `yaml:"grace"`
+	// HitForPass is how long, after the app answered a request with a
+	// response the cache may not store (private, no-store, Set-Cookie...),
+	// requests of that variant go to the app each on its own instead of
+	// waiting for one another's fetch, which could answer none of them.
+	// The variant is the response's Vary and key_headers, plus the
+	// cookies for a private or Set-Cookie answer. Default 2m; 0 turns it
+	// off (such requests then wait for each other, one at a time).
+	HitForPass Duration `yaml:"hit_for_pass"`
 	// KeepTagHeaders delivers tag fields (Surrogate-Key, xkey, Cache-Tag,
 	// ...) to clients; by default they are removed.
 	KeepTagHeaders bool `yaml:"keep_tag_headers"`
@@ -84,6 +92,7 @@ type RouteCache struct {
 func (c *RouteCache) setDefaults() {
 	c.MaxObjectSize = 256 * MiB
 	c.Grace = Duration(time.Hour)
+	c.HitForPass = Duration(2 * time.Minute)
 }
 
 func (c *EdgeCache) setDefaults() {
@@ -116,6 +125,9 @@ func (k *checker) routeCache(p string, c *RouteCache) {
 	}
 	if c.Grace < 0 {
 		k.c.addf(p+".grace", "must be >= 0, got %s", c.Grace)
+	}
+	if c.HitForPass < 0 {
+		k.c.addf(p+".hit_for_pass", "must be >= 0, got %s", c.HitForPass)
 	}
 	for i, h := range c.KeyHeaders {
 		if !isFieldName(h) {

@@ -26,6 +26,7 @@ edge:
         max_object_size: 10MiB
         default_ttl: 1m
         grace: 24h
+        hit_for_pass: 30s
         keep_tag_headers: true
     - { path: /admin, app: web, cache: { bypass: true } }
 apps:
@@ -43,11 +44,11 @@ apps:
 	}
 	want := RouteCache{SortQuery: true, DropQuery: []string{"utm_*", "fbclid"}, KeyHeaders: []string{"Accept-Language"},
 		BypassCookies: []string{"wordpress_logged_in_*"}, VaryCookies: []string{"sessionid", "lang_*"}, MaxObjectSize: 10 * MiB, DefaultTTL: Duration(time.Minute),
-		Grace: Duration(24 * time.Hour), KeepTagHeaders: true}
+		Grace: Duration(24 * time.Hour), HitForPass: Duration(30 * time.Second), KeepTagHeaders: true}
 	if !reflect.DeepEqual(e.Routes[0].Cache, want) {
 		t.Errorf("routes[0].cache = %+v; want %+v", e.Routes[0].Cache, want)
 	}
-	if c := e.Routes[1].Cache; !c.Bypass || c.Grace != Duration(time.Hour) {
+	if c := e.Routes[1].Cache; !c.Bypass || c.Grace != Duration(time.Hour) || c.HitForPass != Duration(2*time.Minute) {
 		t.Errorf("routes[1].cache = %+v; want bypass with defaults", c)
 	}
 }
@@ -58,7 +59,7 @@ edge:
   cache: { memory: -1MiB }
   purge: { token: short, allow: [not-an-ip] }
   routes:
-    - { app: web, cache: { key_headers: ["bad header"], grace: -1s, colour: blue, vary_cookies: [a, " "] } }
+    - { app: web, cache: { key_headers: ["bad header"], grace: -1s, hit_for_pass: -2m, colour: blue, vary_cookies: [a, " "] } }
 apps:
   web: { command: [./wiki] }
 `)
@@ -71,6 +72,7 @@ apps:
 		"edge.purge.allow[0]",
 		`edge.routes[0].cache.key_headers[0]: "bad header" is not a header field name`,
 		"edge.routes[0].cache.grace: must be >= 0",
+		"edge.routes[0].cache.hit_for_pass: must be >= 0",
 		"edge.routes[0].cache.colour: unknown field",
 		"edge.routes[0].cache.vary_cookies[1]: must not be empty",
 	} {

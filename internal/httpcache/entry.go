@@ -103,12 +103,11 @@ func (e *entry) modTime() time.Time {
 }
 
 // resource holds the stored variants of one primary key, newest first,
-// and a hit-for-pass marker. It is immutable: tiers replace it whole.
+// and its hit-for-pass markers, newest first. It is immutable: tiers
+// replace it whole.
 type resource struct {
 	entries []*entry
-	// passUntil is set when the last response for this key could not be
-	// stored: until then requests go to the origin without coalescing.
-	passUntil time.Time
+	passes  []passMarker
 }
 
 // maxVariants bounds the variants kept per key; the oldest is dropped.
@@ -129,7 +128,7 @@ func (r *resource) selectEntry(h http.Header, sel selector) *entry {
 }
 
 // with returns a copy of r with e added, replacing the same variant, and
-// without the hit-for-pass marker.
+// without the hit-for-pass markers of e's variant.
 func (r *resource) with(e *entry) *resource {
 	n := &resource{entries: make([]*entry, 0, 1+len(r.entriesOrNil()))}
 	n.entries = append(n.entries, e)
@@ -138,13 +137,18 @@ func (r *resource) with(e *entry) *resource {
 			n.entries = append(n.entries, o)
 		}
 	}
+	for _, m := range r.passesOrNil() {
+		if !m.coveredBy(e) {
+			n.passes = append(n.passes, m)
+		}
+	}
 	return n
 }
 
 // without returns a copy of r without the entries drop selects, and
 // whether any was dropped.
 func (r *resource) without(drop func(*entry) bool) (*resource, bool) {
-	n := &resource{passUntil: r.passUntil}
+	n := &resource{passes: r.passes}
 	for _, o := range r.entries {
 		if !drop(o) {
 			n.entries = append(n.entries, o)
@@ -165,6 +169,9 @@ func (r *resource) memSize() int64 {
 	n := int64(64)
 	for _, e := range r.entries {
 		n += e.memSize()
+	}
+	for i := range r.passes {
+		n += r.passes[i].memSize()
 	}
 	return n
 }

@@ -111,7 +111,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.gatewayTimeout(w, &cacheStatus{fwd: "uri-miss", detail: "only-if-cached"})
 	case req.NoStore:
 		h.pass(w, r, &cacheStatus{fwd: "request", detail: "no-store"})
-	case res != nil && now.Before(res.passUntil):
+	case res.passing(r.Header, h.sel, now):
 		h.c.stats.passes.Add(1)
 		h.fetchAlone(w, r, key, req, nil, &cacheStatus{fwd: "bypass", detail: "hit-for-pass"})
 	default:

@@ -88,8 +88,12 @@ type RouteOptions struct {
 	// served when the origin fails (5xx or no answer), unless the
 	// response says must-revalidate, proxy-revalidate or no-cache.
 	Grace time.Duration `json:"grace,omitempty"`
-	// HitForPass is how long a key whose response could not be stored
-	// skips request coalescing; 0 means 2m.
+	// HitForPass is how long requests of a variant whose response could
+	// not be stored go to the origin each on its own, rather than wait
+	// for one another's fetch (which could answer none of the others).
+	// The variant is the response's: its Vary fields and the route's key
+	// headers, plus the cookies for a private or Set-Cookie answer. 0
+	// means 2m; negative disables it.
 	HitForPass time.Duration `json:"hit_for_pass,omitempty"`
 	// KeepTagHeaders delivers the tag fields (Surrogate-Key, xkey, ...)
 	// to clients; by default they are removed.
@@ -112,8 +116,6 @@ func (o RouteOptions) Validate() error {
 		return errors.New("default_ttl: must be >= 0")
 	case o.Grace < 0:
 		return errors.New("grace: must be >= 0")
-	case o.HitForPass < 0:
-		return errors.New("hit_for_pass: must be >= 0")
 	}
 	for i, h := range o.Key.Headers {
 		if !isToken(h) {
@@ -162,9 +164,13 @@ func (o *RouteOptions) heuristics() heuristics {
 	return h
 }
 
+// hitForPass is the marker's duration; 0 when disabled.
 func (o *RouteOptions) hitForPass() time.Duration {
-	if o.HitForPass == 0 {
+	switch {
+	case o.HitForPass == 0:
 		return DefaultHitForPass
+	case o.HitForPass < 0:
+		return 0
 	}
 	return o.HitForPass
 }

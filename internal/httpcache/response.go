@@ -74,8 +74,8 @@ func (c *Cache) onHeader(w *fetchWriter, code int) {
 		// up) says nothing about what the resource will be once the app
 		// answers: marking it pass would stop coalescing exactly when a
 		// recovering app needs it most.
-		if reason != "authorization" && !isOriginError(code) {
-			c.setPass(f.key, f.respTime.Add(f.route.o.hitForPass()))
+		if d := f.route.o.hitForPass(); d > 0 && reason != "authorization" && !isOriginError(code) {
+			c.setPass(f.key, newPassMarker(f.vary, reason, f.req, f.route.sel, f.respTime.Add(d)), f.respTime)
 		}
 		c.flights.leave(f)
 		close(f.ready)

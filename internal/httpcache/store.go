@@ -54,7 +54,7 @@ func (c *Cache) removeEntry(e *entry) {
 		switch {
 		case !changed:
 			return old, otter.CancelOp
-		case len(n.entries) == 0 && n.passUntil.IsZero():
+		case len(n.entries) == 0 && len(n.passes) == 0:
 			return nil, otter.InvalidateOp
 		}
 		return n, otter.WriteOp
@@ -168,11 +168,11 @@ func (c *Cache) purgeKey(key string, soft bool, sel func(tags []string) bool) in
 	return n
 }
 
-// setPass marks key hit-for-pass until the given time, keeping stored
+// setPass adds a hit-for-pass marker to key at time now, keeping stored
 // variants (other variants may still be cacheable).
-func (c *Cache) setPass(key string, until time.Time) {
+func (c *Cache) setPass(key string, m passMarker, now time.Time) {
 	c.mem.Compute(key, func(old *resource, found bool) (*resource, otter.ComputeOp) {
-		return &resource{entries: old.entriesOrNil(), passUntil: until}, otter.WriteOp
+		return old.withPass(m, now), otter.WriteOp
 	})
 }
 

@@ -37,6 +37,10 @@ func routeCacheOptions(c config.RouteCache, cache *httpcache.Cache) *httpcache.R
 	if cache == nil {
 		return nil
 	}
+	hitForPass := time.Duration(c.HitForPass)
+	if hitForPass == 0 {
+		hitForPass = -1 // off; httpcache's zero value is its default
+	}
 	return &httpcache.RouteOptions{
 		Bypass: c.Bypass,
 		Key: httpcache.KeyOptions{
@@ -49,6 +53,7 @@ func routeCacheOptions(c config.RouteCache, cache *httpcache.Cache) *httpcache.R
 		MaxObjectSize:       int64(c.MaxObjectSize),
 		DefaultTTL:          time.Duration(c.DefaultTTL),
 		Grace:               time.Duration(c.Grace),
+		HitForPass:          hitForPass,
 		KeepTagHeaders:      c.KeepTagHeaders,
 		StoreSetCookie:      c.StoreSetCookie,
 		IgnoreClientNoCache: c.IgnoreClientNoCache,
