@@ -26,6 +26,12 @@ func TestFreshnessRules(t *testing.T) {
 		{"Expires fresh", 200, []string{"Expires", at(time.Hour)}, RouteOptions{}, 30 * time.Minute, true},
 		{"Expires stale", 200, []string{"Expires", at(time.Minute)}, RouteOptions{}, 2 * time.Minute, false},
 		{"invalid Expires is stale", 200, []string{"Expires", "0"}, RouteOptions{}, 0, false},
+		{"Expires with a double space is stale", 200, []string{"Expires", strings.Replace(at(time.Hour), " ", "  ", 1)}, RouteOptions{}, 0, false},
+		{"Expires with a one-digit hour is stale", 200, []string{"Expires", oneDigitHour(clock.Now().Add(time.Hour))}, RouteOptions{}, 0, false},
+		{"two Expires lines are stale", 200, []string{"Expires", at(time.Hour), "Expires", at(time.Hour)}, RouteOptions{}, 0, false},
+		{"Expires in lower case is stale", 200, []string{"Expires", strings.ToLower(at(time.Hour))}, RouteOptions{}, 0, false},
+		{"Expires RFC 850 form", 200, []string{"Expires", clock.Now().Add(time.Hour).Format("Monday, 02-Jan-06 15:04:05 GMT")}, RouteOptions{}, 30 * time.Minute, true},
+		{"Expires asctime form", 200, []string{"Expires", clock.Now().Add(time.Hour).Format(time.ANSIC)}, RouteOptions{}, 30 * time.Minute, true},
 		{"heuristic from Last-Modified", 200, []string{"Last-Modified", at(-100 * time.Hour)}, RouteOptions{}, 9 * time.Hour, true},
 		{"heuristic expires at 10%", 200, []string{"Last-Modified", at(-100 * time.Hour)}, RouteOptions{}, 11 * time.Hour, false},
 		{"heuristic capped", 200, []string{"Last-Modified", at(-1000 * time.Hour)}, RouteOptions{HeuristicMax: time.Hour}, 2 * time.Hour, false},
@@ -62,6 +68,16 @@ func TestFreshnessRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneDigitHour formats t as an IMF-fixdate but with its hour, which
+// must be below 10, in one digit: what lenient parsers accept.
+func oneDigitHour(t time.Time) string {
+	t = t.UTC()
+	if t.Hour() >= 10 {
+		t = t.Add(-time.Duration(t.Hour()) * time.Hour)
+	}
+	return t.Format("Mon, 02 Jan 2006 3:04:05 GMT")
 }
 
 func TestAgeGeneratedAndUpdated(t *testing.T) {
