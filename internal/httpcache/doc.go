@@ -19,7 +19,11 @@
 //   - Targeted fields: Tandem-Cache-Control, then CDN-Cache-Control, then
 //     Cache-Control (and Expires) decide the policy. Tandem-Cache-Control
 //     targets only tandem and is removed before delivery;
-//     CDN-Cache-Control is forwarded for a CDN in front of tandem.
+//     CDN-Cache-Control is forwarded for a CDN in front of tandem. A
+//     targeted field is a Structured Fields Dictionary: one that does not
+//     parse as one is ignored whole (RFC 9213 §2.1), not read leniently.
+//   - Expires counts only as one strict HTTP-date; anything else (two
+//     lines, "0", double spaces) means already expired (RFC 9111 §5.3).
 //   - Heuristic freshness (10% of the time since Last-Modified, capped by
 //     RouteOptions.HeuristicMax) only for statuses cacheable by default or
 //     "public" responses; RouteOptions.DefaultTTL is off by default.

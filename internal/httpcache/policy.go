@@ -18,7 +18,7 @@ var targetedFields = []string{"Tandem-Cache-Control", "Cdn-Cache-Control"}
 func responsePolicy(h http.Header) (cc CacheControl, targeted bool) {
 	for _, f := range targetedFields {
 		if v := h[f]; len(v) > 0 {
-			if cc := ParseCacheControl(v); cc.Directives > 0 {
+			if cc, ok := parseTargeted(v); ok && cc.Directives > 0 {
 				return cc, true
 			}
 		}
