@@ -67,7 +67,8 @@ type RouteCache struct {
 	// Grace is how long past its freshness a stored response is still
 	// served when the app fails (every instance down, timing out or
 	// answering 5xx); default 1h. Responses marked must-revalidate,
-	// proxy-revalidate or no-cache are never served stale this way.
+	// proxy-revalidate, no-cache or s-maxage are never served stale this
+	// way.
 	Grace Duration `yaml:"grace"`
 	// HitForPass is how long, after the app answered a request with a
 	// response the cache may not store (private, no-store, Set-Cookie...),

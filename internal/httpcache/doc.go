@@ -27,9 +27,11 @@
 //   - Heuristic freshness (10% of the time since Last-Modified, capped by
 //     RouteOptions.HeuristicMax) only for statuses cacheable by default or
 //     "public" responses; RouteOptions.DefaultTTL is off by default.
-//   - s-maxage implies proxy-revalidate: a client's max-stale cannot
-//     extend it, but the origin's own stale-while-revalidate and
-//     stale-if-error, and the operator's RouteOptions.Grace, still apply.
+//   - s-maxage implies proxy-revalidate (RFC 9111 §5.2.2.10): once stale,
+//     such a response never stands in for an origin error — not by
+//     stale-if-error, not by RouteOptions.Grace — and a client's
+//     max-stale cannot extend it. The origin's own stale-while-revalidate
+//     still applies: the origin is asked at once, in the background.
 //     must-revalidate, proxy-revalidate and no-cache forbid all stale use.
 //   - A request with Authorization may be served a stored response; the
 //     response to it is stored only with public, s-maxage or

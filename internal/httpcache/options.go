@@ -86,7 +86,8 @@ type RouteOptions struct {
 	HeuristicMax time.Duration `json:"heuristic_max,omitempty"`
 	// Grace is how long past its freshness a stored response is still
 	// served when the origin fails (5xx or no answer), unless the
-	// response says must-revalidate, proxy-revalidate or no-cache.
+	// response says must-revalidate, proxy-revalidate, no-cache or
+	// s-maxage.
 	Grace time.Duration `json:"grace,omitempty"`
 	// HitForPass is how long requests of a variant whose response could
 	// not be stored go to the origin each on its own, rather than wait
