@@ -78,6 +78,13 @@ type RouteCache struct {
 	// cookies for a private or Set-Cookie answer. Default 2m; 0 turns it
 	// off (such requests then wait for each other, one at a time).
 	HitForPass Duration `yaml:"hit_for_pass"`
+	// ClientCacheControl, when set, is the Cache-Control clients get on
+	// every response the cache may share (hits and misses alike) in place
+	// of the app's: e.g. "private, must-revalidate, max-age=0" for a CMS
+	// that sends s-maxage for the edge and wants browsers to revalidate.
+	// The stored copy keeps the app's; responses that may not be shared
+	// (private, no-store) keep theirs. Default none: the app's as sent.
+	ClientCacheControl string `yaml:"client_cache_control"`
 	// KeepTagHeaders delivers tag fields (Surrogate-Key, xkey, Cache-Tag,
 	// ...) to clients; by default they are removed.
 	KeepTagHeaders bool `yaml:"keep_tag_headers"`
@@ -130,6 +137,9 @@ func (k *checker) routeCache(p string, c *RouteCache) {
 	if c.HitForPass < 0 {
 		k.c.addf(p+".hit_for_pass", "must be >= 0, got %s", c.HitForPass)
 	}
+	if v := c.ClientCacheControl; v != "" && !isCacheControl(v) {
+		k.c.addf(p+".client_cache_control", "%q is not a Cache-Control value", v)
+	}
 	for i, h := range c.KeyHeaders {
 		if !isFieldName(h) {
 			k.c.addf(fmt.Sprintf("%s.key_headers[%d]", p, i), "%q is not a header field name", h)
@@ -164,4 +174,24 @@ func isFieldName(s string) bool {
 		}
 	}
 	return true
+}
+
+// isCacheControl reports whether s can be sent as a Cache-Control field:
+// printable ASCII without surrounding spaces, and at least one directive.
+func isCacheControl(s string) bool {
+	if s != strings.TrimSpace(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return false
+		}
+	}
+	for _, d := range strings.Split(s, ",") {
+		name, _, _ := strings.Cut(d, "=")
+		if isFieldName(strings.TrimSpace(name)) {
+			return true
+		}
+	}
+	return false
 }

@@ -27,6 +27,7 @@ edge:
         default_ttl: 1m
         grace: 24h
         hit_for_pass: 30s
+        client_cache_control: "private, must-revalidate, max-age=0"
         keep_tag_headers: true
     - { path: /admin, app: web, cache: { bypass: true } }
 apps:
@@ -44,7 +45,8 @@ apps:
 	}
 	want := RouteCache{SortQuery: true, DropQuery: []string{"utm_*", "fbclid"}, KeyHeaders: []string{"Accept-Language"},
 		BypassCookies: []string{"wordpress_logged_in_*"}, VaryCookies: []string{"sessionid", "lang_*"}, MaxObjectSize: 10 * MiB, DefaultTTL: Duration(time.Minute),
-		Grace: Duration(24 * time.Hour), HitForPass: Duration(30 * time.Second), KeepTagHeaders: true}
+		Grace: Duration(24 * time.Hour), HitForPass: Duration(30 * time.Second),
+		ClientCacheControl: "private, must-revalidate, max-age=0", KeepTagHeaders: true}
 	if !reflect.DeepEqual(e.Routes[0].Cache, want) {
 		t.Errorf("routes[0].cache = %+v; want %+v", e.Routes[0].Cache, want)
 	}
@@ -59,7 +61,7 @@ edge:
   cache: { memory: -1MiB }
   purge: { token: short, allow: [not-an-ip] }
   routes:
-    - { app: web, cache: { key_headers: ["bad header"], grace: -1s, hit_for_pass: -2m, colour: blue, vary_cookies: [a, " "] } }
+    - { app: web, cache: { key_headers: ["bad header"], grace: -1s, hit_for_pass: -2m, client_cache_control: ", ", colour: blue, vary_cookies: [a, " "] } }
 apps:
   web: { command: [./wiki] }
 `)
@@ -73,6 +75,7 @@ apps:
 		`edge.routes[0].cache.key_headers[0]: "bad header" is not a header field name`,
 		"edge.routes[0].cache.grace: must be >= 0",
 		"edge.routes[0].cache.hit_for_pass: must be >= 0",
+		`edge.routes[0].cache.client_cache_control: ", " is not a Cache-Control value`,
 		"edge.routes[0].cache.colour: unknown field",
 		"edge.routes[0].cache.vary_cookies[1]: must not be empty",
 	} {

@@ -17,6 +17,7 @@ type routeHandler struct {
 	sel           selector
 	hs            heuristics
 	skip          map[string]bool // fields removed before delivery
+	clientCC      []string        // Cache-Control for clients of shared responses (clipped), or nil
 }
 
 // Handler returns the handler that serves one route through the cache:
@@ -33,6 +34,9 @@ func (c *Cache) Handler(o RouteOptions, next http.Handler) (http.Handler, error)
 		bypassCookies: newGlobs(o.BypassCookies), sel: selector{cookies: newGlobs(o.VaryCookies)},
 		hs:   o.heuristics(),
 		skip: map[string]bool{"Tandem-Cache-Control": true},
+	}
+	if o.ClientCacheControl != "" {
+		h.clientCC = []string{o.ClientCacheControl}
 	}
 	if !o.KeepTagHeaders {
 		for _, t := range c.tagHeaders {

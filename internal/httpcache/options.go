@@ -96,6 +96,14 @@ type RouteOptions struct {
 	// headers, plus the cookies for a private or Set-Cookie answer. 0
 	// means 2m; negative disables it.
 	HitForPass time.Duration `json:"hit_for_pass,omitempty"`
+	// ClientCacheControl, when set, is the Cache-Control field clients get
+	// instead of the origin's on every response the cache may share
+	// (hits, revalidations, and misses it stores or could store), e.g.
+	// "private, must-revalidate, max-age=0" for a CMS that sends
+	// s-maxage for the cache and expects browsers to revalidate. The
+	// stored response keeps the origin's field; responses that may not be
+	// shared (private, no-store, ...) pass as the origin sent them.
+	ClientCacheControl string `json:"client_cache_control,omitempty"`
 	// KeepTagHeaders delivers the tag fields (Surrogate-Key, xkey, ...)
 	// to clients; by default they are removed.
 	KeepTagHeaders bool `json:"keep_tag_headers,omitempty"`
@@ -122,6 +130,9 @@ func (o RouteOptions) Validate() error {
 		if !isToken(h) {
 			return fmt.Errorf("key.headers[%d]: %q is not a field name", i, h)
 		}
+	}
+	if v := o.ClientCacheControl; v != "" && (!validFieldValue(v) || ParseCacheControl([]string{v}).Directives == 0) {
+		return fmt.Errorf("client_cache_control: %q is not a Cache-Control value", v)
 	}
 	for i, c := range o.VaryCookies {
 		if strings.TrimSpace(c) == "" {

@@ -201,6 +201,11 @@ func (c *Cache) refresh(f *flight, stale *entry, h304 http.Header) (e *entry, st
 			h[k] = v
 		}
 	}
+	if _, ok := h304["Date"]; !ok {
+		// The stored Date is the old response's: ages would count from
+		// it. A 304 without one is dated on arrival (RFC 9110 §6.6.1).
+		h["Date"] = []string{f.respTime.UTC().Format(http.TimeFormat)}
+	}
 	e = newEntry(stale.key, stale.status, clipHeader(h), f.reqTime, f.respTime)
 	e.setFreshness(f.route.hs)
 	e.vary, e.varyVals, e.body = stale.vary, stale.varyVals, stale.body

@@ -54,6 +54,7 @@ func routeCacheOptions(c config.RouteCache, cache *httpcache.Cache) *httpcache.R
 		DefaultTTL:          time.Duration(c.DefaultTTL),
 		Grace:               time.Duration(c.Grace),
 		HitForPass:          hitForPass,
+		ClientCacheControl:  c.ClientCacheControl,
 		KeepTagHeaders:      c.KeepTagHeaders,
 		StoreSetCookie:      c.StoreSetCookie,
 		IgnoreClientNoCache: c.IgnoreClientNoCache,
