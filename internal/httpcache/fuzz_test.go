@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -175,6 +176,32 @@ func FuzzParseTargeted(f *testing.F) {
 		}
 		if cc2, ok := parseTargeted([]string{again}); !ok || !reflect.DeepEqual(cc, cc2) {
 			t.Fatalf("parseTargeted(%q) = %+v; its serialization %q gives %+v, %v", s, cc, again, cc2, ok)
+		}
+	})
+}
+
+// FuzzCookieValue: the variant value of a Cookie field under a cookie
+// list holds the listed cookies only, whatever their order or spacing.
+func FuzzCookieValue(f *testing.F) {
+	for _, s := range []string{"sessionid=a; _ga=1", "_ga=1;lang_de=x; sessionid=", "SessionID=1", ";;", "a=b=c; sessionid=\"q\""} {
+		f.Add(s)
+	}
+	sel := selector{cookies: newGlobs([]string{"sessionid", "lang_*"})}
+	f.Fuzz(func(t *testing.T, s string) {
+		v := sel.cookieValue([]string{s})
+		parts := strings.Split(s, ";")
+		slices.Reverse(parts)
+		if rev := sel.cookieValue([]string{strings.Join(parts, " ;  ")}); rev != v && len(parts) <= maxFieldMembers {
+			t.Fatalf("cookieValue(%q) = %q; reversed %q", s, v, rev)
+		}
+		if v == "" {
+			return
+		}
+		for _, pair := range strings.Split(v, "; ") {
+			name, _, _ := strings.Cut(pair, "=")
+			if !sel.cookies.match(name) {
+				t.Fatalf("cookieValue(%q) = %q holds %q, not listed", s, v, pair)
+			}
 		}
 	})
 }

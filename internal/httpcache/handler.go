@@ -73,7 +73,8 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := h.keyer.requestKey(r)
 	now := h.c.now()
-	res, e := h.c.lookup(key, r.Header, h.sel)
+	sel := h.sel.bind(r.Header)
+	res, e := h.c.lookup(key, r.Header, sel)
 	if e != nil {
 		v, fwd := e.verdict(now, req)
 		switch v {
@@ -115,7 +116,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.gatewayTimeout(w, &cacheStatus{fwd: "uri-miss", detail: "only-if-cached"})
 	case req.NoStore:
 		h.pass(w, r, &cacheStatus{fwd: "request", detail: "no-store"})
-	case res.passing(r.Header, h.sel, now):
+	case res.passing(r.Header, sel, now):
 		h.c.stats.passes.Add(1)
 		h.fetchAlone(w, r, key, req, nil, &cacheStatus{fwd: "bypass", detail: "hit-for-pass"})
 	default:

@@ -79,25 +79,40 @@ func normalizeFieldValue(values []string) string {
 // that lists the cookies that count (RouteOptions.VaryCookies).
 type selector struct {
 	cookies globs // empty: the whole Cookie field counts
+	// cookie is the Cookie value of the one request the selector is
+	// bound to (see bind), so that it is worked out once, not once per
+	// stored variant compared.
+	cookie string
+	bound  bool
+}
+
+// bind returns s for the request header h only.
+func (s selector) bind(h http.Header) selector {
+	if len(s.cookies) > 0 {
+		s.cookie, s.bound = s.cookieValue(h["Cookie"]), true
+	}
+	return s
 }
 
 func (s selector) value(h http.Header, field string) string {
 	if len(s.cookies) > 0 && field == "Cookie" {
+		if s.bound {
+			return s.cookie
+		}
 		return s.cookieValue(h["Cookie"])
 	}
 	return normalizeFieldValue(h[field])
 }
 
-// listedCookies starts the value of Cookie under a cookie list, so that
-// it never equals a value taken without one (a variant stored before the
-// list was set, found on disk).
-const listedCookies = "\x01"
-
 // cookieValue is the canonical form of the listed cookies in the lines
-// of a Cookie field: their name=value pairs, sorted, joined by "; ".
-// Requests that differ only in other cookies get the same value.
+// of a Cookie field: their name=value pairs, sorted, joined by "; "; ""
+// when there is none. Requests that differ only in other cookies get the
+// same value. A value taken without a list may equal one taken with it
+// (a variant stored before the list was set, found on disk) only when
+// the field held listed cookies alone: the same request, then.
 func (s selector) cookieValue(lines []string) string {
-	var pairs []string
+	var first string
+	var more []string // all pairs, once there are two
 	n := 0
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
@@ -106,16 +121,22 @@ func (s selector) cookieValue(lines []string) string {
 			}
 			pair := trimOWS(part)
 			name, _, _ := strings.Cut(pair, "=")
-			if pair != "" && s.cookies.match(name) {
-				pairs = append(pairs, pair)
+			switch {
+			case pair == "" || !s.cookies.match(name):
+			case first == "":
+				first = pair
+			case more == nil:
+				more = []string{first, pair}
+			default:
+				more = append(more, pair)
 			}
 		}
 	}
-	if len(pairs) == 0 {
-		return listedCookies
+	if more == nil {
+		return first
 	}
-	slices.Sort(pairs)
-	return listedCookies + strings.Join(pairs, "; ")
+	slices.Sort(more)
+	return strings.Join(more, "; ")
 }
 
 // values returns the selecting values of fields in h, in order.
