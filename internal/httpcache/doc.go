@@ -46,8 +46,23 @@
 //     "fwd=stale; fwd-status=503; detail=stale-if-error".
 //   - A soft purge marks entries in memory stale; their disk copies are
 //     removed (soft state is not persisted).
+//   - Coalescing: a request joins the fetch of its key in flight, unless
+//     a purge since that fetch started selects its response (the tags
+//     once its header is in; before, any tag purge of the key): then it
+//     starts a fetch of its own. A purge never reaches a request that
+//     started after it through a fetch that started before it.
+//   - Hit-for-pass (RouteOptions.HitForPass): once a response cannot be
+//     stored, requests of its variant go to the origin each on its own
+//     rather than queue behind one another's fetch. The variant is the
+//     response's Vary and the route's key fields and, for a private or
+//     Set-Cookie answer, also the Cookie field: one user's session does
+//     not stop coalescing for everyone else.
+//   - RouteOptions.VaryCookies narrows Vary: Cookie to the listed
+//     cookies; RouteOptions.ClientCacheControl replaces Cache-Control on
+//     what clients get of shareable responses, never on what is stored.
 //
-// The pure parts (header parsing in cachecontrol.go, vary.go, tags.go;
-// the policy in policy.go and freshness.go) do no I/O and read no clock;
-// the rest is a thin driver around them.
+// The pure parts (header parsing in cachecontrol.go, targeted.go,
+// httpdate.go, vary.go, tags.go; the policy in policy.go and
+// freshness.go) do no I/O and read no clock; the rest is a thin driver
+// around them.
 package httpcache
