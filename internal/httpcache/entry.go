@@ -53,12 +53,7 @@ func newBody(chunks [][]byte, path string, size int64) *body {
 // matches reports whether the variant was stored for a request with the
 // same values of the selecting fields as h (RFC 9111 §4.1).
 func (e *entry) matches(h http.Header, sel selector) bool {
-	for i, f := range e.vary {
-		if sel.value(h, f) != e.varyVals[i] {
-			return false
-		}
-	}
-	return true
+	return sel.selects(h, e.vary, e.varyVals)
 }
 
 // sameVariant reports whether o would be selected by the same requests.

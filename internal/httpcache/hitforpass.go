@@ -36,15 +36,7 @@ func newPassMarker(vary []string, reason string, r *http.Request, sel selector, 
 // matches reports whether the marker applies to a request with header h
 // at time now.
 func (m *passMarker) matches(h http.Header, sel selector, now time.Time) bool {
-	if !now.Before(m.until) {
-		return false
-	}
-	for i, f := range m.vary {
-		if sel.value(h, f) != m.vals[i] {
-			return false
-		}
-	}
-	return true
+	return now.Before(m.until) && sel.selects(h, m.vary, m.vals)
 }
 
 // sameVariant reports whether o applies to the same requests.

@@ -139,6 +139,17 @@ func (s selector) cookieValue(lines []string) string {
 	return strings.Join(more, "; ")
 }
 
+// selects reports whether a request with header h has the values vals
+// of fields (RFC 9111 §4.1).
+func (s selector) selects(h http.Header, fields, vals []string) bool {
+	for i, f := range fields {
+		if s.value(h, f) != vals[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // values returns the selecting values of fields in h, in order.
 func (s selector) values(h http.Header, fields []string) []string {
 	if len(fields) == 0 {
