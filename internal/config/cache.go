@@ -52,6 +52,11 @@ type RouteCache struct {
 	// BypassCookies are cookie names (globs) whose presence sends a
 	// request past the cache: logged-in users of a CMS. Default none.
 	BypassCookies []string `yaml:"bypass_cookies"`
+	// VaryCookies are the cookie names (globs) that count when a response
+	// varies on Cookie: requests that differ only in other cookies
+	// (analytics, consent) share a stored copy. The app still receives
+	// every cookie. Default none: the whole Cookie field counts.
+	VaryCookies []string `yaml:"vary_cookies"`
 	// MaxObjectSize: larger responses are served but not stored; default
 	// 256MiB.
 	MaxObjectSize Size `yaml:"max_object_size"`
@@ -62,8 +67,24 @@ type RouteCache struct {
 	// Grace is how long past its freshness a stored response is still
 	// served when the app fails (every instance down, timing out or
 	// answering 5xx); default 1h. Responses marked must-revalidate,
-	// proxy-revalidate or no-cache are never served stale this way.
+	// proxy-revalidate, no-cache or s-maxage are never served stale this
+	// way.
 	Grace Duration `yaml:"grace"`
+	// HitForPass is how long, after the app answered a request with a
+	// response the cache may not store (private, no-store, Set-Cookie...),
+	// requests of that variant go to the app each on its own instead of
+	// waiting for one another's fetch, which could answer none of them.
+	// The variant is the response's Vary and key_headers, plus the
+	// cookies for a private or Set-Cookie answer. Default 2m; 0 turns it
+	// off (such requests then wait for each other, one at a time).
+	HitForPass Duration `yaml:"hit_for_pass"`
+	// ClientCacheControl, when set, is the Cache-Control clients get on
+	// every response the cache may share (hits and misses alike) in place
+	// of the app's: e.g. "private, must-revalidate, max-age=0" for a CMS
+	// that sends s-maxage for the edge and wants browsers to revalidate.
+	// The stored copy keeps the app's; responses that may not be shared
+	// (private, no-store) keep theirs. Default none: the app's as sent.
+	ClientCacheControl string `yaml:"client_cache_control"`
 	// KeepTagHeaders delivers tag fields (Surrogate-Key, xkey, Cache-Tag,
 	// ...) to clients; by default they are removed.
 	KeepTagHeaders bool `yaml:"keep_tag_headers"`
@@ -79,6 +100,7 @@ type RouteCache struct {
 func (c *RouteCache) setDefaults() {
 	c.MaxObjectSize = 256 * MiB
 	c.Grace = Duration(time.Hour)
+	c.HitForPass = Duration(2 * time.Minute)
 }
 
 func (c *EdgeCache) setDefaults() {
@@ -112,6 +134,12 @@ func (k *checker) routeCache(p string, c *RouteCache) {
 	if c.Grace < 0 {
 		k.c.addf(p+".grace", "must be >= 0, got %s", c.Grace)
 	}
+	if c.HitForPass < 0 {
+		k.c.addf(p+".hit_for_pass", "must be >= 0, got %s", c.HitForPass)
+	}
+	if v := c.ClientCacheControl; v != "" && !isCacheControl(v) {
+		k.c.addf(p+".client_cache_control", "%q is not a Cache-Control value", v)
+	}
 	for i, h := range c.KeyHeaders {
 		if !isFieldName(h) {
 			k.c.addf(fmt.Sprintf("%s.key_headers[%d]", p, i), "%q is not a header field name", h)
@@ -125,6 +153,11 @@ func (k *checker) routeCache(p string, c *RouteCache) {
 	for i, g := range c.BypassCookies {
 		if strings.TrimSpace(g) == "" {
 			k.c.addf(fmt.Sprintf("%s.bypass_cookies[%d]", p, i), "must not be empty")
+		}
+	}
+	for i, g := range c.VaryCookies {
+		if strings.TrimSpace(g) == "" {
+			k.c.addf(fmt.Sprintf("%s.vary_cookies[%d]", p, i), "must not be empty")
 		}
 	}
 }
@@ -141,4 +174,24 @@ func isFieldName(s string) bool {
 		}
 	}
 	return true
+}
+
+// isCacheControl reports whether s can be sent as a Cache-Control field:
+// printable ASCII without surrounding spaces, and at least one directive.
+func isCacheControl(s string) bool {
+	if s != strings.TrimSpace(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return false
+		}
+	}
+	for _, d := range strings.Split(s, ",") {
+		name, _, _ := strings.Cut(d, "=")
+		if isFieldName(strings.TrimSpace(name)) {
+			return true
+		}
+	}
+	return false
 }

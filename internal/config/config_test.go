@@ -168,7 +168,7 @@ func defaultPurge() Purge {
 }
 
 func defaultRouteCache() RouteCache {
-	return RouteCache{MaxObjectSize: 256 * MiB, Grace: Duration(time.Hour)}
+	return RouteCache{MaxObjectSize: 256 * MiB, Grace: Duration(time.Hour), HitForPass: Duration(2 * time.Minute)}
 }
 
 // defaultApp is an app with every default, as a minimal stack file gives.

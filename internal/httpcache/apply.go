@@ -29,11 +29,11 @@ func (c *Cache) Apply(ev Event) (int, error) {
 	case PurgeBan:
 		b, _ := compileBan(ev) // validated above
 		c.bans.add(b, func() uint64 {
-			return c.plog.add(func(key string, _ []string) bool { return b.matches(key) })
+			return c.plog.add(loggedPurge{keys: b.matches})
 		})
 		c.saveBans()
 	case PurgeAll:
-		c.plog.add(func(string, []string) bool { return true })
+		c.plog.add(loggedPurge{})
 		n = c.mem.EstimatedSize()
 		c.mem.InvalidateAll()
 		if c.disk != nil {
@@ -59,10 +59,10 @@ func (c *Cache) applyURL(ev Event) int {
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	c.plog.add(func(key string, _ []string) bool {
+	c.plog.add(loggedPurge{keys: func(key string) bool {
 		_, found := slices.BinarySearch(keys, key)
 		return found
-	})
+	}})
 	n := 0
 	for _, k := range keys {
 		n += c.purgeKey(k, ev.Soft, nil)
@@ -76,15 +76,11 @@ func (c *Cache) applyTags(ev Event) int {
 	inOrigin := func(key string) bool {
 		return ev.Origin == "" || strings.EqualFold(keyOrigin(key), ev.Origin)
 	}
-	hasTag := func(tags []string) bool {
-		for _, t := range ev.Tags {
-			if slices.Contains(tags, t) {
-				return true
-			}
-		}
-		return false
+	p := loggedPurge{tags: ev.Tags}
+	if ev.Origin != "" {
+		p.keys = inOrigin
 	}
-	c.plog.add(func(key string, tags []string) bool { return inOrigin(key) && hasTag(tags) })
+	c.plog.add(p)
 	n := 0
 	for _, tag := range ev.Tags {
 		// A hard purge of every origin empties the tag; otherwise the
@@ -101,7 +97,7 @@ func (c *Cache) applyTags(ev Event) int {
 
 // invalidateKey removes every variant of key after an unsafe request.
 func (c *Cache) invalidateKey(key string) {
-	c.plog.add(func(k string, _ []string) bool { return k == key })
+	c.plog.add(loggedPurge{keys: func(k string) bool { return k == key }})
 	c.stats.invalidations.Add(1)
 	c.purgeKey(key, false, nil)
 }

@@ -19,13 +19,19 @@
 //   - Targeted fields: Tandem-Cache-Control, then CDN-Cache-Control, then
 //     Cache-Control (and Expires) decide the policy. Tandem-Cache-Control
 //     targets only tandem and is removed before delivery;
-//     CDN-Cache-Control is forwarded for a CDN in front of tandem.
+//     CDN-Cache-Control is forwarded for a CDN in front of tandem. A
+//     targeted field is a Structured Fields Dictionary: one that does not
+//     parse as one is ignored whole (RFC 9213 §2.1), not read leniently.
+//   - Expires counts only as one strict HTTP-date; anything else (two
+//     lines, "0", double spaces) means already expired (RFC 9111 §5.3).
 //   - Heuristic freshness (10% of the time since Last-Modified, capped by
 //     RouteOptions.HeuristicMax) only for statuses cacheable by default or
 //     "public" responses; RouteOptions.DefaultTTL is off by default.
-//   - s-maxage implies proxy-revalidate: a client's max-stale cannot
-//     extend it, but the origin's own stale-while-revalidate and
-//     stale-if-error, and the operator's RouteOptions.Grace, still apply.
+//   - s-maxage implies proxy-revalidate (RFC 9111 §5.2.2.10): once stale,
+//     such a response never stands in for an origin error — not by
+//     stale-if-error, not by RouteOptions.Grace — and a client's
+//     max-stale cannot extend it. The origin's own stale-while-revalidate
+//     still applies: the origin is asked at once, in the background.
 //     must-revalidate, proxy-revalidate and no-cache forbid all stale use.
 //   - A request with Authorization may be served a stored response; the
 //     response to it is stored only with public, s-maxage or
@@ -40,8 +46,23 @@
 //     "fwd=stale; fwd-status=503; detail=stale-if-error".
 //   - A soft purge marks entries in memory stale; their disk copies are
 //     removed (soft state is not persisted).
+//   - Coalescing: a request joins the fetch of its key in flight, unless
+//     a purge since that fetch started selects its response (the tags
+//     once its header is in; before, any tag purge of the key): then it
+//     starts a fetch of its own. A purge never reaches a request that
+//     started after it through a fetch that started before it.
+//   - Hit-for-pass (RouteOptions.HitForPass): once a response cannot be
+//     stored, requests of its variant go to the origin each on its own
+//     rather than queue behind one another's fetch. The variant is the
+//     response's Vary and the route's key fields and, for a private or
+//     Set-Cookie answer, also the Cookie field: one user's session does
+//     not stop coalescing for everyone else.
+//   - RouteOptions.VaryCookies narrows Vary: Cookie to the listed
+//     cookies; RouteOptions.ClientCacheControl replaces Cache-Control on
+//     what clients get of shareable responses, never on what is stored.
 //
-// The pure parts (header parsing in cachecontrol.go, vary.go, tags.go;
-// the policy in policy.go and freshness.go) do no I/O and read no clock;
-// the rest is a thin driver around them.
+// The pure parts (header parsing in cachecontrol.go, targeted.go,
+// httpdate.go, vary.go, tags.go; the policy in policy.go and
+// freshness.go) do no I/O and read no clock; the rest is a thin driver
+// around them.
 package httpcache

@@ -52,13 +52,8 @@ func newBody(chunks [][]byte, path string, size int64) *body {
 
 // matches reports whether the variant was stored for a request with the
 // same values of the selecting fields as h (RFC 9111 §4.1).
-func (e *entry) matches(h http.Header) bool {
-	for i, f := range e.vary {
-		if normalizeFieldValue(h[f]) != e.varyVals[i] {
-			return false
-		}
-	}
-	return true
+func (e *entry) matches(h http.Header, sel selector) bool {
+	return sel.selects(h, e.vary, e.varyVals)
 }
 
 // sameVariant reports whether o would be selected by the same requests.
@@ -103,12 +98,11 @@ func (e *entry) modTime() time.Time {
 }
 
 // resource holds the stored variants of one primary key, newest first,
-// and a hit-for-pass marker. It is immutable: tiers replace it whole.
+// and its hit-for-pass markers, newest first. It is immutable: tiers
+// replace it whole.
 type resource struct {
 	entries []*entry
-	// passUntil is set when the last response for this key could not be
-	// stored: until then requests go to the origin without coalescing.
-	passUntil time.Time
+	passes  []passMarker
 }
 
 // maxVariants bounds the variants kept per key; the oldest is dropped.
@@ -116,12 +110,12 @@ const maxVariants = 32
 
 // selectEntry returns the newest variant that matches the request
 // header, or nil.
-func (r *resource) selectEntry(h http.Header) *entry {
+func (r *resource) selectEntry(h http.Header, sel selector) *entry {
 	if r == nil {
 		return nil
 	}
 	for _, e := range r.entries {
-		if e.matches(h) {
+		if e.matches(h, sel) {
 			return e
 		}
 	}
@@ -129,7 +123,7 @@ func (r *resource) selectEntry(h http.Header) *entry {
 }
 
 // with returns a copy of r with e added, replacing the same variant, and
-// without the hit-for-pass marker.
+// without the hit-for-pass markers of e's variant.
 func (r *resource) with(e *entry) *resource {
 	n := &resource{entries: make([]*entry, 0, 1+len(r.entriesOrNil()))}
 	n.entries = append(n.entries, e)
@@ -138,13 +132,18 @@ func (r *resource) with(e *entry) *resource {
 			n.entries = append(n.entries, o)
 		}
 	}
+	for _, m := range r.passesOrNil() {
+		if !m.coveredBy(e) {
+			n.passes = append(n.passes, m)
+		}
+	}
 	return n
 }
 
 // without returns a copy of r without the entries drop selects, and
 // whether any was dropped.
 func (r *resource) without(drop func(*entry) bool) (*resource, bool) {
-	n := &resource{passUntil: r.passUntil}
+	n := &resource{passes: r.passes}
 	for _, o := range r.entries {
 		if !drop(o) {
 			n.entries = append(n.entries, o)
@@ -165,6 +164,9 @@ func (r *resource) memSize() int64 {
 	n := int64(64)
 	for _, e := range r.entries {
 		n += e.memSize()
+	}
+	for i := range r.passes {
+		n += r.passes[i].memSize()
 	}
 	return n
 }

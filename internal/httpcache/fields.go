@@ -113,6 +113,20 @@ func tokenChar(c byte) bool {
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
+// validFieldValue reports whether s may be sent as a field value
+// (RFC 9110 §5.5): visible ASCII, with spaces and tabs only inside.
+func validFieldValue(s string) bool {
+	if s == "" || s != trimOWS(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // fieldNames parses a list of field names (the argument of qualified
 // no-cache and private, or Vary) into canonical form. Invalid names are
 // dropped.

@@ -44,8 +44,20 @@ type flight struct {
 	storing   atomic.Bool // the response is being stored (may turn false while the body arrives)
 	vary      []string    // fields selecting it: Vary plus route key headers
 	entry     *entry      // for flightNotModified and flightStale
+	tags      []string    // the response's tags, for purges
 	detail    string      // why it is not stored
 	ttl       time.Duration
+}
+
+// readyTags returns the response's tags once its header has arrived;
+// known is false before.
+func (f *flight) readyTags() (tags []string, known bool) {
+	select {
+	case <-f.ready:
+		return f.tags, true
+	default:
+		return nil, false
+	}
 }
 
 func (f *flight) newEntry(h http.Header) *entry {
@@ -57,12 +69,23 @@ func (f *flight) newEntry(h http.Header) *entry {
 // varyMatches reports whether r selects the same response as the
 // flight's request.
 func (f *flight) varyMatches(r *http.Request) bool {
+	sel := f.route.sel
 	for _, v := range f.vary {
-		if normalizeFieldValue(r.Header[v]) != normalizeFieldValue(f.req.Header[v]) {
+		if sel.value(r.Header, v) != sel.value(f.req.Header, v) {
 			return false
 		}
 	}
 	return true
+}
+
+// unpurged reports whether no purge since f's fetch started selects its
+// response, so that a request starting now may be given it. Before the
+// header has arrived, the response's tags are unknown and any tag purge
+// of its key counts.
+func (c *Cache) unpurged(f *flight) bool {
+	tags, known := f.readyTags()
+	purged, _ := c.plog.purgedSince(f.since, f.key, tags, known)
+	return !purged
 }
 
 // flightGroup coalesces concurrent fetches of one key.
@@ -72,39 +95,56 @@ type flightGroup struct {
 }
 
 // join returns a flight for key with a reader registered on it: an
-// existing one that can still be read from the start, or a new one made
-// by mk, registered, that the caller (the leader) must start.
-func (g *flightGroup) join(key string, mk func() *flight) (f *flight, rd *spoolReader, leader bool) {
+// existing one that can still be read from the start and that current
+// accepts, or a new one made by mk, registered, that the caller (the
+// leader) must start. current is called without the group's lock held.
+func (g *flightGroup) join(key string, current func(*flight) bool, mk func() *flight) (f *flight, rd *spoolReader, leader bool) {
+	refused := g.refused(key, current)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if f := g.m[key]; f != nil {
+	if f := g.m[key]; f != nil && f != refused {
 		if rd, ok := f.sp.newReader(); ok {
 			return f, rd, false
 		}
 	}
-	f = mk()
-	if g.m == nil {
-		g.m = map[string]*flight{}
-	}
-	g.m[key] = f
+	f = g.addLocked(key, mk)
 	rd, _ = f.sp.newReader()
 	return f, rd, true
 }
 
-// startIdle registers a flight made by mk unless one for key exists; it
-// reports whether the caller must start it.
-func (g *flightGroup) startIdle(key string, mk func() *flight) (*flight, bool) {
+// startIdle registers a flight made by mk unless one for key that
+// current accepts exists; it reports whether the caller must start it.
+func (g *flightGroup) startIdle(key string, current func(*flight) bool, mk func() *flight) (*flight, bool) {
+	refused := g.refused(key, current)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.m[key] != nil {
+	if f := g.m[key]; f != nil && f != refused {
 		return nil, false
 	}
+	return g.addLocked(key, mk), true
+}
+
+// refused checks the flight registered for key, if any, with current,
+// outside the lock, and returns it if current refuses it. A flight
+// registered after this check started after the request that checks, so
+// current would accept it: only the one refused here must be replaced.
+func (g *flightGroup) refused(key string, current func(*flight) bool) *flight {
+	g.mu.Lock()
+	f := g.m[key]
+	g.mu.Unlock()
+	if f != nil && !current(f) {
+		return f
+	}
+	return nil
+}
+
+func (g *flightGroup) addLocked(key string, mk func() *flight) *flight {
 	f := mk()
 	if g.m == nil {
 		g.m = map[string]*flight{}
 	}
 	g.m[key] = f
-	return f, true
+	return f
 }
 
 // leave unregisters f, so that later requests do not join it.

@@ -71,17 +71,27 @@ func (e *entry) verdict(now time.Time, req CacheControl) (v verdict, fwd string)
 }
 
 // mayServeOnError reports whether the stored response may be served in
-// place of an origin error (5xx or no answer) at time now: stale-if-error
-// from the response or the request (RFC 5861 §4), or the route's grace.
-// It is never allowed when the response demands validation.
+// place of an origin error (5xx or no answer) at time now: while fresh
+// (validated on the client's request), or stale by stale-if-error from
+// the response or the request (RFC 5861 §4) or the route's grace. Stale
+// or soft-purged, it is never allowed when the response demands
+// validation, s-maxage included: it implies proxy-revalidate (RFC 9111
+// §5.2.2.10).
 func (e *entry) mayServeOnError(now time.Time, req CacheControl, grace time.Duration) bool {
-	if !e.mayServeStale() || req.NoCache {
+	if req.NoCache || e.cc.NoCache {
 		return false
 	}
 	staleness := e.currentAge(now) - e.lifetime
+	soft := e.soft.Load()
+	if staleness <= 0 && !soft {
+		return true // not stale at all
+	}
+	if !e.mayServeStale() || e.cc.SMaxAge != Absent {
+		return false
+	}
 	switch {
 	case staleness <= 0:
-		return true // fresh but soft-purged, or revalidated on request
+		return true // fresh but soft-purged
 	case e.cc.StaleIfError != Absent && staleness <= time.Duration(e.cc.StaleIfError)*time.Second:
 		return true
 	case req.StaleIfError != Absent && staleness <= time.Duration(req.StaleIfError)*time.Second:

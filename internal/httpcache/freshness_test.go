@@ -26,6 +26,12 @@ func TestFreshnessRules(t *testing.T) {
 		{"Expires fresh", 200, []string{"Expires", at(time.Hour)}, RouteOptions{}, 30 * time.Minute, true},
 		{"Expires stale", 200, []string{"Expires", at(time.Minute)}, RouteOptions{}, 2 * time.Minute, false},
 		{"invalid Expires is stale", 200, []string{"Expires", "0"}, RouteOptions{}, 0, false},
+		{"Expires with a double space is stale", 200, []string{"Expires", strings.Replace(at(time.Hour), " ", "  ", 1)}, RouteOptions{}, 0, false},
+		{"Expires with a one-digit hour is stale", 200, []string{"Expires", oneDigitHour(clock.Now().Add(time.Hour))}, RouteOptions{}, 0, false},
+		{"two Expires lines are stale", 200, []string{"Expires", at(time.Hour), "Expires", at(time.Hour)}, RouteOptions{}, 0, false},
+		{"Expires in lower case is stale", 200, []string{"Expires", strings.ToLower(at(time.Hour))}, RouteOptions{}, 0, false},
+		{"Expires RFC 850 form", 200, []string{"Expires", clock.Now().Add(time.Hour).Format("Monday, 02-Jan-06 15:04:05 GMT")}, RouteOptions{}, 30 * time.Minute, true},
+		{"Expires asctime form", 200, []string{"Expires", clock.Now().Add(time.Hour).Format(time.ANSIC)}, RouteOptions{}, 30 * time.Minute, true},
 		{"heuristic from Last-Modified", 200, []string{"Last-Modified", at(-100 * time.Hour)}, RouteOptions{}, 9 * time.Hour, true},
 		{"heuristic expires at 10%", 200, []string{"Last-Modified", at(-100 * time.Hour)}, RouteOptions{}, 11 * time.Hour, false},
 		{"heuristic capped", 200, []string{"Last-Modified", at(-1000 * time.Hour)}, RouteOptions{HeuristicMax: time.Hour}, 2 * time.Hour, false},
@@ -40,6 +46,14 @@ func TestFreshnessRules(t *testing.T) {
 		{"first duplicate max-age", 200, []string{"Cache-Control", "max-age=60, max-age=0"}, RouteOptions{}, 30 * time.Second, true},
 		{"CDN-Cache-Control overrides", 200, []string{"Cache-Control", "no-store", "CDN-Cache-Control", "max-age=60"}, RouteOptions{}, 30 * time.Second, true},
 		{"CDN-Cache-Control ignores Expires", 200, []string{"Expires", at(time.Hour), "CDN-Cache-Control", "max-age=10"}, RouteOptions{}, 30 * time.Second, false},
+		{"CDN-Cache-Control not a dictionary is ignored", 200, []string{"Cache-Control", "max-age=100", "CDN-Cache-Control", "max-age=10, Private"}, RouteOptions{}, 30 * time.Second, true},
+		{"CDN-Cache-Control trailing comma is ignored", 200, []string{"Cache-Control", "max-age=100", "CDN-Cache-Control", "no-store, max-age=60,"}, RouteOptions{}, 30 * time.Second, true},
+		{"CDN-Cache-Control junk after a member is ignored", 200, []string{"Cache-Control", "max-age=100", "CDN-Cache-Control", "no-store junk"}, RouteOptions{}, 30 * time.Second, true},
+		{"CDN-Cache-Control string max-age is malformed", 200, []string{"Cache-Control", "max-age=100", "CDN-Cache-Control", `max-age="60"`}, RouteOptions{}, 30 * time.Second, false},
+		{"CDN-Cache-Control last duplicate wins", 200, []string{"CDN-Cache-Control", "max-age=60, max-age=5"}, RouteOptions{}, 30 * time.Second, false},
+		{"CDN-Cache-Control parameters ignored", 200, []string{"CDN-Cache-Control", "max-age=60;x=1, public;y"}, RouteOptions{}, 30 * time.Second, true},
+		{"CDN-Cache-Control over two lines", 200, []string{"Cache-Control", "no-store", "CDN-Cache-Control", "public", "CDN-Cache-Control", "max-age=60"}, RouteOptions{}, 30 * time.Second, true},
+		{"invalid Tandem-Cache-Control falls back to CDN-Cache-Control", 200, []string{"CDN-Cache-Control", "max-age=60", "Tandem-Cache-Control", "max-age=1 ;"}, RouteOptions{}, 30 * time.Second, true},
 		{"Tandem-Cache-Control highest", 200, []string{"CDN-Cache-Control", "max-age=10", "Tandem-Cache-Control", "max-age=100"}, RouteOptions{}, 30 * time.Second, true},
 		{"targeted no-store", 200, []string{"Cache-Control", "max-age=100", "Tandem-Cache-Control", "no-store"}, RouteOptions{}, 0, false},
 		{"206 never stored", 206, []string{"Cache-Control", "max-age=100", "Content-Range", "bytes 0-1/10"}, RouteOptions{}, 0, false},
@@ -62,6 +76,16 @@ func TestFreshnessRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneDigitHour formats t as an IMF-fixdate but with its hour, which
+// must be below 10, in one digit: what lenient parsers accept.
+func oneDigitHour(t time.Time) string {
+	t = t.UTC()
+	if t.Hour() >= 10 {
+		t = t.Add(-time.Duration(t.Hour()) * time.Hour)
+	}
+	return t.Format("Mon, 02 Jan 2006 3:04:05 GMT")
 }
 
 func TestAgeGeneratedAndUpdated(t *testing.T) {

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dunglas/httpsfv"
 )
 
 func FuzzParseCacheControl(f *testing.F) {
@@ -139,6 +142,66 @@ func FuzzCacheKey(f *testing.F) {
 		}
 		if again := k.requestKey(r); again != key {
 			t.Fatalf("key not deterministic for %q", target)
+		}
+	})
+}
+
+// FuzzParseTargeted: a targeted field either is a Dictionary, and its
+// meaning does not depend on how it was spelt (it survives a round trip
+// through the serializer), or it is ignored whole.
+func FuzzParseTargeted(f *testing.F) {
+	for _, s := range []string{
+		"max-age=60", "max-age=60, s-maxage=10;x", `no-cache="a, b", private`, "max-age=60,", "Max-Age=1",
+		`max-age="60"`, "no-store=?0, public", "max-age=1.5", "max-age=-1", "a=(1 2), b=:AQ==:", "max-age=60 junk",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cc, ok := parseTargeted([]string{s})
+		d, err := httpsfv.UnmarshalDictionary([]string{s})
+		if ok != (err == nil) {
+			t.Fatalf("parseTargeted(%q) ok = %v; the Dictionary parser says %v", s, ok, err)
+		}
+		if !ok {
+			return
+		}
+		for _, v := range []int64{cc.MaxAge, cc.SMaxAge, cc.MaxStale, cc.MinFresh, cc.StaleWhileRevalidate, cc.StaleIfError} {
+			if v != Absent && (v < 0 || v > maxDelta) {
+				t.Fatalf("parseTargeted(%q): delta %d out of range", s, v)
+			}
+		}
+		again, err := httpsfv.Marshal(d)
+		if err != nil {
+			return // a Dictionary the serializer refuses (RFC 9651 allows some only one way)
+		}
+		if cc2, ok := parseTargeted([]string{again}); !ok || !reflect.DeepEqual(cc, cc2) {
+			t.Fatalf("parseTargeted(%q) = %+v; its serialization %q gives %+v, %v", s, cc, again, cc2, ok)
+		}
+	})
+}
+
+// FuzzCookieValue: the variant value of a Cookie field under a cookie
+// list holds the listed cookies only, whatever their order or spacing.
+func FuzzCookieValue(f *testing.F) {
+	for _, s := range []string{"sessionid=a; _ga=1", "_ga=1;lang_de=x; sessionid=", "SessionID=1", ";;", "a=b=c; sessionid=\"q\""} {
+		f.Add(s)
+	}
+	sel := selector{cookies: newGlobs([]string{"sessionid", "lang_*"})}
+	f.Fuzz(func(t *testing.T, s string) {
+		v := sel.cookieValue([]string{s})
+		parts := strings.Split(s, ";")
+		slices.Reverse(parts)
+		if rev := sel.cookieValue([]string{strings.Join(parts, " ;  ")}); rev != v && len(parts) <= maxFieldMembers {
+			t.Fatalf("cookieValue(%q) = %q; reversed %q", s, v, rev)
+		}
+		if v == "" {
+			return
+		}
+		for _, pair := range strings.Split(v, "; ") {
+			name, _, _ := strings.Cut(pair, "=")
+			if !sel.cookies.match(name) {
+				t.Fatalf("cookieValue(%q) = %q holds %q, not listed", s, v, pair)
+			}
 		}
 	})
 }

@@ -14,8 +14,10 @@ type routeHandler struct {
 	next          http.Handler
 	keyer         *keyer
 	bypassCookies globs
+	sel           selector
 	hs            heuristics
 	skip          map[string]bool // fields removed before delivery
+	clientCC      []string        // Cache-Control for clients of shared responses (clipped), or nil
 }
 
 // Handler returns the handler that serves one route through the cache:
@@ -29,8 +31,12 @@ func (c *Cache) Handler(o RouteOptions, next http.Handler) (http.Handler, error)
 	}
 	h := &routeHandler{
 		c: c, o: o, next: next, keyer: newKeyer(o.Key),
-		bypassCookies: newGlobs(o.BypassCookies), hs: o.heuristics(),
+		bypassCookies: newGlobs(o.BypassCookies), sel: selector{cookies: newGlobs(o.VaryCookies)},
+		hs:   o.heuristics(),
 		skip: map[string]bool{"Tandem-Cache-Control": true},
+	}
+	if o.ClientCacheControl != "" {
+		h.clientCC = []string{o.ClientCacheControl}
 	}
 	if !o.KeepTagHeaders {
 		for _, t := range c.tagHeaders {
@@ -67,7 +73,8 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := h.keyer.requestKey(r)
 	now := h.c.now()
-	res, e := h.c.lookup(key, r.Header)
+	sel := h.sel.bind(r.Header)
+	res, e := h.c.lookup(key, r.Header, sel)
 	if e != nil {
 		v, fwd := e.verdict(now, req)
 		switch v {
@@ -109,7 +116,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.gatewayTimeout(w, &cacheStatus{fwd: "uri-miss", detail: "only-if-cached"})
 	case req.NoStore:
 		h.pass(w, r, &cacheStatus{fwd: "request", detail: "no-store"})
-	case res != nil && now.Before(res.passUntil):
+	case res.passing(r.Header, sel, now):
 		h.c.stats.passes.Add(1)
 		h.fetchAlone(w, r, key, req, nil, &cacheStatus{fwd: "bypass", detail: "hit-for-pass"})
 	default:
@@ -149,7 +156,7 @@ func (h *routeHandler) newFlight(key string, r *http.Request, req CacheControl, 
 // forward answers from a fetch of key, joining one in flight if there is
 // one (request coalescing).
 func (h *routeHandler) forward(w http.ResponseWriter, r *http.Request, key string, req CacheControl, stale *entry, cs *cacheStatus) {
-	f, rd, leader := h.c.flights.join(key, func() *flight { return h.newFlight(key, r, req, stale) })
+	f, rd, leader := h.c.flights.join(key, h.c.unpurged, func() *flight { return h.newFlight(key, r, req, stale) })
 	if leader {
 		h.countForward(stale)
 		h.c.start(f)
@@ -184,7 +191,7 @@ func (h *routeHandler) fetchAlone(w http.ResponseWriter, r *http.Request, key st
 // revalidate starts one background revalidation of e unless a fetch of
 // key is already under way.
 func (h *routeHandler) revalidate(key string, r *http.Request, req CacheControl, e *entry) {
-	f, ok := h.c.flights.startIdle(key, func() *flight { return h.newFlight(key, r, req, e) })
+	f, ok := h.c.flights.startIdle(key, h.c.unpurged, func() *flight { return h.newFlight(key, r, req, e) })
 	if ok {
 		h.c.start(f)
 	}

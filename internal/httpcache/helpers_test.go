@@ -169,3 +169,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		runtime.Gosched()
 	}
 }
+
+// httptestGet sends a GET for target to h and returns the recording.
+func httptestGet(h http.Handler, target string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	return rec
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,13 @@ type RouteOptions struct {
 	// "wordpress_logged_in_*", "__ac", "*session*"); a request carrying
 	// one goes to the origin and its response is not stored.
 	BypassCookies []string `json:"bypass_cookies,omitempty"`
+	// VaryCookies are the cookie names (case-insensitive globs) that
+	// count when a response varies on Cookie: a request's Cookie field
+	// selects a variant by the listed cookies alone, sorted, so that
+	// cookies the responses do not depend on (analytics, consent) do not
+	// make a stored copy each. The origin still receives every cookie.
+	// Empty: the whole field counts (RFC 9111).
+	VaryCookies []string `json:"vary_cookies,omitempty"`
 	// MaxObjectSize: responses with a bigger body are served but not
 	// stored; 0 means 256 MiB.
 	MaxObjectSize int64 `json:"max_object_size,omitempty"`
@@ -78,11 +86,24 @@ type RouteOptions struct {
 	HeuristicMax time.Duration `json:"heuristic_max,omitempty"`
 	// Grace is how long past its freshness a stored response is still
 	// served when the origin fails (5xx or no answer), unless the
-	// response says must-revalidate, proxy-revalidate or no-cache.
+	// response says must-revalidate, proxy-revalidate, no-cache or
+	// s-maxage.
 	Grace time.Duration `json:"grace,omitempty"`
-	// HitForPass is how long a key whose response could not be stored
-	// skips request coalescing; 0 means 2m.
+	// HitForPass is how long requests of a variant whose response could
+	// not be stored go to the origin each on its own, rather than wait
+	// for one another's fetch (which could answer none of the others).
+	// The variant is the response's: its Vary fields and the route's key
+	// headers, plus the cookies for a private or Set-Cookie answer. 0
+	// means 2m; negative disables it.
 	HitForPass time.Duration `json:"hit_for_pass,omitempty"`
+	// ClientCacheControl, when set, is the Cache-Control field clients get
+	// instead of the origin's on every response the cache may share
+	// (hits, revalidations, and misses it stores or could store), e.g.
+	// "private, must-revalidate, max-age=0" for a CMS that sends
+	// s-maxage for the cache and expects browsers to revalidate. The
+	// stored response keeps the origin's field; responses that may not be
+	// shared (private, no-store, ...) pass as the origin sent them.
+	ClientCacheControl string `json:"client_cache_control,omitempty"`
 	// KeepTagHeaders delivers the tag fields (Surrogate-Key, xkey, ...)
 	// to clients; by default they are removed.
 	KeepTagHeaders bool `json:"keep_tag_headers,omitempty"`
@@ -104,12 +125,18 @@ func (o RouteOptions) Validate() error {
 		return errors.New("default_ttl: must be >= 0")
 	case o.Grace < 0:
 		return errors.New("grace: must be >= 0")
-	case o.HitForPass < 0:
-		return errors.New("hit_for_pass: must be >= 0")
 	}
 	for i, h := range o.Key.Headers {
 		if !isToken(h) {
 			return fmt.Errorf("key.headers[%d]: %q is not a field name", i, h)
+		}
+	}
+	if v := o.ClientCacheControl; v != "" && (!validFieldValue(v) || ParseCacheControl([]string{v}).Directives == 0) {
+		return fmt.Errorf("client_cache_control: %q is not a Cache-Control value", v)
+	}
+	for i, c := range o.VaryCookies {
+		if strings.TrimSpace(c) == "" {
+			return fmt.Errorf("vary_cookies[%d]: must not be empty", i)
 		}
 	}
 	return nil
@@ -149,9 +176,13 @@ func (o *RouteOptions) heuristics() heuristics {
 	return h
 }
 
+// hitForPass is the marker's duration; 0 when disabled.
 func (o *RouteOptions) hitForPass() time.Duration {
-	if o.HitForPass == 0 {
+	switch {
+	case o.HitForPass == 0:
 		return DefaultHitForPass
+	case o.HitForPass < 0:
+		return 0
 	}
 	return o.HitForPass
 }

@@ -18,7 +18,7 @@ var targetedFields = []string{"Tandem-Cache-Control", "Cdn-Cache-Control"}
 func responsePolicy(h http.Header) (cc CacheControl, targeted bool) {
 	for _, f := range targetedFields {
 		if v := h[f]; len(v) > 0 {
-			if cc := ParseCacheControl(v); cc.Directives > 0 {
+			if cc, ok := parseTargeted(v); ok && cc.Directives > 0 {
 				return cc, true
 			}
 		}
@@ -110,9 +110,14 @@ func freshnessLifetime(status int, h http.Header, cc CacheControl, targeted bool
 		return time.Duration(cc.MaxAge) * time.Second
 	}
 	if exp := h["Expires"]; !targeted && len(exp) > 0 {
-		t, err := http.ParseTime(exp[0])
-		if err != nil || !t.After(date) {
-			return 0 // an invalid Expires means "already expired"
+		// Anything but one valid HTTP-date means "already expired"
+		// (RFC 9111 §5.3): two lines, "0", a lenient form.
+		if len(exp) != 1 {
+			return 0
+		}
+		t, ok := ParseHTTPDate(trimOWS(exp[0]), date)
+		if !ok || !t.After(date) {
+			return 0
 		}
 		return t.Sub(date)
 	}

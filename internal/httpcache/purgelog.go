@@ -1,6 +1,9 @@
 package httpcache
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // purgeLogSize is how many recent purges a fetch that ran across them
 // can be checked against; a fetch older than that does not store.
@@ -17,9 +20,30 @@ type purgeLog struct {
 	head   int
 }
 
+// loggedPurge is what one purge selects: the keys keys accepts (nil:
+// every key) and, for a tag purge, only the responses with one of tags.
 type loggedPurge struct {
-	gen   uint64
-	match func(key string, tags []string) bool
+	gen  uint64
+	keys func(key string) bool
+	tags []string
+}
+
+// selects reports whether the purge selects a response stored under key
+// with tags. tagsKnown is false for a response whose header has not
+// arrived: a tag purge may then select it.
+func (p *loggedPurge) selects(key string, tags []string, tagsKnown bool) bool {
+	if p.keys != nil && !p.keys(key) {
+		return false
+	}
+	if p.tags == nil || !tagsKnown {
+		return true
+	}
+	for _, t := range tags {
+		if slices.Contains(p.tags, t) {
+			return true
+		}
+	}
+	return false
 }
 
 func newPurgeLog(gen uint64) *purgeLog {
@@ -33,12 +57,12 @@ func (l *purgeLog) current() uint64 {
 	return l.gen
 }
 
-// add records a purge and returns its generation.
-func (l *purgeLog) add(match func(key string, tags []string) bool) uint64 {
+// add records a purge of what p selects and returns its generation.
+func (l *purgeLog) add(p loggedPurge) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gen++
-	p := loggedPurge{gen: l.gen, match: match}
+	p.gen = l.gen
 	if len(l.recent) < purgeLogSize {
 		l.recent = append(l.recent, p)
 	} else {
@@ -50,14 +74,15 @@ func (l *purgeLog) add(match func(key string, tags []string) bool) uint64 {
 
 // purgedSince reports whether a purge after generation since selects
 // the key and tags, and returns the current generation. A generation
-// older than the log's memory counts as purged.
-func (l *purgeLog) purgedSince(since uint64, key string, tags []string) (purged bool, now uint64) {
+// older than the log's memory counts as purged. tagsKnown is false when
+// the response's tags are not known yet (see loggedPurge.selects).
+func (l *purgeLog) purgedSince(since uint64, key string, tags []string, tagsKnown bool) (purged bool, now uint64) {
 	l.mu.Lock()
 	if l.gen == since {
 		l.mu.Unlock()
 		return false, since
 	}
-	var matches []func(string, []string) bool
+	var newer []loggedPurge
 	oldest := l.gen - uint64(len(l.recent)) + 1
 	if len(l.recent) < purgeLogSize {
 		oldest = 1
@@ -65,7 +90,7 @@ func (l *purgeLog) purgedSince(since uint64, key string, tags []string) (purged 
 	forgotten := since+1 < oldest
 	for _, p := range l.recent {
 		if p.gen > since {
-			matches = append(matches, p.match)
+			newer = append(newer, p)
 		}
 	}
 	now = l.gen
@@ -73,8 +98,8 @@ func (l *purgeLog) purgedSince(since uint64, key string, tags []string) (purged 
 	if forgotten {
 		return true, now
 	}
-	for _, m := range matches {
-		if m(key, tags) {
+	for i := range newer {
+		if newer[i].selects(key, tags, tagsKnown) {
 			return true, now
 		}
 	}

@@ -21,6 +21,15 @@ func (h *routeHandler) copyHeader(dst, src http.Header) {
 	}
 }
 
+// copySharedHeader is copyHeader for a response the cache may share:
+// clients get the route's Cache-Control, if it has one.
+func (h *routeHandler) copySharedHeader(dst, src http.Header) {
+	h.copyHeader(dst, src)
+	if h.clientCC != nil {
+		dst["Cache-Control"] = h.clientCC
+	}
+}
+
 // setStatus appends this cache's member to Cache-Status.
 func (h *routeHandler) setStatus(hdr http.Header, cs *cacheStatus) {
 	addStatus(hdr, []string{cs.format(h.c.name)})
@@ -71,6 +80,9 @@ func (h *routeHandler) serveEntry(w http.ResponseWriter, r *http.Request, e *ent
 		for _, f := range e.cc.NoCacheFields {
 			delete(hdr, f)
 		}
+	}
+	if h.clientCC != nil {
+		hdr["Cache-Control"] = h.clientCC
 	}
 	h.setAgeAndStatus(hdr, e.currentAge(now), cs)
 	if e.status/100 == 2 {
@@ -150,7 +162,7 @@ func (h *routeHandler) serveFlight(w http.ResponseWriter, r *http.Request, f *fl
 	}
 	switch f.kind {
 	case flightNotModified, flightStale:
-		if !f.entry.matches(r.Header) {
+		if !f.entry.matches(r.Header, h.sel) {
 			return false
 		}
 		if f.kind == flightStale {
@@ -158,7 +170,7 @@ func (h *routeHandler) serveFlight(w http.ResponseWriter, r *http.Request, f *fl
 			cs.fwdStatus = f.status
 			h.c.stats.stale.Add(1)
 		} else {
-			cs.stored = true
+			cs.stored = f.storing.Load()
 			cs.fwdStatus = http.StatusNotModified
 		}
 		now := h.c.now()
@@ -174,7 +186,11 @@ func (h *routeHandler) serveFlight(w http.ResponseWriter, r *http.Request, f *fl
 	if !leader {
 		src = f.shared
 	}
-	h.copyHeader(hdr, src)
+	if f.shareable {
+		h.copySharedHeader(hdr, src)
+	} else {
+		h.copyHeader(hdr, src)
+	}
 	cs.fwdStatus = f.status
 	storing := f.storing.Load()
 	cs.stored = storing

@@ -76,10 +76,17 @@ func TestStaleIfErrorAndGrace(t *testing.T) {
 		{"grace past", "max-age=10", time.Hour, 2 * time.Hour, false},
 		{"no permission", "max-age=10", 0, 30 * time.Second, false},
 		{"must-revalidate beats grace", "max-age=10, must-revalidate", time.Hour, 30 * time.Second, false},
+		{"s-maxage beats grace", "public, max-age=0, s-maxage=10", time.Hour, 30 * time.Second, false},
+		{"s-maxage beats stale-if-error", "s-maxage=10, stale-if-error=60", 0, 30 * time.Second, false},
+		{"s-maxage in CDN-Cache-Control beats grace", "s-maxage=10", time.Hour, 30 * time.Second, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, RouteOptions{Grace: tt.grace}, fixed(nil, 200, "good", "Cache-Control", tt.cc))
+			field := "Cache-Control"
+			if strings.Contains(tt.name, "CDN-Cache-Control") {
+				field = "CDN-Cache-Control"
+			}
+			e := newEnv(t, RouteOptions{Grace: tt.grace}, fixed(nil, 200, "good", field, tt.cc))
 			e.get("http://example.org/")
 			e.o.set(fixed(nil, 503, "down"))
 			e.clock.Advance(tt.after)
@@ -133,4 +140,38 @@ func TestGraceWhenOriginGone(t *testing.T) {
 		t.Errorf("origin gone: %d %q %q; want 200 page with fwd-status=502", code, body, cs)
 	}
 	c.waitIdle()
+}
+
+// TestSMaxAgeOnError: s-maxage implies proxy-revalidate (RFC 9111
+// §5.2.2.10), so a response with it stands in for an app error only
+// while it is fresh and no purge marked it stale; its own
+// stale-while-revalidate still applies while the app answers.
+func TestSMaxAgeOnError(t *testing.T) {
+	t.Run("fresh, on a reload", func(t *testing.T) {
+		e := newEnv(t, RouteOptions{Grace: time.Hour}, fixed(nil, 200, "good", "Cache-Control", "s-maxage=100"))
+		e.get("http://example.org/")
+		e.o.set(fixed(nil, 503, "down"))
+		e.clock.Advance(10 * time.Second)
+		if r := e.get("http://example.org/", "Cache-Control", "max-age=0"); r.Code != 200 || r.Body.String() != "good" {
+			t.Errorf("fresh response when the app fails = %d %q; want the stored 200", r.Code, r.Body.String())
+		}
+	})
+	t.Run("soft-purged", func(t *testing.T) {
+		e := newEnv(t, RouteOptions{Grace: time.Hour}, fixed(nil, 200, "good", "Cache-Control", "s-maxage=100"))
+		e.get("http://example.org/")
+		e.c.Apply(Event{Kind: PurgeURL, URL: "http://example.org/", Soft: true})
+		e.o.set(fixed(nil, 503, "down"))
+		r := e.get("http://example.org/", "Cache-Control", "max-age=0")
+		if r.Code != 503 {
+			t.Errorf("soft-purged s-maxage response when the app fails = %d %q; want the app's 503", r.Code, r.Body.String())
+		}
+	})
+	t.Run("stale-while-revalidate", func(t *testing.T) {
+		e := newEnv(t, RouteOptions{}, fixed(nil, 200, "good", "Cache-Control", "s-maxage=10, stale-while-revalidate=60"))
+		e.get("http://example.org/")
+		e.clock.Advance(20 * time.Second)
+		if r := e.get("http://example.org/"); !isHit(r) || !strings.Contains(r.Header().Get("Cache-Status"), "stale-while-revalidate") {
+			t.Errorf("Cache-Status = %q; want a stale-while-revalidate hit", r.Header().Get("Cache-Status"))
+		}
+	})
 }

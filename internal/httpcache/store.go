@@ -13,7 +13,7 @@ import (
 // that runs while e is inserted is caught by the second check, so a
 // purge never misses a response fetched before it.
 func (c *Cache) insert(e *entry, since uint64) (gen uint64, ok bool) {
-	purged, g := c.plog.purgedSince(since, e.key, e.tags)
+	purged, g := c.plog.purgedSince(since, e.key, e.tags, true)
 	if purged {
 		return g, false
 	}
@@ -25,7 +25,7 @@ func (c *Cache) insert(e *entry, since uint64) (gen uint64, ok bool) {
 	c.mem.Compute(e.key, func(old *resource, _ bool) (*resource, otter.ComputeOp) {
 		return old.with(e), otter.WriteOp
 	})
-	if purged, _ := c.plog.purgedSince(g, e.key, e.tags); purged {
+	if purged, _ := c.plog.purgedSince(g, e.key, e.tags, true); purged {
 		c.removeEntry(e)
 		return g, false
 	}
@@ -42,7 +42,7 @@ func (c *Cache) persist(e *entry, gen uint64) {
 		c.diskFailed(err)
 		return
 	}
-	if purged, _ := c.plog.purgedSince(gen, e.key, e.tags); purged {
+	if purged, _ := c.plog.purgedSince(gen, e.key, e.tags, true); purged {
 		c.removeEntry(e)
 	}
 }
@@ -54,7 +54,7 @@ func (c *Cache) removeEntry(e *entry) {
 		switch {
 		case !changed:
 			return old, otter.CancelOp
-		case len(n.entries) == 0 && n.passUntil.IsZero():
+		case len(n.entries) == 0 && len(n.passes) == 0:
 			return nil, otter.InvalidateOp
 		}
 		return n, otter.WriteOp
@@ -67,14 +67,14 @@ func (c *Cache) removeEntry(e *entry) {
 // lookup returns the stored resource for key (possibly only a
 // hit-for-pass marker) and the variant selected by the request header,
 // from memory or else from disk. Bans are applied on the way.
-func (c *Cache) lookup(key string, h http.Header) (*resource, *entry) {
+func (c *Cache) lookup(key string, h http.Header, sel selector) (*resource, *entry) {
 	r, _ := c.mem.GetIfPresent(key)
-	e := r.selectEntry(h)
+	e := r.selectEntry(h, sel)
 	if e != nil && !c.passBans(e) {
 		e = nil
 	}
 	if e == nil && c.disk != nil {
-		e = c.loadFromDisk(key, h)
+		e = c.loadFromDisk(key, h, sel)
 	}
 	return r, e
 }
@@ -95,13 +95,13 @@ func (c *Cache) passBans(e *entry) bool {
 
 // loadFromDisk promotes the variant of key that matches h from the disk
 // tier to memory.
-func (c *Cache) loadFromDisk(key string, h http.Header) *entry {
+func (c *Cache) loadFromDisk(key string, h http.Header, sel selector) *entry {
 	dr, ok := c.disk.index.GetIfPresent(key)
 	if !ok {
 		return nil
 	}
 	for _, v := range dr.variants {
-		if !slices.Equal(selectValues(h, v.vary), v.varyVals) {
+		if !slices.Equal(sel.values(h, v.vary), v.varyVals) {
 			continue
 		}
 		since := c.plog.current()
@@ -168,11 +168,11 @@ func (c *Cache) purgeKey(key string, soft bool, sel func(tags []string) bool) in
 	return n
 }
 
-// setPass marks key hit-for-pass until the given time, keeping stored
+// setPass adds a hit-for-pass marker to key at time now, keeping stored
 // variants (other variants may still be cacheable).
-func (c *Cache) setPass(key string, until time.Time) {
+func (c *Cache) setPass(key string, m passMarker, now time.Time) {
 	c.mem.Compute(key, func(old *resource, found bool) (*resource, otter.ComputeOp) {
-		return &resource{entries: old.entriesOrNil(), passUntil: until}, otter.WriteOp
+		return old.withPass(m, now), otter.WriteOp
 	})
 }
 

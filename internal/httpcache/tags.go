@@ -3,6 +3,8 @@ package httpcache
 import (
 	"net/http"
 	"strings"
+
+	"github.com/dunglas/httpsfv"
 )
 
 // Limits on the tags kept for one response or purge: bigger inputs are
@@ -74,7 +76,7 @@ func ParseTags(format TagFormat, values []string) []string {
 			}
 		}
 	case TagsStrings:
-		list, ok := parseStringList(strings.Join(values, ","))
+		list, ok := parseStringList(values)
 		if !ok {
 			return nil
 		}
@@ -107,92 +109,23 @@ func tagsOf(h http.Header, fields []TagHeader) []string {
 }
 
 // parseStringList parses an RFC 9651 List whose members are all Strings;
-// parameters are skipped. ok is false for anything else.
-func parseStringList(s string) (list []string, ok bool) {
-	s = strings.TrimLeft(s, " \t")
-	for s != "" {
-		str, rest, ok := parseSFString(s)
+// parameters are ignored. ok is false for anything else.
+func parseStringList(values []string) (list []string, ok bool) {
+	l, err := httpsfv.UnmarshalList(values)
+	if err != nil {
+		return nil, false
+	}
+	list = make([]string, 0, len(l))
+	for _, m := range l {
+		item, ok := m.(httpsfv.Item)
 		if !ok {
 			return nil, false
 		}
-		list = append(list, str)
-		rest, ok = skipSFParams(rest)
+		s, ok := item.Value.(string)
 		if !ok {
 			return nil, false
 		}
-		rest = strings.TrimLeft(rest, " \t")
-		if rest == "" {
-			break
-		}
-		if rest[0] != ',' {
-			return nil, false
-		}
-		rest = strings.TrimLeft(rest[1:], " \t")
-		if rest == "" {
-			return nil, false // trailing comma
-		}
-		s = rest
+		list = append(list, s)
 	}
 	return list, true
-}
-
-// parseSFString parses a Structured Fields sf-string at the start of s.
-func parseSFString(s string) (str, rest string, ok bool) {
-	if s == "" || s[0] != '"' {
-		return "", s, false
-	}
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\':
-			if i+1 >= len(s) || (s[i+1] != '"' && s[i+1] != '\\') {
-				return "", s, false
-			}
-			i++
-			b.WriteByte(s[i])
-		case c == '"':
-			return b.String(), s[i+1:], true
-		case c < 0x20 || c > 0x7e:
-			return "", s, false
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", s, false
-}
-
-// skipSFParams skips ";key[=value]" parameters after a list member.
-func skipSFParams(s string) (string, bool) {
-	for len(s) > 0 && s[0] == ';' {
-		s = strings.TrimLeft(s[1:], " ")
-		i := 0
-		for i < len(s) && (tokenChar(s[i]) || s[i] == ':' || s[i] == '/') && s[i] != '=' {
-			i++
-		}
-		if i == 0 {
-			return s, false
-		}
-		s = s[i:]
-		if len(s) > 0 && s[0] == '=' {
-			s = s[1:]
-			if len(s) > 0 && s[0] == '"' {
-				_, rest, ok := parseSFString(s)
-				if !ok {
-					return s, false
-				}
-				s = rest
-				continue
-			}
-			j := 0
-			for j < len(s) && (tokenChar(s[j]) || s[j] == ':' || s[j] == '/' || s[j] == '?' || s[j] == '=') {
-				j++
-			}
-			if j == 0 {
-				return s, false
-			}
-			s = s[j:]
-		}
-	}
-	return s, true
 }

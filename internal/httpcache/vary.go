@@ -74,14 +74,90 @@ func normalizeFieldValue(values []string) string {
 	return b.String()
 }
 
-// selectValues returns the normalized values of fields in h, in order.
-func selectValues(h http.Header, fields []string) []string {
+// selector gives the value a request field has for selecting a variant
+// (RFC 9111 §4.1): its normalized value, except for Cookie on a route
+// that lists the cookies that count (RouteOptions.VaryCookies).
+type selector struct {
+	cookies globs // empty: the whole Cookie field counts
+	// cookie is the Cookie value of the one request the selector is
+	// bound to (see bind), so that it is worked out once, not once per
+	// stored variant compared.
+	cookie string
+	bound  bool
+}
+
+// bind returns s for the request header h only.
+func (s selector) bind(h http.Header) selector {
+	if len(s.cookies) > 0 {
+		s.cookie, s.bound = s.cookieValue(h["Cookie"]), true
+	}
+	return s
+}
+
+func (s selector) value(h http.Header, field string) string {
+	if len(s.cookies) > 0 && field == "Cookie" {
+		if s.bound {
+			return s.cookie
+		}
+		return s.cookieValue(h["Cookie"])
+	}
+	return normalizeFieldValue(h[field])
+}
+
+// cookieValue is the canonical form of the listed cookies in the lines
+// of a Cookie field: their name=value pairs, sorted, joined by "; "; ""
+// when there is none. Requests that differ only in other cookies get the
+// same value. A value taken without a list may equal one taken with it
+// (a variant stored before the list was set, found on disk) only when
+// the field held listed cookies alone: the same request, then.
+func (s selector) cookieValue(lines []string) string {
+	var first string
+	var more []string // all pairs, once there are two
+	n := 0
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			if n++; n > maxFieldMembers {
+				break
+			}
+			pair := trimOWS(part)
+			name, _, _ := strings.Cut(pair, "=")
+			switch {
+			case pair == "" || !s.cookies.match(name):
+			case first == "":
+				first = pair
+			case more == nil:
+				more = []string{first, pair}
+			default:
+				more = append(more, pair)
+			}
+		}
+	}
+	if more == nil {
+		return first
+	}
+	slices.Sort(more)
+	return strings.Join(more, "; ")
+}
+
+// selects reports whether a request with header h has the values vals
+// of fields (RFC 9111 §4.1).
+func (s selector) selects(h http.Header, fields, vals []string) bool {
+	for i, f := range fields {
+		if s.value(h, f) != vals[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// values returns the selecting values of fields in h, in order.
+func (s selector) values(h http.Header, fields []string) []string {
 	if len(fields) == 0 {
 		return nil
 	}
 	out := make([]string, len(fields))
 	for i, f := range fields {
-		out[i] = normalizeFieldValue(h[f])
+		out[i] = s.value(h, f)
 	}
 	return out
 }
