@@ -10,8 +10,13 @@ import (
 //
 //   - A response to a request without a session cookie is the same for
 //     every anonymous user, so the edge may keep it: "public, max-age=0,
-//     s-maxage=300" lets the edge serve it for five minutes while browsers
-//     revalidate every time. Its Surrogate-Key names what it shows:
+//     s-maxage=300" lets a shared cache serve it for five minutes while
+//     browsers revalidate every time. s-maxage also forbids a shared cache
+//     to serve it stale (RFC 9111 5.2.2.10), so the wiki tells tandem its
+//     own policy in Tandem-Cache-Control, "max-age=300": the same five
+//     minutes, and tandem may then serve the page stale (its grace) while
+//     every instance is down. tandem removes that field before delivery;
+//     other caches ignore it. Its Surrogate-Key names what it shows:
 //     "page-{title}" for a page and its history, "index" for the page
 //     list, and "pages" on all of them (so an operator can drop every page
 //     with one tag purge). Saving a page purges "page-{title}" and "index"
@@ -31,6 +36,7 @@ import (
 
 const (
 	cachePublic  = "public, max-age=0, s-maxage=300"
+	cacheTandem  = "max-age=300" // Tandem-Cache-Control of a public response
 	cachePrivate = "private, no-store"
 	cacheFiles   = "public, max-age=3600"
 )
@@ -39,6 +45,7 @@ const (
 // modified may be zero (no Last-Modified); etag may be empty.
 func setPublic(h http.Header, etag string, modified time.Time, tags ...string) {
 	h.Set("Cache-Control", cachePublic)
+	h.Set("Tandem-Cache-Control", cacheTandem)
 	h.Set("Vary", "Cookie")
 	if etag != "" {
 		h.Set("ETag", etag)

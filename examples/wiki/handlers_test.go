@@ -236,6 +236,7 @@ func TestCacheHeaders(t *testing.T) {
 		rec := a.get(t, anonymous, tc.target)
 		wantStatus(t, "anonymous GET "+tc.target, rec, tc.status)
 		wantHeader(t, "anonymous GET "+tc.target, rec, "Cache-Control", "public, max-age=0, s-maxage=300")
+		wantHeader(t, "anonymous GET "+tc.target, rec, "Tandem-Cache-Control", "max-age=300")
 		wantHeader(t, "anonymous GET "+tc.target, rec, "Surrogate-Key", tc.tags)
 		wantHeader(t, "anonymous GET "+tc.target, rec, "Vary", "Cookie")
 		if tc.status == http.StatusOK && (rec.Header().Get("ETag") == "" || rec.Header().Get("Last-Modified") == "") {

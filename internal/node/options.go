@@ -131,6 +131,10 @@ func routeCacheOptions(c config.RouteCache, cache *httpcache.Cache) *httpcache.R
 	if cache == nil {
 		return nil
 	}
+	hitForPass := time.Duration(c.HitForPass)
+	if hitForPass == 0 {
+		hitForPass = -1 // off; httpcache's zero value is its default
+	}
 	return &httpcache.RouteOptions{
 		Bypass: c.Bypass,
 		Key: httpcache.KeyOptions{
@@ -139,9 +143,12 @@ func routeCacheOptions(c config.RouteCache, cache *httpcache.Cache) *httpcache.R
 			Headers:   c.KeyHeaders,
 		},
 		BypassCookies:       c.BypassCookies,
+		VaryCookies:         c.VaryCookies,
 		MaxObjectSize:       int64(c.MaxObjectSize),
 		DefaultTTL:          time.Duration(c.DefaultTTL),
 		Grace:               time.Duration(c.Grace),
+		HitForPass:          hitForPass,
+		ClientCacheControl:  c.ClientCacheControl,
 		KeepTagHeaders:      c.KeepTagHeaders,
 		StoreSetCookie:      c.StoreSetCookie,
 		IgnoreClientNoCache: c.IgnoreClientNoCache,
