@@ -47,7 +47,7 @@ func runHelper(mode string) int {
 	switch mode {
 	case "sleep": // exits on SIGTERM (default action)
 		fmt.Println("ready")
-		select {}
+		sleepForever()
 	case "exit":
 		code, _ := strconv.Atoi(os.Getenv("HELPER_CODE"))
 		fmt.Fprintln(os.Stderr, "exiting with", code)
@@ -55,7 +55,7 @@ func runHelper(mode string) int {
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
-		select {}
+		sleepForever()
 	case "print":
 		for i := 1; i <= 60; i++ {
 			fmt.Printf("out %d\n", i)
@@ -64,7 +64,7 @@ func runHelper(mode string) int {
 		long, _ := strconv.Atoi(os.Getenv("HELPER_LONG"))
 		fmt.Println(strings.Repeat("x", long))
 		fmt.Println("done")
-		select {}
+		sleepForever()
 	case "grandchildren":
 		return helperGrandchildren()
 	case "oom":
@@ -114,7 +114,8 @@ func helperGrandchildren() int {
 		return 1
 	}
 	fmt.Println("ready")
-	select {}
+	sleepForever()
+	return 0
 }
 
 // helperStandin stands in for tandem: it supervises a "grandchildren"
@@ -131,5 +132,14 @@ func helperStandin() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	select {}
+	sleepForever()
+	return 0
+}
+
+// sleepForever blocks until the process is killed. A bare select {} would
+// not do: with no other goroutine the runtime reports a deadlock and exits.
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
 }
