@@ -17,16 +17,17 @@ import (
 // touching them. Where pidfds are missing (Linux before 5.3) it blocks in
 // waitid; stop then leaves that goroutine until the process exits.
 type exitWatch struct {
-	pid    int
-	pidfd  *os.File      // nil: blocking waitid
-	exited chan struct{} // closed when the process has exited
-	done   chan struct{} // closed when the watching goroutine has returned
+	pid      int
+	pidfd    *os.File      // nil: blocking waitid
+	exited   chan struct{} // closed when the process has exited
+	done     chan struct{} // closed when the watching goroutine has returned
+	blocking chan struct{} // closed when it waits in waitid, which stop cannot end
 }
 
 // watchExit starts watching child pid; the caller owns the goroutine and
 // must call stop (after exited, stop only releases the pidfd).
 func watchExit(pid int) *exitWatch {
-	w := &exitWatch{pid: pid, exited: make(chan struct{}), done: make(chan struct{})}
+	w := &exitWatch{pid: pid, exited: make(chan struct{}), done: make(chan struct{}), blocking: make(chan struct{})}
 	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 		// Non-blocking, so that os.NewFile puts it in the poller.
 		_ = unix.SetNonblock(fd, true)
@@ -49,6 +50,7 @@ func (w *exitWatch) run() {
 		}
 		// The poller refused the pidfd: wait the blocking way.
 	}
+	close(w.blocking)
 	for {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_PID, w.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
@@ -77,13 +79,17 @@ func (w *exitWatch) poll() (exited bool, err error) {
 }
 
 // stop ends the watch and returns once its goroutine has returned (at
-// once if the process has exited). exited stays open if the process runs.
+// once if the process has exited), or has fallen back to waitid. exited
+// stays open if the process runs.
 func (w *exitWatch) stop() {
 	if w.pidfd == nil {
 		return // the blocking waitid cannot be interrupted; it ends with the process
 	}
 	_ = w.pidfd.SetReadDeadline(time.Unix(1, 0)) // ends a wait in progress
-	<-w.done
+	select {
+	case <-w.done:
+	case <-w.blocking: // not on the pidfd any more; ends with the process
+	}
 	_ = w.pidfd.Close()
 }
 
