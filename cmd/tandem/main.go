@@ -9,14 +9,20 @@ import (
 	"syscall"
 
 	"github.com/tandem-run/tandem/internal/cli"
+	"github.com/tandem-run/tandem/internal/supervise"
 )
 
 func main() {
+	// The supervisor runs this binary as its keeper (a hidden mode): it
+	// kills the app processes if tandem dies. Nothing else may run first.
+	if len(os.Args) > 1 && os.Args[1] == supervise.KeeperArg {
+		os.Exit(supervise.KeeperMain())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal starts a graceful stop, restore the
 		// default action so a second one ends tandem at once (its app
-		// processes die with it: they carry a parent-death signal).
+		// processes die with it: the supervisor's keeper kills them).
 		<-ctx.Done()
 		stop()
 	}()

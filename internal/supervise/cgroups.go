@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // autoParent is where, below a hierarchy's root (v2) or below tandem's own
@@ -36,8 +37,14 @@ type cgroups struct {
 	v2Run    string // run directory in the cgroup v2 hierarchy; "" = not used
 	v2Memory bool   // instance cgroups in v2Run have the memory controller
 	v1Run    string // run directory in the cgroup v1 memory hierarchy; "" = not used
+	// v1Home is tandem's own cgroup in the v1 memory hierarchy, where the
+	// spawner thread returns after forking into an instance's; "" = not
+	// known (the child then joins its v1 cgroup by pid after the fork).
+	v1Home string
 	// noMemory says why memory limits cannot be enforced; "" when they can.
 	noMemory string
+	// noCloneInto is set once the kernel refused CLONE_INTO_CGROUP.
+	noCloneInto atomic.Bool
 }
 
 // openCgroups finds the usable cgroup hierarchies, removes the cgroups of
@@ -61,7 +68,7 @@ func openCgroups(cfg cgroupConfig, log *slog.Logger) *cgroups {
 		return c
 	}
 	v1Why := ""
-	c.v1Run, v1Why = c.openV1(cfg, name)
+	c.v1Run, c.v1Home, v1Why = c.openV1(cfg, name)
 	if c.v1Run == "" {
 		c.noMemory = fmt.Sprintf("no writable cgroup memory controller (%s; %s)", v2Why, v1Why)
 	}
@@ -96,30 +103,32 @@ func (c *cgroups) openV2(root string, cfg cgroupConfig, name string) (run string
 	return run, true, ""
 }
 
-// openV1 makes the run directory in the v1 memory hierarchy. why says why
-// there is none.
-func (c *cgroups) openV1(cfg cgroupConfig, name string) (run, why string) {
+// openV1 makes the run directory in the v1 memory hierarchy and finds
+// tandem's own cgroup there. why says why there is no run directory.
+func (c *cgroups) openV1(cfg cgroupConfig, name string) (run, home, why string) {
 	root := filepath.Join(cfg.fs, "memory")
 	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
-		return "", fmt.Sprintf("no cgroup v1 memory hierarchy at %s", root)
+		return "", "", fmt.Sprintf("no cgroup v1 memory hierarchy at %s", root)
+	}
+	// /proc shows the path from the hierarchy's root, which in a container
+	// without a cgroup namespace is not where the hierarchy is mounted.
+	if own, err := ownV1Cgroup(cfg.proc, "memory"); err == nil {
+		if _, err := os.Stat(filepath.Join(root, own, "tasks")); err == nil {
+			home = filepath.Join(root, own)
+		}
 	}
 	parent := filepath.Join(root, cfg.parent)
 	if cfg.parent == "" {
 		// v1 allows processes next to child cgroups, so nest below our
 		// own cgroup: the limits tandem runs under still apply.
-		parent = filepath.Join(root, autoParent)
-		if own, err := ownV1Cgroup(cfg.proc, "memory"); err == nil {
-			if _, err := os.Stat(filepath.Join(root, own)); err == nil {
-				parent = filepath.Join(root, own, autoParent)
-			}
-		}
+		parent = filepath.Join(cmp.Or(home, root), autoParent)
 	}
 	c.removeStale(parent, cfg.proc)
 	run = filepath.Join(parent, name)
 	if err := os.MkdirAll(run, 0o755); err != nil {
-		return "", fmt.Sprintf("v1 %s not writable: %v", parent, errors.Unwrap(err))
+		return "", "", fmt.Sprintf("v1 %s not writable: %v", parent, errors.Unwrap(err))
 	}
-	return run, ""
+	return run, home, ""
 }
 
 // removeStale empties and removes the run directories in parent whose
@@ -149,7 +158,7 @@ func (c *cgroups) removeStale(parent, proc string) {
 // "" when it is or when there is no limit. ic is nil when the instance gets
 // no cgroup at all.
 func (c *cgroups) newInstance(dirName string, limit int64) (ic *instanceCgroup, reason string) {
-	ic = &instanceCgroup{}
+	ic = &instanceCgroup{cg: c, name: dirName}
 	reason = c.noMemory
 	if c.v2Run != "" {
 		dir := filepath.Join(c.v2Run, dirName)
@@ -157,8 +166,10 @@ func (c *cgroups) newInstance(dirName string, limit int64) (ic *instanceCgroup, 
 			c.log.Warn("cgroup not used", "path", dir, "err", err)
 		} else {
 			ic.v2Dir = dir
-			if f, err := os.Open(dir); err == nil {
+			if f, err := os.Open(dir); err == nil && !c.noCloneInto.Load() {
 				ic.v2FD = f
+			} else if err == nil {
+				_ = f.Close()
 			}
 			if c.v2Memory {
 				ic.memDir, ic.memV1 = dir, false
@@ -183,6 +194,32 @@ func (c *cgroups) newInstance(dirName string, limit int64) (ic *instanceCgroup, 
 		return nil, reason
 	}
 	return ic, reason
+}
+
+// CgroupsHandover is a run's cgroup layout in a Handover.
+type CgroupsHandover struct {
+	V2Run       string `json:"v2_run,omitempty"`
+	V2Memory    bool   `json:"v2_memory,omitempty"`
+	V1Run       string `json:"v1_run,omitempty"`
+	V1Home      string `json:"v1_home,omitempty"`
+	NoMemory    string `json:"no_memory,omitempty"`
+	NoCloneInto bool   `json:"no_clone_into,omitempty"`
+}
+
+func (c *cgroups) handover() CgroupsHandover {
+	return CgroupsHandover{
+		V2Run: c.v2Run, V2Memory: c.v2Memory, V1Run: c.v1Run, V1Home: c.v1Home,
+		NoMemory: c.noMemory, NoCloneInto: c.noCloneInto.Load(),
+	}
+}
+
+// adoptCgroups takes over the run directories of h. Their names hold this
+// process's pid and start time, which an exec keeps, so they are still
+// this process's: no other tandem removes them as stale.
+func adoptCgroups(h CgroupsHandover, log *slog.Logger) *cgroups {
+	c := &cgroups{log: log, v2Run: h.V2Run, v2Memory: h.V2Memory, v1Run: h.V1Run, v1Home: h.V1Home, noMemory: h.NoMemory}
+	c.noCloneInto.Store(h.NoCloneInto)
+	return c
 }
 
 // close removes the run directories; instances have removed theirs.

@@ -14,17 +14,27 @@ import (
 // Instance is one supervised instance: a process that is restarted when it
 // exits, until Stop. Its methods are safe for concurrent use.
 type Instance struct {
-	sup     *Supervisor
-	spec    Spec // with defaults
-	log     *slog.Logger
+	sup  *Supervisor
+	spec Spec // with defaults
+	log  *slog.Logger
+	// Set by the Supervisor before the instance's goroutine starts.
 	spawner *spawner
 	cg      *cgroups
-	cgName  string // its cgroup directory's name
+	keeper  *keeperClient // nil: no keeper
+	so      spawnOptions
 
-	stopOnce sync.Once
-	stop     chan struct{} // closed by requestStop
-	restart  chan string   // a pending Restart's reason; buffer 1
-	done     chan struct{} // closed when the instance has stopped for good
+	stopOnce   sync.Once
+	stop       chan struct{} // closed by requestStop
+	detachOnce sync.Once
+	detach     chan struct{} // closed by requestDetach: a handover
+	restart    chan string   // a pending Restart's reason; buffer 1
+	done       chan struct{} // closed when the instance has stopped for good or was handed over
+
+	// resume is what an adopted instance resumes from; nil for one
+	// started by Start. handedOver is set by run, before done is closed,
+	// when the instance was handed over.
+	resume     *InstanceHandover
+	handedOver *InstanceHandover
 
 	mu     sync.Mutex // guards the fields below
 	status Status     // without LogTail; see tail
@@ -33,16 +43,15 @@ type Instance struct {
 
 var unsafeCgroupChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
-// newInstance is called with s.mu held, after Run's set-up.
-func newInstance(s *Supervisor, spec Spec, seq int) *Instance {
+// newInstance returns an instance that has not started; the Supervisor
+// sets its run fields and starts run.
+func newInstance(s *Supervisor, spec Spec) *Instance {
 	return &Instance{
 		sup:     s,
 		spec:    spec,
 		log:     s.log.With("app", spec.App, "instance", spec.Name),
-		spawner: s.spawner,
-		cg:      s.cg,
-		cgName:  fmt.Sprintf("%d-%.64s", seq, unsafeCgroupChars.ReplaceAllString(spec.Name, "_")),
 		stop:    make(chan struct{}),
+		detach:  make(chan struct{}),
 		restart: make(chan string, 1),
 		done:    make(chan struct{}),
 		status:  Status{Name: spec.Name, App: spec.App, State: StateStarting},
@@ -99,10 +108,22 @@ func (in *Instance) Stop(ctx context.Context) error {
 }
 
 // Done returns a channel that is closed when the instance has stopped for
-// good, by Stop or because the Supervisor's Run ended.
+// good, by Stop or because the Supervisor's Run ended, or when it was
+// handed over (see Supervisor.Handover): this Supervisor no longer runs it.
 func (in *Instance) Done() <-chan struct{} { return in.done }
 
 func (in *Instance) requestStop() { in.stopOnce.Do(func() { close(in.stop) }) }
+
+func (in *Instance) requestDetach() { in.detachOnce.Do(func() { close(in.detach) }) }
+
+func (in *Instance) detaching() bool {
+	select {
+	case <-in.detach:
+		return true
+	default:
+		return false
+	}
+}
 
 func (in *Instance) stopping() bool {
 	select {
@@ -114,19 +135,16 @@ func (in *Instance) stopping() bool {
 }
 
 // run is the instance's goroutine, owned by the Supervisor. It reports the
-// first start's error on first; if that is not nil, it has cleaned up and
-// there is no instance.
+// first start's error on first (nil for an adopted instance); if that is
+// not nil, it has cleaned up and there is no instance.
 func (in *Instance) run(first chan<- error) {
 	defer in.sup.wg.Done()
 	defer close(in.done)
-	ic, reason := in.cg.newInstance(in.cgName, in.spec.MemoryLimit)
-	in.update(func(st *Status) { st.MemoryLimitEnforced = in.spec.MemoryLimit > 0 && reason == "" })
-	if reason != "" {
-		in.sup.warnMemory(in, reason)
-	}
-	err := in.loop(ic, first)
-	if rmErr := ic.remove(); rmErr != nil {
-		in.log.Error("remove instance cgroup", "err", rmErr)
+	h, err := in.loop(first)
+	if h != nil {
+		in.handedOver = h
+		in.log.Info("instance handed over", "pid", in.Status().PID)
+		return
 	}
 	in.sup.remove(in)
 	if err != nil {
@@ -138,94 +156,110 @@ func (in *Instance) run(first chan<- error) {
 	in.sup.emit(in.event(EventStopped))
 }
 
-// loop starts the process again and again until the instance is stopped.
-// It returns the first start's error, or nil once stopped.
-func (in *Instance) loop(ic *instanceCgroup, first chan<- error) error {
+// loop starts the process again and again until the instance is stopped
+// or handed over. It returns the first start's error, or the state to
+// hand over, or neither once stopped.
+func (in *Instance) loop(first chan<- error) (*InstanceHandover, error) {
 	policy := &restartPolicy{
 		min: in.spec.MinBackoff, max: in.spec.MaxBackoff,
 		stableAfter: in.spec.StableAfter, jitter: rand.Float64,
 	}
-	for starts := 0; ; starts++ {
-		in.update(func(st *Status) {
-			st.State = StateStarting
-			if starts > 0 {
-				st.Restarts++
+	p, stop, delay := in.resumed(policy)
+	for {
+		if p == nil {
+			if delay > 0 {
+				left, woke := in.sleep(delay)
+				switch woke {
+				case wokeStop:
+					return nil, nil
+				case wokeDetach:
+					return in.handoverState(nil, policy, left, stop), nil
+				}
 			}
-		})
-		before, _ := ic.counters()
-		p, err := startProcess(in.spawner, &in.spec, ic, in.output)
-		if err == nil {
-			in.started(p)
-		}
-		if first != nil {
+			// The first start is neither stopped nor handed over: Start
+			// waits for it.
+			if first == nil && in.stopping() {
+				return nil, nil
+			}
+			if first == nil && in.detaching() {
+				return in.handoverState(nil, policy, 0, stop), nil
+			}
+			var err error
+			p, err = in.start(first == nil)
+			if first != nil {
+				if err != nil {
+					return nil, err
+				}
+				first <- nil
+				first = nil
+			}
 			if err != nil {
-				return err
+				ex := in.startFailed(err)
+				if in.stopping() || in.spec.Once {
+					return nil, nil
+				}
+				delay = in.scheduleRestart(policy, ex.Uptime)
+				continue
 			}
-			first <- nil
-			first = nil
 		}
-		var ex Exit
-		if err != nil {
-			ex = in.startFailed(err)
-		} else {
-			ex = in.exited(p, ic, before, in.supervise(p, ic, policy))
+		if in.supervise(p, policy, &stop) {
+			return in.handoverState(p, policy, 0, stop), nil
 		}
+		ex := in.exited(p, stop.requested)
+		p, stop = nil, stopState{}
 		switch {
 		case in.stopping(), in.spec.Once:
-			return nil
+			return nil, nil
 		case ex.Requested:
-			continue // Restart: start again at once
+			delay = 0 // Restart: start again at once
+			continue
 		}
-		delay, crashLoop := policy.exited(ex.Uptime)
-		in.backoff(delay, crashLoop)
-		if !in.sleep(delay) {
-			return nil
-		}
+		delay = in.scheduleRestart(policy, ex.Uptime)
 	}
 }
 
-// supervise waits until process p exits, sending the stop signal when Stop
-// or Restart asks for it, and SIGKILL when the grace is over. It reports
-// whether the exit was asked for.
-func (in *Instance) supervise(p *process, ic *instanceCgroup, policy *restartPolicy) (requested bool) {
-	stable := time.NewTimer(in.spec.StableAfter)
-	defer stable.Stop()
-	grace := time.NewTimer(in.spec.StopGrace)
-	grace.Stop() // started by the first stop or restart request
-	defer grace.Stop()
-	var graceC <-chan time.Time
-	stopC, restartC := in.stop, in.restart
-	for {
-		select {
-		case <-p.exited:
-			return requested
-		case <-stopC:
-			stopC = nil
-		case reason := <-restartC:
-			restartC = nil
-			in.log.Info("instance restart requested", "reason", reason, "pid", p.pid)
-		case <-graceC:
-			graceC = nil
-			in.log.Warn("instance did not stop within grace; killing it", "pid", p.pid, "grace", in.spec.StopGrace)
-			if err := p.kill(ic); err != nil {
-				in.log.Error("kill instance", "pid", p.pid, "err", err)
-			}
-			continue
-		case <-stable.C:
-			policy.stable()
-			in.update(func(st *Status) { st.CrashLoop = false })
-			continue
+// start makes a new cgroup for the next process, tells the keeper about
+// it, and starts the process in it. restart counts it as a restart.
+func (in *Instance) start(restart bool) (*process, error) {
+	in.update(func(st *Status) {
+		st.State = StateStarting
+		if restart {
+			st.Restarts++
 		}
-		if !requested {
-			requested = true
-			in.update(func(st *Status) { st.State = StateStopping })
-			if err := p.signal(in.spec.StopSignal); err != nil {
-				in.log.Warn("signal instance", "pid", p.pid, "signal", in.spec.StopSignal, "err", err)
-			}
-			grace.Reset(in.spec.StopGrace)
-			graceC = grace.C
-		}
+	})
+	id := in.sup.cgroupName(in.spec.Name)
+	ic, reason := in.cg.newInstance(id, in.spec.MemoryLimit)
+	in.update(func(st *Status) { st.MemoryLimitEnforced = in.spec.MemoryLimit > 0 && reason == "" })
+	if reason != "" {
+		in.sup.warnMemory(in, reason)
 	}
+	// Told before the fork: whatever runs in the cgroup is known to the
+	// keeper even if tandem dies right after.
+	if ic != nil {
+		in.keeper.add(keeperMsg{ID: id, Cgroups: ic.dirs()})
+	}
+	p, err := startProcess(in.spawner, &in.spec, ic, in.so, in.output)
+	ic.closeFD()
+	if err != nil {
+		in.keeper.del(id)
+		if rmErr := ic.remove(); rmErr != nil {
+			in.log.Error("remove instance cgroup", "err", rmErr)
+		}
+		return nil, err
+	}
+	// The process group too: where the process joined its cgroups only
+	// after the fork, a child forked first is found through it.
+	p.id = id
+	in.keeper.add(keeperMsg{ID: id, PGID: p.pid, Cgroups: ic.dirs()})
+	in.started(p)
+	return p, nil
+}
+
+// scheduleRestart records an exit after uptime and returns the back-off.
+func (in *Instance) scheduleRestart(policy *restartPolicy, uptime time.Duration) time.Duration {
+	delay, crashLoop := policy.exited(uptime)
+	in.backoff(delay, crashLoop)
+	return delay
 }
 
 // started records that p was started.
@@ -248,9 +282,10 @@ func (in *Instance) startFailed(err error) Exit {
 	return ex
 }
 
-// exited reaps p after its exit and records how it ended.
-func (in *Instance) exited(p *process, ic *instanceCgroup, before memCounters, requested bool) Exit {
-	state, err := p.reap(ic)
+// exited reaps p after its exit, records how it ended and removes its
+// cgroup.
+func (in *Instance) exited(p *process, requested bool) Exit {
+	state, err := p.reap(func() { in.keeper.del(p.id) })
 	if err != nil {
 		in.log.Error("reap instance", "pid", p.pid, "err", err)
 	}
@@ -264,7 +299,10 @@ func (in *Instance) exited(p *process, ic *instanceCgroup, before memCounters, r
 			ex.Code = state.ExitCode()
 		}
 	}
-	ooms := oomKills(before, ic, ex.Signal)
+	ooms := oomKills(p.cg, ex.Signal)
+	if err := p.cg.remove(); err != nil {
+		in.log.Error("remove instance cgroup", "err", err)
+	}
 	ex.OOMKilled = ooms > 0 && ex.Signal == syscall.SIGKILL
 	in.update(func(st *Status) { st.PID, st.LastExit, st.OOMKills = 0, &ex, st.OOMKills+ooms })
 
@@ -285,17 +323,17 @@ func (in *Instance) exited(p *process, ic *instanceCgroup, before memCounters, r
 	return ex
 }
 
-// oomKills returns how many processes of the instance the OOM killer killed
-// since before was read. Where the kernel does not count OOM kills (v1
-// before Linux 4.13), a hit limit followed by SIGKILL counts as one.
-func oomKills(before memCounters, ic *instanceCgroup, sig syscall.Signal) int {
+// oomKills returns how many processes of the instance the OOM killer
+// killed in the process's cgroup. Where the kernel does not count OOM kills
+// (v1 before Linux 4.13), a hit limit followed by SIGKILL counts as one.
+func oomKills(ic *instanceCgroup, sig syscall.Signal) int {
 	after, ok := ic.counters()
 	switch {
 	case !ok:
 		return 0
-	case after.hasOOMKills && before.hasOOMKills:
-		return int(max(0, after.oomKills-before.oomKills))
-	case after.failcnt > before.failcnt && sig == syscall.SIGKILL:
+	case after.hasOOMKills:
+		return int(max(0, after.oomKills))
+	case after.failcnt > 0 && sig == syscall.SIGKILL:
 		return 1
 	}
 	return 0
@@ -315,21 +353,6 @@ func (in *Instance) backoff(delay time.Duration, crashLoop bool) {
 	if became {
 		in.log.Error("instance crash looping", "exits", CrashLoopExits, "retry_every", in.spec.MaxBackoff)
 		in.sup.emit(in.event(EventCrashLoop))
-	}
-}
-
-// sleep waits d, or less if Restart asks. It returns false if Stop asks.
-func (in *Instance) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case reason := <-in.restart:
-		in.log.Info("instance restart requested", "reason", reason)
-		return true
-	case <-in.stop:
-		return false
 	}
 }
 

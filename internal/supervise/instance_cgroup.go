@@ -11,16 +11,23 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroupKillTimeout bounds how long killing a cgroup's processes may take.
 const cgroupKillTimeout = 5 * time.Second
 
-// instanceCgroup is the cgroup of one instance: its directory in each
-// hierarchy the Supervisor uses. It is kept across restarts. A nil
-// *instanceCgroup means the instance has no cgroup; its methods then do
-// nothing.
+// instanceCgroup is the cgroup made for one process of an instance: its
+// directory in each hierarchy the Supervisor uses. Each start of an
+// instance gets a new one, removed once the process and its descendants
+// are gone: a v2 cgroup that was killed through cgroup.kill SIGKILLs every
+// process later cloned into it on some kernels, so a cgroup is never
+// reused. A nil *instanceCgroup means the process has no cgroup; its
+// methods then do nothing.
 type instanceCgroup struct {
+	cg    *cgroups // the run it belongs to
+	name  string   // its directory's name, unique in the run
 	v2Dir string   // directory in the v2 hierarchy; "" = none
 	v2FD  *os.File // v2Dir, open for CLONE_INTO_CGROUP; nil = join by pid
 	v1Dir string   // directory in the v1 memory hierarchy; "" = none
@@ -39,25 +46,64 @@ func (ic *instanceCgroup) cgroupFD() int {
 	return int(ic.v2FD.Fd())
 }
 
-// noFD stops using CLONE_INTO_CGROUP, for kernels that refuse it.
-func (ic *instanceCgroup) noFD() {
+// closeFD closes the descriptor for CLONE_INTO_CGROUP once the process is
+// started.
+func (ic *instanceCgroup) closeFD() {
 	if ic != nil && ic.v2FD != nil {
 		_ = ic.v2FD.Close() // read-only directory: nothing to lose
 		ic.v2FD = nil
 	}
 }
 
-// join moves process pid into the directories it did not start in: the v1
-// one always (v1 has no CLONE_INTO_CGROUP), the v2 one if it was not
-// started there. It runs right after the fork, so the program has hardly
-// begun and has not started children of its own yet.
-func (ic *instanceCgroup) join(pid int, inV2 bool) error {
+// refuseFD records that the kernel refuses CLONE_INTO_CGROUP: later
+// processes join their v2 cgroup by pid.
+func (ic *instanceCgroup) refuseFD() {
+	if ic != nil {
+		ic.cg.noCloneInto.Store(true)
+		ic.closeFD()
+	}
+}
+
+// enterV1 moves the calling thread into the v1 cgroup, so that the child
+// it forks next is born there. It must run on a thread locked to its
+// goroutine (the spawner's), and leaveV1 must follow the fork. entered is
+// false where the thread stays where it is: no v1 cgroup, no known cgroup
+// to return to, or the move failed (err says why; the child then joins
+// by pid after it started).
+func (ic *instanceCgroup) enterV1() (entered bool, err error) {
+	if ic == nil || ic.v1Dir == "" || ic.cg.v1Home == "" {
+		return false, nil
+	}
+	if err := writeCgroupFile(ic.v1Dir, "tasks", strconv.Itoa(unix.Gettid())); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// leaveV1 moves the calling thread back to tandem's own v1 cgroup after
+// enterV1. The thread must not stay: tandem would be charged to the
+// instance and, being listed in it, be killed with it.
+func (ic *instanceCgroup) leaveV1(entered bool) error {
+	if !entered {
+		return nil
+	}
+	if err := writeCgroupFile(ic.cg.v1Home, "tasks", strconv.Itoa(unix.Gettid())); err != nil {
+		return fmt.Errorf("leave cgroup: %w", err)
+	}
+	return nil
+}
+
+// join moves process pid into the directories it was not born in: the v1
+// one unless the fork happened inside it (inV1), the v2 one unless it was
+// started there (inV2). It runs right after the fork, so the program has
+// hardly begun and has not started children of its own yet.
+func (ic *instanceCgroup) join(pid int, inV2, inV1 bool) error {
 	if ic == nil {
 		return nil
 	}
 	var errs []error
 	for _, dir := range []string{ic.v1Dir, ic.v2Dir} {
-		if dir == "" || (dir == ic.v2Dir && inV2) {
+		if dir == "" || (dir == ic.v2Dir && inV2) || (dir == ic.v1Dir && inV1) {
 			continue
 		}
 		if err := writeCgroupFile(dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
@@ -65,6 +111,20 @@ func (ic *instanceCgroup) join(pid int, inV2 bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dirs returns the cgroup's directories, for the keeper.
+func (ic *instanceCgroup) dirs() []string {
+	if ic == nil {
+		return nil
+	}
+	var out []string
+	for _, dir := range []string{ic.v2Dir, ic.v1Dir} {
+		if dir != "" {
+			out = append(out, dir)
+		}
+	}
+	return out
 }
 
 // memCounters are what the kernel counts about memory in a cgroup.
@@ -95,11 +155,9 @@ func (ic *instanceCgroup) killAll() error {
 		return nil
 	}
 	var errs []error
-	for _, dir := range []string{ic.v2Dir, ic.v1Dir} {
-		if dir != "" {
-			if _, err := killCgroup(dir); err != nil {
-				errs = append(errs, err)
-			}
+	for _, dir := range ic.dirs() {
+		if _, err := killCgroup(dir); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -110,16 +168,38 @@ func (ic *instanceCgroup) remove() error {
 	if ic == nil {
 		return nil
 	}
-	ic.noFD()
+	ic.closeFD()
 	var errs []error
-	for _, dir := range []string{ic.v2Dir, ic.v1Dir} {
-		if dir != "" {
-			if _, err := removeCgroupTree(dir); err != nil {
-				errs = append(errs, err)
-			}
+	for _, dir := range ic.dirs() {
+		if _, err := removeCgroupTree(dir); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CgroupHandover is a process's cgroup in a Handover; all "" = none.
+type CgroupHandover struct {
+	Name   string `json:"name"`
+	V2Dir  string `json:"v2_dir,omitempty"`
+	V1Dir  string `json:"v1_dir,omitempty"`
+	MemDir string `json:"mem_dir,omitempty"`
+	MemV1  bool   `json:"mem_v1,omitempty"`
+}
+
+func (ic *instanceCgroup) handover() CgroupHandover {
+	if ic == nil {
+		return CgroupHandover{}
+	}
+	return CgroupHandover{Name: ic.name, V2Dir: ic.v2Dir, V1Dir: ic.v1Dir, MemDir: ic.memDir, MemV1: ic.memV1}
+}
+
+// adoptCgroup returns the cgroup described by h in run c; nil for none.
+func (c *cgroups) adoptCgroup(h CgroupHandover) *instanceCgroup {
+	if h.V2Dir == "" && h.V1Dir == "" {
+		return nil
+	}
+	return &instanceCgroup{cg: c, name: h.Name, v2Dir: h.V2Dir, v1Dir: h.V1Dir, memDir: h.MemDir, memV1: h.MemV1}
 }
 
 // setMemoryLimit sets the memory limit of the cgroup dir (0 = none) and
@@ -177,7 +257,11 @@ func killCgroup(dir string) (found int, err error) {
 			_ = writeCgroupFile(dir, "cgroup.kill", "1") // checked by the next round
 		} else {
 			for _, pid := range pids {
-				_ = syscall.Kill(pid, syscall.SIGKILL) // gone already is fine
+				// tandem's spawner thread is in a v1 cgroup while it forks
+				// into it; tandem must never kill itself.
+				if pid != os.Getpid() {
+					_ = syscall.Kill(pid, syscall.SIGKILL) // gone already is fine
+				}
 			}
 		}
 		// Dying takes a moment; a cgroup has no exit notification that

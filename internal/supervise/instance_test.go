@@ -220,8 +220,10 @@ func TestOutputCaptured(t *testing.T) {
 	}
 }
 
-func TestMemoryLimitOOMKill(t *testing.T) {
-	t.Parallel()
+// oomSpec returns a Spec of the "oom" helper with a 64 MiB limit and a back-off
+// of a minute, and a Supervisor that enforces memory limits (or skips).
+func oomSpec(t *testing.T) (*harness, Spec) {
+	t.Helper()
 	h := startSupervisor(t, Options{})
 	<-h.sup.ready
 	if h.sup.cg.noMemory != "" {
@@ -230,6 +232,12 @@ func TestMemoryLimitOOMKill(t *testing.T) {
 	spec := helperSpec("web-1", "oom")
 	spec.MemoryLimit = 64 << 20
 	spec.MinBackoff, spec.MaxBackoff = time.Minute, time.Minute
+	return h, spec
+}
+
+func TestMemoryLimitOOMKill(t *testing.T) {
+	t.Parallel()
+	h, spec := oomSpec(t)
 	in := h.start(t, spec)
 	if !in.Status().MemoryLimitEnforced {
 		t.Fatalf("MemoryLimitEnforced = false with a usable memory controller")

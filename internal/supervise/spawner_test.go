@@ -19,18 +19,8 @@ import (
 // must die with it (Pdeathsig), and the next Supervisor must kill the
 // grandchildren left in the stale cgroup and remove it.
 func TestPdeathsig(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	pidfile := filepath.Join(t.TempDir(), "pids")
-	standin := exec.Command(exe, "-test.run=^$")
-	standin.Env = []string{helperEnv + "=standin", "HELPER_PIDFILE=" + pidfile}
-	standin.Stderr = os.Stderr
-	if err := standin.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = standin.Process.Kill(); _ = standin.Wait() })
+	standin := startHelperProcess(t, "standin", "HELPER_PIDFILE="+pidfile)
 	pids := waitPidfile(t, pidfile, standin)
 	if err := standin.Process.Kill(); err != nil {
 		t.Fatal(err)

@@ -59,7 +59,8 @@ type Spec struct {
 	// Output, if not nil, receives each line of the process's output
 	// (stream is "stdout" or "stderr") besides the log. It is called from
 	// the goroutines reading the pipes and must not block for long.
-	Output func(stream, line string)
+	// It is not part of a Handover: an adopted instance has none.
+	Output func(stream, line string) `json:"-"`
 }
 
 // withDefaults returns s with zero values replaced by the defaults, or an

@@ -37,6 +37,20 @@ type Options struct {
 	// parent next to that subgroup); otherwise limits are not enforced and
 	// the log says why.
 	CgroupParent string
+	// KeeperPath, if not "", is the tandem binary, which Run starts as
+	// `KeeperPath KeeperArg` to be the keeper: a small process that
+	// SIGKILLs every instance's processes, descendants included, when
+	// tandem dies, however it dies (see KeeperMain). "" means no keeper:
+	// then each instance's own process gets SIGKILL as parent-death signal
+	// and nothing else dies with tandem until the next Supervisor removes
+	// the cgroups left behind. Handover needs a keeper.
+	KeeperPath string
+	// Adopt, if not nil, is the Handover of a Supervisor that ran in this
+	// process before it exec'd the current program: New creates its
+	// instances (Instances lists them at once) and Run takes over their
+	// processes, cgroups and keeper instead of starting anew. KeeperPath
+	// must be set.
+	Adopt *Handover
 	// OnEvent, if not nil, is called for every Event. It is called from
 	// the instance's goroutine, without locks held, in the order the
 	// events happen for that instance (events of different instances may
@@ -54,7 +68,7 @@ type phase int
 
 const (
 	phaseNew      phase = iota
-	phaseStarting       // Run sets up cgroups and the spawner
+	phaseStarting       // Run sets up cgroups, the keeper and the spawner
 	phaseRunning        // Start works
 	phaseClosing        // Run stops the instances
 	phaseDone           // Run has returned
@@ -67,16 +81,20 @@ type Supervisor struct {
 	opts  Options
 	log   *slog.Logger
 	ready chan struct{} // closed when Run has set up or has ended
+	done  chan struct{} // closed when Run has returned
+	// handoverReq takes Handover's requests; Run answers on the channel.
+	handoverReq chan chan handoverResult
 	// wg counts the instances' goroutines; Add is called under mu while
 	// phase is phaseRunning, so that Run's Wait sees every Add.
 	wg sync.WaitGroup
 
 	mu        sync.Mutex // guards the fields below
 	phase     phase
-	cg        *cgroups // set before ready is closed
-	spawner   *spawner // set before ready is closed
+	cg        *cgroups      // set before ready is closed
+	spawner   *spawner      // set before ready is closed
+	keeper    *keeperClient // set before ready is closed; nil: none
 	instances map[string]*Instance
-	seq       int             // counts instances; names their cgroups
+	seq       int             // counts processes started; names their cgroups
 	warned    map[string]bool // apps whose unenforced memory limit was logged
 }
 
@@ -95,20 +113,30 @@ func New(opts Options) (*Supervisor, error) {
 	if strings.Contains("/"+opts.CgroupParent+"/", "/../") {
 		return nil, fmt.Errorf("new supervisor: cgroup parent %q: must not contain ..", opts.CgroupParent)
 	}
-	return &Supervisor{
-		opts:      opts,
-		log:       log,
-		ready:     make(chan struct{}),
-		instances: make(map[string]*Instance),
-		warned:    make(map[string]bool),
-	}, nil
+	s := &Supervisor{
+		opts:        opts,
+		log:         log,
+		ready:       make(chan struct{}),
+		done:        make(chan struct{}),
+		handoverReq: make(chan chan handoverResult),
+		instances:   make(map[string]*Instance),
+		warned:      make(map[string]bool),
+	}
+	if opts.Adopt != nil {
+		if err := s.adopt(opts.Adopt); err != nil {
+			return nil, fmt.Errorf("new supervisor: %w", err)
+		}
+	}
+	return s, nil
 }
 
-// Run sets up cgroups (removing those of a previous tandem that is gone)
-// and the spawner thread, then supervises the instances until ctx ends.
-// Then it stops every instance (stop signal, grace, SIGKILL) and returns
-// once every process is reaped and every goroutine it started has exited.
-// It returns nil after a shutdown by ctx. It may be called once.
+// Run sets up cgroups (removing those of a previous tandem that is gone),
+// the keeper and the spawner thread, or takes over those of Options.Adopt,
+// then supervises the instances until ctx ends. Then it stops every
+// instance (stop signal, grace, SIGKILL) and returns once every process is
+// reaped and every goroutine it started has exited. It returns nil after a
+// shutdown by ctx or a Handover, and an error if the keeper cannot be
+// started. It may be called once.
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.phase != phaseNew {
@@ -117,19 +145,72 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.phase = phaseStarting
 	s.mu.Unlock()
+	defer close(s.done)
 
-	cg := openCgroups(cgroupConfig{fs: s.opts.cgroupFS, proc: s.opts.procFS, parent: s.opts.CgroupParent}, s.log)
-	s.log.Info("supervisor started", "cgroup_v2", cg.v2Run, "cgroup_v1_memory", cg.v1Run, "memory_limits", cg.noMemory == "")
+	cg, keeper, err := s.setUp()
+	if err != nil {
+		s.mu.Lock()
+		s.phase = phaseDone
+		s.mu.Unlock()
+		close(s.ready)
+		return fmt.Errorf("run supervisor: %w", err)
+	}
 	sp := newSpawner()
 	go sp.run()
 
 	s.mu.Lock()
-	s.cg, s.spawner, s.phase = cg, sp, phaseRunning
+	s.cg, s.spawner, s.keeper, s.phase = cg, sp, keeper, phaseRunning
+	adopted := make([]*Instance, 0, len(s.instances))
+	for _, in := range s.instances {
+		s.prepareLocked(in)
+		adopted = append(adopted, in)
+	}
 	s.mu.Unlock()
 	close(s.ready)
+	for _, in := range adopted {
+		go in.run(nil)
+	}
 
-	<-ctx.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.shutDown(sp, cg, keeper)
+		case res := <-s.handoverReq:
+			h, err := s.handOver(sp, cg, keeper)
+			res <- handoverResult{h, err}
+			if err == nil {
+				s.mu.Lock()
+				s.phase = phaseDone
+				s.mu.Unlock()
+				return nil
+			}
+		}
+	}
+}
 
+// setUp opens the cgroups and starts the keeper, or adopts them.
+func (s *Supervisor) setUp() (*cgroups, *keeperClient, error) {
+	if h := s.opts.Adopt; h != nil {
+		cg := adoptCgroups(h.Cgroups, s.log)
+		keeper, err := adoptKeeper(s.opts.KeeperPath, h.Keeper, s.log)
+		s.log.Info("supervisor adopted", "instances", len(h.Instances), "cgroup_v2", cg.v2Run, "cgroup_v1_memory", cg.v1Run)
+		return cg, keeper, err
+	}
+	cg := openCgroups(cgroupConfig{fs: s.opts.cgroupFS, proc: s.opts.procFS, parent: s.opts.CgroupParent}, s.log)
+	s.log.Info("supervisor started", "cgroup_v2", cg.v2Run, "cgroup_v1_memory", cg.v1Run, "memory_limits", cg.noMemory == "")
+	if s.opts.KeeperPath == "" {
+		return cg, nil, nil
+	}
+	keeper, err := startKeeper(s.opts.KeeperPath, s.log)
+	if err != nil {
+		return nil, nil, errors.Join(err, cg.close())
+	}
+	return cg, keeper, nil
+}
+
+// shutDown stops every instance, then the spawner, the keeper (told that
+// nothing is left) and the cgroups.
+func (s *Supervisor) shutDown(sp *spawner, cg *cgroups, keeper *keeperClient) error {
 	s.mu.Lock()
 	s.phase = phaseClosing
 	running := make([]*Instance, 0, len(s.instances))
@@ -143,7 +224,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.wg.Wait()
 	sp.close()
 	<-sp.done
-	err := cg.close()
+	err := errors.Join(keeper.close(), cg.close())
 
 	s.mu.Lock()
 	s.phase = phaseDone
@@ -152,6 +233,30 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return fmt.Errorf("run supervisor: %w", err)
 	}
 	return nil
+}
+
+// prepareLocked gives in what it needs from Run's set-up and counts its
+// goroutine, which the caller starts. s.mu is held, in phaseRunning.
+func (s *Supervisor) prepareLocked(in *Instance) {
+	in.spawner, in.cg, in.keeper = s.spawner, s.cg, s.keeper
+	// With a keeper, children get no parent-death signal. The keeper
+	// kills all of an instance when tandem dies, not just the process
+	// tandem forked, so the signal adds nothing; and it would kill every
+	// instance at a Handover: Linux sends it when the thread that forked
+	// the child ends, and execve ends every thread but the one calling it.
+	// Without a keeper it is the only thing that kills instances with
+	// tandem, so it stays (see spawner for the thread it needs).
+	in.so = spawnOptions{pdeathsig: s.keeper == nil}
+	s.wg.Add(1)
+}
+
+// cgroupName returns a new name for the cgroup of the next process of
+// instance name, unique in the run.
+func (s *Supervisor) cgroupName(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	return fmt.Sprintf("%d-%.64s", s.seq, unsafeCgroupChars.ReplaceAllString(name, "_"))
 }
 
 // Start starts an instance and returns once its first process has been
@@ -179,10 +284,9 @@ func (s *Supervisor) Start(ctx context.Context, spec Spec) (*Instance, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("start instance %s: %w", spec.Name, ErrExists)
 	}
-	s.seq++
-	in := newInstance(s, spec, s.seq)
+	in := newInstance(s, spec)
+	s.prepareLocked(in)
 	s.instances[spec.Name] = in
-	s.wg.Add(1)
 	s.mu.Unlock()
 
 	first := make(chan error, 1)

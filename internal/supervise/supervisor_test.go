@@ -167,6 +167,13 @@ func TestRunStopsEverything(t *testing.T) {
 	if stopped != 3 {
 		t.Errorf("%d stopped events; want 3", stopped)
 	}
+	checkNoGoroutines(t)
+}
+
+// checkNoGoroutines fails if a goroutine of the package is left. Only for
+// tests that do not run in parallel.
+func checkNoGoroutines(t *testing.T) {
+	t.Helper()
 	// Goroutines have exited when Run returns; give the runtime a moment
 	// to take the finished ones off the list.
 	for i := 0; ; i++ {
@@ -179,7 +186,7 @@ func TestRunStopsEverything(t *testing.T) {
 			}
 		}
 		if leaked == "" {
-			break
+			return
 		}
 		if i == 100 {
 			t.Fatalf("goroutine left after Run returned:\n%s", leaked)
