@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,5 +27,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	os.Exit(cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	keeper, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tandem: no keeper: %v; app processes may outlive tandem\n", err)
+	}
+	os.Exit(cli.Run(ctx, cli.Options{Keeper: keeper}, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

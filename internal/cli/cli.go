@@ -35,9 +35,24 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// Main runs the command line and returns the process exit code.
+// Options are what the program running the command line tells it of
+// itself.
+type Options struct {
+	// Keeper is the path of the binary the supervisor of `tandem up`
+	// runs as its keeper (this one); "" runs none, as a node inside a
+	// test process does.
+	Keeper string
+}
+
+// Main runs the command line with no keeper and returns the process exit
+// code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
+	return Run(ctx, Options{}, args, stdin, stdout, stderr)
+}
+
+// Run runs the command line and returns the process exit code.
+func Run(ctx context.Context, opts Options, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr, opts)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -84,7 +99,7 @@ func exitCode(err error) int {
 	}
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
+func newRoot(stdout, stderr io.Writer, opts Options) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "tandem",
 		Short: "Run a web monolith the way the cloud would, on machines you own",
@@ -103,7 +118,7 @@ the admin address.`,
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(
-		newUpCmd(),
+		newUpCmd(opts.Keeper),
 		newValidateCmd(),
 		newStatusCmd(),
 		newDeployCmd(),

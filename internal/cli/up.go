@@ -12,7 +12,7 @@ import (
 	"github.com/tandem-run/tandem/internal/node"
 )
 
-func newUpCmd() *cobra.Command {
+func newUpCmd(keeper string) *cobra.Command {
 	var file, join string
 	c := &cobra.Command{
 		Use:   "up",
@@ -21,7 +21,8 @@ func newUpCmd() *cobra.Command {
 and the admin API. SIGINT or SIGTERM stops it gracefully: the edge stops
 accepting, in-flight requests finish (edge.timeouts.shutdown), then the
 instances are stopped (stop signal, grace, SIGKILL). A second signal ends
-tandem at once; its instances die with it.
+tandem at once; its instances die with it (a keeper process kills them,
+their children too, whenever tandem ends).
 
 The first start creates a one-member cluster in cluster.data_dir, or, with
 --join, joins the cluster of the node that made the token (see tandem
@@ -46,6 +47,7 @@ belongs to.`,
 				Environ:   os.Environ(),
 				Version:   Version,
 				Join:      join,
+				Keeper:    keeper,
 			})
 			if err != nil {
 				return err

@@ -50,6 +50,10 @@ type Options struct {
 	// Join is a join token: on the first start the node joins that
 	// cluster instead of founding its own.
 	Join string
+	// Keeper is the tandem binary the supervisor runs as its keeper, which
+	// kills every app process when the node's process ends, however it
+	// ends; "" runs none (a node inside a test process).
+	Keeper string
 }
 
 // Node is one tandem process: the parts of a stack running on one machine.
@@ -122,7 +126,7 @@ func (n *Node) buildCluster() (err error) {
 func (n *Node) buildApps() (err error) {
 	var apps []*apprun.App
 	onEvent := func(ev supervise.Event) { n.apps.OnProcessEvent(ev) }
-	if n.sup, err = supervise.New(supervise.Options{Logger: n.log, OnEvent: onEvent}); err != nil {
+	if n.sup, err = supervise.New(supervise.Options{Logger: n.log, OnEvent: onEvent, KeeperPath: n.opts.Keeper}); err != nil {
 		return err
 	}
 	if n.releases, err = deploy.OpenStore(filepath.Join(n.st.Cluster.DataDir, "releases")); err != nil {
