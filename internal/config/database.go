@@ -24,7 +24,7 @@ type Database struct {
 type Postgres struct {
 	// Members are the names (cluster.node) of the nodes that run a
 	// PostgreSQL server, in the order of the file; 1 to MaxPostgresMembers,
-	// no repeats. One member is for development: it has no standby and
+	// no repeats, each lower-case letters, digits, '-' and '.'. One member is for development: it has no standby and
 	// nothing to fail over to. That the members are in different zones is
 	// checked when the nodes are known, not here.
 	Members []string `yaml:"members"`
@@ -98,11 +98,12 @@ func (p *Postgres) setDefaults() {
 // A name ending in "*" stands for every name with that prefix. The driver
 // that writes the members' configuration and this check share the list.
 var PostgresOwnedParameters = []string{
-	"listen_addresses", "port", "unix_socket_directories", "unix_socket_group", "unix_socket_permissions",
-	"data_directory", "config_file", "hba_file", "ident_file", "external_pid_file",
+	"listen_addresses", "port", "unix_socket_*", "cluster_name",
+	"data_directory", "config_file", "hba_file", "ident_file", "external_pid_file", "logging_collector",
 	"include", "include_dir", "include_if_exists",
 	"primary_conninfo", "primary_slot_name", "promote_trigger_file", "restore_command",
 	"recovery_*", "archive_*", "synchronous_standby_names",
+	"wal_receiver_*", "wal_retrieve_retry_interval", "wal_sender_timeout",
 	"ssl*", "wal_level", "hot_standby", "wal_log_hints", "full_page_writes",
 }
 
@@ -118,6 +119,11 @@ func IsPostgresOwned(name string) bool {
 	return false
 }
 
+// memberRE is the form of a member's node name: stricter than any node's,
+// since it also names the member in PostgreSQL (its replication
+// connection's application_name and its slot).
+var memberRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
+
 // pgIdentRE is the form of the database and user names: plain lower-case
 // SQL identifiers, which need no quoting anywhere.
 var pgIdentRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
@@ -131,13 +137,12 @@ var pgParamRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$`)
 var reservedDatabases = []string{"postgres", "template0", "template1", "all", "replication", "sameuser", "samerole", "samegroup"}
 
 // reservedRoles are role names apps may not use: PostgreSQL's own and
-// pg_hba.conf's keywords, the superuser tandem runs as, and the roles
-// tandem's driver creates for replication and rewind. Names starting with
-// "pg_" are reserved by PostgreSQL too.
+// pg_hba.conf's keywords, and the roles tandem creates itself (the
+// superuser and the replication role). Names starting with "pg_" are
+// reserved by PostgreSQL too.
 var reservedRoles = []string{
-	"postgres", "public", "none", "current_user", "current_role", "session_user",
+	"postgres", "replicator", "public", "none", "current_user", "current_role", "session_user",
 	"all", "replication", "sameuser", "samerole", "samegroup",
-	"tandem_replication", "tandem_rewind",
 }
 
 // PostgresRoleReserved reports whether apps may not use the role name.
@@ -184,8 +189,8 @@ func (k *checker) pgMembers(f string, p *Postgres) {
 	}
 	for i, m := range p.Members {
 		field := fmt.Sprintf("%s.members[%d]", f, i)
-		if len(m) > 253 || !nodeRE.MatchString(m) {
-			k.c.addf(field, "must be a node name (letters, digits, '.', '_', '-'), got %q", m)
+		if !memberRE.MatchString(m) {
+			k.c.addf(field, "must be the cluster.node of a node whose name is lower-case letters, digits, '-' and '.', at most 63 characters (it names the member's replication slot and connection), got %q", m)
 		} else if j := slices.Index(p.Members, m); j < i {
 			k.c.addf(field, "%q is also members[%d]", m, j)
 		}

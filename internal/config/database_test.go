@@ -39,7 +39,7 @@ func TestDatabaseDefaults(t *testing.T) {
 func TestDatabaseFull(t *testing.T) {
 	st, err := parse(t, base+`database:
   postgres:
-    members: [node-a, node-b.example, node_c]
+    members: [node-a, node-b.example, c3]
     synchronous: true
     strict: true
     port: 15432
@@ -88,7 +88,8 @@ func TestDatabaseProblems(t *testing.T) {
 		{"database: { postgres: {} }\n", "database.postgres.members", "required"},
 		{"database: { postgres: { members: [] } }\n", "database.postgres.members", "required"},
 		{"database: { postgres: { members: n1 } }\n", "database.postgres.members", "must be a list"},
-		{"database: { postgres: { members: [n1, \"a b\"] } }\n", "database.postgres.members[1]", "must be a node name"},
+		{"database: { postgres: { members: [n1, \"a b\"] } }\n", "database.postgres.members[1]", "must be the cluster.node of a node"},
+		{"database: { postgres: { members: [n1, Node_B] } }\n", "database.postgres.members[1]", "lower-case letters, digits, '-' and '.'"},
 		{"database: { postgres: { members: [n1, n2, n1] } }\n", "database.postgres.members[2]", `"n1" is also members[0]`},
 		{"database: { postgres: { members: [" + strings.Repeat("n,", MaxPostgresMembers) + "n] } }\n", "database.postgres.members", "at most 16 members"},
 		{pg + "    strict: true\n    synchronous: false\n", "database.postgres.strict", "needs synchronous: true"},
@@ -106,7 +107,7 @@ func TestDatabaseProblems(t *testing.T) {
 		{pg + "    database: template1\n", "database.postgres.database", "reserved"},
 		{pg + "    user: postgres\n", "database.postgres.user", `"postgres" is reserved`},
 		{pg + "    user: pg_monitor\n", "database.postgres.user", "reserved"},
-		{pg + "    user: tandem_replication\n", "database.postgres.user", "reserved"},
+		{pg + "    user: replicator\n", "database.postgres.user", "reserved"},
 		{pg + "    user: \"1app\"\n", "database.postgres.user", "not starting with a digit"},
 		{pg + "    endpoint: { listen: \":6432\" }\n", "database.postgres.endpoint.listen", "must be a loopback address"},
 		{pg + "    endpoint: { listen: \"10.0.0.5:6432\" }\n", "database.postgres.endpoint.listen", "plain TCP"},
@@ -191,13 +192,13 @@ func TestIsPostgresOwned(t *testing.T) {
 	for name, want := range map[string]bool{
 		"port": true, "PORT": true, "ssl": true, "ssl_cert_file": true, "archive_mode": true, "recovery_target_lsn": true,
 		"synchronous_standby_names": true, "wal_level": true, "listen_addresses": true, "include_dir": true,
-		"work_mem": false, "shared_buffers": false, "synchronous_commit": false, "portal": false, "max_wal_senders": false,
+		"work_mem": false, "shared_buffers": false, "synchronous_commit": false, "portal": false, "max_wal_senders": false, "wal_receiver_timeout": true, "unix_socket_group": true,
 	} {
 		if got := IsPostgresOwned(name); got != want {
 			t.Errorf("IsPostgresOwned(%q) = %v; want %v", name, got, want)
 		}
 	}
-	for name, want := range map[string]bool{"postgres": true, "pg_read_all_data": true, "tandem_replication": true, "wiki": false, "tandem": false} {
+	for name, want := range map[string]bool{"postgres": true, "pg_read_all_data": true, "replicator": true, "wiki": false, "tandem": false} {
 		if got := PostgresRoleReserved(name); got != want {
 			t.Errorf("PostgresRoleReserved(%q) = %v; want %v", name, got, want)
 		}

@@ -109,6 +109,11 @@ func checkPostgres(t *testing.T, src string, p *Postgres) {
 	if p.Endpoint.Listen == "" || checkAddr(p.Endpoint.Listen) != "" {
 		t.Fatalf("Parse(%q): bad endpoint address %q", src, p.Endpoint.Listen)
 	}
+	for _, m := range p.Members {
+		if !memberRE.MatchString(m) {
+			t.Fatalf("Parse(%q): member %q accepted", src, m)
+		}
+	}
 	for name, v := range p.Parameters {
 		if IsPostgresOwned(name) || !pgParamRE.MatchString(name) || strings.ContainsAny(v, "\x00\r\n") {
 			t.Fatalf("Parse(%q): parameter %q = %q accepted", src, name, v)

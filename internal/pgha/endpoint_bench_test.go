@@ -3,6 +3,8 @@ package pgha
 import (
 	"fmt"
 	"testing"
+
+	"github.com/tandem-run/tandem/internal/pgtest"
 )
 
 // BenchmarkEndpointRoundTrip compares a query round trip (SELECT 1 on one
@@ -10,10 +12,10 @@ import (
 // server with one made through the endpoint. The ratio of the two ns/op
 // is the endpoint's cost per round trip.
 func BenchmarkEndpointRoundTrip(b *testing.B) {
-	pg := startEndpointPG(b, endpointPGConfig{})
+	pg := pgtest.Start(b, pgtest.Config{})
 	e := runEndpoint(b, EndpointOptions{})
 	e.SetTarget(pg.Addr)
-	direct := DatabaseURL(pg.Addr, "postgres", endpointPGPassword, "postgres")
+	direct := DatabaseURL(pg.Addr, "postgres", pgtest.Password, "postgres")
 	for _, bc := range []struct{ name, url string }{{"direct", direct}, {"endpoint", endpointURL(e)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			conn := mustConnect(b, bc.url)

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/tandem-run/tandem/internal/pgtest"
 )
 
 // runEndpoint starts an endpoint on a free loopback port; it is stopped,
@@ -51,7 +53,7 @@ func runEndpoint(t testing.TB, opts EndpointOptions) *Endpoint {
 
 // endpointURL is the DATABASE_URL of the test servers' superuser through e.
 func endpointURL(e *Endpoint) string {
-	return DatabaseURL(e.Addr().String(), "postgres", endpointPGPassword, "postgres")
+	return DatabaseURL(e.Addr().String(), "postgres", pgtest.Password, "postgres")
 }
 
 // connect opens a pgx connection to url that cancels queries with a
@@ -106,8 +108,8 @@ func pgCode(err error) string {
 // takes the target away, and gives it another server: what a failover
 // looks like to an app.
 func TestEndpointSwitchesBetweenServers(t *testing.T) {
-	a := startEndpointPG(t, endpointPGConfig{})
-	b := startEndpointPG(t, endpointPGConfig{})
+	a := pgtest.Start(t, pgtest.Config{})
+	b := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{})
 	e.SetTarget(a.Addr)
 
@@ -175,7 +177,7 @@ func TestEndpointSwitchesBetweenServers(t *testing.T) {
 // TestEndpointHoldsUntilTarget shows a switchover as a pause: a new
 // connection made while there is no target waits for one.
 func TestEndpointHoldsUntilTarget(t *testing.T) {
-	a := startEndpointPG(t, endpointPGConfig{})
+	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{Hold: time.Minute})
 	type result struct {
 		conn *pgx.Conn
@@ -216,7 +218,7 @@ func TestEndpointUnreachableTarget(t *testing.T) {
 		t.Errorf("detail %q; want it to say %q", pe.Detail, want)
 	}
 
-	a := startEndpointPG(t, endpointPGConfig{})
+	a := pgtest.Start(t, pgtest.Config{})
 	held := runEndpoint(t, EndpointOptions{Hold: time.Minute})
 	held.SetTarget(dead)
 	done := make(chan error, 1)
@@ -258,7 +260,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // TestEndpointCancelRequest cancels a running pg_sleep through the
 // endpoint the way pgx does when a query's context ends.
 func TestEndpointCancelRequest(t *testing.T) {
-	a := startEndpointPG(t, endpointPGConfig{})
+	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{})
 	e.SetTarget(a.Addr)
 	conn := mustConnect(t, endpointURL(e))
@@ -288,7 +290,7 @@ func TestEndpointCancelRequest(t *testing.T) {
 
 // TestEndpointReadOnly: a read endpoint starts its sessions read-only.
 func TestEndpointReadOnly(t *testing.T) {
-	a := startEndpointPG(t, endpointPGConfig{})
+	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{ReadOnly: true})
 	e.SetTarget(a.Addr)
 	conn := mustConnect(t, endpointURL(e))
@@ -311,7 +313,7 @@ func TestEndpointReadOnly(t *testing.T) {
 // TestEndpointShutdown: ending Run's context closes the listener and
 // every connection, relayed or held.
 func TestEndpointShutdown(t *testing.T) {
-	a := startEndpointPG(t, endpointPGConfig{})
+	a := pgtest.Start(t, pgtest.Config{})
 	e, err := NewEndpoint(EndpointOptions{Listen: "127.0.0.1:0", Hold: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +365,7 @@ func TestEndpointShutdown(t *testing.T) {
 // TestEndpointMaxConns: a connection beyond the cap is refused with
 // PostgreSQL's own "too many clients" error.
 func TestEndpointMaxConns(t *testing.T) {
-	a := startEndpointPG(t, endpointPGConfig{})
+	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{MaxConns: 2})
 	e.SetTarget(a.Addr)
 	mustConnect(t, endpointURL(e))

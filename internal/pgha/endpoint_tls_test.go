@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tandem-run/tandem/internal/pgtest"
 )
 
 // testCA is a certificate authority for one test, as the cluster's CA is
@@ -80,10 +82,10 @@ func (ca *testCA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage) (certPE
 func TestEndpointServerTLS(t *testing.T) {
 	ca := newTestCA(t)
 	srvCert, srvKey := ca.issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth)
-	pg := startEndpointPG(t, endpointPGConfig{
-		hba:    "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-full\n",
-		files:  map[string][]byte{"server.crt": srvCert, "server.key": srvKey, "ca.crt": ca.pem},
-		params: []string{"ssl=on", "ssl_cert_file=server.crt", "ssl_key_file=server.key", "ssl_ca_file=ca.crt"},
+	pg := pgtest.Start(t, pgtest.Config{
+		HBA:    "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-full\n",
+		Files:  map[string][]byte{"server.crt": srvCert, "server.key": srvKey, "ca.crt": ca.pem},
+		Params: []string{"ssl=on", "ssl_cert_file=server.crt", "ssl_key_file=server.key", "ssl_ca_file=ca.crt"},
 	})
 	cliCert, cliKey := ca.issue(t, "postgres", x509.ExtKeyUsageClientAuth)
 	pair, err := tls.X509KeyPair(cliCert, cliKey)
@@ -112,13 +114,13 @@ func TestEndpointServerTLS(t *testing.T) {
 	}
 
 	// The server refuses the clear: the endpoint above did speak TLS.
-	_, err = connect(t, t.Context(), DatabaseURL(pg.Addr, "postgres", endpointPGPassword, "postgres"))
+	_, err = connect(t, t.Context(), DatabaseURL(pg.Addr, "postgres", pgtest.Password, "postgres"))
 	if code := pgCode(err); code != "28000" {
 		t.Errorf("plain connection to the TLS-only server: %v; want SQLSTATE 28000 (no pg_hba.conf entry)", err)
 	}
 
 	// An endpoint that wants TLS never falls back to plain TCP.
-	plain := startEndpointPG(t, endpointPGConfig{})
+	plain := pgtest.Start(t, pgtest.Config{})
 	e.SetTarget(plain.Addr)
 	_, err = connect(t, t.Context(), endpointURL(e))
 	var pe *pgconn.PgError
