@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -240,7 +241,7 @@ func (e *Endpoint) accept(ctx context.Context, ln net.Listener) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if ne, ok := err.(net.Error); !ok || !ne.Timeout() && !isTemporary(err) {
+			if !isTemporary(err) {
 				return fmt.Errorf("accept database connection: %w", err)
 			}
 			// Out of file descriptors, for instance: wait, as net/http does.
@@ -269,10 +270,15 @@ func (e *Endpoint) accept(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// isTemporary reports accept errors worth waiting out.
+// isTemporary reports accept errors worth waiting out: a timeout, or
+// running out of file descriptors or buffers.
 func isTemporary(err error) bool {
-	t, ok := err.(interface{ Temporary() bool })
-	return ok && t.Temporary()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // refuseFull answers a connection beyond MaxConns with 53300, as

@@ -134,22 +134,21 @@ const (
 )
 
 // writeError sends a FATAL ErrorResponse to a client that has sent its
-// startup message (or none, for a protocol violation) and is waiting for
-// an answer. The caller closes the connection.
-func writeError(c net.Conn, code, message, detail, hint string) error {
+// startup message (or a bad one) and is waiting for an answer; the caller
+// closes the connection next. A client that does not take the answer
+// within errorWriteTimeout does not get it: there is nothing else to tell
+// it, so the write's error is not reported.
+func writeError(c net.Conn, code, message, detail, hint string) {
 	msg := &pgproto3.ErrorResponse{
 		Severity: "FATAL", SeverityUnlocalized: "FATAL",
 		Code: code, Message: message, Detail: detail, Hint: hint,
 	}
 	buf, err := msg.Encode(nil)
-	if err != nil {
-		return err
+	if err != nil { // only for a field holding NUL, which ours never do
+		return
 	}
-	if err := c.SetWriteDeadline(time.Now().Add(errorWriteTimeout)); err != nil {
-		return err
-	}
-	_, err = c.Write(buf)
-	return err
+	c.SetWriteDeadline(time.Now().Add(errorWriteTimeout))
+	c.Write(buf)
 }
 
 // backendKey identifies a server backend for cancel requests: the process
