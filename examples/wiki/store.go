@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"embed"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -63,26 +59,6 @@ type Edit struct {
 	Title, Body, Author, Comment string
 	BaseRev                      int64
 	Key                          string
-}
-
-// Session is a logged-in user. Token is the cookie value and is known only
-// when the session is created; the database keeps its hash.
-type Session struct {
-	Token    string
-	Username string
-	CSRF     string
-	Expires  time.Time
-}
-
-// File is an uploaded file's metadata; its bytes are in the upload
-// directory under SHA256.
-type File struct {
-	Name        string
-	SHA256      string
-	ContentType string
-	Size        int64
-	UploadedBy  string
-	Created     time.Time
 }
 
 // Close closes the database. It is safe to call more than once.
@@ -202,7 +178,7 @@ func (s *Store) migrate(ctx context.Context, ms []migration) (from, to int, err 
 
 const revisionColumns = "id, title, body, author, comment, created_at"
 
-func scanRevision(row interface{ Scan(...any) error }) (Revision, error) {
+func scanRevision(row scanner) (Revision, error) {
 	var r Revision
 	var created int64
 	err := row.Scan(&r.ID, &r.Title, &r.Body, &r.Author, &r.Comment, &created)
@@ -213,19 +189,46 @@ func scanRevision(row interface{ Scan(...any) error }) (Revision, error) {
 	return r, err
 }
 
-// queryRevision reads one revision.
-func (s *Store) queryRevision(ctx context.Context, query string, args ...any) (Revision, error) {
-	var r Revision
+// scanner is a row of a query: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryOne reads the one row a query returns with scan, retried as a
+// whole through a failover.
+func queryOne[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) (T, error) {
+	var v T
 	err := s.retry(ctx, func(ctx context.Context) (err error) {
-		r, err = scanRevision(s.db.QueryRowContext(ctx, s.q(query), args...))
+		v, err = scan(s.db.QueryRowContext(ctx, s.q(query), args...))
 		return err
 	})
-	return r, err
+	return v, err
+}
+
+// queryAll reads every row a query returns with scan, retried as a whole
+// through a failover.
+func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	var all []T
+	err := s.retry(ctx, func(ctx context.Context) error {
+		rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		all = nil
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			all = append(all, v)
+		}
+		return rows.Err()
+	})
+	return all, err
 }
 
 // Page returns the latest revision of the page titled title.
 func (s *Store) Page(ctx context.Context, title string) (Revision, error) {
-	r, err := s.queryRevision(ctx, "SELECT "+revisionColumns+
+	r, err := queryOne(ctx, s, scanRevision, "SELECT "+revisionColumns+
 		" FROM revisions WHERE id = (SELECT rev_id FROM pages WHERE title = ?)", title)
 	if err != nil {
 		return Revision{}, fmt.Errorf("read page %q: %w", title, err)
@@ -235,7 +238,7 @@ func (s *Store) Page(ctx context.Context, title string) (Revision, error) {
 
 // Revision returns revision id of the page titled title.
 func (s *Store) Revision(ctx context.Context, title string, id int64) (Revision, error) {
-	r, err := s.queryRevision(ctx, "SELECT "+revisionColumns+" FROM revisions WHERE id = ? AND title = ?", id, title)
+	r, err := queryOne(ctx, s, scanRevision, "SELECT "+revisionColumns+" FROM revisions WHERE id = ? AND title = ?", id, title)
 	if err != nil {
 		return Revision{}, fmt.Errorf("read revision %d of %q: %w", id, title, err)
 	}
@@ -245,7 +248,7 @@ func (s *Store) Revision(ctx context.Context, title string, id int64) (Revision,
 // History returns up to limit revisions of a page, newest first. The
 // bodies are left empty.
 func (s *Store) History(ctx context.Context, title string, limit int) ([]Revision, error) {
-	rs, err := s.queryRevisions(ctx, `SELECT id, title, '', author, comment, created_at
+	rs, err := queryAll(ctx, s, scanRevision, `SELECT id, title, '', author, comment, created_at
 		FROM revisions WHERE title = ? ORDER BY id DESC LIMIT ?`, title, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %q: %w", title, err)
@@ -255,34 +258,12 @@ func (s *Store) History(ctx context.Context, title string, limit int) ([]Revisio
 
 // Pages returns the latest revision of every page, by title, bodies empty.
 func (s *Store) Pages(ctx context.Context) ([]Revision, error) {
-	rs, err := s.queryRevisions(ctx, `SELECT r.id, r.title, '', r.author, r.comment, r.created_at
+	rs, err := queryAll(ctx, s, scanRevision, `SELECT r.id, r.title, '', r.author, r.comment, r.created_at
 		FROM pages p JOIN revisions r ON r.id = p.rev_id ORDER BY p.title`)
 	if err != nil {
 		return nil, fmt.Errorf("list pages: %w", err)
 	}
 	return rs, nil
-}
-
-// queryRevisions reads the revisions a query returns.
-func (s *Store) queryRevisions(ctx context.Context, query string, args ...any) ([]Revision, error) {
-	var rs []Revision
-	err := s.retry(ctx, func(ctx context.Context) error {
-		rows, err := s.db.QueryContext(ctx, s.q(query), args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		rs = nil
-		for rows.Next() {
-			r, err := scanRevision(rows)
-			if err != nil {
-				return err
-			}
-			rs = append(rs, r)
-		}
-		return rows.Err()
-	})
-	return rs, err
 }
 
 // LastChange returns the newest revision id in the wiki and when it was
@@ -361,156 +342,4 @@ func (s *Store) savePage(ctx context.Context, e Edit) (Revision, error) {
 		return Revision{}, ErrEditConflict
 	}
 	return rev, tx.Commit()
-}
-
-// randomToken returns 32 random bytes, URL-safe base64.
-func randomToken() string {
-	b := make([]byte, 32)
-	rand.Read(b) // never returns an error; crashes the program if it could
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hashToken(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
-}
-
-// CreateSession starts a session for username lasting ttl, and drops
-// sessions that have expired. Retried, it inserts the same session again,
-// which changes nothing if the first try committed.
-func (s *Store) CreateSession(ctx context.Context, username string, ttl time.Duration) (Session, error) {
-	now := time.Now()
-	sess := Session{Token: randomToken(), Username: username, CSRF: randomToken(),
-		Expires: now.Add(ttl).UTC().Truncate(time.Second)}
-	err := s.retry(ctx, func(ctx context.Context) error {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM sessions WHERE expires_at <= ?"), now.Unix()); err != nil {
-			return fmt.Errorf("expire old: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (token_hash, username, csrf, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_hash) DO NOTHING`),
-			hashToken(sess.Token), username, sess.CSRF, now.Unix(), sess.Expires.Unix()); err != nil {
-			return err
-		}
-		return tx.Commit()
-	})
-	if err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
-	}
-	return sess, nil
-}
-
-// Session returns the live session whose cookie value is token, or
-// ErrNotFound.
-func (s *Store) Session(ctx context.Context, token string) (Session, error) {
-	sess := Session{Token: token}
-	var expires int64
-	err := s.retry(ctx, func(ctx context.Context) error {
-		return s.db.QueryRowContext(ctx, s.q(`SELECT username, csrf, expires_at FROM sessions
-			WHERE token_hash = ? AND expires_at > ?`), hashToken(token), time.Now().Unix()).
-			Scan(&sess.Username, &sess.CSRF, &expires)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return Session{}, fmt.Errorf("read session: %w", err)
-	}
-	sess.Expires = time.Unix(expires, 0).UTC()
-	return sess, nil
-}
-
-// DeleteSession ends the session whose cookie value is token. Ending a
-// session that does not exist is not an error.
-func (s *Store) DeleteSession(ctx context.Context, token string) error {
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.db.ExecContext(ctx, s.q("DELETE FROM sessions WHERE token_hash = ?"), hashToken(token))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("delete session: %w", err)
-	}
-	return nil
-}
-
-// AddFile records an uploaded file; ErrExists if the name is taken by
-// another upload. Retried after its first try committed, it finds its own
-// row and succeeds.
-func (s *Store) AddFile(ctx context.Context, f File) error {
-	var n int64
-	err := s.retry(ctx, func(ctx context.Context) error {
-		res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO files (name, sha256, content_type, size, uploaded_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
-			f.Name, f.SHA256, f.ContentType, f.Size, f.UploadedBy, f.Created.Unix())
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("add file %q: %w", f.Name, err)
-	}
-	if n == 0 {
-		if old, err := s.File(ctx, f.Name); err == nil && old.SHA256 == f.SHA256 && old.Size == f.Size &&
-			old.UploadedBy == f.UploadedBy && old.Created.Equal(f.Created) {
-			return nil // this upload, recorded by an earlier try
-		}
-		return fmt.Errorf("add file %q: %w", f.Name, ErrExists)
-	}
-	return nil
-}
-
-const fileColumns = "name, sha256, content_type, size, uploaded_by, created_at"
-
-func scanFile(row interface{ Scan(...any) error }) (File, error) {
-	var f File
-	var created int64
-	err := row.Scan(&f.Name, &f.SHA256, &f.ContentType, &f.Size, &f.UploadedBy, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return File{}, ErrNotFound
-	}
-	f.Created = time.Unix(created, 0).UTC()
-	return f, err
-}
-
-// File returns the metadata of the file called name.
-func (s *Store) File(ctx context.Context, name string) (File, error) {
-	var f File
-	err := s.retry(ctx, func(ctx context.Context) (err error) {
-		f, err = scanFile(s.db.QueryRowContext(ctx, s.q("SELECT "+fileColumns+" FROM files WHERE name = ?"), name))
-		return err
-	})
-	if err != nil {
-		return File{}, fmt.Errorf("read file %q: %w", name, err)
-	}
-	return f, nil
-}
-
-// Files returns every uploaded file, newest first.
-func (s *Store) Files(ctx context.Context) ([]File, error) {
-	var files []File
-	err := s.retry(ctx, func(ctx context.Context) error {
-		rows, err := s.db.QueryContext(ctx, "SELECT "+fileColumns+" FROM files ORDER BY created_at DESC, name")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		files = nil
-		for rows.Next() {
-			f, err := scanFile(rows)
-			if err != nil {
-				return err
-			}
-			files = append(files, f)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list files: %w", err)
-	}
-	return files, nil
 }
