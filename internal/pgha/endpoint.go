@@ -186,7 +186,7 @@ func (e *Endpoint) SetTarget(addr string) {
 	e.changed = make(chan struct{})
 	var sever []*session
 	for s := range e.sessions {
-		if s.server != nil && s.target != addr {
+		if s.server != nil && !s.closed && s.target != addr {
 			sever = append(sever, s)
 		}
 	}
@@ -265,7 +265,7 @@ func (e *Endpoint) accept(ctx context.Context, ln net.Listener) error {
 				e.serve(ctx, c)
 			})
 		default:
-			e.refuseFull(c)
+			e.refuseFull(ctx, c)
 		}
 	}
 }
@@ -283,8 +283,9 @@ func isTemporary(err error) bool {
 
 // refuseFull answers a connection beyond MaxConns with 53300, as
 // PostgreSQL does, in a bounded pool of goroutines; beyond that pool the
-// connection is closed without a word.
-func (e *Endpoint) refuseFull(c net.Conn) {
+// connection is closed without a word. A cancel request is still
+// forwarded: cancelling queries is what a full endpoint needs most.
+func (e *Endpoint) refuseFull(ctx context.Context, c net.Conn) {
 	e.stats.refusedFull.Add(1)
 	select {
 	case e.rejecting <- struct{}{}:
@@ -300,7 +301,10 @@ func (e *Endpoint) refuseFull(c net.Conn) {
 		if err != nil {
 			return
 		}
-		if _, ok := st.msg.(*pgproto3.StartupMessage); ok {
+		switch m := st.msg.(type) {
+		case *pgproto3.CancelRequest:
+			e.forwardCancel(ctx, m, st.raw)
+		case *pgproto3.StartupMessage:
 			writeError(c, codeTooManyConns, "sorry, too many clients already",
 				fmt.Sprintf("tandem's database endpoint has %d connections open, its limit.", e.opts.MaxConns), "")
 		}

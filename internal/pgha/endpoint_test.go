@@ -363,12 +363,13 @@ func TestEndpointShutdown(t *testing.T) {
 }
 
 // TestEndpointMaxConns: a connection beyond the cap is refused with
-// PostgreSQL's own "too many clients" error.
+// PostgreSQL's own "too many clients" error, but a cancel request beyond
+// it still reaches the server.
 func TestEndpointMaxConns(t *testing.T) {
 	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{MaxConns: 2})
 	e.SetTarget(a.Addr)
-	mustConnect(t, endpointURL(e))
+	first := mustConnect(t, endpointURL(e))
 	mustConnect(t, endpointURL(e))
 	_, err := connect(t, t.Context(), endpointURL(e))
 	if code := pgCode(err); code != "53300" {
@@ -376,6 +377,14 @@ func TestEndpointMaxConns(t *testing.T) {
 	}
 	if st := e.Stats(); st.RefusedFull != 1 || st.Open != 2 {
 		t.Errorf("Stats() = %+v; want 1 refused as full, 2 open", st)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := first.Exec(ctx, "SELECT pg_sleep(60)"); pgCode(err) != "57014" {
+		t.Errorf("pg_sleep cancelled while the endpoint is full: %v; want SQLSTATE 57014", err)
+	}
+	if st := e.Stats(); st.Cancels != 1 {
+		t.Errorf("Stats().Cancels = %d; want 1", st.Cancels)
 	}
 }
 
