@@ -81,6 +81,7 @@ func openTestPostgres(t *testing.T, dbURL string) *Store {
 }
 
 func TestStorePostgres(t *testing.T) {
+	t.Parallel()
 	pg := startTestPostgres(t)
 	dbs := make(map[*testing.T]string) // each test's database
 	storeContract(t, func(t *testing.T) *Store {
@@ -134,6 +135,7 @@ func TestHandlersOnPostgres(t *testing.T) {
 // once against one new PostgreSQL database, as a release phase started
 // on several nodes would.
 func TestMigrateProcessesPostgres(t *testing.T) {
+	t.Parallel()
 	pg := startTestPostgres(t)
 	db := pg.newDatabase(t)
 	dbURL := wikiURL(pg.srv.Addr, db)
@@ -160,6 +162,7 @@ func TestMigrateProcessesPostgres(t *testing.T) {
 // database endpoint while the primary goes away and comes back: reads and
 // writes wait and retry instead of failing, and each write is done once.
 func TestPostgresThroughFailover(t *testing.T) {
+	t.Parallel()
 	pg := startTestPostgres(t)
 	db := pg.newDatabase(t)
 	ep := runTestEndpoint(t)

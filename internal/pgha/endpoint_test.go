@@ -108,6 +108,7 @@ func pgCode(err error) string {
 // takes the target away, and gives it another server: what a failover
 // looks like to an app.
 func TestEndpointSwitchesBetweenServers(t *testing.T) {
+	t.Parallel()
 	a := pgtest.Start(t, pgtest.Config{})
 	b := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{})
@@ -177,6 +178,7 @@ func TestEndpointSwitchesBetweenServers(t *testing.T) {
 // TestEndpointHoldsUntilTarget shows a switchover as a pause: a new
 // connection made while there is no target waits for one.
 func TestEndpointHoldsUntilTarget(t *testing.T) {
+	t.Parallel()
 	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{Hold: time.Minute})
 	type result struct {
@@ -206,6 +208,7 @@ func TestEndpointHoldsUntilTarget(t *testing.T) {
 // node just died, the endpoint not yet told) is answered 57P03 too, and a
 // held connection moves on to the next target.
 func TestEndpointUnreachableTarget(t *testing.T) {
+	t.Parallel()
 	dead := deadAddr(t)
 	e := runEndpoint(t, EndpointOptions{})
 	e.SetTarget(dead)
@@ -260,6 +263,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // TestEndpointCancelRequest cancels a running pg_sleep through the
 // endpoint the way pgx does when a query's context ends.
 func TestEndpointCancelRequest(t *testing.T) {
+	t.Parallel()
 	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{})
 	e.SetTarget(a.Addr)
@@ -290,6 +294,7 @@ func TestEndpointCancelRequest(t *testing.T) {
 
 // TestEndpointReadOnly: a read endpoint starts its sessions read-only.
 func TestEndpointReadOnly(t *testing.T) {
+	t.Parallel()
 	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{ReadOnly: true})
 	e.SetTarget(a.Addr)
@@ -313,6 +318,7 @@ func TestEndpointReadOnly(t *testing.T) {
 // TestEndpointShutdown: ending Run's context closes the listener and
 // every connection, relayed or held.
 func TestEndpointShutdown(t *testing.T) {
+	t.Parallel()
 	a := pgtest.Start(t, pgtest.Config{})
 	e, err := NewEndpoint(EndpointOptions{Listen: "127.0.0.1:0", Hold: time.Hour})
 	if err != nil {
@@ -366,6 +372,7 @@ func TestEndpointShutdown(t *testing.T) {
 // PostgreSQL's own "too many clients" error, but a cancel request beyond
 // it still reaches the server.
 func TestEndpointMaxConns(t *testing.T) {
+	t.Parallel()
 	a := pgtest.Start(t, pgtest.Config{})
 	e := runEndpoint(t, EndpointOptions{MaxConns: 2})
 	e.SetTarget(a.Addr)

@@ -80,6 +80,7 @@ func (ca *testCA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage) (certPE
 // TestEndpointServerTLS relays to a server that accepts only TLS with a
 // client certificate from the cluster's CA, as members' servers do.
 func TestEndpointServerTLS(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t)
 	srvCert, srvKey := ca.issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth)
 	pg := pgtest.Start(t, pgtest.Config{
