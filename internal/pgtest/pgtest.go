@@ -7,7 +7,9 @@
 // postgres user.
 //
 // Start skips the test, saying why, when no PostgreSQL is installed under
-// /usr/lib/postgresql/<version>/bin.
+// /usr/lib/postgresql/<version>/bin — or fails it when
+// $TANDEM_REQUIRE_POSTGRES is set, as a test script that installed
+// PostgreSQL sets it, so that a broken install is not a silent skip.
 package pgtest
 
 import (
@@ -185,7 +187,11 @@ func prepare(t testing.TB) (env, string) {
 	t.Helper()
 	bin := BinDir()
 	if bin == "" {
-		t.Skip("PostgreSQL not installed: no /usr/lib/postgresql/<version>/bin/postgres (apt-get install postgresql-15; scripts/test does)")
+		const missing = "PostgreSQL not installed: no /usr/lib/postgresql/<version>/bin/postgres (apt-get install postgresql-15)"
+		if os.Getenv("TANDEM_REQUIRE_POSTGRES") != "" {
+			t.Fatalf("TANDEM_REQUIRE_POSTGRES is set but %s", missing)
+		}
+		t.Skip(missing)
 	}
 	once.Do(func() { setup, template, setupErr = makeTemplate(bin) })
 	if setupErr != nil {
