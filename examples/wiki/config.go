@@ -1,27 +1,27 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
-)
 
-// errPostgres is returned for a postgres:// DATABASE_URL until tandem's
-// database work gives the wiki a PostgreSQL store.
-var errPostgres = errors.New("postgres support arrives with tandem's database work")
+	"github.com/jackc/pgx/v5"
+)
 
 // Config is everything the wiki reads from its environment (the Heroku
 // convention: one process, configured by env vars, serving on $PORT).
 type Config struct {
-	Port      string // PORT; required by serve, unused by migrate
-	DBPath    string // SQLite file, from DATABASE_URL or $WIKI_DATA/wiki.db
-	DataDir   string // WIKI_DATA, default ./data
-	UploadDir string // $WIKI_DATA/uploads
-	PurgeURL  string // TANDEM_PURGE_URL; empty means edits purge nothing
-	Instance  string // TANDEM_INSTANCE; empty means no X-Instance header
+	Port   string // PORT; required by serve, unused by migrate
+	DBPath string // SQLite file, from DATABASE_URL or $WIKI_DATA/wiki.db; "" with PostgresURL
+	// PostgresURL is a postgres:// DATABASE_URL (tandem's database
+	// endpoint); "" for SQLite.
+	PostgresURL string
+	DataDir     string // WIKI_DATA, default ./data
+	UploadDir   string // $WIKI_DATA/uploads
+	PurgeURL    string // TANDEM_PURGE_URL; empty means edits purge nothing
+	Instance    string // TANDEM_INSTANCE; empty means no X-Instance header
 }
 
 // configFromEnv reads the configuration through getenv (os.Getenv in main,
@@ -43,13 +43,20 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("PORT: %q is not a port number", c.Port)
 		}
 	}
-	if dbURL := getenv("DATABASE_URL"); dbURL != "" {
+	switch dbURL := getenv("DATABASE_URL"); {
+	case isPostgresURL(dbURL):
+		// pgx reads the URL as libpq does; its errors show no password.
+		if _, err := pgx.ParseConfig(dbURL); err != nil {
+			return Config{}, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		c.PostgresURL = dbURL
+	case dbURL != "":
 		p, err := sqlitePath(dbURL)
 		if err != nil {
 			return Config{}, fmt.Errorf("DATABASE_URL: %w", err)
 		}
 		c.DBPath = p
-	} else {
+	default:
 		c.DBPath = filepath.Join(c.DataDir, "wiki.db")
 	}
 	if strings.ContainsAny(c.DBPath, "?") {
@@ -67,6 +74,23 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// isPostgresURL reports whether a DATABASE_URL names PostgreSQL.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Database names the configured database for logs, without a password.
+func (c Config) Database() string {
+	if c.PostgresURL == "" {
+		return c.DBPath
+	}
+	cfg, err := pgx.ParseConfig(c.PostgresURL)
+	if err != nil {
+		return "postgres"
+	}
+	return describePostgres(cfg)
+}
+
 // sqlitePath returns the file path in a sqlite:// URL. It does not use
 // url.Parse: in sqlite://data/wiki.db the "data" is a directory, not a host.
 // sqlite:///abs/path.db is absolute, sqlite://rel/path.db relative to the
@@ -76,10 +100,8 @@ func sqlitePath(dbURL string) (string, error) {
 	switch {
 	case !ok:
 		return "", fmt.Errorf("%q is not a URL (want sqlite:///abs/path.db or sqlite://relative.db)", dbURL)
-	case scheme == "postgres" || scheme == "postgresql":
-		return "", errPostgres
 	case scheme != "sqlite":
-		return "", fmt.Errorf("unsupported scheme %q (want sqlite://)", scheme)
+		return "", fmt.Errorf("unsupported scheme %q (want sqlite:// or postgres://)", scheme)
 	case rest == "" || strings.HasSuffix(rest, "/"):
 		return "", fmt.Errorf("%q names no file", dbURL)
 	case strings.ContainsAny(rest, "?#"):

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,12 +33,23 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Errorf("configFromEnv(%v) = %q, %v; want %q, error %v", tc.env, c.DBPath, err, tc.dbPath, tc.err)
 		}
 	}
-	for _, u := range []string{"postgres://u@db/wiki", "postgresql://db/wiki"} {
-		if _, err := configFromEnv(envFunc(map[string]string{"DATABASE_URL": u})); !errors.Is(err, errPostgres) {
-			t.Errorf("configFromEnv(DATABASE_URL=%s) err = %v; want errPostgres", u, err)
+	for _, u := range []string{"postgres://u:pw@127.0.0.1:6432/wiki?sslmode=disable", "postgresql://db/wiki"} {
+		c, err := configFromEnv(envFunc(map[string]string{"DATABASE_URL": u}))
+		if err != nil || c.PostgresURL != u || c.DBPath != "" {
+			t.Errorf("configFromEnv(DATABASE_URL=%s) = %+v, %v; want PostgreSQL", u, c, err)
 		}
 	}
-	c, _ := configFromEnv(envFunc(map[string]string{"WIKI_DATA": "/srv/wiki"}))
+	c, _ := configFromEnv(envFunc(map[string]string{"DATABASE_URL": "postgres://wiki:s3cret@127.0.0.1:6432/wiki"}))
+	if got, want := c.Database(), "postgres://wiki@127.0.0.1:6432/wiki"; got != want {
+		t.Errorf("Database() = %q; want %q, without the password", got, want)
+	}
+	for _, u := range []string{"postgres://u:s3cret@db:notaport/wiki", "postgres://u:s3cret@db/wiki?sslmode=sometimes"} {
+		_, err := configFromEnv(envFunc(map[string]string{"DATABASE_URL": u}))
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("configFromEnv(DATABASE_URL=%s) err = %v; want an error that does not show the password", u, err)
+		}
+	}
+	c, _ = configFromEnv(envFunc(map[string]string{"WIKI_DATA": "/srv/wiki"}))
 	if c.UploadDir != "/srv/wiki/uploads" {
 		t.Errorf("UploadDir = %q; want /srv/wiki/uploads", c.UploadDir)
 	}

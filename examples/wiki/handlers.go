@@ -344,12 +344,12 @@ func (a *App) save(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body := strings.ReplaceAll(strings.ToValidUTF8(r.PostForm.Get("body"), "\uFFFD"), "\r\n", "\n")
+	body := strings.ReplaceAll(formText(r, "body"), "\r\n", "\n")
 	if len(body) > maxPageBytes {
 		return withStatus(http.StatusRequestEntityTooLarge,
 			fmt.Errorf("a page is at most %d bytes", maxPageBytes))
 	}
-	comment := strings.TrimSpace(strings.ToValidUTF8(r.PostForm.Get("comment"), "\uFFFD"))
+	comment := strings.TrimSpace(formText(r, "comment"))
 	if utf8.RuneCountInString(comment) > maxComment || strings.ContainsAny(comment, "\r\n") {
 		return withStatus(http.StatusBadRequest, fmt.Errorf("a summary is one line of at most %d characters", maxComment))
 	}
@@ -370,6 +370,13 @@ func (a *App) save(w http.ResponseWriter, r *http.Request) error {
 	a.purge(r.Context(), title)
 	http.Redirect(w, r, titlePath(title), http.StatusSeeOther)
 	return nil
+}
+
+// formText returns a posted text field as valid UTF-8 without NUL
+// characters (PostgreSQL's text refuses them), each bad byte or NUL
+// replaced by U+FFFD.
+func formText(r *http.Request, field string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(r.PostForm.Get(field), "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // editConflict shows the edit form again with the editor's text, based on

@@ -416,3 +416,16 @@ func TestHostileInput(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestNULInText: a NUL in a page or its summary is kept as U+FFFD, as
+// invalid UTF-8 is, on every database (PostgreSQL's text cannot hold it).
+func TestNULInText(t *testing.T) {
+	a := newTestApp(t, t.TempDir(), nil)
+	alice := a.login(t, "alice")
+	rec := a.postForm(t, alice, "/wiki/P", url.Values{"csrf": {alice.csrf}, "body": {"a\x00b"}, "comment": {"c\x00"}, "base": {"0"}})
+	wantStatus(t, "save with NUL", rec, http.StatusSeeOther)
+	rev, err := a.store.Page(t.Context(), "P")
+	if err != nil || rev.Body != "a\uFFFDb" || rev.Comment != "c\uFFFD" {
+		t.Errorf("saved page = %+v, %v; want NUL replaced by U+FFFD", rev, err)
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -24,17 +23,30 @@ type testApp struct {
 	h     http.Handler
 }
 
-func newTestApp(t *testing.T, dir string, purger *Purger) *testApp {
+// openTestStore opens the migrated store newTestApp uses for dir: the
+// SQLite file in dir, unless a test runs the handlers on PostgreSQL.
+var openTestStore = func(t *testing.T, dir string) *Store {
+	return openTestStoreSQLite(t, filepath.Join(dir, "wiki.db"))
+}
+
+// openTestStoreSQLite opens and migrates the SQLite store at path; it is
+// closed when the test ends.
+func openTestStoreSQLite(t *testing.T, path string) *Store {
 	t.Helper()
-	ctx := context.Background()
-	store, err := OpenStore(ctx, filepath.Join(dir, "wiki.db"))
+	store, err := OpenStore(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if _, _, err := store.Migrate(ctx); err != nil {
+	if _, _, err := store.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+func newTestApp(t *testing.T, dir string, purger *Purger) *testApp {
+	t.Helper()
+	store := openTestStore(t, dir)
 	app, err := NewApp(AppOptions{Store: store, Purger: purger, Instance: "test-1",
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), UploadDir: filepath.Join(dir, "uploads")})
 	if err != nil {

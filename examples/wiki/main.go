@@ -2,7 +2,8 @@
 // way tandem expects an app to. It serves on $PORT, keeps pages, sessions
 // and file metadata in one SQLite file that several instances share, tags
 // its cacheable pages with Surrogate-Key and purges them on edit, and has
-// a migrate command for the release phase.
+// a migrate command for the release phase. With a postgres:// DATABASE_URL
+// (tandem's database endpoint) it keeps the same data in PostgreSQL.
 //
 // Usage:
 //
@@ -85,8 +86,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 0
 }
 
+// openStore opens the configured database: PostgreSQL when DATABASE_URL
+// says so, else the SQLite file.
+func openStore(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.PostgresURL != "" {
+		return OpenPostgres(ctx, cfg.PostgresURL)
+	}
+	return OpenStore(ctx, cfg.DBPath)
+}
+
 func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
-	store, err := OpenStore(ctx, cfg.DBPath)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -95,14 +105,14 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("schema up to date", "db", cfg.DBPath, "from_version", from, "version", to)
+	log.Info("schema up to date", "db", cfg.Database(), "from_version", from, "version", to)
 	return nil
 }
 
 // serve runs the web server until ctx ends, then stops accepting, lets
 // in-flight requests finish within shutdownTimeout, and closes the database.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
-	store, err := OpenStore(ctx, cfg.DBPath)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -140,7 +150,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "port", cfg.Port, "addr", ln.Addr().String(), "db", cfg.DBPath,
+	log.Info("listening", "port", cfg.Port, "addr", ln.Addr().String(), "db", cfg.Database(),
 		"purge_url", cfg.PurgeURL)
 
 	served := make(chan error, 1)

@@ -33,8 +33,8 @@ func TestRunUsageAndConfigErrors(t *testing.T) {
 		{"too many args", []string{"serve", "now"}, nil, 2, ""},
 		{"help", []string{"help"}, nil, 0, ""},
 		{"serve without PORT", nil, map[string]string{"WIKI_DATA": dir}, 2, "PORT is not set"},
-		{"postgres", []string{"migrate"}, map[string]string{"DATABASE_URL": "postgres://db/wiki"}, 2,
-			"postgres support arrives with tandem's database work"},
+		{"bad postgres URL", []string{"migrate"}, map[string]string{"DATABASE_URL": "postgres://db:port/wiki"}, 2,
+			"DATABASE_URL"},
 		{"migrate", []string{"migrate"}, map[string]string{"WIKI_DATA": dir}, 0, "schema up to date"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,7 +130,7 @@ func TestMigrateProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ms, _ := migrations()
+	ms, _ := migrations(sqliteDialect)
 	var count int
 	if err := s.db.QueryRow("SELECT COUNT(*) FROM schema_version").Scan(&count); err != nil || count != len(ms) {
 		t.Errorf("schema_version rows = %d, %v; want %d", count, err, len(ms))

@@ -2,26 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"embed"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*/*.sql
 var migrationFiles embed.FS
 
 var (
@@ -30,13 +23,22 @@ var (
 	ErrExists       = errors.New("already exists")
 )
 
-// Store is the wiki's data in one SQLite file. Several processes may open
-// the same file at once: the file is in WAL mode (readers never wait for the
-// writer), every write transaction is BEGIN IMMEDIATE (it takes the write
-// lock up front instead of failing on upgrade), and a busy connection waits
-// up to 5s for the lock instead of failing.
+// dialect is the SQL database a Store speaks to.
+type dialect string
+
+const (
+	sqliteDialect   dialect = "sqlite"
+	postgresDialect dialect = "postgres"
+)
+
+// Store is the wiki's data in one SQL database: an SQLite file by default
+// (OpenStore), or PostgreSQL (OpenPostgres), with the same schema and the
+// same behaviour. On PostgreSQL every operation is retried while the
+// database fails over (see pgRetryable), and every write is safe to retry
+// even when the first try's commit may have happened.
 type Store struct {
-	db *sql.DB
+	db      *sql.DB
+	dialect dialect
 }
 
 // Revision is one saved version of a page.
@@ -52,89 +54,39 @@ type Revision struct {
 // Edit is a request to save a new revision. BaseRev is the revision the
 // editor started from (0 for a new page); if the page has moved on since,
 // SavePage refuses with ErrEditConflict rather than lose the other edit.
+// Key identifies the save: SavePage generates one when it is "".
 type Edit struct {
 	Title, Body, Author, Comment string
 	BaseRev                      int64
-}
-
-// Session is a logged-in user. Token is the cookie value and is known only
-// when the session is created; the database keeps its hash.
-type Session struct {
-	Token    string
-	Username string
-	CSRF     string
-	Expires  time.Time
-}
-
-// File is an uploaded file's metadata; its bytes are in the upload
-// directory under SHA256.
-type File struct {
-	Name        string
-	SHA256      string
-	ContentType string
-	Size        int64
-	UploadedBy  string
-	Created     time.Time
-}
-
-// OpenStore opens (creating if needed) the SQLite database at path. It does
-// not migrate; call Migrate.
-func OpenStore(ctx context.Context, path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	dsn := path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	if err := pingBusy(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	return &Store{db: db}, nil
-}
-
-// openBusyTimeout bounds how long OpenStore waits for other processes
-// opening the same new file; it matches the connection's busy_timeout.
-const openBusyTimeout = 5 * time.Second
-
-// pingBusy opens the first connection, retrying while SQLite reports the
-// file busy. Switching a new file to WAL takes an exclusive lock, and SQLite
-// answers SQLITE_BUSY at once instead of calling the busy handler when
-// another process holds it, as when several instances start together on a
-// fresh database. Any other error is returned as it is.
-func pingBusy(ctx context.Context, db *sql.DB) error {
-	deadline := time.Now().Add(openBusyTimeout)
-	wait := 5 * time.Millisecond
-	for {
-		err := db.PingContext(ctx)
-		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 200*time.Millisecond)
-	}
-}
-
-// isBusy reports whether err is SQLITE_BUSY or one of its extended codes.
-func isBusy(err error) bool {
-	var coded interface{ Code() int }
-	return errors.As(err, &coded) && coded.Code()&0xff == 5
+	Key                          string
 }
 
 // Close closes the database. It is safe to call more than once.
 func (s *Store) Close() error { return s.db.Close() }
 
+// q adapts a query written with ? placeholders to the dialect.
+func (s *Store) q(query string) string {
+	if s.dialect == postgresDialect {
+		return rebind(query)
+	}
+	return query
+}
+
+// retry runs op, again while it fails the way a failover makes it fail.
+// SQLite needs no retries: a busy file is waited on by SQLite itself.
+func (s *Store) retry(ctx context.Context, op func(context.Context) error) error {
+	if s.dialect != postgresDialect {
+		return op(ctx)
+	}
+	return retry(ctx, pgRetryable, op)
+}
+
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return s.retry(ctx, func(ctx context.Context) error {
+		var one int
+		return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	})
 }
 
 type migration struct {
@@ -143,14 +95,15 @@ type migration struct {
 	sql     string
 }
 
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+// migrations returns the migrations of a dialect, by version.
+func migrations(d dialect) ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/"+string(d)+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	var ms []migration
 	for _, name := range names {
-		base := filepath.Base(name)
+		base := path.Base(name)
 		num, _, _ := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
 		if err != nil || v <= 0 {
@@ -168,23 +121,36 @@ func migrations() ([]migration, error) {
 
 // Migrate brings the schema up to date and reports the versions before and
 // after. It is idempotent and safe to run from several processes at once:
-// the whole run is one BEGIN IMMEDIATE transaction, so one migrator holds
-// the write lock while the others wait, then find nothing left to do.
+// the whole run is one transaction that first takes the database's write
+// lock (SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory lock), so one
+// migrator works while the others wait, then find nothing left to do.
 // A schema newer than this binary knows is left alone.
 func (s *Store) Migrate(ctx context.Context) (from, to int, err error) {
-	ms, err := migrations()
+	ms, err := migrations(s.dialect)
 	if err != nil {
 		return 0, 0, fmt.Errorf("migrate: %w", err)
 	}
+	err = s.retry(ctx, func(ctx context.Context) error {
+		from, to, err = s.migrate(ctx, ms)
+		return err
+	})
+	return from, to, err
+}
+
+func (s *Store) migrate(ctx context.Context, ms []migration) (from, to int, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("migrate: begin: %w", err)
 	}
 	defer tx.Rollback()
-
+	if s.dialect == postgresDialect {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", pgMigrateLock); err != nil {
+			return 0, 0, fmt.Errorf("migrate: lock: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version    INTEGER PRIMARY KEY,
-		applied_at INTEGER NOT NULL)`); err != nil {
+		applied_at BIGINT  NOT NULL)`); err != nil {
 		return 0, 0, fmt.Errorf("migrate: create schema_version: %w", err)
 	}
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&from); err != nil {
@@ -198,7 +164,7 @@ func (s *Store) Migrate(ctx context.Context) (from, to int, err error) {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return 0, 0, fmt.Errorf("migrate: apply %s: %w", m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"),
 			m.version, time.Now().Unix()); err != nil {
 			return 0, 0, fmt.Errorf("migrate: record %s: %w", m.name, err)
 		}
@@ -212,7 +178,7 @@ func (s *Store) Migrate(ctx context.Context) (from, to int, err error) {
 
 const revisionColumns = "id, title, body, author, comment, created_at"
 
-func scanRevision(row interface{ Scan(...any) error }) (Revision, error) {
+func scanRevision(row scanner) (Revision, error) {
 	var r Revision
 	var created int64
 	err := row.Scan(&r.ID, &r.Title, &r.Body, &r.Author, &r.Comment, &created)
@@ -223,10 +189,47 @@ func scanRevision(row interface{ Scan(...any) error }) (Revision, error) {
 	return r, err
 }
 
+// scanner is a row of a query: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryOne reads the one row a query returns with scan, retried as a
+// whole through a failover.
+func queryOne[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) (T, error) {
+	var v T
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		v, err = scan(s.db.QueryRowContext(ctx, s.q(query), args...))
+		return err
+	})
+	return v, err
+}
+
+// queryAll reads every row a query returns with scan, retried as a whole
+// through a failover.
+func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	var all []T
+	err := s.retry(ctx, func(ctx context.Context) error {
+		rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		all = nil
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			all = append(all, v)
+		}
+		return rows.Err()
+	})
+	return all, err
+}
+
 // Page returns the latest revision of the page titled title.
 func (s *Store) Page(ctx context.Context, title string) (Revision, error) {
-	r, err := scanRevision(s.db.QueryRowContext(ctx, "SELECT "+revisionColumns+
-		" FROM revisions WHERE id = (SELECT rev_id FROM pages WHERE title = ?)", title))
+	r, err := queryOne(ctx, s, scanRevision, "SELECT "+revisionColumns+
+		" FROM revisions WHERE id = (SELECT rev_id FROM pages WHERE title = ?)", title)
 	if err != nil {
 		return Revision{}, fmt.Errorf("read page %q: %w", title, err)
 	}
@@ -235,8 +238,7 @@ func (s *Store) Page(ctx context.Context, title string) (Revision, error) {
 
 // Revision returns revision id of the page titled title.
 func (s *Store) Revision(ctx context.Context, title string, id int64) (Revision, error) {
-	r, err := scanRevision(s.db.QueryRowContext(ctx, "SELECT "+revisionColumns+
-		" FROM revisions WHERE id = ? AND title = ?", id, title))
+	r, err := queryOne(ctx, s, scanRevision, "SELECT "+revisionColumns+" FROM revisions WHERE id = ? AND title = ?", id, title)
 	if err != nil {
 		return Revision{}, fmt.Errorf("read revision %d of %q: %w", id, title, err)
 	}
@@ -246,43 +248,32 @@ func (s *Store) Revision(ctx context.Context, title string, id int64) (Revision,
 // History returns up to limit revisions of a page, newest first. The
 // bodies are left empty.
 func (s *Store) History(ctx context.Context, title string, limit int) ([]Revision, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, title, '', author, comment, created_at
+	rs, err := queryAll(ctx, s, scanRevision, `SELECT id, title, '', author, comment, created_at
 		FROM revisions WHERE title = ? ORDER BY id DESC LIMIT ?`, title, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %q: %w", title, err)
 	}
-	return collectRevisions(rows)
+	return rs, nil
 }
 
 // Pages returns the latest revision of every page, by title, bodies empty.
 func (s *Store) Pages(ctx context.Context) ([]Revision, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.title, '', r.author, r.comment, r.created_at
+	rs, err := queryAll(ctx, s, scanRevision, `SELECT r.id, r.title, '', r.author, r.comment, r.created_at
 		FROM pages p JOIN revisions r ON r.id = p.rev_id ORDER BY p.title`)
 	if err != nil {
 		return nil, fmt.Errorf("list pages: %w", err)
 	}
-	return collectRevisions(rows)
-}
-
-func collectRevisions(rows *sql.Rows) ([]Revision, error) {
-	defer rows.Close()
-	var rs []Revision
-	for rows.Next() {
-		r, err := scanRevision(rows)
-		if err != nil {
-			return nil, err
-		}
-		rs = append(rs, r)
-	}
-	return rs, rows.Err()
+	return rs, nil
 }
 
 // LastChange returns the newest revision id in the wiki and when it was
 // saved (0 and the zero time for an empty wiki): a version for the index.
 func (s *Store) LastChange(ctx context.Context) (int64, time.Time, error) {
 	var id, created int64
-	err := s.db.QueryRowContext(ctx,
-		"SELECT COALESCE(MAX(id), 0), COALESCE(MAX(created_at), 0) FROM revisions").Scan(&id, &created)
+	err := s.retry(ctx, func(ctx context.Context) error {
+		return s.db.QueryRowContext(ctx,
+			"SELECT COALESCE(MAX(id), 0), COALESCE(MAX(created_at), 0) FROM revisions").Scan(&id, &created)
+	})
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("read last change: %w", err)
 	}
@@ -292,162 +283,63 @@ func (s *Store) LastChange(ctx context.Context) (int64, time.Time, error) {
 	return id, time.Unix(created, 0).UTC(), nil
 }
 
-// SavePage stores e as the page's newest revision.
+// SavePage stores e as the page's newest revision. A save is one
+// transaction that moves the page from BaseRev to the new revision only if
+// it is still at BaseRev. Retried after its outcome was lost, it finds
+// the revision its key left, if its commit happened, and returns it.
 func (s *Store) SavePage(ctx context.Context, e Edit) (Revision, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Revision{}, fmt.Errorf("save page %q: %w", e.Title, err)
+	if e.Key == "" {
+		e.Key = randomToken()
 	}
-	defer tx.Rollback()
-
-	var cur int64
-	err = tx.QueryRowContext(ctx, "SELECT rev_id FROM pages WHERE title = ?", e.Title).Scan(&cur)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return Revision{}, fmt.Errorf("save page %q: %w", e.Title, err)
-	}
-	if cur != e.BaseRev {
-		return Revision{}, fmt.Errorf("save page %q: %w", e.Title, ErrEditConflict)
-	}
-	rev := Revision{Title: e.Title, Body: e.Body, Author: e.Author, Comment: e.Comment,
-		Created: time.Now().UTC().Truncate(time.Second)}
-	res, err := tx.ExecContext(ctx, `INSERT INTO revisions (title, body, author, comment, created_at)
-		VALUES (?, ?, ?, ?, ?)`, rev.Title, rev.Body, rev.Author, rev.Comment, rev.Created.Unix())
-	if err == nil {
-		rev.ID, err = res.LastInsertId()
-	}
-	if err == nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO pages (title, rev_id) VALUES (?, ?)
-			ON CONFLICT (title) DO UPDATE SET rev_id = excluded.rev_id`, rev.Title, rev.ID)
-	}
-	if err == nil {
-		err = tx.Commit()
-	}
+	var rev Revision
+	err := s.retry(ctx, func(ctx context.Context) (err error) {
+		rev, err = s.savePage(ctx, e)
+		return err
+	})
 	if err != nil {
 		return Revision{}, fmt.Errorf("save page %q: %w", e.Title, err)
 	}
 	return rev, nil
 }
 
-// randomToken returns 32 random bytes, URL-safe base64.
-func randomToken() string {
-	b := make([]byte, 32)
-	rand.Read(b) // never returns an error; crashes the program if it could
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func hashToken(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
-}
-
-// CreateSession starts a session for username lasting ttl, and drops
-// sessions that have expired.
-func (s *Store) CreateSession(ctx context.Context, username string, ttl time.Duration) (Session, error) {
-	now := time.Now()
-	sess := Session{Token: randomToken(), Username: username, CSRF: randomToken(),
-		Expires: now.Add(ttl).UTC().Truncate(time.Second)}
+func (s *Store) savePage(ctx context.Context, e Edit) (Revision, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
+		return Revision{}, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE expires_at <= ?", now.Unix()); err != nil {
-		return Session{}, fmt.Errorf("create session: expire old: %w", err)
+	done, err := scanRevision(tx.QueryRowContext(ctx, s.q("SELECT "+revisionColumns+" FROM revisions WHERE edit_key = ?"), e.Key))
+	if err == nil {
+		return done, nil // an earlier try committed
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, username, csrf, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`, hashToken(sess.Token), username, sess.CSRF, now.Unix(), sess.Expires.Unix()); err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
+	if !errors.Is(err, ErrNotFound) {
+		return Revision{}, err
 	}
-	if err := tx.Commit(); err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
-	}
-	return sess, nil
-}
-
-// Session returns the live session whose cookie value is token, or
-// ErrNotFound.
-func (s *Store) Session(ctx context.Context, token string) (Session, error) {
-	sess := Session{Token: token}
-	var expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT username, csrf, expires_at FROM sessions
-		WHERE token_hash = ? AND expires_at > ?`, hashToken(token), time.Now().Unix()).
-		Scan(&sess.Username, &sess.CSRF, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	rev := Revision{Title: e.Title, Body: e.Body, Author: e.Author, Comment: e.Comment,
+		Created: time.Now().UTC().Truncate(time.Second)}
+	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO revisions (title, body, author, comment, created_at, edit_key)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), rev.Title, rev.Body, rev.Author, rev.Comment, rev.Created.Unix(), e.Key).Scan(&rev.ID)
 	if err != nil {
-		return Session{}, fmt.Errorf("read session: %w", err)
+		return Revision{}, err
 	}
-	sess.Expires = time.Unix(expires, 0).UTC()
-	return sess, nil
-}
-
-// DeleteSession ends the session whose cookie value is token. Ending a
-// session that does not exist is not an error.
-func (s *Store) DeleteSession(ctx context.Context, token string) error {
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE token_hash = ?", hashToken(token)); err != nil {
-		return fmt.Errorf("delete session: %w", err)
+	// The page moves only from the revision the editor saw: under
+	// concurrent saves of one page, the first to commit wins and the
+	// others find the page moved on.
+	var res sql.Result
+	if e.BaseRev == 0 {
+		res, err = tx.ExecContext(ctx, s.q("INSERT INTO pages (title, rev_id) VALUES (?, ?) ON CONFLICT (title) DO NOTHING"), rev.Title, rev.ID)
+	} else {
+		res, err = tx.ExecContext(ctx, s.q("UPDATE pages SET rev_id = ? WHERE title = ? AND rev_id = ?"), rev.ID, rev.Title, e.BaseRev)
 	}
-	return nil
-}
-
-// AddFile records an uploaded file; ErrExists if the name is taken.
-func (s *Store) AddFile(ctx context.Context, f File) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO files (name, sha256, content_type, size, uploaded_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-		f.Name, f.SHA256, f.ContentType, f.Size, f.UploadedBy, f.Created.Unix())
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()
 	}
 	if err != nil {
-		return fmt.Errorf("add file %q: %w", f.Name, err)
+		return Revision{}, err
 	}
 	if n == 0 {
-		return fmt.Errorf("add file %q: %w", f.Name, ErrExists)
+		return Revision{}, ErrEditConflict
 	}
-	return nil
-}
-
-const fileColumns = "name, sha256, content_type, size, uploaded_by, created_at"
-
-func scanFile(row interface{ Scan(...any) error }) (File, error) {
-	var f File
-	var created int64
-	err := row.Scan(&f.Name, &f.SHA256, &f.ContentType, &f.Size, &f.UploadedBy, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return File{}, ErrNotFound
-	}
-	f.Created = time.Unix(created, 0).UTC()
-	return f, err
-}
-
-// File returns the metadata of the file called name.
-func (s *Store) File(ctx context.Context, name string) (File, error) {
-	f, err := scanFile(s.db.QueryRowContext(ctx, "SELECT "+fileColumns+" FROM files WHERE name = ?", name))
-	if err != nil {
-		return File{}, fmt.Errorf("read file %q: %w", name, err)
-	}
-	return f, nil
-}
-
-// Files returns every uploaded file, newest first.
-func (s *Store) Files(ctx context.Context) ([]File, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+fileColumns+" FROM files ORDER BY created_at DESC, name")
-	if err != nil {
-		return nil, fmt.Errorf("list files: %w", err)
-	}
-	defer rows.Close()
-	var files []File
-	for rows.Next() {
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list files: %w", err)
-		}
-		files = append(files, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list files: %w", err)
-	}
-	return files, nil
+	return rev, tx.Commit()
 }

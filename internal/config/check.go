@@ -39,6 +39,7 @@ func (k *checker) check() {
 	k.checks()
 	k.routes()
 	k.conflicts()
+	k.database()
 }
 
 func (k *checker) cluster() {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,9 @@ func FuzzParse(f *testing.F) {
 		"apps: { web: { command: !!binary aGk= } }",
 		base + "checks:\n  home: { url: \"https://a/\", interval: 2s, timeout: 1s, expect: { status: [200, 301], body: ok }, fall: 1, method: head, headers: { Host: a } }\n" +
 			"alerts:\n  webhook: { url: \"http://h/\", headers: { X: y } }\n  smtp: { host: m, port: 25, from: a@b.c, to: [d@e.f], username: u, password: p, starttls: false }\n  renotify: 0\n",
+		base + "database:\n  postgres:\n    members: [n1, n2]\n    strict: true\n    ttl: 3s\n    endpoint: { listen: \"127.0.0.1:6432\", hold: 1s }\n" +
+			"    read_endpoint: { listen: \"off\" }\n    parameters: { work_mem: 4MB, pg_stat_statements.max: \"100\", synchronous_commit: remote_write }\n",
+		base + "database: { postgres: { members: [n1], user: pg_x, database: \"\", parameters: { port: \"1\", fsync: of } } }\n",
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -80,7 +84,39 @@ func checkInvariants(t *testing.T, src string, st *Stack) {
 			t.Fatalf("Parse(%q): bad check %q: %+v", src, name, c)
 		}
 	}
+	if db := st.Database; db != nil {
+		checkPostgres(t, src, db.Postgres)
+	}
 	if !filepath.IsAbs(st.Cluster.DataDir) {
 		t.Fatalf("Parse(%q): data_dir %q not absolute", src, st.Cluster.DataDir)
+	}
+}
+
+// checkPostgres checks what a successful Parse promises of a database
+// section.
+func checkPostgres(t *testing.T, src string, p *Postgres) {
+	t.Helper()
+	if p == nil || len(p.Members) == 0 || len(p.Members) > MaxPostgresMembers || p.TTL < minPostgresTTL || p.TTL > maxPostgresTTL ||
+		p.Port < 1 || p.Port > 65535 || !pgIdentRE.MatchString(p.Database) || !pgIdentRE.MatchString(p.User) ||
+		PostgresRoleReserved(p.User) || (p.Strict && (!p.Synchronous || len(p.Members) < 2)) {
+		t.Fatalf("Parse(%q): bad database.postgres %+v", src, p)
+	}
+	for _, ep := range []PostgresEndpoint{p.Endpoint, p.ReadEndpoint} {
+		if ep.Hold < 0 || ep.Hold > maxEndpointHold || ep.MaxConnections < 1 || ep.MaxConnections > maxEndpointConns {
+			t.Fatalf("Parse(%q): bad endpoint %+v", src, ep)
+		}
+	}
+	if p.Endpoint.Listen == "" || checkAddr(p.Endpoint.Listen) != "" {
+		t.Fatalf("Parse(%q): bad endpoint address %q", src, p.Endpoint.Listen)
+	}
+	for _, m := range p.Members {
+		if !memberRE.MatchString(m) {
+			t.Fatalf("Parse(%q): member %q accepted", src, m)
+		}
+	}
+	for name, v := range p.Parameters {
+		if IsPostgresOwned(name) || !pgParamRE.MatchString(name) || strings.ContainsAny(v, "\x00\r\n") {
+			t.Fatalf("Parse(%q): parameter %q = %q accepted", src, name, v)
+		}
 	}
 }

@@ -17,6 +17,9 @@ type Stack struct {
 	// Alerts says where the checks' changes of state are sent.
 	Alerts  Alerts  `yaml:"alerts"`
 	Tracing Tracing `yaml:"tracing"`
+	// Database is the PostgreSQL cluster tandem runs for the apps; nil
+	// when the stack file has no database section.
+	Database *Database `yaml:"database"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`
