@@ -188,6 +188,10 @@ func (d *decoder) scalar(n *yaml.Node, path string, v reflect.Value) {
 		d.c.add(n.Line, path, "missing value: expected %s", describeType(v.Type()))
 		return
 	}
+	if taggedString(n) && isTextless(v) {
+		d.c.add(n.Line, path, "expected %s, got %q tagged !!str: drop the tag", describeType(v.Type()), n.Value)
+		return
+	}
 	text, expanded, err := expand(n.Value, d.env)
 	if err != nil {
 		d.c.add(n.Line, path, "%v", err)
@@ -241,6 +245,22 @@ func newValue(t reflect.Type) reflect.Value {
 // isNull reports whether n is an explicit or implicit null ("key:" alone).
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// taggedString reports whether n is a scalar the file tags !!str
+// explicitly: a value that says it is a string.
+func taggedString(n *yaml.Node) bool {
+	return n.Style&yaml.TaggedStyle != 0 && n.ShortTag() == "!!str"
+}
+
+// isTextless reports whether v holds a number or a boolean: a value a
+// string must not stand for.
+func isTextless(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Int, reflect.Float64, reflect.Bool:
+		return v.Type() != signalType && v.Type() != levelType
+	}
+	return false
 }
 
 // resolveAlias follows aliases to the value they name.

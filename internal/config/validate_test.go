@@ -37,6 +37,8 @@ func TestParseProblems(t *testing.T) {
 		{"wrong type mapping", "edge: [1]\n", 5, "edge", "expected a mapping, got a list"},
 		{"wrong type int", "    instances: many\n", 5, "apps.web.instances", `expected an integer, got "many"`},
 		{"wrong type float", "    retries: { budget: lots }\n", 5, "apps.web.retries.budget", "expected a number"},
+		{"int tagged as a string", "    instances: !!str 3\n", 5, "apps.web.instances", `expected an integer, got "3" tagged !!str`},
+		{"float tagged as a string", "    retries: { budget: !!str 0.2 }\n", 5, "apps.web.retries.budget", `got "0.2" tagged !!str`},
 		{"null scalar", "    instances:\n", 5, "apps.web.instances", "missing value"},
 		{"command as string", "!cluster: { node: n1 }\napps:\n  web:\n    command: bin/wiki serve\n", 4, "apps.web.command", `must be a list, e.g. ["bin/wiki", "serve"]`},
 		{"missing command", "!cluster: { node: n1 }\napps:\n  web:\n    instances: 2\n", 3, "apps.web.command", "required"},
