@@ -18,6 +18,9 @@ var _ Cluster = ClusterOf{}
 // names no time.
 const DefaultJoinTokenTTL = time.Hour
 
+// MaxJoinTokenTTL is the longest a join token may be valid.
+const MaxJoinTokenTTL = cluster.MaxJoinTokenTTL
+
 // Members implements Cluster.
 func (c ClusterOf) Members(ctx context.Context) ([]ClusterMember, error) {
 	ctx, cancel := context.WithTimeout(ctx, cluster.CallTimeout)

@@ -341,7 +341,7 @@ func writeErr(w http.ResponseWriter, err error) {
 // one place the API maps errors to statuses.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, apprun.ErrInvalid):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, apprun.ErrInvalid), errors.Is(err, cluster.ErrJoinTokenTTL):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound), errors.Is(err, apprun.ErrNotFound):
 		return http.StatusNotFound

@@ -38,8 +38,8 @@ func newClusterTokenCmd() *cobra.Command {
 		Short: "Create a token a new node joins the cluster with",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if ttl < 0 {
-				return &exitError{code: ExitUsage, err: fmt.Errorf("--ttl must not be negative")}
+			if ttl < 0 || ttl > admin.MaxJoinTokenTTL {
+				return &exitError{code: ExitUsage, err: fmt.Errorf("--ttl %v: must be positive and at most %v", ttl, admin.MaxJoinTokenTTL)}
 			}
 			cl, err := af.client()
 			if err != nil {
@@ -53,12 +53,12 @@ func newClusterTokenCmd() *cobra.Command {
 				return printJSON(c.OutOrStdout(), tok)
 			}
 			fmt.Fprintln(c.OutOrStdout(), tok.Token)
-			fmt.Fprintf(c.ErrOrStderr(), "valid until %s; start the new node with: tandem up -f <stack file> --join <token>\n", tok.Expires.Local().Format(time.DateTime))
+			fmt.Fprintf(c.ErrOrStderr(), "valid until %s; start the new node with the token in $TANDEM_JOIN (not on the command line, where ps shows it):\n  TANDEM_JOIN=<token> tandem up -f <stack file>\n", tok.Expires.Local().Format(time.DateTime))
 			return nil
 		},
 	}
 	af.register(c)
-	c.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token can be used")
+	c.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token can be used (at most 168h)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }

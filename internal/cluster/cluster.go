@@ -64,6 +64,7 @@ var (
 	ErrWouldLoseQuorum = errors.New("removal would leave the cluster without quorum")
 	ErrNotOpen         = errors.New("cluster not open")
 	ErrNodeRunning     = errors.New("the node is running")
+	ErrJoinTokenTTL    = errors.New("join token lifetime out of range")
 )
 
 // Cluster is this node's part of the cluster: its etcd member (or a

@@ -30,6 +30,11 @@ const maxJoinTokenLen = 1024
 // CreateJoinToken is given no TTL.
 const DefaultJoinTokenTTL = time.Hour
 
+// MaxJoinTokenTTL bounds a join token's life: a token admits any node
+// that presents it, and one forgotten in a shell history or a ticket must
+// not stay good for years.
+const MaxJoinTokenTTL = 7 * 24 * time.Hour
+
 // ErrMalformedJoinToken is returned for a string that is not a join token.
 var ErrMalformedJoinToken = errors.New("malformed join token")
 
@@ -145,8 +150,8 @@ func (c *Cluster) createJoinToken(ctx context.Context, ttl time.Duration) (strin
 	if ttl == 0 {
 		ttl = DefaultJoinTokenTTL
 	}
-	if ttl < 0 {
-		return "", fmt.Errorf("create join token: ttl %v must be > 0", ttl)
+	if ttl < 0 || ttl > MaxJoinTokenTTL {
+		return "", fmt.Errorf("create join token: %w: ttl %v must be > 0 and at most %v", ErrJoinTokenTTL, ttl, MaxJoinTokenTTL)
 	}
 	t := JoinToken{Addr: c.NodeAddr(), CAHash: c.pki.caHash()}
 	var id [8]byte
