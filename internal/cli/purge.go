@@ -51,6 +51,12 @@ gets the stale copy at once while one request fetches a fresh one.`,
 			if asJSON {
 				return printJSON(c.OutOrStdout(), res)
 			}
+			if req.BanPath != "" || req.BanHost != "" {
+				// A ban is lazy: it is checked as stored responses are
+				// looked up, so nothing is counted when it is recorded.
+				fmt.Fprintln(c.OutOrStdout(), "ban recorded: every stored response it matches is dropped when it is next looked up (bans are lazy, so none is counted now)")
+				return nil
+			}
 			fmt.Fprintf(c.OutOrStdout(), "purged %d stored %s\n", res.Purged, plural(res.Purged, "response", "responses"))
 			return nil
 		},
