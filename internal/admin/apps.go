@@ -3,11 +3,13 @@ package admin
 import (
 	"context"
 	"maps"
+	"reflect"
 	"slices"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/apprun"
 	"github.com/tandem-run/tandem/internal/balance"
+	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/deploy"
 )
 
@@ -15,7 +17,11 @@ import (
 // the node's apps: the only place their types become the API's.
 
 // Apps is the Deployer of a node's apps.
-type Apps struct{ Set *apprun.Set }
+type Apps struct {
+	Set *apprun.Set
+	// Jobs are the node's jobs as its stack file gave them, for plans.
+	Jobs map[string]JobSpec
+}
 
 var _ Deployer = Apps{}
 
@@ -135,7 +141,38 @@ func (x Apps) Plan(ctx context.Context, req PlanRequest) (Plan, error) {
 			p.Apps = append(p.Apps, AppPlan{App: a.Name(), Note: "not in the file: removing an app takes a restart of tandem"})
 		}
 	}
+	p.Restart = jobChanges(x.Jobs, req.Jobs)
 	return p, nil
+}
+
+// JobSpecsOf are the jobs of st as a plan compares them.
+func JobSpecsOf(st *config.Stack) map[string]JobSpec {
+	out := make(map[string]JobSpec, len(st.Jobs))
+	for name, j := range st.Jobs {
+		out[name] = JobSpec{Schedule: j.Schedule, Command: j.Command, App: j.App, Timezone: j.Timezone,
+			Timeout: time.Duration(j.Timeout), Overlap: j.Overlap, Dir: j.Dir, Env: j.Env}
+	}
+	return out
+}
+
+// jobChanges says which jobs the file adds, removes or changes.
+func jobChanges(running, file map[string]JobSpec) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(file)) {
+		old, ok := running[name]
+		switch {
+		case !ok:
+			out = append(out, "job "+name+" added")
+		case !reflect.DeepEqual(old, file[name]):
+			out = append(out, "job "+name+" changed")
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(running)) {
+		if _, ok := file[name]; !ok {
+			out = append(out, "job "+name+" removed")
+		}
+	}
+	return out
 }
 
 // Pause implements Deployer.

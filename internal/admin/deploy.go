@@ -139,14 +139,32 @@ type History struct {
 	Cluster *ClusterRelease `json:"cluster,omitempty"`
 }
 
-// PlanRequest is the body of POST /v1/plan: the apps of a stack file.
+// PlanRequest is the body of POST /v1/plan: the apps and jobs of a stack
+// file.
 type PlanRequest struct {
 	Apps map[string]ReleaseSpec `json:"apps"`
+	Jobs map[string]JobSpec     `json:"jobs,omitempty"`
 }
 
-// Plan says, app by app, what applying a stack file would change.
+// JobSpec is a job of a stack file, as the plan compares it.
+type JobSpec struct {
+	Schedule string            `json:"schedule"`
+	Command  []string          `json:"command"`
+	App      string            `json:"app,omitempty"`
+	Timezone string            `json:"timezone,omitempty"`
+	Timeout  time.Duration     `json:"timeout"`
+	Overlap  string            `json:"overlap"`
+	Dir      string            `json:"dir,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+}
+
+// Plan says, app by app, what applying a stack file would change, and
+// what in it only a restart of tandem applies.
 type Plan struct {
 	Apps []AppPlan `json:"apps"`
+	// Restart lists the changes apply cannot make: a node takes them when
+	// tandem restarts with the file.
+	Restart []string `json:"restart,omitempty"`
 }
 
 // AppPlan is one app's part of a Plan.

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -51,5 +52,28 @@ func TestDeployStreamAndErrors(t *testing.T) {
 	}
 	if _, err := c.RunJob(ctx, "x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("RunJob without jobs = %v; want ErrNotFound", err)
+	}
+}
+
+// TestJobChanges: a plan names the jobs a stack file adds, removes or
+// changes, which only a restart applies.
+func TestJobChanges(t *testing.T) {
+	running := map[string]JobSpec{
+		"report": {Schedule: "0 6 * * *", Command: []string{"bin/report"}, Timeout: time.Hour, Overlap: "skip"},
+		"vacuum": {Schedule: "@daily", Command: []string{"bin/vacuum"}},
+		"pack":   {Schedule: "@weekly", Command: []string{"bin/pack"}},
+	}
+	file := map[string]JobSpec{
+		"report": {Schedule: "0 7 * * *", Command: []string{"bin/report"}, Timeout: time.Hour, Overlap: "skip"},
+		"vacuum": {Schedule: "@daily", Command: []string{"bin/vacuum"}},
+		"mail":   {Schedule: "@hourly", Command: []string{"bin/mail"}},
+	}
+	got := jobChanges(running, file)
+	want := []string{"job mail added", "job report changed", "job pack removed"}
+	if !slices.Equal(got, want) {
+		t.Errorf("jobChanges = %q; want %q", got, want)
+	}
+	if got := jobChanges(running, running); len(got) != 0 {
+		t.Errorf("jobChanges of the same jobs = %q; want none", got)
 	}
 }

@@ -332,8 +332,9 @@ func newApplyCmd() *cobra.Command {
 		Long: `Compare each app's command, dir, env and release command in FILE with the
 release the node runs, print the plan, then deploy the apps that changed,
 one after the other, stopping at the first deploy that does not succeed.
-Other settings (instances, health, limits...) take effect when tandem
-restarts with the file.`,
+Jobs added, removed or changed are listed: they, and other settings
+(instances, health, limits...), take effect when tandem restarts with the
+file.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if af.stack == "" {
@@ -347,7 +348,7 @@ restarts with the file.`,
 			if err != nil {
 				return err
 			}
-			req := admin.PlanRequest{Apps: map[string]admin.ReleaseSpec{}}
+			req := admin.PlanRequest{Apps: map[string]admin.ReleaseSpec{}, Jobs: admin.JobSpecsOf(st)}
 			for _, name := range st.AppNames {
 				req.Apps[name] = specOf(st.Apps[name])
 			}
@@ -395,6 +396,9 @@ func printPlan(w io.Writer, p admin.Plan) {
 				fmt.Fprintf(w, "      %s\n", ch)
 			}
 		}
+	}
+	for _, r := range p.Restart {
+		fmt.Fprintf(w, "! %s: takes a restart of tandem with the file on each node\n", r)
 	}
 	fmt.Fprintf(w, "plan: %d %s to deploy\n", changed, plural(changed, "app", "apps"))
 }

@@ -55,7 +55,7 @@ func (n *Node) buildAdmin() error {
 		Listen:  n.st.Admin.Listen,
 		Status:  n.status(jobs, checks),
 		Purge:   admin.PurgeWith(purger),
-		Deploys: admin.Apps{Set: n.apps},
+		Deploys: admin.Apps{Set: n.apps, Jobs: admin.JobSpecsOf(n.st)},
 		Tokens:  n.tokens,
 		Audit:   n.audit,
 		Logger:  n.log,
