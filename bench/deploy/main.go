@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,7 +136,9 @@ func measure(ctx context.Context, o options, s setting, app, dir string) (result
 		return result{}, err
 	}
 	edge, adminAddr := freeAddr(), freeAddr()
-	stack := fmt.Sprintf(`cluster: { name: bench, data_dir: %q }
+	// Its own etcd and node ports too: the defaults would collide with a
+	// node already running on this machine.
+	stack := fmt.Sprintf(`cluster: { name: bench, data_dir: %q, peer_port: %d, client_port: %d, node_port: %d }
 edge: { listen: %q, cache: { memory: 0 }, access_log: off }
 admin: { listen: %q }
 log: { level: warn }
@@ -146,7 +149,7 @@ apps:
     env: { BENCH_DEPLOY_APP: "1", BENCH_DEPLOY_READY: %q }
     health: %s
     deploy: { drain: 10s }
-`, filepath.Join(dir, "data"), edge, adminAddr, app, o.instances, o.ready.String(), s.health)
+`, filepath.Join(dir, "data"), freePort(), freePort(), freePort(), edge, adminAddr, app, o.instances, o.ready.String(), s.health)
 	rootToken := filepath.Join(dir, "data", "admin", "root.token") // written by tandem up
 	file := filepath.Join(dir, "stack.yaml")
 	if err := os.WriteFile(file, []byte(stack), 0o644); err != nil {
@@ -276,12 +279,17 @@ func serveApp() int {
 }
 
 func freeAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort()))
+}
+
+// freePort is a loopback port nobody listens on now.
+func freePort() int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
 	}
 	defer ln.Close()
-	return ln.Addr().String()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func median(ds []time.Duration) time.Duration {
