@@ -15,72 +15,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
-	"time"
-
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/tandem-run/tandem/internal/httpcache"
 )
-
-// Options configure a Server. Zero durations and sizes take the defaults
-// noted on each field.
-type Options struct {
-	// Listen is the plain HTTP address (":8080"); "" serves no plain HTTP.
-	Listen string
-	// TLS, when set, serves HTTP/1.1 and HTTP/2 over TLS.
-	TLS *TLSOptions
-	// TrustedProxies may set X-Forwarded-For / Forwarded / X-Request-Id.
-	TrustedProxies []netip.Prefix
-	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
-	ReadHeaderTimeout time.Duration
-	// IdleTimeout closes idle keep-alive connections (default 120s).
-	IdleTimeout time.Duration
-	// ShutdownTimeout bounds the drain of in-flight requests when Run's
-	// context ends (default 30s). Connections still open then are closed.
-	ShutdownTimeout time.Duration
-	// MaxHeaderBytes limits request headers (default 64 KiB); larger → 431.
-	MaxHeaderBytes int
-	// MaxBodyBytes limits request bodies (default 100 MiB); larger → 413.
-	MaxBodyBytes int64
-	// AccessLog receives one JSON line per request; nil logs nothing.
-	AccessLog io.Writer
-	// Instances names the instance of app listening on addr, for the
-	// access log; nil (or "") logs the address alone.
-	Instances func(app, addr string) string
-	// Observer is told of every request once it is answered, where the
-	// access log is written (metrics); nil costs nothing.
-	Observer Observer
-	// Routes map host and path to an app. Every app named must be in
-	// Upstreams.
-	Routes []Route
-	// Upstreams holds one RoundTripper per app, normally a balance.Pool.
-	Upstreams map[string]http.RoundTripper
-	// Cache is the HTTP cache shared by the routes that set Route.Cache;
-	// nil caches nothing.
-	Cache *httpcache.Cache
-	// Purge says who may send PURGE and BAN, and where they go.
-	Purge PurgeOptions
-	// Logger receives the edge's own events; nil discards them.
-	Logger *slog.Logger
-	// TracerProvider makes the spans of the requests (see tracer); nil or
-	// a no-op provider traces nothing, at no cost. The upstream attempt
-	// spans are made by the apps' balancers, given TraceAttempts of the
-	// same provider as their balance.Options.OnAttempt.
-	TracerProvider trace.TracerProvider
-}
-
-// TLSOptions configure the TLS listener.
-type TLSOptions struct {
-	Listen   string
-	CertFile string
-	KeyFile  string
-}
 
 // Server is a node's edge. Create it with New, bind with Listen, then Run.
 type Server struct {
@@ -143,27 +82,6 @@ func New(opts Options) (*Server, error) {
 	s.routes = newRouteTable(routes)
 	s.handler = s.middleware(http.HandlerFunc(s.route))
 	return s, nil
-}
-
-func setDefaults(o *Options) {
-	if o.ReadHeaderTimeout <= 0 {
-		o.ReadHeaderTimeout = 10 * time.Second
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 120 * time.Second
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 30 * time.Second
-	}
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = 64 << 10
-	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 100 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
 }
 
 // Handler returns the edge's whole handler chain, for tests and for
