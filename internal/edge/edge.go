@@ -1,8 +1,9 @@
 // Package edge owns the HTTP front door of a node: the listeners (HTTP/1.1,
-// and HTTP/2 over TLS), the middleware every request passes (request id,
-// client address from trusted proxies, size limits, access log, trace span),
-// the routing table from host and path to app, and the reverse proxy that
-// hands a request to the app's balancer.
+// and HTTP/2 over TLS) and the cap on their connections (connLimit), the
+// middleware every request passes (request id, client address from trusted
+// proxies, size limits, access log, trace span), the routing table from host
+// and path to app, and the reverse proxy that hands a request to the app's
+// balancer.
 //
 // The edge knows nothing about instances: each app is an http.RoundTripper
 // (a balance.Pool) given in Options.Upstreams. What the edge answers when no
@@ -30,6 +31,8 @@ type Server struct {
 	routes  *routeTable
 	apps    map[string]http.Handler // the reverse proxy of each app
 	buffers bufferPool              // copy buffers shared by the proxies
+	conns   *connLimit
+	fdLimit uint64 // the open-file limit when New ran
 	handler http.Handler
 
 	mu        sync.Mutex // guards the fields below
@@ -49,12 +52,21 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("new edge: no listener configured")
 	}
 	setDefaults(&opts)
+	fdLimit, err := openFileLimit()
+	if err != nil {
+		return nil, fmt.Errorf("new edge: %w", err)
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = defaultMaxConnections(fdLimit)
+	}
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
 		trusted:  trustedProxies(opts.TrustedProxies),
 		tracer:   newTracer(opts.TracerProvider),
 		apps:     make(map[string]http.Handler, len(opts.Upstreams)),
+		conns:    newConnLimit(opts.MaxConnections, opts.Logger),
+		fdLimit:  fdLimit,
 		hijacked: make(map[net.Conn]struct{}),
 	}
 	for _, r := range opts.Routes {
@@ -96,12 +108,13 @@ func (s *Server) Listen() error {
 	if len(s.listeners) > 0 {
 		return errors.New("edge: already listening")
 	}
+	s.checkConnLimit()
 	if s.opts.Listen != "" {
 		ln, err := net.Listen("tcp", s.opts.Listen)
 		if err != nil {
 			return fmt.Errorf("listen edge: %w", err)
 		}
-		s.listeners = append(s.listeners, listener{ln: ln, srv: s.newHTTPServer(nil)})
+		s.listeners = append(s.listeners, listener{ln: s.conns.listener(ln), srv: s.newHTTPServer(nil)})
 	}
 	if t := s.opts.TLS; t != nil {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
@@ -115,7 +128,7 @@ func (s *Server) Listen() error {
 			s.closeListenersLocked()
 			return fmt.Errorf("listen edge tls: %w", err)
 		}
-		s.listeners = append(s.listeners, listener{ln: tls.NewListener(ln, cfg), srv: s.newHTTPServer(cfg)})
+		s.listeners = append(s.listeners, listener{ln: tls.NewListener(s.conns.listener(ln), cfg), srv: s.newHTTPServer(cfg)})
 	}
 	return nil
 }
@@ -126,6 +139,21 @@ func (s *Server) closeListenersLocked() {
 	}
 	s.listeners = nil
 }
+
+// checkConnLimit logs the connection limit, and warns when it leaves too
+// few descriptors for the rest of the node.
+func (s *Server) checkConnLimit() {
+	limit := uint64(s.opts.MaxConnections)
+	if limit > s.fdLimit-s.fdLimit/4 {
+		s.log.Warn("edge connection limit leaves few descriptors for instances, health checks and etcd",
+			"max_connections", limit, "open_file_limit", s.fdLimit)
+		return
+	}
+	s.log.Info("edge connection limit", "max_connections", limit, "open_file_limit", s.fdLimit)
+}
+
+// Connections returns the counts of client connections.
+func (s *Server) Connections() ConnStats { return s.conns.stats() }
 
 // Addrs returns the bound addresses, plain HTTP first; nil before Listen.
 func (s *Server) Addrs() []net.Addr {
@@ -146,6 +174,7 @@ func (s *Server) newHTTPServer(cfg *tls.Config) *http.Server {
 		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
 		TLSConfig:         cfg,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:         s.conns.connState,
 	}
 	if cfg != nil {
 		srv.Protocols = new(http.Protocols)

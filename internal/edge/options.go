@@ -32,6 +32,10 @@ type Options struct {
 	MaxHeaderBytes int
 	// MaxBodyBytes limits request bodies (default 100 MiB); larger → 413.
 	MaxBodyBytes int64
+	// MaxConnections caps the client connections open at once, on all
+	// listeners together (default half the open-file limit; see
+	// connLimit).
+	MaxConnections int
 	// AccessLog receives one JSON line per request; nil logs nothing.
 	AccessLog io.Writer
 	// Instances names the instance of app listening on addr, for the
