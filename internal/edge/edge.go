@@ -1,9 +1,10 @@
 // Package edge owns the HTTP front door of a node: the listeners (HTTP/1.1,
 // and HTTP/2 over TLS) and the cap on their connections (connLimit), the
 // middleware every request passes (request id, client address from trusted
-// proxies, size limits, access log, trace span), the routing table from host
-// and path to app, and the reverse proxy that hands a request to the app's
-// balancer.
+// proxies, size limits and body deadlines, access log, trace span), the
+// routing table from host and path to app, the request bodies read in full
+// before an app gets them (bodyStore), and the reverse proxy that hands a
+// request to the app's balancer.
 //
 // The edge knows nothing about instances: each app is an http.RoundTripper
 // (a balance.Pool) given in Options.Upstreams. What the edge answers when no
@@ -20,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Server is a node's edge. Create it with New, bind with Listen, then Run.
@@ -31,8 +33,10 @@ type Server struct {
 	routes  *routeTable
 	apps    map[string]http.Handler // the reverse proxy of each app
 	buffers bufferPool              // copy buffers shared by the proxies
+	bodies  *bodyStore              // request bodies read before the app gets them
 	conns   *connLimit
-	fdLimit uint64 // the open-file limit when New ran
+	fdLimit uint64  // the open-file limit when New ran
+	stored  rateLog // "cannot buffer request body" lines
 	handler http.Handler
 
 	mu        sync.Mutex // guards the fields below
@@ -52,6 +56,9 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("new edge: no listener configured")
 	}
 	setDefaults(&opts)
+	if opts.BodyBuffer > MaxBodyBuffer {
+		return nil, fmt.Errorf("new edge: body buffer %d bytes: at most %d", opts.BodyBuffer, MaxBodyBuffer)
+	}
 	fdLimit, err := openFileLimit()
 	if err != nil {
 		return nil, fmt.Errorf("new edge: %w", err)
@@ -67,8 +74,10 @@ func New(opts Options) (*Server, error) {
 		apps:     make(map[string]http.Handler, len(opts.Upstreams)),
 		conns:    newConnLimit(opts.MaxConnections, opts.Logger),
 		fdLimit:  fdLimit,
+		stored:   rateLog{every: time.Minute},
 		hijacked: make(map[net.Conn]struct{}),
 	}
+	s.bodies = newBodyStore(&opts, &s.buffers)
 	for _, r := range opts.Routes {
 		if _, ok := opts.Upstreams[r.App]; !ok {
 			return nil, fmt.Errorf("new edge: route %s%s: no upstream for app %q", r.Host, r.Path, r.App)
@@ -107,6 +116,9 @@ func (s *Server) Listen() error {
 	defer s.mu.Unlock()
 	if len(s.listeners) > 0 {
 		return errors.New("edge: already listening")
+	}
+	if err := s.bodies.prepare(); err != nil {
+		return fmt.Errorf("listen edge: %w", err)
 	}
 	s.checkConnLimit()
 	if s.opts.Listen != "" {
@@ -154,6 +166,9 @@ func (s *Server) checkConnLimit() {
 
 // Connections returns the counts of client connections.
 func (s *Server) Connections() ConnStats { return s.conns.stats() }
+
+// Bodies returns how request bodies are held.
+func (s *Server) Bodies() BodyStats { return s.bodies.stats() }
 
 // Addrs returns the bound addresses, plain HTTP first; nil before Listen.
 func (s *Server) Addrs() []net.Addr {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -32,6 +33,26 @@ type Options struct {
 	MaxHeaderBytes int
 	// MaxBodyBytes limits request bodies (default 100 MiB); larger → 413.
 	MaxBodyBytes int64
+	// BodyTimeout is the longest wait for more of a request body (default
+	// 60s); past it, or past the minimum rate, the edge answers 408.
+	BodyTimeout time.Duration
+	// BodyMinRate is the average rate in bytes per second a request body
+	// must keep once BodyTimeout has passed since it began (default 1 KiB;
+	// negative: none). See bodyPace.
+	BodyMinRate int64
+	// BodyBuffer is the size up to which a request body is held in
+	// memory before the request goes on (default 64 KiB, at most
+	// MaxBodyBuffer); a larger body goes to a temp file.
+	BodyBuffer int64
+	// BodyMemory bounds the memory all request bodies held at once may
+	// use (default 64 MiB); past it, bodies go to temp files.
+	BodyMemory int64
+	// BodyDisk bounds the bytes all request bodies held in temp files at
+	// once may use (default 1 GiB); past it, the edge answers 507.
+	BodyDisk int64
+	// BodyTempDir is the directory of the temp files (default the
+	// system's temp directory). Listen creates it.
+	BodyTempDir string
 	// MaxConnections caps the client connections open at once, on all
 	// listeners together (default half the open-file limit; see
 	// connLimit).
@@ -85,6 +106,27 @@ func setDefaults(o *Options) {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 100 << 20
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 60 * time.Second
+	}
+	switch {
+	case o.BodyMinRate == 0:
+		o.BodyMinRate = 1 << 10
+	case o.BodyMinRate < 0:
+		o.BodyMinRate = 0
+	}
+	if o.BodyBuffer <= 0 {
+		o.BodyBuffer = 64 << 10
+	}
+	if o.BodyMemory <= 0 {
+		o.BodyMemory = 64 << 20
+	}
+	if o.BodyDisk <= 0 {
+		o.BodyDisk = 1 << 30
+	}
+	if o.BodyTempDir == "" {
+		o.BodyTempDir = os.TempDir()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
