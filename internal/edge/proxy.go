@@ -130,6 +130,7 @@ func (s *Server) setForwarded(pr *httputil.ProxyRequest) {
 		vals[4] = x.id
 		out[requestIDHeader] = vals[4:5:5]
 	}
+	dropProxyFields(out, trusted, in.Method)
 }
 
 // forwardedEscaper escapes a quoted-string's backslashes and quotes.
