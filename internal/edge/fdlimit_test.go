@@ -51,12 +51,16 @@ func TestIdleConnectionsDoNotExhaustDescriptors(t *testing.T) {
 	}
 	lines := bufio.NewScanner(out)
 	var addr string
-	if lines.Scan() {
-		addr, _ = strings.CutPrefix(lines.Text(), "addr ")
+	var events []string
+	for addr == "" && lines.Scan() {
+		if a, ok := strings.CutPrefix(lines.Text(), "addr "); ok {
+			addr = a
+		} else {
+			events = append(events, lines.Text())
+		}
 	}
 	defer func() {
 		stdin.Close() // the child stops
-		var events []string
 		for lines.Scan() {
 			events = append(events, lines.Text())
 		}
@@ -159,10 +163,10 @@ func fdChild() {
 	done := make(chan error, 2)
 	go func() { done <- pool.Run(ctx) }()
 	go func() { done <- s.Run(ctx) }()
+	fmt.Printf("addr %s\n", s.Addrs()[0])
 	if err := pool.Add(balance.Target{ID: "web-1", Addr: app.Listener.Addr().String()}); err != nil {
 		fail(err)
 	}
-	fmt.Printf("addr %s\n", s.Addrs()[0])
 	io.Copy(io.Discard, os.Stdin)
 	cancel()
 	for range 2 {
