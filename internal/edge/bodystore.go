@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/bits"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 )
@@ -19,9 +18,9 @@ import (
 // a temp file in dir (while all bodies on disk stay within the disk
 // budget).
 //
-// A temp file is removed as soon as it is created; only its descriptor
-// keeps it, so it is gone when the request ends, however it ends, and no
-// crash leaves one behind.
+// A temp file is removed as soon as it is created, before anything is
+// written to it; only its descriptor keeps it, so it is gone when the
+// request ends, however it ends, and a crash leaves no body behind.
 type bodyStore struct {
 	perBody int64
 	memory  budget
@@ -75,20 +74,12 @@ func newBodyStore(o *Options, copyBufs *bufferPool) *bodyStore {
 	}
 }
 
-// prepare makes the temp directory and removes files a crash of an
-// earlier process may have left between creating and removing one.
+// prepare makes the temp directory. Nothing is cleaned up in it: a file
+// is removed before anything is written to it, so a crash leaves at most
+// an empty one, and the directory may be shared.
 func (st *bodyStore) prepare() error {
 	if err := os.MkdirAll(st.dir, 0o700); err != nil {
 		return fmt.Errorf("prepare body temp dir: %w", err)
-	}
-	old, err := filepath.Glob(filepath.Join(st.dir, tempPattern))
-	if err != nil {
-		return fmt.Errorf("prepare body temp dir: %w", err)
-	}
-	for _, p := range old {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("prepare body temp dir: %w", err)
-		}
 	}
 	return nil
 }
