@@ -315,9 +315,12 @@ func (b *slowBody) Read(p []byte) (int, error) {
 }
 
 // TestDeployDrainsLongUpload: an upload that takes 5s and is in flight on
-// an old instance when the deploy begins completes during its drain.
+// an old instance when the deploy begins completes during its drain. The
+// route streams request bodies, so that the upload is on the instance
+// while it arrives (by default the edge reads it in full first).
 func TestDeployDrainsLongUpload(t *testing.T) {
-	n := startNode(t, deployTestapp)
+	n := startNode(t, strings.Replace(deployTestapp, "  cache: { memory: 0 }\n",
+		"  cache: { memory: 0 }\n  routes: [{ path: /, app: web, request_body: stream }]\n", 1))
 	n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	type result struct {
 		status int

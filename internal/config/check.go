@@ -93,16 +93,7 @@ func (k *checker) edge() {
 	if e.TLS != nil {
 		k.tls(e.TLS)
 	}
-	k.positive("edge.timeouts.read_header", e.Timeouts.ReadHeader)
-	k.positive("edge.timeouts.idle", e.Timeouts.Idle)
-	k.positive("edge.timeouts.upstream", e.Timeouts.Upstream)
-	k.positive("edge.timeouts.shutdown", e.Timeouts.Shutdown)
-	if e.Limits.MaxHeaderBytes <= 0 || e.Limits.MaxHeaderBytes > 1*GiB {
-		k.c.addf("edge.limits.max_header_bytes", "must be > 0 and <= 1GiB, got %s", e.Limits.MaxHeaderBytes)
-	}
-	if e.Limits.MaxBodyBytes <= 0 {
-		k.c.addf("edge.limits.max_body_bytes", "must be > 0, got %s", e.Limits.MaxBodyBytes)
-	}
+	k.edgeLimits()
 	switch e.AccessLog {
 	case AccessLogStdout, AccessLogOff:
 	default:

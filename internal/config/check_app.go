@@ -148,6 +148,7 @@ func (k *checker) route(p string, r *Route) {
 		k.c.addf(p+".path", "must start with \"/\", got %q", r.Path)
 	}
 	k.routeCache(p+".cache", &r.Cache)
+	k.routeBody(p, r)
 	switch _, ok := k.st.Apps[r.App]; {
 	case r.App == "":
 		k.c.addf(p+".app", "required: the name of an app (%s)", strings.Join(k.st.AppNames, ", "))

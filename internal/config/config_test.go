@@ -62,12 +62,13 @@ edge:
   listen: "0.0.0.0:80"
   tls: { listen: ":443", cert: cert.pem, key: key.pem }
   trusted_proxies: ["10.0.0.0/8", "127.0.0.1", "fd00::/8"]
-  timeouts: { read_header: 5s, idle: 1m, upstream: 30s, shutdown: 20s }
-  limits: { max_header_bytes: 32KiB, max_body_bytes: 1GiB }
+  timeouts: { read_header: 5s, idle: 1m, upstream: 30s, shutdown: 20s, body: 20s }
+  limits: { max_header_bytes: 32KiB, max_body_bytes: 1GiB, body_min_rate: 0, body_buffer: 16KiB, body_memory: 32MiB, body_disk: 4GiB, max_connections: 5000 }
+  body_temp_path: tmp/bodies
   access_log: logs/access.log
   routes:
     - { host: "WIKI.example.com", path: "/", app: web }
-    - { host: "*.example.com", path: /api/, app: api }
+    - { host: "*.example.com", path: /api/, app: api, request_body: stream }
     - { host: "*", app: web }
 admin:
   listen: 127.0.0.1:9090
@@ -111,15 +112,17 @@ func TestParseFull(t *testing.T) {
 			Listen:         "0.0.0.0:80",
 			TLS:            &TLS{Listen: ":443", Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")},
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("fd00::/8")},
-			Timeouts:       EdgeTimeouts{ReadHeader: Duration(5 * time.Second), Idle: Duration(time.Minute), Upstream: Duration(30 * time.Second), Shutdown: Duration(20 * time.Second)},
-			Limits:         EdgeLimits{MaxHeaderBytes: 32 * KiB, MaxBodyBytes: GiB},
-			AccessLog:      filepath.Join(dir, "logs/access.log"),
-			Cache:          defaultCache("/var/lib/tandem"),
-			Purge:          defaultPurge(),
+			Timeouts:       EdgeTimeouts{ReadHeader: Duration(5 * time.Second), Idle: Duration(time.Minute), Upstream: Duration(30 * time.Second), Shutdown: Duration(20 * time.Second), Body: Duration(20 * time.Second)},
+			Limits: EdgeLimits{MaxHeaderBytes: 32 * KiB, MaxBodyBytes: GiB, BodyBuffer: 16 * KiB, BodyMemory: 32 * MiB, BodyDisk: 4 * GiB,
+				MaxConnections: 5000},
+			BodyTempPath: filepath.Join(dir, "tmp/bodies"),
+			AccessLog:    filepath.Join(dir, "logs/access.log"),
+			Cache:        defaultCache("/var/lib/tandem"),
+			Purge:        defaultPurge(),
 			Routes: []Route{
-				{Host: "wiki.example.com", Path: "/", App: "web", Cache: defaultRouteCache()},
-				{Host: "*.example.com", Path: "/api/", App: "api", Cache: defaultRouteCache()},
-				{Host: "", Path: "/", App: "web", Cache: defaultRouteCache()},
+				{Host: "wiki.example.com", Path: "/", App: "web", Cache: defaultRouteCache(), RequestBody: RequestBodyBuffer},
+				{Host: "*.example.com", Path: "/api/", App: "api", Cache: defaultRouteCache(), RequestBody: RequestBodyStream},
+				{Host: "", Path: "/", App: "web", Cache: defaultRouteCache(), RequestBody: RequestBodyBuffer},
 			},
 		},
 		Admin:  Admin{Listen: "127.0.0.1:9090"},
@@ -201,13 +204,16 @@ func TestParseDefaults(t *testing.T) {
 	want := &Stack{
 		Cluster: Cluster{Name: "tandem", Node: "n1", Zone: "default", Site: "home", DataDir: filepath.Join(dir, ".tandem"), Advertise: "127.0.0.1", PeerPort: 7380, ClientPort: 7379, NodePort: 7946},
 		Edge: Edge{
-			Listen:    ":8080",
-			Timeouts:  EdgeTimeouts{ReadHeader: Duration(10 * time.Second), Idle: Duration(120 * time.Second), Upstream: Duration(60 * time.Second), Shutdown: Duration(30 * time.Second)},
-			Limits:    EdgeLimits{MaxHeaderBytes: 64 * KiB, MaxBodyBytes: 100 * MiB},
-			AccessLog: "stdout",
-			Cache:     defaultCache(filepath.Join(dir, ".tandem")),
-			Purge:     defaultPurge(),
-			Routes:    []Route{{Path: "/", App: "web", Cache: defaultRouteCache()}},
+			Listen: ":8080",
+			Timeouts: EdgeTimeouts{ReadHeader: Duration(10 * time.Second), Idle: Duration(120 * time.Second), Upstream: Duration(60 * time.Second),
+				Shutdown: Duration(30 * time.Second), Body: Duration(60 * time.Second)},
+			Limits: EdgeLimits{MaxHeaderBytes: 64 * KiB, MaxBodyBytes: 100 * MiB, BodyMinRate: KiB, BodyBuffer: 64 * KiB, BodyMemory: 64 * MiB,
+				BodyDisk: GiB},
+			BodyTempPath: filepath.Join(dir, ".tandem", "body"),
+			AccessLog:    "stdout",
+			Cache:        defaultCache(filepath.Join(dir, ".tandem")),
+			Purge:        defaultPurge(),
+			Routes:       []Route{{Path: "/", App: "web", Cache: defaultRouteCache(), RequestBody: RequestBodyBuffer}},
 		},
 		Admin:    Admin{Listen: "127.0.0.1:7070"},
 		Log:      Log{Level: slog.LevelInfo, Format: "json"},

@@ -20,17 +20,9 @@ func (s *Stack) setDefaults() {
 		Name: "tandem", Zone: "default", Site: "home", DataDir: ".tandem",
 		Advertise: "127.0.0.1", PeerPort: 7380, ClientPort: 7379, NodePort: 7946,
 	}
-	s.Edge = Edge{
-		Listen: ":8080",
-		Timeouts: EdgeTimeouts{
-			ReadHeader: Duration(10 * time.Second),
-			Idle:       Duration(120 * time.Second),
-			Upstream:   Duration(60 * time.Second),
-			Shutdown:   Duration(30 * time.Second),
-		},
-		Limits:    EdgeLimits{MaxHeaderBytes: 64 * KiB, MaxBodyBytes: 100 * MiB},
-		AccessLog: AccessLogStdout,
-	}
+	s.Edge = Edge{Listen: ":8080", AccessLog: AccessLogStdout}
+	s.Edge.Timeouts.setDefaults()
+	s.Edge.Limits.setDefaults()
 	s.Edge.Cache.setDefaults()
 	s.Admin = Admin{Listen: "127.0.0.1:7070"}
 	s.Log = Log{Level: slog.LevelInfo, Format: LogJSON}
@@ -42,6 +34,7 @@ func (t *TLS) setDefaults() { t.Listen = ":8443" }
 
 func (r *Route) setDefaults() {
 	r.Path = "/"
+	r.RequestBody = RequestBodyBuffer
 	r.Cache.setDefaults()
 }
 

@@ -1,8 +1,10 @@
 // Package edge owns the HTTP front door of a node: the listeners (HTTP/1.1,
-// and HTTP/2 over TLS), the middleware every request passes (request id,
-// client address from trusted proxies, size limits, access log, trace span),
-// the routing table from host and path to app, and the reverse proxy that
-// hands a request to the app's balancer.
+// and HTTP/2 over TLS) and the cap on their connections (connLimit), the
+// middleware every request passes (request id, client address from trusted
+// proxies, size limits and body deadlines, access log, trace span), the
+// routing table from host and path to app, the request bodies read in full
+// before an app gets them (bodyStore), and the reverse proxy that hands a
+// request to the app's balancer.
 //
 // The edge knows nothing about instances: each app is an http.RoundTripper
 // (a balance.Pool) given in Options.Upstreams. What the edge answers when no
@@ -15,69 +17,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
-
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/tandem-run/tandem/internal/httpcache"
 )
-
-// Options configure a Server. Zero durations and sizes take the defaults
-// noted on each field.
-type Options struct {
-	// Listen is the plain HTTP address (":8080"); "" serves no plain HTTP.
-	Listen string
-	// TLS, when set, serves HTTP/1.1 and HTTP/2 over TLS.
-	TLS *TLSOptions
-	// TrustedProxies may set X-Forwarded-For / Forwarded / X-Request-Id.
-	TrustedProxies []netip.Prefix
-	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
-	ReadHeaderTimeout time.Duration
-	// IdleTimeout closes idle keep-alive connections (default 120s).
-	IdleTimeout time.Duration
-	// ShutdownTimeout bounds the drain of in-flight requests when Run's
-	// context ends (default 30s). Connections still open then are closed.
-	ShutdownTimeout time.Duration
-	// MaxHeaderBytes limits request headers (default 64 KiB); larger → 431.
-	MaxHeaderBytes int
-	// MaxBodyBytes limits request bodies (default 100 MiB); larger → 413.
-	MaxBodyBytes int64
-	// AccessLog receives one JSON line per request; nil logs nothing.
-	AccessLog io.Writer
-	// Observer is told of every request once it is answered, where the
-	// access log is written (metrics); nil costs nothing.
-	Observer Observer
-	// Routes map host and path to an app. Every app named must be in
-	// Upstreams.
-	Routes []Route
-	// Upstreams holds one RoundTripper per app, normally a balance.Pool.
-	Upstreams map[string]http.RoundTripper
-	// Cache is the HTTP cache shared by the routes that set Route.Cache;
-	// nil caches nothing.
-	Cache *httpcache.Cache
-	// Purge says who may send PURGE and BAN, and where they go.
-	Purge PurgeOptions
-	// Logger receives the edge's own events; nil discards them.
-	Logger *slog.Logger
-	// TracerProvider makes the spans of the requests (see tracer); nil or
-	// a no-op provider traces nothing, at no cost. The upstream attempt
-	// spans are made by the apps' balancers, given TraceAttempts of the
-	// same provider as their balance.Options.OnAttempt.
-	TracerProvider trace.TracerProvider
-}
-
-// TLSOptions configure the TLS listener.
-type TLSOptions struct {
-	Listen   string
-	CertFile string
-	KeyFile  string
-}
 
 // Server is a node's edge. Create it with New, bind with Listen, then Run.
 type Server struct {
@@ -88,6 +33,10 @@ type Server struct {
 	routes  *routeTable
 	apps    map[string]http.Handler // the reverse proxy of each app
 	buffers bufferPool              // copy buffers shared by the proxies
+	bodies  *bodyStore              // request bodies read before the app gets them
+	conns   *connLimit
+	fdLimit uint64  // the open-file limit when New ran
+	stored  rateLog // "cannot buffer request body" lines
 	handler http.Handler
 
 	mu        sync.Mutex // guards the fields below
@@ -107,14 +56,28 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("new edge: no listener configured")
 	}
 	setDefaults(&opts)
+	if opts.BodyBuffer > MaxBodyBuffer {
+		return nil, fmt.Errorf("new edge: body buffer %d bytes: at most %d", opts.BodyBuffer, MaxBodyBuffer)
+	}
+	fdLimit, err := openFileLimit()
+	if err != nil {
+		return nil, fmt.Errorf("new edge: %w", err)
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = defaultMaxConnections(fdLimit)
+	}
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
 		trusted:  trustedProxies(opts.TrustedProxies),
 		tracer:   newTracer(opts.TracerProvider),
 		apps:     make(map[string]http.Handler, len(opts.Upstreams)),
+		conns:    newConnLimit(opts.MaxConnections, opts.Logger),
+		fdLimit:  fdLimit,
+		stored:   rateLog{every: time.Minute},
 		hijacked: make(map[net.Conn]struct{}),
 	}
+	s.bodies = newBodyStore(&opts, &s.buffers)
 	for _, r := range opts.Routes {
 		if _, ok := opts.Upstreams[r.App]; !ok {
 			return nil, fmt.Errorf("new edge: route %s%s: no upstream for app %q", r.Host, r.Path, r.App)
@@ -142,27 +105,6 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-func setDefaults(o *Options) {
-	if o.ReadHeaderTimeout <= 0 {
-		o.ReadHeaderTimeout = 10 * time.Second
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 120 * time.Second
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 30 * time.Second
-	}
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = 64 << 10
-	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 100 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-}
-
 // Handler returns the edge's whole handler chain, for tests and for
 // embedding the edge behind another listener.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -175,12 +117,16 @@ func (s *Server) Listen() error {
 	if len(s.listeners) > 0 {
 		return errors.New("edge: already listening")
 	}
+	if err := s.bodies.prepare(); err != nil {
+		return fmt.Errorf("listen edge: %w", err)
+	}
+	s.checkConnLimit()
 	if s.opts.Listen != "" {
 		ln, err := net.Listen("tcp", s.opts.Listen)
 		if err != nil {
 			return fmt.Errorf("listen edge: %w", err)
 		}
-		s.listeners = append(s.listeners, listener{ln: ln, srv: s.newHTTPServer(nil)})
+		s.listeners = append(s.listeners, listener{ln: s.conns.listener(ln), srv: s.newHTTPServer(nil)})
 	}
 	if t := s.opts.TLS; t != nil {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
@@ -194,7 +140,7 @@ func (s *Server) Listen() error {
 			s.closeListenersLocked()
 			return fmt.Errorf("listen edge tls: %w", err)
 		}
-		s.listeners = append(s.listeners, listener{ln: tls.NewListener(ln, cfg), srv: s.newHTTPServer(cfg)})
+		s.listeners = append(s.listeners, listener{ln: tls.NewListener(s.conns.listener(ln), cfg), srv: s.newHTTPServer(cfg)})
 	}
 	return nil
 }
@@ -205,6 +151,24 @@ func (s *Server) closeListenersLocked() {
 	}
 	s.listeners = nil
 }
+
+// checkConnLimit logs the connection limit, and warns when it leaves too
+// few descriptors for the rest of the node.
+func (s *Server) checkConnLimit() {
+	limit := uint64(s.opts.MaxConnections)
+	if limit > s.fdLimit-s.fdLimit/4 {
+		s.log.Warn("edge connection limit leaves few descriptors for instances, health checks and etcd",
+			"max_connections", limit, "open_file_limit", s.fdLimit)
+		return
+	}
+	s.log.Info("edge connection limit", "max_connections", limit, "open_file_limit", s.fdLimit)
+}
+
+// Connections returns the counts of client connections.
+func (s *Server) Connections() ConnStats { return s.conns.stats() }
+
+// Bodies returns how request bodies are held.
+func (s *Server) Bodies() BodyStats { return s.bodies.stats() }
 
 // Addrs returns the bound addresses, plain HTTP first; nil before Listen.
 func (s *Server) Addrs() []net.Addr {
@@ -225,6 +189,7 @@ func (s *Server) newHTTPServer(cfg *tls.Config) *http.Server {
 		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
 		TLSConfig:         cfg,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:         s.conns.connState,
 	}
 	if cfg != nil {
 		srv.Protocols = new(http.Protocols)

@@ -77,6 +77,25 @@ func newTestEdge(t *testing.T, upstreams map[string]http.RoundTripper, routes []
 	return s, log
 }
 
+// runEdge binds s and runs it until the test ends; it returns the first
+// address.
+func runEdge(t *testing.T, s *Server) string {
+	t.Helper()
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s.Addrs()[0].String()
+}
+
 func TestProxyHeadersAndAccessLog(t *testing.T) {
 	var got http.Header
 	var gotHost string

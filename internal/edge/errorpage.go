@@ -10,6 +10,9 @@ import (
 // errorText says, for each status the edge produces itself, what happened
 // in words a visitor and an operator can both use.
 var errorText = map[int]string{
+	http.StatusBadRequest:            "The request is malformed.",
+	http.StatusRequestTimeout:        "The request's body did not arrive in time.",
+	http.StatusInsufficientStorage:   "There is no room to hold this request's body right now. Please try again shortly.",
 	http.StatusNotFound:              "No site is configured for this address.",
 	http.StatusForbidden:             "This client may not purge the cache.",
 	http.StatusMethodNotAllowed:      "This edge does not accept cache purges.",
@@ -31,8 +34,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int) 
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable, http.StatusInsufficientStorage:
 		h.Set("Retry-After", "5")
+	}
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge, http.StatusInsufficientStorage:
+		// The rest of the body, if any, is not read: the connection
+		// cannot carry another request.
+		h.Set("Connection", "close")
 	}
 	if strings.Contains(r.Header.Get("Accept"), "text/html") {
 		h.Set("Content-Type", "text/html; charset=utf-8")

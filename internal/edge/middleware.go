@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,8 @@ type exchange struct {
 	route    string        // the matched route's label (Route.label); "" if none
 	cached   bool          // the matched route goes through the cache
 	trace    *requestTrace // nil when tracing is off
+	body     *clientBody   // the request's body; nil if it has none
+	gone     atomic.Bool   // the client went away: the request is recorded as 499
 
 	// The proxy may run on a goroutine the cache owns, even after the
 	// client's handler returned (a background revalidation), hence:
@@ -77,8 +80,9 @@ func exchangeFrom(ctx context.Context) *exchange {
 // and the recorder are made at once, in one allocation. (A background
 // fetch that still holds the exchange keeps the small recorder with it.)
 type inflight struct {
-	x   exchange
-	rec recorder
+	x    exchange
+	rec  recorder
+	body clientBody // the request's body, if it has one
 }
 
 // middleware wraps next with what every request gets, in order: request
@@ -100,6 +104,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
 		defer func() {
+			abandoned(r, x, rec)
 			s.tracer.endServer(x, rec)
 			s.finish(r, x, rec)
 		}()
@@ -110,10 +115,54 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(rec, r.Body, s.opts.MaxBodyBytes)
+			s.guardBody(w, r, in)
 		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// guardBody puts the request's body behind its size limit and its
+// deadlines. The limit is given the server's own writer, so that a body
+// over it also closes the connection.
+func (s *Server) guardBody(w http.ResponseWriter, r *http.Request, in *inflight) {
+	in.body = clientBody{
+		rc:   http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes),
+		ctl:  *http.NewResponseController(w),
+		pace: bodyPace{timeout: s.opts.BodyTimeout, minRate: s.opts.BodyMinRate, start: in.x.start},
+	}
+	r.Body, in.x.body = &in.body, &in.body
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		// RFC 9112 §6.1: a request with both Transfer-Encoding and
+		// Content-Length is answered, then its connection closed, lest
+		// the two framings hide a second request. net/http drops the
+		// Content-Length before a handler can see it, so every chunked
+		// request closes its connection: they are rare (browsers never
+		// send one over HTTP/1.1).
+		in.rec.Header()["Connection"] = []string{"close"}
+	}
+}
+
+// abandoned records a request whose client left before its answer was
+// complete as 499, as nginx does, whatever status had been written to
+// the closed connection: a hung app then shows in the access log and the
+// metrics rather than passing for a success. Upgraded connections, whose
+// requests end when the connection does, are left as they are.
+func abandoned(r *http.Request, x *exchange, rec *recorder) {
+	if rec.status == http.StatusSwitchingProtocols {
+		return
+	}
+	if !x.gone.Load() {
+		if r.Context().Err() == nil {
+			return // the common case: no lock taken
+		}
+		if _, _, kind := x.outcome(); kind != "" {
+			// The edge answered for a reason of its own (a body too
+			// slow breaks the connection too): that is what is recorded.
+			return
+		}
+		x.setError("client_closed")
+	}
+	rec.status = statusClientClosed
 }
 
 // identify sets the request's peer, id and client address: a trusted
@@ -154,6 +203,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.opts.Observer.RequestStarted(rt.App)
 	}
 	s.tracer.setRoute(x, rt.Path)
+	if !rt.StreamBody && r.Body != nil && r.Body != http.NoBody {
+		// Read the whole body before an instance is picked.
+		b, err := s.bodies.read(r.Body, r.ContentLength)
+		if err != nil {
+			s.answerError(w, r, err)
+			return
+		}
+		defer b.release()
+		b.attach(r)
+	}
 	rt.handler.ServeHTTP(w, r)
 }
 

@@ -41,7 +41,7 @@ func (s *Server) newProxy(app string, rt http.RoundTripper) http.Handler {
 			}
 			return nil
 		},
-		ErrorHandler: s.proxyError,
+		ErrorHandler: s.answerError,
 		ErrorLog:     nil,
 	}
 }
@@ -130,6 +130,7 @@ func (s *Server) setForwarded(pr *httputil.ProxyRequest) {
 		vals[4] = x.id
 		out[requestIDHeader] = vals[4:5:5]
 	}
+	dropProxyFields(out, trusted, in.Method)
 }
 
 // forwardedEscaper escapes a quoted-string's backslashes and quotes.
@@ -150,38 +151,64 @@ func quoteForwarded(v string) string {
 	return v
 }
 
-// proxyError answers when no instance produced a response.
-func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+// answerError answers a request that failed with err: the app's failure
+// (the reverse proxy's ErrorHandler: no instance produced a response),
+// the client's (its body could not be read), or the edge's own (it could
+// not hold the body).
+func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
+	if x != nil && x.body != nil {
+		if berr := x.body.failed.Load(); berr != nil {
+			// Reading the client's body failed: whatever the transport
+			// made of it (a read timeout also cancels the request's
+			// context), that is the cause.
+			err = berr
+		}
+	}
 	status, kind := errorStatus(r.Context(), err)
 	if x != nil {
 		x.setError(kind)
 	}
-	if status == statusClientClosed {
-		// Nobody is listening; record it, write nothing.
-		if rec, ok := w.(*recorder); ok {
-			rec.status = statusClientClosed
+	switch {
+	case status == statusClientClosed:
+		if x != nil {
+			x.gone.Store(true) // the middleware records the 499
 		}
-		return
+		return // nobody is listening
+	case status == http.StatusInsufficientStorage:
+		if ok, skipped := s.stored.allow(time.Now()); ok {
+			s.log.Error("edge cannot buffer request body", "dir", s.opts.BodyTempDir, "err", err, "not_logged", skipped)
+		}
+	case status >= 500:
+		s.log.Warn("upstream error", "app", appOf(x), "status", status, "kind", kind, "err", err)
 	}
-	s.log.Warn("upstream error", "app", appOf(x), "status", status, "kind", kind, "err", err)
 	s.writeError(w, r, status)
 }
 
 // statusClientClosed is nginx's 499: the client closed the request.
 const statusClientClosed = 499
 
-// errorStatus maps a proxy error to the status the client gets. It is the
+// errorStatus maps an error to the status the client gets. It is the
 // only place that decides this:
-//   - no healthy instance (balance.ErrNoTarget): 503
-//   - no response in time (upstream timeout): 504
+//   - the request body could not be read from the client (see
+//     clientBodyError.status): over the limit 413, too slow 408, cut
+//     short 499, malformed 400
+//   - the edge could not hold the body (bodyStoreError): 507
 //   - request body over the limit: 413
 //   - the client went away: 499 (logged, nothing written)
+//   - no healthy instance (balance.ErrNoTarget): 503
+//   - no response in time (upstream timeout): 504
 //   - anything else (refused, reset, bad response): 502
 func errorStatus(ctx context.Context, err error) (int, string) {
+	var bodyErr *clientBodyError
+	var storeErr *bodyStoreError
 	var maxBytes *http.MaxBytesError
 	var netErr net.Error
 	switch {
+	case errors.As(err, &bodyErr):
+		return bodyErr.status(ctx)
+	case errors.As(err, &storeErr):
+		return http.StatusInsufficientStorage, "body_store"
 	case errors.As(err, &maxBytes):
 		return http.StatusRequestEntityTooLarge, "body_too_large"
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):

@@ -22,6 +22,11 @@ type Route struct {
 	// Cache, when set (and Options.Cache is), caches the route's
 	// responses with these options.
 	Cache *httpcache.RouteOptions
+	// StreamBody passes request bodies on to the app as they arrive,
+	// rather than reading each in full before an instance is picked: for
+	// uploads the app must see as they come. A slow client then holds an
+	// app worker as long as it sends.
+	StreamBody bool
 
 	handler http.Handler // the app's proxy, behind the cache if any
 	label   string       // names the route in metrics: host pattern and path

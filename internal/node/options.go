@@ -45,6 +45,10 @@ func clusterOptions(st *config.Stack, join string, log *slog.Logger) cluster.Opt
 
 func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, cache *httpcache.Cache, purger edge.Purger, accessLog io.Writer, log *slog.Logger) edge.Options {
 	e := st.Edge
+	minRate := int64(e.Limits.BodyMinRate)
+	if minRate == 0 {
+		minRate = -1 // none; 0 would be the edge's default
+	}
 	o := edge.Options{
 		Listen:            e.Listen,
 		TrustedProxies:    e.TrustedProxies,
@@ -53,6 +57,13 @@ func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, cache
 		ShutdownTimeout:   time.Duration(e.Timeouts.Shutdown),
 		MaxHeaderBytes:    int(e.Limits.MaxHeaderBytes),
 		MaxBodyBytes:      int64(e.Limits.MaxBodyBytes),
+		BodyTimeout:       time.Duration(e.Timeouts.Body),
+		BodyMinRate:       minRate,
+		BodyBuffer:        int64(e.Limits.BodyBuffer),
+		BodyMemory:        int64(e.Limits.BodyMemory),
+		BodyDisk:          int64(e.Limits.BodyDisk),
+		BodyTempDir:       e.BodyTempPath,
+		MaxConnections:    e.Limits.MaxConnections,
 		AccessLog:         accessLog,
 		Upstreams:         upstreams,
 		Cache:             cache,
@@ -63,7 +74,8 @@ func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, cache
 		o.TLS = &edge.TLSOptions{Listen: e.TLS.Listen, CertFile: e.TLS.Cert, KeyFile: e.TLS.Key}
 	}
 	for _, r := range e.Routes {
-		o.Routes = append(o.Routes, edge.Route{Host: r.Host, Path: r.Path, App: r.App, Cache: routeCacheOptions(r.Cache, cache)})
+		o.Routes = append(o.Routes, edge.Route{Host: r.Host, Path: r.Path, App: r.App, Cache: routeCacheOptions(r.Cache, cache),
+			StreamBody: r.RequestBody == config.RequestBodyStream})
 	}
 	return o
 }
