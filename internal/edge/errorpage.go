@@ -26,8 +26,16 @@ var errorText = map[int]string{
 // plain text otherwise, always with the request id so a report can be
 // matched to the access log.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int) {
+	s.writeErrorText(w, r, status, "")
+}
+
+// writeErrorText is writeError saying text ("" for the status's usual
+// text).
+func (s *Server) writeErrorText(w http.ResponseWriter, r *http.Request, status int, text string) {
 	id := w.Header().Get(requestIDHeader)
-	text := errorText[status]
+	if text == "" {
+		text = errorText[status]
+	}
 	if text == "" {
 		text = http.StatusText(status)
 	}

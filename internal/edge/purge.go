@@ -102,14 +102,15 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		x.setError("purge_failed")
 		s.log.Error("purge failed", "event", ev, "err", err)
-		status := http.StatusInternalServerError
+		status, text := http.StatusInternalServerError, "The purge failed: "+err.Error()
 		switch {
 		case errors.Is(err, httpcache.ErrBadPurge):
-			status = http.StatusBadRequest
+			status, text = http.StatusBadRequest, "The purge is malformed: "+err.Error()
 		case errors.Is(err, ErrPurgeIncomplete):
 			status = http.StatusServiceUnavailable
+			text = "The purge was not applied on every node: " + err.Error() + ". Purges are idempotent: send it again."
 		}
-		s.writeError(w, r, status)
+		s.writeErrorText(w, r, status, text)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
