@@ -23,8 +23,8 @@ type nopBody struct{}
 func (nopBody) Read([]byte) (int, error) { return 0, io.EOF }
 func (nopBody) Close() error             { return nil }
 
-func benchPool(b *testing.B, targets int) *Pool {
-	p, err := NewPool(Options{App: "web", Zone: "a", Transport: staticTransport{}})
+func benchPool(b *testing.B, targets int, retry Retry) *Pool {
+	p, err := NewPool(Options{App: "web", Zone: "a", Transport: staticTransport{}, Retry: retry})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,24 +40,31 @@ func benchPool(b *testing.B, targets int) *Pool {
 	return p
 }
 
+// noHedging disables hedged tries.
+var noHedging = Retry{Hedge: Hedge{Disabled: true}}
+
 // BenchmarkRoundTrip measures the pool's overhead per request: selection,
 // in-flight accounting, passive health bookkeeping and the response body
 // wrapper. One of the reported allocations is staticTransport's Response.
+// A hedged request through a Transport (not the pool's own connections)
+// also gets a context of its own, which the Transport can be stopped by.
 func BenchmarkRoundTrip(b *testing.B) {
 	req, _ := http.NewRequest(http.MethodGet, "http:///", nil)
-	b.Run("serial", func(b *testing.B) {
-		p := benchPool(b, 8)
-		b.ReportAllocs()
-		for b.Loop() {
-			resp, err := p.RoundTrip(req)
-			if err != nil {
-				b.Fatal(err)
+	for name, retry := range map[string]Retry{"serial": {}, "serial-no-hedging": noHedging} {
+		b.Run(name, func(b *testing.B) {
+			p := benchPool(b, 8, retry)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := p.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
 			}
-			resp.Body.Close()
-		}
-	})
+		})
+	}
 	b.Run("parallel", func(b *testing.B) {
-		p := benchPool(b, 8)
+		p := benchPool(b, 8, Retry{})
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -154,29 +161,37 @@ func rawBackend(b *testing.B) string {
 // BenchmarkProxiedGET measures a bodyless request through the pool's own
 // kept-alive connections to a loopback target, as the edge sends nearly
 // every request: selection, the request written and the response header
-// read in the caller's goroutine, the body read and closed.
+// read in the caller's goroutine, the body read and closed. Hedging must
+// cost such a request, answered within the per-try timeout, no allocation.
 func BenchmarkProxiedGET(b *testing.B) {
-	addr := rawBackend(b)
-	p, err := NewPool(Options{App: "web", Health: HealthCheck{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := p.Add(Target{ID: "web-1", Addr: addr}); err != nil {
-		b.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, "http:///page", nil)
-	buf := make([]byte, 64)
-	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := p.RoundTrip(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if _, err := resp.Body.Read(buf); err != nil {
-				break
+	for _, bc := range []struct {
+		name  string
+		retry Retry
+	}{{"hedging", Retry{}}, {"no-hedging", noHedging}} {
+		b.Run(bc.name, func(b *testing.B) {
+			addr := rawBackend(b)
+			p, err := NewPool(Options{App: "web", Health: HealthCheck{}, Retry: bc.retry})
+			if err != nil {
+				b.Fatal(err)
 			}
-		}
-		resp.Body.Close()
+			if err := p.Add(Target{ID: "web-1", Addr: addr}); err != nil {
+				b.Fatal(err)
+			}
+			req, _ := http.NewRequest(http.MethodGet, "http:///page", nil)
+			buf := make([]byte, 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := p.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, err := resp.Body.Read(buf); err != nil {
+						break
+					}
+				}
+				resp.Body.Close()
+			}
+		})
 	}
 }

@@ -174,6 +174,7 @@ const statusClientClosed = 499
 // errorStatus maps a proxy error to the status the client gets. It is the
 // only place that decides this:
 //   - no healthy instance (balance.ErrNoTarget): 503
+//   - this host out of descriptors, ports or buffers (balance.ErrLocalResources): 503
 //   - no response in time (upstream timeout): 504
 //   - request body over the limit: 413
 //   - the client went away: 499 (logged, nothing written)
@@ -188,6 +189,8 @@ func errorStatus(ctx context.Context, err error) (int, string) {
 		return statusClientClosed, "client_closed"
 	case errors.Is(err, balance.ErrNoTarget):
 		return http.StatusServiceUnavailable, "no_instance"
+	case errors.Is(err, balance.ErrLocalResources):
+		return http.StatusServiceUnavailable, "local_resources"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return http.StatusGatewayTimeout, "upstream_timeout"
 	default:
