@@ -57,7 +57,8 @@
 // buffered body) is hedged, as Envoy's hedge_on_per_try_timeout and "The
 // Tail at Scale" describe: when no try has answered within the per-try
 // timeout, another try goes to a target not tried yet, while the first goes
-// on; the first response wins and the others are stopped. Hedged tries
+// on; the first response wins and the others are stopped. A request gets
+// one hedged try at most. Hedged tries
 // count against Retry.Attempts and the retry budget like retries. The
 // per-try timeout follows the app's latency (see Hedge). A try stopped
 // because a try started after it answered first, after it ran the per-try

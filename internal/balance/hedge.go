@@ -34,8 +34,10 @@ func (tr *try) lost() bool { return tr != nil && tr.intr.fired() }
 // the first try itself, as for any request, and retries it as any request
 // is retried. Each try that starts arms the per-try timeout; when it fires
 // and no try has answered yet, a timer goroutine makes another try on a
-// target not tried yet, within Retry.Attempts and the retry budget. The
-// first response wins, whatever its status; the other tries are
+// target not tried yet, within Retry.Attempts and the retry budget: one
+// hedged try per request, as in "The Tail at Scale", so that a request that
+// is slow everywhere (a report, an export) costs twice its work, not
+// Attempts times. The first response wins, whatever its status; the other tries are
 // interrupted, and the caller waits for them to end before it returns, so
 // that no goroutine of the request outlives it. A try interrupted after it
 // ran the per-try timeout, and that started before the winner, counts as a
@@ -60,6 +62,7 @@ type race struct {
 	winner  *http.Response
 	won     int            // index of the winning try
 	lastErr *UpstreamError // the failure of the try that ended last
+	hedged  bool           // a hedged try was made: the timer is not armed again
 	closed  bool           // the caller is returning: no new try
 }
 
@@ -143,11 +146,12 @@ func (r *race) startLocked(hedge bool) (int, bool) {
 	r.n++
 	r.tries[i] = try{t: t, start: now, hedge: hedge}
 	r.tried[i] = t
-	if r.n < p.opts.Retry.Attempts {
-		r.armLocked()
-	}
 	if hedge {
+		r.hedged = true
 		p.hedges.Add(1)
+	}
+	if r.n < p.opts.Retry.Attempts && !r.hedged {
+		r.armLocked()
 	}
 	return i, true
 }
@@ -250,7 +254,7 @@ func (r *race) reset() {
 	r.req, r.winner, r.lastErr = nil, nil, nil
 	clear(r.tries[:r.n])
 	clear(r.tried[:r.n])
-	r.n, r.running, r.won, r.closed = 0, 0, 0, false
+	r.n, r.running, r.won, r.hedged, r.closed = 0, 0, 0, false, false
 	select {
 	case <-r.wake:
 	default:

@@ -84,23 +84,26 @@ func TestHedgeNotBeforeTimeout(t *testing.T) {
 }
 
 // TestHedgeSlowEverywhereChargesNobody: when every target is slow, the
-// first try answers first; the hedge it beat is stopped and neither target
-// counts a failure.
+// first try answers first; the one hedge it beat is stopped, no third try
+// is made, and no target counts a failure.
 func TestHedgeSlowEverywhereChargesNobody(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := newPipeNet("a", "b")
-		n.target("a").delay.Store(int64(150 * time.Millisecond))
-		n.target("b").delay.Store(int64(150 * time.Millisecond))
+		n := newPipeNet("a", "b", "c")
+		for _, name := range []string{"a", "b", "c"} {
+			n.target(name).delay.Store(int64(250 * time.Millisecond))
+		}
 		p := n.pool(t, Options{Retry: fixedHedge(100 * time.Millisecond)})
-		busy(t, p, "b")
 		for i := range 10 {
-			if body, took := timedGET(t, p); body != "a" || took != 150*time.Millisecond {
-				t.Fatalf("GET %d = %q after %v; want a after 150ms", i, body, took)
+			if _, took := timedGET(t, p); took != 250*time.Millisecond {
+				t.Fatalf("GET %d took %v; want 250ms, the first try's answer", i, took)
 			}
 		}
-		for id, busy := range map[string]int64{"a": 0, "b": 1000} {
-			if st, _ := p.Target(id); st.State != StateHealthy || st.Failures != 0 || st.InFlight != busy {
-				t.Errorf("target %s: %v, %d failures, %d in flight; want healthy, 0, %d", id, st.State, st.Failures, st.InFlight, busy)
+		if got := n.target("a").got.Load() + n.target("b").got.Load() + n.target("c").got.Load(); got != 20 {
+			t.Errorf("the targets got %d requests; want 20: each GET and one hedge of it", got)
+		}
+		for _, id := range []string{"a", "b", "c"} {
+			if st, _ := p.Target(id); st.State != StateHealthy || st.Failures != 0 || st.InFlight != 0 {
+				t.Errorf("target %s: %v, %d failures, %d in flight; want healthy, 0, 0", id, st.State, st.Failures, st.InFlight)
 			}
 		}
 		if st := p.Stats(); st.Hedges != 10 || st.HedgeWins != 0 {

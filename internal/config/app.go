@@ -86,11 +86,11 @@ type RetryPolicy struct {
 	// Budget caps retries and hedged tries as a fraction of requests,
 	// 0..1; default 0.2.
 	Budget float64 `yaml:"budget"`
-	// Hedge sends another try of a request that may be sent twice (GET,
-	// HEAD, OPTIONS, or a request with an Idempotency-Key header, without
-	// a body or with a buffered one) to another instance when no try has
-	// answered within PerTryTimeout; the first answer is used and the
-	// other try stopped. Default true.
+	// Hedge sends a second try of a request that may be sent twice (GET,
+	// HEAD, OPTIONS, TRACE, or a request with an idempotency key, without
+	// a body) to another instance when its first try has not answered
+	// within PerTryTimeout; the first answer is used and the other try
+	// stopped. Default true.
 	Hedge bool `yaml:"hedge"`
 	// PerTryTimeout is when a try of such a request is hedged.
 	PerTryTimeout PerTryTimeout `yaml:"per_try_timeout"`
