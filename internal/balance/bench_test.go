@@ -124,7 +124,7 @@ func BenchmarkPick(b *testing.B) {
 // the same small response, reading and writing with no allocation of its
 // own, so that a benchmark's allocations are the pool's and its
 // connection's. It stops when the benchmark ends.
-func rawBackend(b *testing.B) string {
+func rawBackend(b testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -158,39 +158,51 @@ func rawBackend(b *testing.B) string {
 	return l.Addr().String()
 }
 
+// proxiedGET is one bodyless request through p, its body read and closed.
+func proxiedGET(tb testing.TB, p *Pool, req *http.Request, buf []byte) {
+	resp, err := p.RoundTrip(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := resp.Body.Read(buf); err != nil {
+			break
+		}
+	}
+	resp.Body.Close()
+}
+
+// directPool returns a pool of one target at a rawBackend, over the pool's
+// own connections.
+func directPool(tb testing.TB, retry Retry) *Pool {
+	p, err := NewPool(Options{App: "web", Health: HealthCheck{}, Retry: retry})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.Add(Target{ID: "web-1", Addr: rawBackend(tb)}); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // BenchmarkProxiedGET measures a bodyless request through the pool's own
 // kept-alive connections to a loopback target, as the edge sends nearly
 // every request: selection, the request written and the response header
 // read in the caller's goroutine, the body read and closed. Hedging must
-// cost such a request, answered within the per-try timeout, no allocation.
+// cost such a request, answered within the per-try timeout, no allocation
+// (TestHedgingAddsNoAllocation).
 func BenchmarkProxiedGET(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		retry Retry
 	}{{"hedging", Retry{}}, {"no-hedging", noHedging}} {
 		b.Run(bc.name, func(b *testing.B) {
-			addr := rawBackend(b)
-			p, err := NewPool(Options{App: "web", Health: HealthCheck{}, Retry: bc.retry})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Add(Target{ID: "web-1", Addr: addr}); err != nil {
-				b.Fatal(err)
-			}
+			p := directPool(b, bc.retry)
 			req, _ := http.NewRequest(http.MethodGet, "http:///page", nil)
 			buf := make([]byte, 64)
 			b.ReportAllocs()
 			for b.Loop() {
-				resp, err := p.RoundTrip(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for {
-					if _, err := resp.Body.Read(buf); err != nil {
-						break
-					}
-				}
-				resp.Body.Close()
+				proxiedGET(b, p, req, buf)
 			}
 		})
 	}
