@@ -37,9 +37,9 @@ func (tr *try) lost() bool { return tr != nil && tr.intr.fired() }
 // target not tried yet, within Retry.Attempts and the retry budget: one
 // hedged try per request, as in "The Tail at Scale", so that a request that
 // is slow everywhere (a report, an export) costs twice its work, not
-// Attempts times. The first response wins, whatever its status; the other tries are
-// interrupted, and the caller waits for them to end before it returns, so
-// that no goroutine of the request outlives it. A try interrupted after it
+// Attempts times. The first response wins, whatever its status; the other
+// tries are interrupted, and the caller waits for them to end before it
+// returns, so that no goroutine of the request outlives it. A try interrupted after it
 // ran the per-try timeout, and that started before the winner, counts as a
 // failure of its target for passive health: a hung target is soon ejected.
 //
@@ -117,7 +117,7 @@ func (r *race) work(hedge bool) {
 			return
 		}
 		r.mu.Unlock()
-		tr := &r.tries[i] // its fields but intr change only under r.mu, by this worker
+		tr := &r.tries[i] // startLocked set it; only its interrupt changes while it runs
 		resp, uerr, retry := r.p.attempt(r.req, tr.t, nil, tr, tr.start, i+1)
 		if !r.end(i, resp, uerr, retry) {
 			return
