@@ -61,7 +61,7 @@ func TestResponseBodyReleasesOnce(t *testing.T) {
 	tg.drained = make(chan struct{})
 	drained := tg.drained
 	conn := &rwc{}
-	body := wrapResponseBody(conn, tg)
+	body := wrapResponseBody(conn, tg, nil)
 	w, ok := body.(io.Writer)
 	if !ok {
 		t.Fatalf("wrapped upgrade body %T is not an io.Writer", body)
@@ -80,7 +80,7 @@ func TestResponseBodyReleasesOnce(t *testing.T) {
 	default:
 		t.Errorf("the last release did not signal the drain")
 	}
-	if _, ok := wrapResponseBody(io.NopCloser(strings.NewReader("")), tg).(io.Writer); ok {
+	if _, ok := wrapResponseBody(io.NopCloser(strings.NewReader("")), tg, nil).(io.Writer); ok {
 		t.Errorf("a plain body became writable")
 	}
 }

@@ -73,6 +73,11 @@ func (p *Pool) check(ctx context.Context, t *target) {
 	if ctx.Err() != nil {
 		return // stopping: not the target's fault
 	}
+	if isLocalResource(err) {
+		// This host could not check: the check tells nothing of t.
+		p.local.record(p.log, p.now(), "health check", t.ID, err)
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.gen != gen {

@@ -104,22 +104,27 @@ func direct(req *http.Request) bool {
 // on a new connection if that is safe (nothing was written, or the method
 // is idempotent).
 func (cs *conns) RoundTrip(req *http.Request) (*http.Response, error) {
+	return cs.send(req, nil)
+}
+
+// send is RoundTrip for a try that intr may interrupt (nil: none).
+func (cs *conns) send(req *http.Request, intr *interrupt) (*http.Response, error) {
 	ctx := req.Context()
 	// A request that cannot be sent twice gets a connection checked for a
 	// close by the target, however briefly it was idle.
 	check := !replayable(req)
 	for {
-		c, err := cs.get(ctx, check)
+		c, err := cs.get(ctx, check, intr)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := cs.roundTrip(ctx, c, req)
+		resp, err := cs.roundTrip(ctx, c, req, intr)
 		if err == nil {
 			return resp, nil
 		}
 		c.nc.Close()
 		var se *staleError
-		if !errors.As(err, &se) || ctx.Err() != nil {
+		if !errors.As(err, &se) || ctx.Err() != nil || intr.fired() {
 			return nil, err
 		}
 		if !se.nothingWritten && !replayable(req) {
@@ -152,12 +157,19 @@ func replayable(req *http.Request) bool {
 }
 
 // roundTrip sends req on c and reads the response header. On success c
-// belongs to the response body; on failure the caller closes c.
-func (cs *conns) roundTrip(ctx context.Context, c *upstreamConn, req *http.Request) (*http.Response, error) {
+// belongs to the response body; on failure the caller closes c. intr, if
+// not nil, may interrupt the try until the response header arrived.
+func (cs *conns) roundTrip(ctx context.Context, c *upstreamConn, req *http.Request, intr *interrupt) (*http.Response, error) {
+	if !intr.watchConn(c.nc) {
+		return nil, errHedgeLost
+	}
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
 	fail := func(err error) (*http.Response, error) {
 		if !stop() || ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %w", context.Cause(ctx), err)
+		}
+		if intr.fired() {
+			return nil, fmt.Errorf("%w: %w", errHedgeLost, err)
 		}
 		return nil, err
 	}
@@ -176,6 +188,11 @@ func (cs *conns) roundTrip(ctx context.Context, c *upstreamConn, req *http.Reque
 	c.lr.n = -1
 	if err != nil {
 		return fail(cs.timeout(err))
+	}
+	if !intr.settle() {
+		// Interrupted as the header arrived: its deadline is spoiled.
+		stop()
+		return nil, errHedgeLost
 	}
 	if resp.Body == http.NoBody {
 		if !stop() {
@@ -290,8 +307,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // get returns an idle connection that is still open, or a new one. With
 // check, or when it was idle for connStaleAfter, a connection is checked for
-// a close by the target before it is returned.
-func (cs *conns) get(ctx context.Context, check bool) (*upstreamConn, error) {
+// a close by the target before it is returned. intr, if not nil, may
+// interrupt a dial.
+func (cs *conns) get(ctx context.Context, check bool, intr *interrupt) (*upstreamConn, error) {
 	now := time.Now()
 	for {
 		cs.mu.Lock()
@@ -311,8 +329,26 @@ func (cs *conns) get(ctx context.Context, check bool) (*upstreamConn, error) {
 		}
 		c.nc.Close()
 	}
+	return cs.dialConn(ctx, intr)
+}
+
+// dialConn opens a new connection to the target; intr, if not nil, may
+// interrupt the dial.
+func (cs *conns) dialConn(ctx context.Context, intr *interrupt) (*upstreamConn, error) {
+	if intr != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if !intr.watchCancel(cancel) {
+			return nil, errHedgeLost
+		}
+		defer intr.unwatchCancel()
+	}
 	nc, err := cs.dial(ctx, "tcp", cs.addr)
 	if err != nil {
+		if intr.fired() {
+			return nil, fmt.Errorf("%w: %w", errHedgeLost, err)
+		}
 		return nil, err
 	}
 	c := &upstreamConn{nc: nc, lr: limitedReader{r: nc, n: -1}}

@@ -148,7 +148,7 @@ func TestDirectIdleCheckedAfterAWhile(t *testing.T) {
 	if open(c.nc) {
 		t.Fatalf("open(connection the target closed) = true; want false")
 	}
-	if got, err := cs.get(context.Background(), false); err != nil || got == c {
+	if got, err := cs.get(context.Background(), false, nil); err != nil || got == c {
 		t.Fatalf("get after the target closed the idle connection = %p, %v; want a new one", got, err)
 	}
 }

@@ -45,14 +45,44 @@
 // and in both cases only while no byte of the request body has been read.
 // A response timeout is not retried: the request may still be running on the
 // slow target, and sending it elsewhere multiplies the load that made it slow.
-// A response, even a 5xx, is never retried.
+// A response, even a 5xx, is never retried. A failure for lack of this host's
+// own resources (see ErrLocalResources) is not retried either: every target
+// would meet it.
+//
+// # Hedging
+//
+// A request that may be sent twice — GET, HEAD, OPTIONS, TRACE, or one
+// carrying an Idempotency-Key or X-Idempotency-Key header — and whose body
+// can be sent again (none, or one that GetBody makes anew, as for a
+// buffered body) is hedged, as Envoy's hedge_on_per_try_timeout and "The
+// Tail at Scale" describe: when no try has answered within the per-try
+// timeout, another try goes to a target not tried yet, while the first goes
+// on; the first response wins and the others are stopped. A request gets
+// one hedged try at most. Hedged tries
+// count against Retry.Attempts and the retry budget like retries. The
+// per-try timeout follows the app's latency (see Hedge). A try stopped
+// because a try started after it answered first, after it ran the per-try
+// timeout, counts as a transport failure of its target for passive
+// health: a target that hangs (a stopped process, a deadlock) costs the
+// requests sent to it the per-try timeout rather than a failure, and is
+// soon ejected. The first try of a request runs in the caller's goroutine
+// as any request's does; hedged tries run in a goroutine of the request's
+// own, which RoundTrip waits for before it returns. A request answered
+// within the per-try timeout over the targets' own connections allocates
+// nothing for hedging.
+//
+// Interim responses (1xx) of any try are passed to the request's
+// httptrace.ClientTrace.Got1xxResponse, over the targets' own connections
+// as through a Transport; httputil.ReverseProxy forwards them to its client
+// that way.
 //
 // # Errors and HTTP statuses
 //
 // RoundTrip's errors map to the status the edge answers with, in this order:
 //
 //	errors.Is(err, context.Canceled)          the client went away: no status to send (log 499)
-//	errors.Is(err, ErrNoTarget)               503 Service Unavailable
+//	errors.Is(err, ErrNoTarget),
+//	errors.Is(err, ErrLocalResources)         503 Service Unavailable
 //	errors.Is(err, ErrUpstreamTimeout) or
 //	errors.Is(err, context.DeadlineExceeded)  504 Gateway Timeout
 //	anything else (an *UpstreamError)         502 Bad Gateway

@@ -15,6 +15,14 @@ var (
 	// timeouts). The edge answers 504.
 	ErrUpstreamTimeout = errors.New("upstream timeout")
 
+	// ErrLocalResources means this host ran out of what it needs to reach a
+	// target: file descriptors (EMFILE, ENFILE), socket buffers or memory
+	// (ENOBUFS, ENOMEM), local ports (EADDRNOTAVAIL). It is not the
+	// target's failure: the target is neither marked unhealthy nor ejected
+	// for it, and the request is not retried on another target, which
+	// would meet the same shortage. The edge answers 503.
+	ErrLocalResources = errors.New("local resources exhausted")
+
 	// ErrUnknownTarget is returned for an ID the pool does not hold.
 	ErrUnknownTarget = errors.New("unknown target")
 

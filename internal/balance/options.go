@@ -1,9 +1,11 @@
 package balance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -37,6 +39,15 @@ type Options struct {
 	// ConnectTimeout bounds dialling a target, for requests and health
 	// checks. 0 means 3s. Transport's own dialler is used when Transport is set.
 	ConnectTimeout time.Duration
+
+	// DialContext opens connections to targets, for requests and health
+	// checks, within ConnectTimeout. nil means a net.Dialer's. It must
+	// report failures as a net.Dialer does (a *net.OpError with Op "dial"
+	// wrapping the system's error), for them to be retried and for a
+	// failure of this host's own resources (see ErrLocalResources) to be
+	// told from the target's. Transport's own dialler is used when
+	// Transport is set.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Transport sends proxied requests. nil means the pool's own: kept-alive
 	// connections per target for requests without a body (see conns), and
@@ -105,7 +116,9 @@ type HealthCheck struct {
 // gone MaxEjection without being ejected.
 type PassiveHealth struct {
 	// ConsecutiveErrors ejects after that many transport failures in a row
-	// (connection refused or reset, timeouts). 0 means 3; negative disables.
+	// (connection refused or reset, timeouts, tries beaten by a hedged try
+	// after the per-try timeout). 0 means 3; negative disables. A failure
+	// for lack of this host's resources does not count.
 	ConsecutiveErrors int
 	// Consecutive5xx ejects after that many 5xx responses in a row.
 	// 0 means 5; negative disables.
@@ -122,9 +135,26 @@ type PassiveHealth struct {
 // that a quiet pool can still retry. At most max(10, 10s × MinPerSecond)
 // tokens are saved up; a new pool starts with 10s × MinPerSecond.
 type Retry struct {
-	Attempts     int     // tries per request, the first included; 0 means 3; 1 disables retries; at most 10
+	Attempts     int     // tries per request, the first included; 0 means 3; 1 disables retries and hedging; at most 10
 	Ratio        float64 // tokens deposited per request; 0 means 0.2; negative means none
 	MinPerSecond float64 // tokens added per second; 0 means 10; negative means none
+	Hedge        Hedge
+}
+
+// Hedge configures hedged tries (see the package comment): a request that
+// may be sent twice gets another try on another target when no try of it
+// has answered within the per-try timeout, and the first answer wins.
+//
+// The per-try timeout follows the app: it is Factor times the Percentile of
+// the times to response headers of the pool's recent successful tries,
+// kept between Min and Max. Until enough tries were seen, it is Max. Min
+// equal to Max makes it fixed.
+type Hedge struct {
+	Disabled   bool          // no hedged tries; the zero value hedges
+	Percentile float64       // of recent tries' latencies, in (0, 100); 0 means 99
+	Factor     float64       // times the percentile, at least 1; 0 means 2
+	Min        time.Duration // the least per-try timeout; 0 means 50ms
+	Max        time.Duration // the most per-try timeout; 0 means 2s
 }
 
 // withDefaults returns o with defaults filled in, or an error naming the
@@ -199,7 +229,32 @@ func (r Retry) withDefaults() (Retry, error) {
 	r.Attempts = orDefault(r.Attempts, 3)
 	r.Ratio = orDefault(r.Ratio, 0.2)
 	r.MinPerSecond = orDefault(r.MinPerSecond, 10)
+	var err error
+	if r.Hedge, err = r.Hedge.withDefaults(); err != nil {
+		return r, fmt.Errorf("hedge.%w", err)
+	}
 	return r, nil
+}
+
+func (h Hedge) withDefaults() (Hedge, error) {
+	switch {
+	case h.Percentile < 0 || h.Percentile >= 100:
+		return h, fmt.Errorf("percentile: %g must be between 0 and 100, exclusive", h.Percentile)
+	case h.Factor < 0 || (h.Factor > 0 && h.Factor < 1):
+		return h, fmt.Errorf("factor: %g must be at least 1", h.Factor)
+	case h.Min < 0:
+		return h, errors.New("min: must not be negative")
+	case h.Max < 0:
+		return h, errors.New("max: must not be negative")
+	}
+	h.Percentile = orDefault(h.Percentile, 99)
+	h.Factor = orDefault(h.Factor, 2)
+	h.Min = orDefault(h.Min, 50*time.Millisecond)
+	h.Max = orDefault(h.Max, 2*time.Second)
+	if h.Max < h.Min {
+		return h, fmt.Errorf("max: %s must not be less than min %s", h.Max, h.Min)
+	}
+	return h, nil
 }
 
 func orDefault[T int | float64 | time.Duration](v, def T) T {

@@ -26,6 +26,11 @@ type Pool struct {
 	checks      *http.Transport
 	log         *slog.Logger
 	budget      *budget
+	latency     *latencies // recent tries' latencies; nil when hedging is disabled
+	races       sync.Pool  // of *race, for hedged requests
+	local       localErrors
+	hedges      atomic.Uint64
+	hedgeWins   atomic.Uint64
 	spill       int64     // Options.SpillInFlight
 	epoch       time.Time // zero of the pool clock
 	errNoTarget error
@@ -61,6 +66,10 @@ func NewPool(opts Options) (*Pool, error) {
 		p.transport = p.ownTrans
 	}
 	p.budget = newBudget(o.Retry.Ratio, o.Retry.MinPerSecond, p.now())
+	if !o.Retry.Hedge.Disabled && o.Retry.Attempts > 1 {
+		p.latency = newLatencies(o.Retry.Hedge, p.now())
+		p.races.New = func() any { return p.newRace() }
+	}
 	p.targets.Store(new([]*target))
 	p.own.Store(new([]*target))
 	return p, nil

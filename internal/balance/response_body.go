@@ -35,11 +35,29 @@ type upgradeBody struct {
 // Write implements io.Writer.
 func (u *upgradeBody) Write(p []byte) (int, error) { return u.w.Write(p) }
 
-// wrapResponseBody returns rc wrapped to release t when closed, keeping
-// io.Writer if rc has it.
-func wrapResponseBody(rc io.ReadCloser, t *target) io.ReadCloser {
+// cancelBody is a responseBody whose try had a context of its own: closing
+// the body ends it.
+type cancelBody struct {
+	responseBody
+	cancel func()
+}
+
+// Close closes the body, releases the target and ends the context.
+func (c *cancelBody) Close() error {
+	err := c.responseBody.Close()
+	c.cancel()
+	return err
+}
+
+// wrapResponseBody returns rc wrapped to release t, and call cancel if not
+// nil, when closed, keeping io.Writer if rc has it (an upgrade, which is
+// never hedged, so has no cancel).
+func wrapResponseBody(rc io.ReadCloser, t *target, cancel func()) io.ReadCloser {
 	if rwc, ok := rc.(io.ReadWriteCloser); ok {
 		return &upgradeBody{responseBody: responseBody{rc: rc, t: t}, w: rwc}
+	}
+	if cancel != nil {
+		return &cancelBody{responseBody: responseBody{rc: rc, t: t}, cancel: cancel}
 	}
 	return &responseBody{rc: rc, t: t}
 }

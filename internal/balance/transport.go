@@ -1,10 +1,25 @@
 package balance
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"time"
 )
+
+// dialer returns how the pool dials targets: Options.DialContext bounded
+// by ConnectTimeout, or a net.Dialer with keepalive as given.
+func dialer(o Options, keepAlive time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if o.DialContext == nil {
+		return (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: keepAlive}).DialContext
+	}
+	dial, timeout := o.DialContext, o.ConnectTimeout
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return dial(ctx, network, addr)
+	}
+}
 
 // newTransport returns the transport for proxied requests: connections kept
 // alive and plenty of them per target (the default of 2 idle connections per
@@ -14,7 +29,7 @@ import (
 func newTransport(o Options) *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer(o, 30*time.Second),
 		ForceAttemptHTTP2:     false,
 		MaxIdleConns:          0, // no limit across targets
 		MaxIdleConnsPerHost:   512,
@@ -32,7 +47,7 @@ func newTransport(o Options) *http.Transport {
 func newHealthTransport(o Options) *http.Transport {
 	return &http.Transport{
 		Proxy:                  nil,
-		DialContext:            (&net.Dialer{Timeout: o.ConnectTimeout}).DialContext,
+		DialContext:            dialer(o, 0),
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,

@@ -77,11 +77,32 @@ type AppLimits struct {
 	Memory Size `yaml:"memory"` // 0 (default) or >= 4MiB
 }
 
-// RetryPolicy is how the balancer retries a failed request on another instance.
+// RetryPolicy is how the balancer retries a failed request on another
+// instance, and hedges a slow one.
 type RetryPolicy struct {
-	// Attempts is the most tries per request, counting the first, 1..10;
-	// default 3.
+	// Attempts is the most tries per request, counting the first and any
+	// hedged one, 1..10; default 3.
 	Attempts int `yaml:"attempts"`
-	// Budget caps retries as a fraction of requests, 0..1; default 0.2.
+	// Budget caps retries and hedged tries as a fraction of requests,
+	// 0..1; default 0.2.
 	Budget float64 `yaml:"budget"`
+	// Hedge sends a second try of a request that may be sent twice (GET,
+	// HEAD, OPTIONS, TRACE, or a request with an idempotency key, without
+	// a body) to another instance when its first try has not answered
+	// within PerTryTimeout; the first answer is used and the other try
+	// stopped. Default true.
+	Hedge bool `yaml:"hedge"`
+	// PerTryTimeout is when a try of such a request is hedged.
+	PerTryTimeout PerTryTimeout `yaml:"per_try_timeout"`
+}
+
+// PerTryTimeout follows the app's latency: it is Factor times the
+// Percentile of the times to response headers of its recent successful
+// tries, kept within [Min, Max]; Max until enough tries were seen. Min
+// equal to Max makes it fixed.
+type PerTryTimeout struct {
+	Percentile float64  `yaml:"percentile"` // 0 < p < 100; default 99
+	Factor     float64  `yaml:"factor"`     // >= 1; default 2
+	Min        Duration `yaml:"min"`        // > 0; default 50ms
+	Max        Duration `yaml:"max"`        // >= Min; default 2s
 }

@@ -62,8 +62,22 @@ func (k *checker) app(p string, a *App) {
 	if b := a.Retries.Budget; b < 0 || b > 1 {
 		k.c.addf(p+".retries.budget", "must be >= 0 and <= 1, got %g", b)
 	}
+	k.perTryTimeout(p+".retries.per_try_timeout", a.Retries.PerTryTimeout)
 	if a.Writes != WritesAny && a.Writes != WritesPrimary {
 		k.c.addf(p+".writes", "must be any or primary, got %q", a.Writes)
+	}
+}
+
+func (k *checker) perTryTimeout(p string, t PerTryTimeout) {
+	if t.Percentile <= 0 || t.Percentile >= 100 {
+		k.c.addf(p+".percentile", "must be > 0 and < 100, got %g", t.Percentile)
+	}
+	if t.Factor < 1 {
+		k.c.addf(p+".factor", "must be >= 1, got %g", t.Factor)
+	}
+	k.positive(p+".min", t.Min)
+	if t.Max < t.Min {
+		k.c.addf(p+".max", "must be >= min (%s), got %s", t.Min, t.Max)
 	}
 }
 

@@ -93,7 +93,7 @@ apps:
     stop: { signal: QUIT, grace: 20s }
     restart: { min_backoff: 1s, max_backoff: 1m }
     limits: { memory: 512MiB }
-    retries: { attempts: 2, budget: 0 }
+    retries: { attempts: 2, budget: 0, hedge: false, per_try_timeout: { percentile: 95, factor: 3, min: 100ms, max: 5s } }
     writes: primary
   api:
     command: [python3, -m, api]
@@ -141,9 +141,11 @@ func TestParseFull(t *testing.T) {
 				Stop:    StopPolicy{Signal: syscall.SIGQUIT, Grace: Duration(20 * time.Second)},
 				Restart: RestartPolicy{MinBackoff: Duration(time.Second), MaxBackoff: Duration(time.Minute)},
 				Limits:  AppLimits{Memory: 512 * MiB},
-				Retries: RetryPolicy{Attempts: 2, Budget: 0},
-				Writes:  WritesPrimary,
-				Deploy:  defaultDeploy(),
+				Retries: RetryPolicy{Attempts: 2, Budget: 0, Hedge: false, PerTryTimeout: PerTryTimeout{
+					Percentile: 95, Factor: 3, Min: Duration(100 * time.Millisecond), Max: Duration(5 * time.Second),
+				}},
+				Writes: WritesPrimary,
+				Deploy: defaultDeploy(),
 			},
 			"api": defaultApp("api", []string{"python3", "-m", "api"}, dir, 0),
 		},
@@ -185,9 +187,11 @@ func defaultApp(name string, cmd []string, dir string, instances int) *App {
 			Rise: 2, Fall: 3, Startup: Duration(time.Minute), RestartAfter: Duration(30 * time.Second)},
 		Stop:    StopPolicy{Signal: syscall.SIGTERM, Grace: Duration(10 * time.Second)},
 		Restart: RestartPolicy{MinBackoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(30 * time.Second)},
-		Retries: RetryPolicy{Attempts: 3, Budget: 0.2},
-		Writes:  WritesAny,
-		Deploy:  defaultDeploy(),
+		Retries: RetryPolicy{Attempts: 3, Budget: 0.2, Hedge: true, PerTryTimeout: PerTryTimeout{
+			Percentile: 99, Factor: 2, Min: Duration(50 * time.Millisecond), Max: Duration(2 * time.Second),
+		}},
+		Writes: WritesAny,
+		Deploy: defaultDeploy(),
 	}
 }
 

@@ -70,6 +70,11 @@ func TestParseProblems(t *testing.T) {
 		{"zero fall", "    health:\n      fall: 0\n", 6, "apps.web.health.fall", "must be >= 1, got 0"},
 		{"attempts", "    retries: { attempts: 11 }\n", 5, "apps.web.retries.attempts", "must be <= 10"},
 		{"budget", "    retries: { budget: 1.5 }\n", 5, "apps.web.retries.budget", "must be >= 0 and <= 1, got 1.5"},
+		{"hedge not a bool", "    retries: { hedge: sometimes }\n", 5, "apps.web.retries.hedge", "expected"},
+		{"percentile 100", "    retries: { per_try_timeout: { percentile: 100 } }\n", 5, "apps.web.retries.per_try_timeout.percentile", "must be > 0 and < 100, got 100"},
+		{"factor below 1", "    retries: { per_try_timeout: { factor: 0.5 } }\n", 5, "apps.web.retries.per_try_timeout.factor", "must be >= 1, got 0.5"},
+		{"zero per-try min", "    retries: { per_try_timeout: { min: 0s } }\n", 5, "apps.web.retries.per_try_timeout.min", "must be > 0"},
+		{"per-try max below min", "    retries: { per_try_timeout: { min: 1s, max: 500ms } }\n", 5, "apps.web.retries.per_try_timeout.max", "must be >= min (1s), got 500ms"},
 		{"memory too small", "    limits: { memory: 1MiB }\n", 5, "apps.web.limits.memory", "must be 0 (no limit) or >= 4MiB, got 1MiB"},
 		{"writes", "    writes: some\n", 5, "apps.web.writes", "must be any or primary"},
 		// durations and sizes

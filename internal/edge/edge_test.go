@@ -161,6 +161,7 @@ func TestErrorStatuses(t *testing.T) {
 		wantIn string
 	}{
 		{"no instance", fmt.Errorf("pick: %w", balance.ErrNoTarget), "", 503, "No instance"},
+		{"local resources", &balance.UpstreamError{Err: fmt.Errorf("%w: dial: too many open files", balance.ErrLocalResources)}, "", 503, "No instance"},
 		{"refused", errors.New("dial tcp: connection refused"), "", 502, "failed to answer"},
 		{"timeout", fmt.Errorf("round trip: %w", context.DeadlineExceeded), "", 504, "too long"},
 	}

@@ -194,6 +194,7 @@ const statusClientClosed = 499
 //     clientBodyError.status): over the limit 413, too slow 408, cut
 //     short 499, malformed 400
 //   - the edge could not hold the body (bodyStoreError): 507
+//   - this host out of descriptors, ports or buffers (balance.ErrLocalResources): 503
 //   - request body over the limit: 413
 //   - the client went away: 499 (logged, nothing written)
 //   - no healthy instance (balance.ErrNoTarget): 503
@@ -215,6 +216,8 @@ func errorStatus(ctx context.Context, err error) (int, string) {
 		return statusClientClosed, "client_closed"
 	case errors.Is(err, balance.ErrNoTarget):
 		return http.StatusServiceUnavailable, "no_instance"
+	case errors.Is(err, balance.ErrLocalResources):
+		return http.StatusServiceUnavailable, "local_resources"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return http.StatusGatewayTimeout, "upstream_timeout"
 	default:

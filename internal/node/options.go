@@ -82,6 +82,10 @@ func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, cache
 
 func poolOptions(st *config.Stack, name string, a *config.App, log *slog.Logger) balance.Options {
 	h := a.Health
+	ratio := a.Retries.Budget
+	if ratio == 0 {
+		ratio = -1 // none: the balancer reads 0 as its default
+	}
 	return balance.Options{
 		App:  name,
 		Zone: st.Cluster.Zone,
@@ -94,7 +98,14 @@ func poolOptions(st *config.Stack, name string, a *config.App, log *slog.Logger)
 		},
 		Retry: balance.Retry{
 			Attempts: a.Retries.Attempts,
-			Ratio:    a.Retries.Budget,
+			Ratio:    ratio,
+			Hedge: balance.Hedge{
+				Disabled:   !a.Retries.Hedge,
+				Percentile: a.Retries.PerTryTimeout.Percentile,
+				Factor:     a.Retries.PerTryTimeout.Factor,
+				Min:        time.Duration(a.Retries.PerTryTimeout.Min),
+				Max:        time.Duration(a.Retries.PerTryTimeout.Max),
+			},
 		},
 		UpstreamTimeout: time.Duration(st.Edge.Timeouts.Upstream),
 		Logger:          log.With("part", "balance"),
