@@ -122,8 +122,19 @@ func (w *fetchWriter) Header() http.Header { return w.header }
 func (w *fetchWriter) Flush() {}
 
 func (w *fetchWriter) WriteHeader(code int) {
-	if w.wroteHeader || (code >= 100 && code < 200) {
-		return // informational responses are not relayed
+	if w.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 {
+		// An interim response (103 Early Hints) goes to the request that
+		// started the fetch, if it waits for it; the handler reuses the
+		// header map, so it gets a copy.
+		select {
+		case w.f.interim <- interimResponse{code: code, header: w.header.Clone()}:
+		default:
+		}
+		clear(w.header)
+		return
 	}
 	w.wroteHeader = true
 	w.c.onHeader(w, code)

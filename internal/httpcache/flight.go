@@ -33,6 +33,11 @@ type flight struct {
 	since uint64        // purge generation when the fetch started
 	sp    *spool
 	ready chan struct{}
+	// interim carries the 1xx responses (103 Early Hints) that came
+	// before the final header, for the request that started the fetch;
+	// nobody reads them for a fetch without one (a revalidation in the
+	// background), and past its room they are dropped.
+	interim chan interimResponse
 
 	reqTime   time.Time
 	respTime  time.Time
@@ -48,6 +53,15 @@ type flight struct {
 	detail    string      // why it is not stored
 	ttl       time.Duration
 }
+
+// interimResponse is a 1xx response of the upstream.
+type interimResponse struct {
+	code   int
+	header http.Header
+}
+
+// maxInterim is how many 1xx responses a fetch keeps for its client.
+const maxInterim = 4
 
 // readyTags returns the response's tags once its header has arrived;
 // known is false before.

@@ -149,7 +149,7 @@ func (h *routeHandler) newFlight(key string, r *http.Request, req CacheControl, 
 	// The fetch may outlive the handler call: it gets its own copy.
 	return &flight{
 		key: key, route: h, req: r.Clone(r.Context()), reqCC: req, stale: stale,
-		since: h.c.plog.current(), sp: newSpool(), ready: make(chan struct{}),
+		since: h.c.plog.current(), sp: newSpool(), ready: make(chan struct{}), interim: make(chan interimResponse, maxInterim),
 	}
 }
 

@@ -155,10 +155,20 @@ func (cr chunkReader) ReadAt(p []byte, off int64) (int, error) {
 // selected by other field values); the reader is closed in every case.
 func (h *routeHandler) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, rd *spoolReader, leader bool, cs *cacheStatus) bool {
 	defer rd.close()
-	select {
-	case <-f.ready:
-	case <-r.Context().Done():
-		return true // the client left
+	for waiting := true; waiting; {
+		var interim <-chan interimResponse
+		if leader {
+			interim = f.interim
+		}
+		select {
+		case <-f.ready:
+			waiting = false
+			drainInterim(w, interim)
+		case ir := <-interim:
+			writeInterim(w, ir)
+		case <-r.Context().Done():
+			return true // the client left
+		}
 	}
 	switch f.kind {
 	case flightNotModified, flightStale:
@@ -222,6 +232,35 @@ func (h *routeHandler) serveFlight(w http.ResponseWriter, r *http.Request, f *fl
 	}
 	h.stream(w, r, rd)
 	return true
+}
+
+// drainInterim sends the 1xx responses that came just before the final
+// header.
+func drainInterim(w http.ResponseWriter, interim <-chan interimResponse) {
+	for {
+		select {
+		case ir := <-interim:
+			writeInterim(w, ir)
+		default:
+			return
+		}
+	}
+}
+
+// writeInterim sends a 1xx response to the client ahead of the final
+// one, leaving the fields set for the final one as they were.
+func writeInterim(w http.ResponseWriter, ir interimResponse) {
+	hdr := w.Header()
+	saved := hdr.Clone()
+	clear(hdr)
+	for k, v := range ir.header {
+		hdr[k] = v
+	}
+	w.WriteHeader(ir.code)
+	clear(hdr)
+	for k, v := range saved {
+		hdr[k] = v
+	}
 }
 
 // serveRangeFromSpool waits for the whole body and serves the range.
