@@ -164,7 +164,7 @@ func (n *Node) buildEdge() (err error) {
 	}
 	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
 	o.TracerProvider = n.tracing.TracerProvider()
-	o.Observer = n.tel
+	o.Observer = n.tel.observer
 	n.edge, err = edge.New(o)
 	return err
 }

@@ -17,21 +17,20 @@ import (
 )
 
 // This file wires the node's metrics and the status page's series: the
-// edge tells nodeTelemetry of every request; the cache and the
-// instances are read at each scrape; deploys and jobs report their ends.
+// edge reports every request to the telemetry package's observer; the
+// cache and the instances are read at each scrape; deploys and jobs
+// report their ends.
 
-// nodeTelemetry holds the node's Metrics and Series and feeds them from
-// the edge.
+// nodeTelemetry holds the node's Metrics and Series, and the observer
+// that feeds them from the edge.
 type nodeTelemetry struct {
-	metrics *telemetry.Metrics
-	series  *telemetry.Series
-	// health maps each app to its health check path, whose requests stay
-	// out of the request metrics and series (monitors poll it all day).
-	health map[string]string
+	metrics  *telemetry.Metrics
+	series   *telemetry.Series
+	observer *telemetry.RequestObserver
 }
 
 var (
-	_ edge.Observer      = (*nodeTelemetry)(nil)
+	_ edge.Observer      = (*telemetry.RequestObserver)(nil)
 	_ admin.SeriesSource = (*nodeTelemetry)(nil)
 )
 
@@ -39,34 +38,16 @@ func newTelemetry(st *config.Stack) *nodeTelemetry {
 	t := &nodeTelemetry{
 		metrics: telemetry.NewMetrics(),
 		series:  telemetry.NewSeries(telemetry.SeriesOptions{Apps: st.AppNames}),
-		health:  make(map[string]string, len(st.Apps)),
 	}
+	health := make(map[string]string, len(st.Apps))
 	for name, a := range st.Apps {
-		if a.Health.Path != "" {
-			t.health[name] = a.Health.Path
-		}
+		health[name] = a.Health.Path
 	}
+	t.observer = telemetry.NewRequestObserver(t.metrics, t.series, health)
 	for _, job := range st.JobNames {
 		t.metrics.JobMissed(job, 0) // the series exists before the first miss
 	}
 	return t
-}
-
-// RequestStarted implements edge.Observer.
-func (t *nodeTelemetry) RequestStarted(app string) { t.metrics.RequestStarted(app) }
-
-// ObserveRequest implements edge.Observer.
-func (t *nodeTelemetry) ObserveRequest(i edge.RequestInfo) {
-	if i.App != "" {
-		t.metrics.RequestEnded(i.App)
-		if p, ok := t.health[i.App]; ok && i.Path == p {
-			return
-		}
-	}
-	r := telemetry.Request{App: i.App, Route: i.Route, Method: i.Method, Status: i.Status,
-		Duration: i.Duration, Cache: i.Cache, Error: i.Error}
-	t.metrics.ObserveRequest(r)
-	t.series.Observe(r)
 }
 
 // Series implements admin.SeriesSource.
