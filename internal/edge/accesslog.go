@@ -60,7 +60,7 @@ func (s *Server) logAccess(r *http.Request, x *exchange, info *telemetry.Request
 		Error:      info.Error,
 		UserAgent:  r.UserAgent(),
 		Referer:    r.Referer(),
-		TraceID:    s.tracer.traceID(r, x),
+		TraceID:    traceID(r, x),
 	}
 	if n, ok := s.opts.Upstreams[info.App].(TargetNamer); ok && upstream != "" {
 		line.Instance = n.TargetAt(upstream)

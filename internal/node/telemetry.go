@@ -31,6 +31,7 @@ type nodeTelemetry struct {
 
 var (
 	_ edge.Observer      = (*telemetry.RequestObserver)(nil)
+	_ edge.Tracer        = (*telemetry.RequestTracer)(nil)
 	_ admin.SeriesSource = (*nodeTelemetry)(nil)
 )
 
