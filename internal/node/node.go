@@ -184,7 +184,7 @@ func (n *Node) buildChecks() (err error) {
 		n.checks, err = newChecks(n.st, n.cl, n.view, n.log)
 	}
 	if err == nil {
-		err = n.tel.watch(n.cache, n.apps, n.checks, n.clusterSample)
+		err = n.tel.watch(n.cache, n.apps, n.edge, n.checks, n.clusterSample)
 	}
 	return err
 }

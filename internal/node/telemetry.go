@@ -18,8 +18,8 @@ import (
 
 // This file wires the node's metrics and the status page's series: the
 // edge reports every request to the telemetry package's observer; the
-// cache and the instances are read at each scrape; deploys and jobs
-// report their ends.
+// cache, the edge and the instances are read at each scrape; deploys and
+// jobs report their ends.
 
 // nodeTelemetry holds the node's Metrics and Series, and the observer
 // that feeds them from the edge.
@@ -63,13 +63,16 @@ func (t *nodeTelemetry) Series(window time.Duration) admin.Series {
 
 // watch registers the collectors that read the node's parts at each
 // scrape; cache and checks may be nil.
-func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, checks *uptime.Monitor, cluster func() telemetry.ClusterSample) error {
+func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, front *edge.Server, checks *uptime.Monitor, cluster func() telemetry.ClusterSample) error {
 	if cache != nil {
 		if err := t.metrics.WatchCache(cache.Stats); err != nil {
 			return fmt.Errorf("telemetry: %w", err)
 		}
 	}
 	if err := t.metrics.WatchInstances(func() []telemetry.InstanceSample { return instanceSamples(apps) }); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	if err := t.metrics.WatchEdge(func() telemetry.EdgeSample { return edgeSample(front) }); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	if checks != nil {
@@ -96,6 +99,17 @@ func (n *Node) clusterSample() telemetry.ClusterSample {
 		s.Nodes[nv.Info.Zone]++
 	}
 	return s
+}
+
+// edgeSample reads the edge's connections and request bodies for the
+// metrics.
+func edgeSample(front *edge.Server) telemetry.EdgeSample {
+	c, b := front.Connections(), front.Bodies()
+	return telemetry.EdgeSample{
+		Connections: c.Open, ConnectionsMax: c.Limit,
+		LimitReached: c.LimitReached, IdleClosed: c.IdleClosed, AcceptErrors: c.AcceptErrors,
+		BodyMemory: b.Memory, BodyDisk: b.Disk, BodiesSpilled: b.Spilled, BodiesRefused: b.Refused,
+	}
 }
 
 // checkSamples lists the uptime checks for the metrics.

@@ -3,6 +3,7 @@ package node
 import (
 	"io"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/cron"
 	"github.com/tandem-run/tandem/internal/deploy"
+	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
@@ -111,5 +113,52 @@ func TestTelemetryWiring(t *testing.T) {
 	}
 	if total != 0 && total != 1 {
 		t.Errorf("Series(1m) web: rps adds up to %v; want 1 (or 0 within the first second)", total)
+	}
+}
+
+// readingApp reads each request's body and answers 204.
+type readingApp struct{}
+
+func (readingApp) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		return nil, err
+	}
+	return &http.Response{StatusCode: http.StatusNoContent, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// TestEdgeMetrics: the edge's connection limit and the request bodies it
+// held reach the metrics, read from a real edge at the scrape.
+func TestEdgeMetrics(t *testing.T) {
+	tel := newTelemetry(&config.Stack{})
+	front, err := edge.New(edge.Options{
+		Listen: "127.0.0.1:0", Upstreams: map[string]http.RoundTripper{"web": readingApp{}}, Routes: []edge.Route{{Path: "/", App: "web"}},
+		MaxConnections: 40, BodyBuffer: 1 << 10, BodyDisk: 8 << 10, BodyTempDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tel.metrics.WatchEdge(func() telemetry.EdgeSample { return edgeSample(front) }); err != nil {
+		t.Fatal(err)
+	}
+	for size, want := range map[int]int{4 << 10: http.StatusNoContent, 16 << 10: http.StatusInsufficientStorage} {
+		rec := httptest.NewRecorder()
+		front.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/upload", strings.NewReader(strings.Repeat("x", size))))
+		if rec.Code != want {
+			t.Fatalf("POST of %d bytes = %d; want %d", size, rec.Code, want)
+		}
+	}
+	text := scrapeText(t, tel)
+	for _, want := range []string{
+		"tandem_edge_connections 0",
+		"tandem_edge_connections_max 40",
+		"tandem_edge_connections_limit_reached_total 0",
+		"tandem_edge_bodies_spilled_total 2",
+		"tandem_edge_bodies_refused_total 1",
+		`tandem_edge_body_bytes{tier="disk"} 0`,
+		`tandem_edge_body_bytes{tier="memory"} 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -52,6 +52,10 @@ type Request struct {
 	Error string
 }
 
+// errorKinds lists the kinds of error the edge answers by itself, as
+// Request.Error and the errors counter name them.
+const errorKinds = "no_route, no_instance, upstream_timeout, upstream_error, body_too_large, body_timeout, bad_body, body_store, client_closed, purge_*"
+
 // Metrics is a node's Prometheus registry with the node's metrics in it.
 // It owns its registry: the process-wide default one is never used, so
 // two nodes in one process (tests) do not mix. The zero value is not
@@ -105,7 +109,7 @@ func NewMetrics() *Metrics {
 		}, reqLabels),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_server_errors_total",
-			Help: "Requests the edge answered with an error of its own, by kind (no_route, no_instance, upstream_timeout, upstream_error, body_too_large, client_closed, purge_*).",
+			Help: "Requests the edge answered with an error of its own, by kind (" + errorKinds + ").",
 		}, []string{"app", "kind"}),
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "http_server_active_requests",
