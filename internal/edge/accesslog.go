@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // accessLine is one access log record. Field names follow the common
@@ -39,7 +41,7 @@ type TargetNamer interface {
 
 // logAccess writes the access log line of a request; upstream is the
 // address of the instance that answered, if any.
-func (s *Server) logAccess(r *http.Request, x *exchange, info *RequestInfo, upstream string) {
+func (s *Server) logAccess(r *http.Request, x *exchange, info *telemetry.Request, upstream string) {
 	line := accessLine{
 		Time:       x.start.UTC().Format(time.RFC3339Nano),
 		ID:         x.id,
@@ -58,7 +60,7 @@ func (s *Server) logAccess(r *http.Request, x *exchange, info *RequestInfo, upst
 		Error:      info.Error,
 		UserAgent:  r.UserAgent(),
 		Referer:    r.Referer(),
-		TraceID:    s.tracer.traceID(r, x),
+		TraceID:    traceID(r, x),
 	}
 	if n, ok := s.opts.Upstreams[info.App].(TargetNamer); ok && upstream != "" {
 		line.Instance = n.TargetAt(upstream)

@@ -31,23 +31,6 @@ func (o benchOrigin) RoundTrip(r *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// benchObserver feeds the node's metrics and series, as the node's
-// observer does.
-type benchObserver struct {
-	m *telemetry.Metrics
-	s *telemetry.Series
-}
-
-func (o benchObserver) RequestStarted(app string) { o.m.RequestStarted(app) }
-
-func (o benchObserver) ObserveRequest(i RequestInfo) {
-	o.m.RequestEnded(i.App)
-	r := telemetry.Request{App: i.App, Route: i.Route, Method: i.Method, Status: i.Status,
-		Duration: i.Duration, Cache: i.Cache, Error: i.Error}
-	o.m.ObserveRequest(r)
-	o.s.Observe(r)
-}
-
 // headerWriter is a ResponseWriter that, like net/http's, gets a fresh
 // header map per request and serializes the header when it is written,
 // so that the benchmark pays for every field the edge sets.
@@ -92,7 +75,8 @@ func BenchmarkEdgeHit1KiB(b *testing.B) {
 		Upstreams: map[string]http.RoundTripper{"origin": NewGate(benchOrigin{body: strings.Repeat("x", 1<<10)})},
 		Routes:    []Route{{Path: "/", App: "origin", Cache: &httpcache.RouteOptions{}}},
 		Cache:     cache,
-		Observer:  benchObserver{m: telemetry.NewMetrics(), s: telemetry.NewSeries(telemetry.SeriesOptions{Apps: []string{"origin"}})},
+		Observer: telemetry.NewRequestObserver(telemetry.NewMetrics(),
+			telemetry.NewSeries(telemetry.SeriesOptions{Apps: []string{"origin"}}), map[string]string{"origin": "/healthz"}),
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -29,7 +29,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	trusted trustedProxies
-	tracer  *tracer // nil when tracing is off
+	tracer  Tracer // nil when tracing is off
 	routes  *routeTable
 	apps    map[string]http.Handler // the reverse proxy of each app
 	buffers bufferPool              // copy buffers shared by the proxies
@@ -70,7 +70,7 @@ func New(opts Options) (*Server, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		trusted:  trustedProxies(opts.TrustedProxies),
-		tracer:   newTracer(opts.TracerProvider),
+		tracer:   opts.Tracer,
 		apps:     make(map[string]http.Handler, len(opts.Upstreams)),
 		conns:    newConnLimit(opts.MaxConnections, opts.Logger),
 		fdLimit:  fdLimit,
@@ -91,11 +91,11 @@ func New(opts Options) (*Server, error) {
 		r.handler = s.apps[r.App]
 		r.label = routeLabel(r.Host, r.Path)
 		if r.Cache != nil && opts.Cache != nil {
-			h, err := opts.Cache.Handler(*r.Cache, s.tracer.markForward(r.handler))
+			h, err := opts.Cache.Handler(*r.Cache, s.markForward(r.handler))
 			if err != nil {
 				return nil, fmt.Errorf("new edge: route %s%s: cache: %w", r.Host, r.Path, err)
 			}
-			r.handler, r.cached = s.tracer.cacheLookup(h), true
+			r.handler, r.cached = s.traceLookup(h), true
 		}
 		r.handler = gateFront(opts.Upstreams[r.App], r.handler)
 		routes[i] = r

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tandem-run/tandem/internal/balance"
+	"github.com/tandem-run/tandem/internal/httpcache"
 )
 
 // toServer is an upstream that sends every request to one test server.
@@ -75,6 +76,20 @@ func newTestEdge(t *testing.T, upstreams map[string]http.RoundTripper, routes []
 		t.Fatal(err)
 	}
 	return s, log
+}
+
+// runningCache returns a small cache, run until the test ends.
+func runningCache(t *testing.T) *httpcache.Cache {
+	t.Helper()
+	cache, err := httpcache.New(httpcache.Options{Memory: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cache.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cache
 }
 
 // runEdge binds s and runs it until the test ends; it returns the first

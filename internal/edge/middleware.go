@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // exchange is what the edge learns about one request as it passes through;
@@ -22,11 +24,11 @@ type exchange struct {
 	trusted  bool       // peer is a trusted proxy
 	clientIP netip.Addr
 	app      string
-	route    string        // the matched route's label (Route.label); "" if none
-	cached   bool          // the matched route goes through the cache
-	trace    *requestTrace // nil when tracing is off
-	body     *clientBody   // the request's body; nil if it has none
-	gone     atomic.Bool   // the client went away: the request is recorded as 499
+	route    string                 // the matched route's label (Route.label); "" if none
+	cached   bool                   // the matched route goes through the cache
+	span     *telemetry.RequestSpan // nil when tracing is off
+	body     *clientBody            // the request's body; nil if it has none
+	gone     atomic.Bool            // the client went away: the request is recorded as 499
 
 	// The proxy may run on a goroutine the cache owns, even after the
 	// client's handler returned (a background revalidation), hence:
@@ -100,12 +102,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 
 		ctx := r.Context()
 		if s.tracer != nil {
-			ctx = s.tracer.startServer(ctx, r, x)
+			ctx, x.span = s.tracer.StartRequest(r, x.clientIP, x.peer)
 		}
 		r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
 		defer func() {
 			abandoned(r, x, rec)
-			s.tracer.endServer(x, rec)
+			endSpan(x, rec)
 			s.finish(r, x, rec)
 		}()
 
@@ -202,7 +204,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Observer != nil {
 		s.opts.Observer.RequestStarted(rt.App)
 	}
-	s.tracer.setRoute(x, rt.Path)
+	x.span.SetRoute(rt.Path)
 	if !rt.StreamBody && r.Body != nil && r.Body != http.NoBody {
 		// Read the whole body before an instance is picked.
 		b, err := s.bodies.read(r.Body, r.ContentLength)

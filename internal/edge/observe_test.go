@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/tandem-run/tandem/internal/httpcache"
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // observed records what an Observer is told.
 type observed struct {
 	mu      sync.Mutex
 	started []string
-	infos   []RequestInfo
+	infos   []telemetry.Request
 }
 
 func (o *observed) RequestStarted(app string) {
@@ -23,7 +24,7 @@ func (o *observed) RequestStarted(app string) {
 	o.mu.Unlock()
 }
 
-func (o *observed) ObserveRequest(i RequestInfo) {
+func (o *observed) ObserveRequest(i telemetry.Request) {
 	o.mu.Lock()
 	o.infos = append(o.infos, i)
 	o.mu.Unlock()

@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/tandem-run/tandem/internal/httpcache"
 )
 
@@ -74,11 +72,11 @@ type Options struct {
 	Purge PurgeOptions
 	// Logger receives the edge's own events; nil discards them.
 	Logger *slog.Logger
-	// TracerProvider makes the spans of the requests (see tracer); nil or
-	// a no-op provider traces nothing, at no cost. The upstream attempt
-	// spans are made by the apps' balancers, given TraceAttempts of the
-	// same provider as their balance.Options.OnAttempt.
-	TracerProvider trace.TracerProvider
+	// Tracer makes the spans of the requests; nil traces nothing, at no
+	// cost. The upstream attempt spans are made by the apps' balancers,
+	// given TraceAttempts of the same Tracer as their
+	// balance.Options.OnAttempt.
+	Tracer Tracer
 }
 
 // TLSOptions configure the TLS listener.

@@ -33,12 +33,6 @@ var owners = map[string]string{
 	"github.com/anishathalye/porcupine": "",
 }
 
-// exceptions are imports the rules would refuse that are allowed for
-// now, each with its reason.
-var exceptions = map[[2]string]string{
-	{"internal/edge", "go.opentelemetry.io/"}: "the edge's spans are made in edge/trace.go until telemetry owns them",
-}
-
 // forbidden lists, for each package, internal packages it must never
 // import (directly).
 var forbidden = map[string][]string{
@@ -69,9 +63,6 @@ func TestImportRules(t *testing.T) {
 	for pkg, imps := range imports {
 		for _, imp := range imps {
 			for prefix, owner := range owners {
-				if _, ok := exceptions[[2]string{pkg, prefix}]; ok {
-					continue
-				}
 				if strings.HasPrefix(imp, prefix) && pkg != owner {
 					t.Errorf("%s imports %s; only %s may (each third-party system has one home)", pkg, imp, ownerName(owner))
 				}

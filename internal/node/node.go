@@ -63,6 +63,7 @@ type Node struct {
 	log  *slog.Logger
 
 	tracing  *telemetry.Tracing // spans of the edge's requests; a no-op when off
+	tracer   edge.Tracer        // the edge's and balancers' spans; nil when tracing is off
 	tel      *nodeTelemetry
 	sup      *supervise.Supervisor
 	cl       *cluster.Cluster
@@ -98,6 +99,7 @@ func New(opts Options) (_ *Node, err error) {
 	if n.tracing, err = newTracing(st, opts.Version, n.log); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
+	n.tracer = requestTracer(n.tracing)
 	defer func() {
 		if err != nil {
 			n.stopTracing()
@@ -163,8 +165,7 @@ func (n *Node) buildEdge() (err error) {
 		upstreams[a.Name()] = a.Gate()
 	}
 	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
-	o.TracerProvider = n.tracing.TracerProvider()
-	o.Observer = n.tel
+	o.Tracer, o.Observer = n.tracer, n.tel.observer
 	n.edge, err = edge.New(o)
 	return err
 }
@@ -183,7 +184,7 @@ func (n *Node) buildChecks() (err error) {
 		n.checks, err = newChecks(n.st, n.cl, n.view, n.log)
 	}
 	if err == nil {
-		err = n.tel.watch(n.cache, n.apps, n.checks, n.clusterSample)
+		err = n.tel.watch(n.cache, n.apps, n.edge, n.checks, n.clusterSample)
 	}
 	return err
 }

@@ -17,21 +17,21 @@ import (
 )
 
 // This file wires the node's metrics and the status page's series: the
-// edge tells nodeTelemetry of every request; the cache and the
-// instances are read at each scrape; deploys and jobs report their ends.
+// edge reports every request to the telemetry package's observer; the
+// cache, the edge and the instances are read at each scrape; deploys and
+// jobs report their ends.
 
-// nodeTelemetry holds the node's Metrics and Series and feeds them from
-// the edge.
+// nodeTelemetry holds the node's Metrics and Series, and the observer
+// that feeds them from the edge.
 type nodeTelemetry struct {
-	metrics *telemetry.Metrics
-	series  *telemetry.Series
-	// health maps each app to its health check path, whose requests stay
-	// out of the request metrics and series (monitors poll it all day).
-	health map[string]string
+	metrics  *telemetry.Metrics
+	series   *telemetry.Series
+	observer *telemetry.RequestObserver
 }
 
 var (
-	_ edge.Observer      = (*nodeTelemetry)(nil)
+	_ edge.Observer      = (*telemetry.RequestObserver)(nil)
+	_ edge.Tracer        = (*telemetry.RequestTracer)(nil)
 	_ admin.SeriesSource = (*nodeTelemetry)(nil)
 )
 
@@ -39,34 +39,16 @@ func newTelemetry(st *config.Stack) *nodeTelemetry {
 	t := &nodeTelemetry{
 		metrics: telemetry.NewMetrics(),
 		series:  telemetry.NewSeries(telemetry.SeriesOptions{Apps: st.AppNames}),
-		health:  make(map[string]string, len(st.Apps)),
 	}
+	health := make(map[string]string, len(st.Apps))
 	for name, a := range st.Apps {
-		if a.Health.Path != "" {
-			t.health[name] = a.Health.Path
-		}
+		health[name] = a.Health.Path
 	}
+	t.observer = telemetry.NewRequestObserver(t.metrics, t.series, health)
 	for _, job := range st.JobNames {
 		t.metrics.JobMissed(job, 0) // the series exists before the first miss
 	}
 	return t
-}
-
-// RequestStarted implements edge.Observer.
-func (t *nodeTelemetry) RequestStarted(app string) { t.metrics.RequestStarted(app) }
-
-// ObserveRequest implements edge.Observer.
-func (t *nodeTelemetry) ObserveRequest(i edge.RequestInfo) {
-	if i.App != "" {
-		t.metrics.RequestEnded(i.App)
-		if p, ok := t.health[i.App]; ok && i.Path == p {
-			return
-		}
-	}
-	r := telemetry.Request{App: i.App, Route: i.Route, Method: i.Method, Status: i.Status,
-		Duration: i.Duration, Cache: i.Cache, Error: i.Error}
-	t.metrics.ObserveRequest(r)
-	t.series.Observe(r)
 }
 
 // Series implements admin.SeriesSource.
@@ -81,13 +63,16 @@ func (t *nodeTelemetry) Series(window time.Duration) admin.Series {
 
 // watch registers the collectors that read the node's parts at each
 // scrape; cache and checks may be nil.
-func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, checks *uptime.Monitor, cluster func() telemetry.ClusterSample) error {
+func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, front *edge.Server, checks *uptime.Monitor, cluster func() telemetry.ClusterSample) error {
 	if cache != nil {
 		if err := t.metrics.WatchCache(cache.Stats); err != nil {
 			return fmt.Errorf("telemetry: %w", err)
 		}
 	}
 	if err := t.metrics.WatchInstances(func() []telemetry.InstanceSample { return instanceSamples(apps) }); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	if err := t.metrics.WatchEdge(func() telemetry.EdgeSample { return edgeSample(front) }); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	if checks != nil {
@@ -114,6 +99,17 @@ func (n *Node) clusterSample() telemetry.ClusterSample {
 		s.Nodes[nv.Info.Zone]++
 	}
 	return s
+}
+
+// edgeSample reads the edge's connections and request bodies for the
+// metrics.
+func edgeSample(front *edge.Server) telemetry.EdgeSample {
+	c, b := front.Connections(), front.Bodies()
+	return telemetry.EdgeSample{
+		Connections: c.Open, ConnectionsMax: c.Limit,
+		LimitReached: c.LimitReached, IdleClosed: c.IdleClosed, AcceptErrors: c.AcceptErrors,
+		BodyMemory: b.Memory, BodyDisk: b.Disk, BodiesSpilled: b.Spilled, BodiesRefused: b.Refused,
+	}
 }
 
 // checkSamples lists the uptime checks for the metrics.

@@ -3,6 +3,7 @@ package node
 import (
 	"io"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/tandem-run/tandem/internal/cron"
 	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // scrapeText returns the node's metrics exposition.
@@ -55,10 +57,11 @@ func TestDeployAndJobMetrics(t *testing.T) {
 	}
 }
 
-// TestTelemetryLeavesOutHealthChecks: requests to an app's health check
-// path end as active requests but count nowhere else; other requests
-// reach the metrics and the series.
-func TestTelemetryLeavesOutHealthChecks(t *testing.T) {
+// TestTelemetryWiring: the stack file's health check paths reach the
+// edge's observer (their requests end as active requests but count
+// nowhere else), its jobs have a missed series from the start, and the
+// series the observer feeds reach the status page's API.
+func TestTelemetryWiring(t *testing.T) {
 	st := &config.Stack{
 		AppNames: []string{"web", "api"},
 		Apps: map[string]*config.App{
@@ -68,19 +71,17 @@ func TestTelemetryLeavesOutHealthChecks(t *testing.T) {
 		JobNames: []string{"report"},
 	}
 	tel := newTelemetry(st)
-	requests := []edge.RequestInfo{
+	requests := []telemetry.Request{
 		{App: "web", Route: "/", Method: "GET", Path: "/healthz", Status: 200, Duration: time.Millisecond},
-		{App: "web", Route: "/", Method: "GET", Path: "/healthz/deep", Status: 200, Duration: time.Millisecond},
 		{App: "web", Route: "/", Method: "GET", Path: "/", Status: 500, Duration: time.Millisecond},
 		{App: "api", Route: "/api", Method: "GET", Path: "/healthz", Status: 200, Duration: time.Millisecond},
 	}
 	for _, r := range requests {
-		tel.RequestStarted(r.App)
-		tel.ObserveRequest(r)
+		tel.observer.RequestStarted(r.App)
+		tel.observer.ObserveRequest(r)
 	}
 	text := scrapeText(t, tel)
 	for _, want := range []string{
-		`http_server_requests_total{app="web",method="GET",route="/",status_class="2xx"} 1` + "\n",
 		`http_server_requests_total{app="web",method="GET",route="/",status_class="5xx"} 1` + "\n",
 		`http_server_requests_total{app="api",method="GET",route="/api",status_class="2xx"} 1` + "\n",
 		`http_server_active_requests{app="web"} 0` + "\n",
@@ -89,6 +90,9 @@ func TestTelemetryLeavesOutHealthChecks(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if strings.Contains(text, `http_server_requests_total{app="web",method="GET",route="/",status_class="2xx"}`) {
+		t.Error("/metrics counts web's health check")
 	}
 
 	s := tel.Series(time.Minute)
@@ -99,7 +103,7 @@ func TestTelemetryLeavesOutHealthChecks(t *testing.T) {
 	if len(web.T) != 60 || len(web.RPS) != 60 || len(web.P99MS) != 60 {
 		t.Fatalf("Series(1m) web: %d t, %d rps, %d p99; want 60 of each", len(web.T), len(web.RPS), len(web.P99MS))
 	}
-	// The current second is left out of windows: the requests show once
+	// The current second is left out of windows: the request shows once
 	// it has passed, if it has; the health check never does.
 	var total float64
 	for _, v := range web.RPS {
@@ -107,7 +111,54 @@ func TestTelemetryLeavesOutHealthChecks(t *testing.T) {
 			total += v
 		}
 	}
-	if total != 0 && total != 2 {
-		t.Errorf("Series(1m) web: rps adds up to %v; want 2 (or 0 within the first second)", total)
+	if total != 0 && total != 1 {
+		t.Errorf("Series(1m) web: rps adds up to %v; want 1 (or 0 within the first second)", total)
+	}
+}
+
+// readingApp reads each request's body and answers 204.
+type readingApp struct{}
+
+func (readingApp) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		return nil, err
+	}
+	return &http.Response{StatusCode: http.StatusNoContent, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// TestEdgeMetrics: the edge's connection limit and the request bodies it
+// held reach the metrics, read from a real edge at the scrape.
+func TestEdgeMetrics(t *testing.T) {
+	tel := newTelemetry(&config.Stack{})
+	front, err := edge.New(edge.Options{
+		Listen: "127.0.0.1:0", Upstreams: map[string]http.RoundTripper{"web": readingApp{}}, Routes: []edge.Route{{Path: "/", App: "web"}},
+		MaxConnections: 40, BodyBuffer: 1 << 10, BodyDisk: 8 << 10, BodyTempDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tel.metrics.WatchEdge(func() telemetry.EdgeSample { return edgeSample(front) }); err != nil {
+		t.Fatal(err)
+	}
+	for size, want := range map[int]int{4 << 10: http.StatusNoContent, 16 << 10: http.StatusInsufficientStorage} {
+		rec := httptest.NewRecorder()
+		front.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/upload", strings.NewReader(strings.Repeat("x", size))))
+		if rec.Code != want {
+			t.Fatalf("POST of %d bytes = %d; want %d", size, rec.Code, want)
+		}
+	}
+	text := scrapeText(t, tel)
+	for _, want := range []string{
+		"tandem_edge_connections 0",
+		"tandem_edge_connections_max 40",
+		"tandem_edge_connections_limit_reached_total 0",
+		"tandem_edge_bodies_spilled_total 2",
+		"tandem_edge_bodies_refused_total 1",
+		`tandem_edge_body_bytes{tier="disk"} 0`,
+		`tandem_edge_body_bytes{tier="memory"} 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -32,9 +32,19 @@ func newTracing(st *config.Stack, version string, log *slog.Logger) (*telemetry.
 	})
 }
 
+// requestTracer returns the tracer of the edge's requests: nil when
+// tracing is off, so that requests pay nothing for it. (A nil
+// *telemetry.RequestTracer held in an edge.Tracer would not be nil.)
+func requestTracer(t *telemetry.Tracing) edge.Tracer {
+	if rt := telemetry.NewRequestTracer(t.TracerProvider()); rt != nil {
+		return rt
+	}
+	return nil
+}
+
 // tracedPool makes the pool trace each attempt at an instance.
 func (n *Node) tracedPool(o balance.Options) balance.Options {
-	o.OnAttempt = edge.TraceAttempts(n.tracing.TracerProvider())
+	o.OnAttempt = edge.TraceAttempts(n.tracer)
 	return o
 }
 

@@ -20,26 +20,41 @@ var requestBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25
 // deployBuckets bound the deploy duration histogram, in seconds.
 var deployBuckets = []float64{5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600}
 
-// Request is one request the edge answered, as Metrics and Series record
-// it.
+// Request is one request the edge answered, as it reports it to its
+// observer (RequestObserver) and Metrics and Series record it.
 type Request struct {
-	// App is the app the request was routed to; "" when none.
+	// App is the app the matched route sends to; "" when no route
+	// matched, and for purges.
 	App string
-	// Route names the route by its host pattern and path prefix, never
-	// the URL; "" when none matched.
+	// Route names the matched route by its host pattern and path prefix
+	// ("/", "example.com/api"); "" when none matched. It never holds the
+	// requested path, so it is safe as a metric label.
 	Route string
-	// Method is the request method as sent; it is normalised here.
+	// Method is the request method as sent; the metrics normalise it.
 	Method string
-	// Status is the HTTP status answered.
+	// Path is the requested path without the query, for exclusions such
+	// as an app's health check path.
+	Path string
+	// Status is the status answered (499 when the client left first).
 	Status int
-	// Duration is the time from arrival to the end of the answer.
+	// Bytes counts the response body bytes written.
+	Bytes int64
+	// Duration runs from the request's arrival to the end of the answer.
 	Duration time.Duration
-	// Cache is the cache's outcome (hit, stale, miss, revalidated, pass);
-	// "" when the route is not cached.
+	// Upstream is the wait for the app's response headers; 0 when the app
+	// was not asked or did not answer.
+	Upstream time.Duration
+	// Cache is what the cache did (an httpcache Outcome: hit, miss, stale,
+	// revalidated, pass); "" when the route is not cached.
 	Cache string
-	// Error is the kind of error the edge answered by itself; "" if none.
+	// Error is the kind of error the edge answered by itself, as the
+	// kind label of http_server_errors_total names it; "" when it did not.
 	Error string
 }
+
+// errorKinds lists the kinds of error the edge answers by itself, as
+// Request.Error and the errors counter name them.
+const errorKinds = "no_route, no_instance, upstream_timeout, upstream_error, body_too_large, body_timeout, bad_body, body_store, client_closed, purge_*"
 
 // Metrics is a node's Prometheus registry with the node's metrics in it.
 // It owns its registry: the process-wide default one is never used, so
@@ -94,7 +109,7 @@ func NewMetrics() *Metrics {
 		}, reqLabels),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_server_errors_total",
-			Help: "Requests the edge answered with an error of its own, by kind (no_route, no_instance, upstream_timeout, upstream_error, body_too_large, client_closed, purge_*).",
+			Help: "Requests the edge answered with an error of its own, by kind (" + errorKinds + ").",
 		}, []string{"app", "kind"}),
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "http_server_active_requests",
@@ -157,7 +172,7 @@ func (m *Metrics) activeGauge(app string) prometheus.Gauge {
 
 // ObserveRequest records an answered request in the request duration,
 // request and error counters. Requests to leave out (an app's health
-// checks) are the caller's to filter.
+// checks) are the caller's to filter, as RequestObserver does.
 func (m *Metrics) ObserveRequest(r Request) {
 	class := statusClass(r.Status)
 	k := requestKey{app: r.App, route: r.Route, method: methodLabel(r.Method), class: class}

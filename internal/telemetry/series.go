@@ -68,7 +68,8 @@ func NewSeries(opts SeriesOptions) *Series {
 
 // Observe records an answered request in the current second of its app.
 // Requests without an app (no route matched) are not recorded. Requests
-// to leave out (an app's health checks) are the caller's to filter.
+// to leave out (an app's health checks) are the caller's to filter, as
+// RequestObserver does.
 func (s *Series) Observe(r Request) {
 	if r.App == "" {
 		return

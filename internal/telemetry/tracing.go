@@ -1,7 +1,3 @@
-// Package telemetry owns what tandem tells the outside about itself: its
-// log, its metrics and its traces. Each is built here from the stack file's
-// settings and handed to the parts as a value (a *slog.Logger, a registry, a
-// trace.TracerProvider); nothing here is global.
 package telemetry
 
 import (
@@ -61,8 +57,8 @@ type TracingOptions struct {
 
 // Tracing is the node's OpenTelemetry tracer provider: spans are sampled
 // by trace id (parent-based), batched, and exported over OTLP/HTTP. When
-// tracing is off it hands out a no-op provider, which the edge recognises
-// so that requests pay nothing for it.
+// tracing is off it hands out a no-op provider, for which
+// NewRequestTracer makes no tracer, so that requests pay nothing for it.
 type Tracing struct {
 	sdk *sdktrace.TracerProvider // nil when off
 	tp  trace.TracerProvider     // sdk, or a no-op provider
