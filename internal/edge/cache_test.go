@@ -245,7 +245,9 @@ func (unreplicated) Purge(context.Context, httpcache.Event) (int, error) {
 // answers 503 saying so, not the page for an app with no instance.
 func TestPurgeIncompleteSaysWhy(t *testing.T) {
 	s, _ := newTestEdge(t, map[string]http.RoundTripper{"web": failing{nil}}, []Route{{App: "web"}},
-		func(o *Options) { o.Purge = PurgeOptions{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, Purger: unreplicated{}} })
+		func(o *Options) {
+			o.Purge = PurgeOptions{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, Purger: unreplicated{}}
+		})
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("PURGE", "/a", nil))
 	body := rec.Body.String()
