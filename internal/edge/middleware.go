@@ -93,6 +93,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in := &inflight{x: exchange{start: time.Now()}, rec: recorder{ResponseWriter: w, s: s}}
 		x, rec := &in.x, &in.rec
+		rec.id = x.idField[:]
 		s.identify(r, x)
 		// The id goes back to the client; the proxy sends it to the app
 		// from the exchange, so a request the cache answers never needs
@@ -226,12 +227,21 @@ type recorder struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	interim     bool     // a 1xx was written before the final status
+	id          []string // the X-Request-Id field's value (exchange.idField)
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if !r.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		r.status = code
 		r.wroteHeader = true
+		if r.interim {
+			// The reverse proxy clears the header after relaying a 1xx:
+			// the final response carries the request id again.
+			r.Header()[requestIDHeader] = r.id
+		}
+	} else if !r.wroteHeader {
+		r.interim = true
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
