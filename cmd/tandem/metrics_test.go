@@ -73,7 +73,8 @@ func TestMetricsAndSeries(t *testing.T) {
 	}
 	// The edge is read at the scrape: this test's client keeps its
 	// connection to the edge open.
-	for series, atLeast := range map[string]float64{"tandem_edge_connections": 1, "tandem_edge_connections_max": 1, "tandem_edge_bodies_refused_total": 0} {
+	for series, atLeast := range map[string]float64{"tandem_edge_connections": 1, "tandem_edge_connections_max": 1, "tandem_edge_bodies_refused_total": 0,
+		`tandem_upstream_hedges_total{app="web"}`: 0, `tandem_upstream_per_try_timeout_seconds{app="web"}`: 0.001} {
 		if got, ok := metricValue(text, series); !ok || got < atLeast {
 			t.Errorf("/metrics: %s = %v (found %v); want at least %v", series, got, ok, atLeast)
 		}

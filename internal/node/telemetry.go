@@ -72,6 +72,9 @@ func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, front *e
 	if err := t.metrics.WatchInstances(func() []telemetry.InstanceSample { return instanceSamples(apps) }); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
+	if err := t.metrics.WatchPools(func() []telemetry.PoolSample { return poolSamples(apps) }); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
 	if err := t.metrics.WatchEdge(func() telemetry.EdgeSample { return edgeSample(front) }); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
@@ -128,6 +131,17 @@ func checkSamples(checks *uptime.Monitor) []telemetry.CheckSample {
 			latency = s.Last.Latency.Seconds()
 		}
 		out = append(out, telemetry.CheckSample{Check: s.Name, State: state, LocalLatency: latency})
+	}
+	return out
+}
+
+// poolSamples lists every app's balancer counters for the metrics.
+func poolSamples(apps *apprun.Set) []telemetry.PoolSample {
+	var out []telemetry.PoolSample
+	for _, a := range apps.Apps() {
+		st := a.Pool().Stats()
+		out = append(out, telemetry.PoolSample{App: a.Name(), Hedges: st.Hedges, HedgeWins: st.HedgeWins,
+			LocalErrors: st.LocalErrors, PerTryTimeout: st.PerTryTimeout.Seconds()})
 	}
 	return out
 }
