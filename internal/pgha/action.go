@@ -88,7 +88,7 @@ func (k ActionKind) long() bool {
 
 // Action is one thing the driver must do.
 type Action struct {
-	Kind      ActionKind
+	Kind ActionKind
 	// Member is the member acted on: the source of ActClone and ActRewind,
 	// the upstream of ActStartStandby and ActFollow, the standby of
 	// ActWriteSync, the synchronous standby ActAcquire keeps in the key.

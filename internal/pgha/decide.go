@@ -62,10 +62,10 @@ type reply struct {
 
 // switchoverProgress is a switchover this member hands over in.
 type switchoverProgress struct {
-	id      string
-	target  string
+	id           string
+	target       string
 	checkpointed bool // the checkpoint before the stop ran
-	since   time.Time
+	since        time.Time
 }
 
 // NewMachine checks cfg and returns a Machine.
