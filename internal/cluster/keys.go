@@ -18,6 +18,7 @@ import (
 //	locks/<name>/              the waiters of a Lock (concurrency.Mutex keys)
 //	leases/<name>              the holder of a TryLock, under a lease of its ttl
 //	records/<kind>/<id>        small records parts share (uptime verdicts: records/checks/<check>/<node>)
+//	db/<name>/...              a PostgreSQL cluster's leader, sync key and members (see DatabaseStore)
 //
 // A node's registration and its instances share one lease, so that they
 // disappear together when the node stops renewing it. Node names must not
