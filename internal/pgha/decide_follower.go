@@ -24,7 +24,7 @@ func (m *Machine) follower(o Observation) []Action {
 	if !v.Init.Done() {
 		return m.bootstrap(o)
 	}
-	if l.State != PGAbsent && l.SysID != v.Init.SysID {
+	if l.State != PGAbsent && l.SysID != 0 && l.SysID != v.Init.SysID {
 		if l.State == PGStopped {
 			return m.clone(o, fmt.Sprintf("system identifier %d is not the cluster's %d", l.SysID, v.Init.SysID))
 		}

@@ -72,16 +72,16 @@ type Local struct {
 
 // Replica is one row of a primary's pg_stat_replication.
 type Replica struct {
-	Name      string // the standby's application_name: its member name
-	Streaming bool   // state is "streaming"
-	Sync      bool   // sync_state is "sync"
-	Flush     LSN    // what the standby has flushed
-	Replay    LSN
+	Name      string `json:"name"`                 // the standby's application_name: its member name
+	Streaming bool   `json:"streaming"`            // state is "streaming"
+	SyncState string `json:"sync_state,omitempty"` // sync_state: "sync", "async", "potential"
+	Sync      bool   `json:"-"`                    // SyncState is "sync"
+	Flush     LSN    `json:"flush_lsn"`            // what the standby has flushed
+	Replay    LSN    `json:"replay_lsn"`
 	// ReplyTime is when the standby sent its last reply (its clock); a
 	// value that changes shows the standby is alive.
-	ReplyTime time.Time
-	LagBytes  int64
-	LagSecs   float64 // replay_lag
+	ReplyTime time.Time `json:"reply_time"`
+	LagSecs   float64   `json:"lag_seconds"` // replay_lag
 }
 
 // View is the coordination store as last read.
@@ -92,6 +92,8 @@ type View struct {
 	Init  InitKey
 	// Leader is the member holding the leader lease; "" when free.
 	Leader string
+	// LeaderCause is why Leader took the lease, as it recorded.
+	LeaderCause string
 	Sync   SyncKey
 	// Members are the members' published records, by name; a member whose
 	// node stopped renewing its record is absent.

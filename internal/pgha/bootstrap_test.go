@@ -1,0 +1,63 @@
+package pgha
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// appConn connects to member n's PostgreSQL directly as the app role.
+func (tc *testCluster) appConn(ctx context.Context, n string) (*pgx.Conn, error) {
+	tm := tc.members[n]
+	c, err := loadCredentials(ctx, tm.store, DefaultAppUser)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.Connect(ctx, fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=require&connect_timeout=2",
+		c.App.User, c.App.Password, tc.addr(n), DefaultAppUser))
+}
+
+func TestBootstrapAndReplication(t *testing.T) {
+	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
+	tc.waitHealthy("a", 90*time.Second)
+	st := tc.status("a")
+	if st.SyncStandby != "b" {
+		t.Fatalf("sync standby = %q; want b", st.SyncStandby)
+	}
+	ms, _ := findMember(st, "b")
+	if ms.Sync != "sync" {
+		t.Errorf("b's sync state = %q; want sync", ms.Sync)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	conn, err := tc.appConn(ctx, "a")
+	if err != nil {
+		t.Fatalf("connect to a as the app: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (v text)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO t VALUES ('replicated')"); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := tc.appConn(ctx, "b")
+	if err != nil {
+		t.Fatalf("connect to b: %v", err)
+	}
+	defer sc.Close(ctx)
+	var v string
+	if err := sc.QueryRow(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != "replicated" {
+		t.Fatalf("read on standby b = %q, %v; want the row (synchronous commit waits for b)", v, err)
+	}
+	if _, err := sc.Exec(ctx, "INSERT INTO t VALUES ('x')"); err == nil {
+		t.Error("write on standby b succeeded; want read-only")
+	}
+	r, _ := tc.members["b"].m.Routes()
+	if r.Primary != tc.members["a"].peer.addr() || r.Standby != tc.members["b"].peer.addr() {
+		t.Errorf("b's Routes = %+v; want primary a (%s), standby b", r, tc.members["a"].peer.addr())
+	}
+}
