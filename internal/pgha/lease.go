@@ -21,11 +21,11 @@ type leaseKeeper struct {
 	log     *slog.Logger
 	changed func() // called when the lease is lost
 
-	mu     sync.Mutex // guards the fields below
-	lease  int64
-	held   bool
-	sent   time.Time
-	lost   bool
+	mu    sync.Mutex // guards the fields below
+	lease int64
+	held  bool
+	sent  time.Time
+	lost  bool
 	// revoke are leases given up, to revoke while they may still exist.
 	revoke []given
 	kick   chan struct{}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"slices"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )

@@ -94,7 +94,7 @@ type View struct {
 	Leader string
 	// LeaderCause is why Leader took the lease, as it recorded.
 	LeaderCause string
-	Sync   SyncKey
+	Sync        SyncKey
 	// Members are the members' published records, by name; a member whose
 	// node stopped renewing its record is absent.
 	Members    map[string]MemberRecord
