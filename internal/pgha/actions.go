@@ -232,10 +232,10 @@ func (m *Member) startPostgres(ctx context.Context, r role) error {
 }
 
 // prepareData re-asserts tandem's settings in the data directory: the
-// stub postgresql.conf, and no owned setting in postgresql.auto.conf (a
+// postgresql.conf that includes tandem's, and no owned setting in postgresql.auto.conf (a
 // rewind or base backup copies the source's).
 func (m *Member) prepareData() error {
-	if err := writeOwned(m.l.data()+"/postgresql.conf", []byte(dataConfStub), 0o600, m.inst); err != nil {
+	if err := writeOwned(m.l.data()+"/postgresql.conf", m.l.dataConf(), 0o600, m.inst); err != nil {
 		return err
 	}
 	auto, err := readFileIfExists(m.l.autoConf())

@@ -165,6 +165,14 @@ func (m *Member) rewind(ctx context.Context, addr string) error {
 	if _, err := m.credentials(ctx); err != nil {
 		return fmt.Errorf("rewind: %w", err)
 	}
+	// pg_rewind may first run crash recovery in single-user mode, which
+	// must read tandem's settings (the control file records them).
+	if err := m.writeConf(m.role); err != nil {
+		return fmt.Errorf("rewind: %w", err)
+	}
+	if err := m.prepareData(); err != nil {
+		return fmt.Errorf("rewind: %w", err)
+	}
 	start := time.Now()
 	out, err := m.srv.program(ctx, "pg_rewind", "-D", m.l.data(), "--source-server="+m.opts.conninfo(m.l, addr, superuser, "postgres", "tandem-rewind-"+m.opts.Name))
 	if err != nil {

@@ -107,8 +107,8 @@ func (m *Machine) startFollower(o Observation) []Action {
 	if m.rewindFailed {
 		return m.clone(o, "rewind failed")
 	}
-	if !m.mayRetry(ActRewind, o.Now) {
-		return nil
+	if rec := o.View.Members[leader]; !m.mayRetry(ActRewind, o.Now) || rec.CheckpointTimeline != rec.Timeline {
+		return nil // pg_rewind reads the source's timeline from its last checkpoint
 	}
 	why := "its WAL may hold records the leader lacks"
 	if m.forceRewind {

@@ -84,6 +84,11 @@ func (m *Machine) primary(o Observation) []Action {
 		acts = append(acts, Action{Kind: ActEnsureSlots, Names: want})
 	}
 	acts = append(acts, m.manageSync(o)...)
+	if l := o.Local; l.CheckpointTimeline != l.Timeline && m.so == nil && m.mayRetry(ActCheckpoint, o.Now) {
+		// The promotion's own checkpoint is spread out; pg_rewind from
+		// this member needs the new timeline in its control file now.
+		return append(acts, Action{Kind: ActCheckpoint, Reason: "checkpoint after promotion"})
+	}
 	if req := v.Switchover; m.fresh(req, o.Now) && (req.From == m.cfg.Name || req.From == "") {
 		acts = append(acts, m.startSwitchover(o, req)...)
 	}

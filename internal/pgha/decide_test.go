@@ -56,7 +56,7 @@ func primaryObs(now, renew time.Time) Observation {
 	return Observation{
 		Now: now,
 		Local: Local{
-			State: PGPrimary, SysID: 7, Timeline: 1, LSN: 1000, SyncNames: "b", Slots: []string{"b", "c"},
+			State: PGPrimary, SysID: 7, Timeline: 1, CheckpointTimeline: 1, LSN: 1000, SyncNames: "b", Slots: []string{"b", "c"},
 			Replicas: []Replica{{Name: "b", Streaming: true, Sync: true, Flush: 1000, ReplyTime: now}},
 		},
 		View: View{
@@ -519,4 +519,26 @@ func TestNewMachineRejectsBadConfig(t *testing.T) {
 			t.Errorf("NewMachine(%+v) = %v; want ErrBadMachineConfig", c, err)
 		}
 	}
+}
+
+func TestCheckpointAfterPromotionBeforeRewind(t *testing.T) {
+	a := newTestMachine(t, "a", true, false)
+	o := primaryObs(t0, t0)
+	o.Local.Timeline = 2 // promoted; the last checkpoint is still on timeline 1
+	step(t, a, o, "checkpoint")
+	o.Busy = ActCheckpoint
+	step(t, a, o)
+
+	// Meanwhile the old primary waits to rewind until the checkpoint shows
+	// the new timeline: pg_rewind reads it from there.
+	b := newTestMachine(t, "b", true, false)
+	ob := Observation{
+		Now:   t0,
+		Local: Local{State: PGStopped, SysID: 7, WasPrimary: true},
+		View: View{Fresh: true, Init: InitKey{Holder: "a", SysID: 7}, Leader: "a",
+			Members: map[string]MemberRecord{"a": {Name: "a", State: "primary", Timeline: 2, CheckpointTimeline: 1}}},
+	}
+	step(t, b, ob)
+	ob.View.Members["a"] = MemberRecord{Name: "a", State: "primary", Timeline: 2, CheckpointTimeline: 2}
+	step(t, b, ob, "rewind a")
 }

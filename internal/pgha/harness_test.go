@@ -32,7 +32,7 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if testRoot != "" {
+	if testRoot != "" && code == 0 { // kept for a look when a test failed
 		os.RemoveAll(testRoot)
 	}
 	os.Exit(code)

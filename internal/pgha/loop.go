@@ -105,6 +105,9 @@ func (m *Member) observe(ctx context.Context) Local {
 	}
 	if !m.srv.running() {
 		m.conn.close()
+		if exit := m.srv.takeExit(); exit != "" {
+			m.log.Warn("postgres exited", "how", exit)
+		}
 		l.State = PGStopped
 		if m.control == nil {
 			cd, err := m.srv.controlData(ctx)
@@ -226,6 +229,7 @@ func (m *Member) after(obs Observation, acts []Action) {
 	rec := MemberRecord{
 		Name: m.opts.Name, Zone: m.opts.Zone, Addr: fmt.Sprintf("%s:%d", m.opts.Advertise, m.opts.AdvertisePort),
 		State: obs.Local.State.String(), SysID: obs.Local.SysID, Timeline: obs.Local.Timeline,
+		CheckpointTimeline: obs.Local.CheckpointTimeline,
 		LSN: obs.Local.LSN, Replay: obs.Local.ReplayLSN, Upstream: obs.Local.Upstream,
 		Streaming: obs.Local.Streaming, Replicas: obs.Local.Replicas, Updated: obs.Now,
 	}

@@ -50,6 +50,10 @@ type Local struct {
 	// other member has, so it must be rewound before it follows another.
 	WasPrimary bool
 	Timeline   uint32
+	// CheckpointTimeline is a primary's latest checkpoint's timeline: after
+	// a promotion it lags until a checkpoint, and pg_rewind from this
+	// member must wait for it.
+	CheckpointTimeline uint32
 	// LSN is how far this member's WAL goes: a primary's flush location, a
 	// standby's received (or, if greater, replayed) location.
 	LSN       LSN

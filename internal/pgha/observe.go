@@ -137,9 +137,12 @@ func observeStandby(ctx context.Context, conn *pgx.Conn, l *Local) error {
 
 func observePrimary(ctx context.Context, conn *pgx.Conn, l *Local, slotOwner map[string]string) error {
 	var flush, walfile string
-	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text, pg_walfile_name(pg_current_wal_lsn())").Scan(&flush, &walfile); err != nil {
+	var cptl int64
+	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text, pg_walfile_name(pg_current_wal_lsn()),
+		(SELECT timeline_id FROM pg_control_checkpoint())`).Scan(&flush, &walfile, &cptl); err != nil {
 		return err
 	}
+	l.CheckpointTimeline = uint32(cptl)
 	l.LSN, _ = ParseLSN(flush)
 	l.ReplayLSN = l.LSN
 	if len(walfile) >= 8 {

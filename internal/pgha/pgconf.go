@@ -33,10 +33,15 @@ func (l layout) standbySignal() string {
 }
 func (l layout) autoConf() string { return filepath.Join(l.data(), "postgresql.auto.conf") }
 
-// dataConfStub replaces the postgresql.conf initdb leaves in data/: the
-// server reads tandem's file (config_file), and a base backup or rewind
-// copies this one between members unchanged.
-const dataConfStub = "# tandem runs this database cluster with -c config_file=<member dir>/conf/postgresql.conf;\n# this file is not read. Set parameters in the stack file.\n"
+// dataConf is the postgresql.conf of the data directory: it only
+// includes tandem's file, so that every postgres run on the directory
+// (the server, and pg_rewind's single-user crash recovery, whose settings
+// the control file records) reads tandem's settings. A base backup or a
+// rewind copies the source's; tandem writes it again after either.
+func (l layout) dataConf() []byte {
+	return []byte("# Written by tandem; changes are overwritten. Set parameters in the stack file.\ninclude " +
+		quoteConf(l.confFile()) + "\n")
+}
 
 // role is how postgres is to run.
 type role struct {

@@ -12,6 +12,8 @@ type MemberRecord struct {
 	State    string `json:"state"` // a PGState's String
 	SysID    uint64 `json:"sysid,omitempty,string"`
 	Timeline uint32 `json:"timeline,omitempty"`
+	// CheckpointTimeline is a primary's latest checkpoint's timeline.
+	CheckpointTimeline uint32 `json:"checkpoint_timeline,omitempty"`
 	LSN      LSN    `json:"lsn"`
 	Replay   LSN    `json:"replay_lsn"`
 	// Upstream and Streaming describe a standby.

@@ -29,6 +29,9 @@ type server struct {
 	mu   sync.Mutex // guards the fields below
 	cmd  *exec.Cmd  // the last postmaster started; nil before the first
 	done chan struct{}
+	// exit says how the last postmaster ended: its status and the end of
+	// its log; "" until read by takeExit.
+	exit string
 }
 
 // env is the environment of PostgreSQL's processes: nothing of tandem's.
@@ -46,8 +49,7 @@ func (s *server) sysProcAttr() *syscall.SysProcAttr {
 	}
 }
 
-// start starts the postmaster on the data directory with tandem's
-// configuration file. It returns once the process runs; readiness is
+// start starts the postmaster on the data directory. It returns once the process runs; readiness is
 // observed through queries. The postmaster gets SIGQUIT (an immediate
 // shutdown) if tandem dies, so that a primary never outlives the process
 // that renews its lease.
@@ -61,7 +63,7 @@ func (s *server) start() error {
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	cmd := exec.Command(s.inst.bin("postgres"), "-D", s.l.data(), "-c", "config_file="+s.l.confFile())
+	cmd := exec.Command(s.inst.bin("postgres"), "-D", s.l.data())
 	attr := s.sysProcAttr()
 	attr.Pdeathsig = syscall.SIGQUIT
 	cmd.SysProcAttr, cmd.Dir, cmd.Env = attr, s.l.root, s.env()
@@ -80,7 +82,11 @@ func (s *server) start() error {
 			return
 		}
 		started <- nil
-		cmd.Wait() // the exit status says nothing the log does not
+		err := cmd.Wait()
+		logTail, _ := readTail(s.l.logFile(), 4096)
+		s.mu.Lock()
+		s.exit = fmt.Sprintf("%v: %s", err, tail(logTail, 3))
+		s.mu.Unlock()
 		close(done)
 		if s.exited != nil {
 			s.exited()
@@ -155,6 +161,32 @@ func (s *server) stop(immediate bool, timeout time.Duration) error {
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("stop postgres: pid %d survives SIGKILL", proc.Pid)
 	}
+}
+
+// takeExit returns how the last postmaster ended, once.
+func (s *server) takeExit() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.exit
+	s.exit = ""
+	return e
+}
+
+// readTail returns up to n bytes of the end of a file.
+func readTail(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max(fi.Size()-n, 0)
+	buf := make([]byte, fi.Size()-off)
+	_, err = f.ReadAt(buf, off)
+	return buf, err
 }
 
 // wait returns when every postmaster started has exited.
