@@ -152,6 +152,12 @@ func (m *Machine) standby(o Observation) []Action {
 // eligible reports whether this standby may take the free lease, and why.
 func (m *Machine) eligible(o Observation) (string, bool) {
 	me, v := m.cfg.Name, o.View
+	if o.Local.Streaming {
+		// The primary it follows is alive (and, in synchronous mode, may
+		// be kept by the failsafe): only a primary that stopped sending
+		// is replaced.
+		return "", false
+	}
 	cause := "failover"
 	if m.lastLeader != "" {
 		cause = fmt.Sprintf("failover: the leader lease of %s expired", m.lastLeader)

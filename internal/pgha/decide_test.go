@@ -542,3 +542,12 @@ func TestCheckpointAfterPromotionBeforeRewind(t *testing.T) {
 	ob.View.Members["a"] = MemberRecord{Name: "a", State: "primary", Timeline: 2, CheckpointTimeline: 2}
 	step(t, b, ob, "rewind a")
 }
+
+func TestStreamingStandbyDoesNotTakeTheLease(t *testing.T) {
+	b := newTestMachine(t, "b", true, false)
+	o := standbyObs(t0, 900)
+	o.Local.Streaming = true // the primary lost the store, not its standby: failsafe
+	step(t, b, o)
+	o.Local.Streaming = false
+	step(t, b, o, "acquire @5")
+}

@@ -55,17 +55,7 @@ func needPostgres(t *testing.T) Install {
 // is root's, mode 0700).
 func testDir(t *testing.T) string {
 	t.Helper()
-	if testRoot == "" {
-		d, err := os.MkdirTemp("", "pgha-test-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		testRoot = d
-	}
-	d, err := os.MkdirTemp(testRoot, strings.ReplaceAll(t.Name(), "/", "_")+"-")
+	d, err := os.MkdirTemp(rootDir(t), strings.ReplaceAll(t.Name(), "/", "_")+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +70,33 @@ func testDir(t *testing.T) string {
 	return d
 }
 
+// rootDir is the directory of this test binary's files, made once.
+func rootDir(t *testing.T) string {
+	t.Helper()
+	if testRoot == "" {
+		d, err := os.MkdirTemp("", "pgha-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		testRoot = d
+	}
+	return testRoot
+}
+
 // template returns a data directory made by initdb once, with the same
 // options a Member uses, for members to start from.
 func template(t *testing.T, inst Install) string {
 	t.Helper()
 	templateOnce.Do(func() {
-		root := testDir(t)
-		dir := filepath.Join(root, "template")
+		root := filepath.Join(rootDir(t), "template")
+		dir := filepath.Join(root, "data")
+		if err := os.Mkdir(root, 0o700); err != nil {
+			templateErr = err
+			return
+		}
 		if err := os.Chown(root, int(inst.UID), int(inst.GID)); err != nil {
 			templateErr = err
 			return

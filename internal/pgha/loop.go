@@ -175,7 +175,10 @@ func (m *Member) load(ctx context.Context) {
 	m.mu.Lock()
 	changed := digest(v) != digest(m.view)
 	m.view, m.raw, m.viewAt = v, st, m.opts.Clock()
-	if r := routesOf(v, m.opts.Zone); r != m.routes {
+	for n, rec := range v.Members {
+		m.addrs[n] = rec.Addr
+	}
+	if r := routesOf(v, m.opts.Zone, m.addrs); r != m.routes {
 		m.routes = r
 		close(m.routesCh)
 		m.routesCh = make(chan struct{})
@@ -230,7 +233,7 @@ func (m *Member) after(obs Observation, acts []Action) {
 		Name: m.opts.Name, Zone: m.opts.Zone, Addr: fmt.Sprintf("%s:%d", m.opts.Advertise, m.opts.AdvertisePort),
 		State: obs.Local.State.String(), SysID: obs.Local.SysID, Timeline: obs.Local.Timeline,
 		CheckpointTimeline: obs.Local.CheckpointTimeline,
-		LSN: obs.Local.LSN, Replay: obs.Local.ReplayLSN, Upstream: obs.Local.Upstream,
+		LSN:                obs.Local.LSN, Replay: obs.Local.ReplayLSN, Upstream: obs.Local.Upstream,
 		Streaming: obs.Local.Streaming, Replicas: obs.Local.Replicas, Updated: obs.Now,
 	}
 	if obs.Busy != 0 {

@@ -55,10 +55,11 @@ type Member struct {
 	failsafe bool
 	lastErr  string
 	routes   Routes
-	routesCh chan struct{} // closed and replaced when routes change
-	publish  chan struct{} // buffered: a new record to publish
-	loadNow  chan struct{} // buffered: read the store again
-	sysid    uint64        // the data directory's, last seen
+	addrs    map[string]string // members' last published addresses
+	routesCh chan struct{}     // closed and replaced when routes change
+	publish  chan struct{}     // buffered: a new record to publish
+	loadNow  chan struct{}     // buffered: read the store again
+	sysid    uint64            // the data directory's, last seen
 }
 
 // localState is what a member remembers about its data directory across
@@ -97,7 +98,7 @@ func New(opts Options) (*Member, error) {
 	mem := &Member{
 		opts: o, inst: inst, l: l, log: o.Logger.With("member", o.Name), m: m, conn: conn,
 		wake: make(chan struct{}, 1), halt: make(chan struct{}), results: make(chan Result, 4),
-		slotOwner: make(map[string]string), routesCh: make(chan struct{}), publish: make(chan struct{}, 1),
+		slotOwner: make(map[string]string), routesCh: make(chan struct{}), publish: make(chan struct{}, 1), addrs: make(map[string]string),
 		loadNow: make(chan struct{}, 1),
 	}
 	for _, n := range o.Members {

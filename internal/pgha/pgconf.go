@@ -80,10 +80,11 @@ func (o *Options) settings(l layout, r role) map[string]string {
 		"ssl_key_file":            l.keyFile(),
 		"hot_standby":             "on",
 		"wal_log_hints":           "on",
-		// A standby notices a silent primary within seconds, and a
-		// primary a silent standby (the failsafe relies on replies).
-		"wal_sender_timeout":           "5s",
-		"wal_receiver_timeout":         "5s",
+		// A standby notices a silent primary within the lease's TTL (it
+		// does not take the lease while it still streams), and a primary
+		// a silent standby (the failsafe relies on its replies).
+		"wal_sender_timeout":           ttlSetting(o.TTL),
+		"wal_receiver_timeout":         ttlSetting(o.TTL),
 		"wal_receiver_status_interval": "1s",
 		"wal_retrieve_retry_interval":  "1s",
 		"recovery_target_timeline":     "latest",
@@ -106,6 +107,9 @@ func (o *Options) settings(l layout, r role) map[string]string {
 	maps.Copy(s, owned)
 	return s
 }
+
+// ttlSetting is a duration in milliseconds for postgresql.conf.
+func ttlSetting(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + "ms" }
 
 // renderConf writes settings as a postgresql.conf, sorted by name.
 func renderConf(s map[string]string) []byte {

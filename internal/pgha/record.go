@@ -14,8 +14,8 @@ type MemberRecord struct {
 	Timeline uint32 `json:"timeline,omitempty"`
 	// CheckpointTimeline is a primary's latest checkpoint's timeline.
 	CheckpointTimeline uint32 `json:"checkpoint_timeline,omitempty"`
-	LSN      LSN    `json:"lsn"`
-	Replay   LSN    `json:"replay_lsn"`
+	LSN                LSN    `json:"lsn"`
+	Replay             LSN    `json:"replay_lsn"`
 	// Upstream and Streaming describe a standby.
 	Upstream  string `json:"upstream,omitempty"`
 	Streaming bool   `json:"streaming,omitempty"`

@@ -110,11 +110,21 @@ type Routes struct {
 	Standby string
 }
 
-// routesOf computes Routes from a view, for a node in zone.
-func routesOf(v View, zone string) Routes {
+// routesOf computes Routes from a view, for a node in zone. addrs are the
+// members' last published addresses.
+//
+// Without a leader key, a primary kept by the failsafe (it lost the store;
+// its synchronous standby still streams from it and so does not take the
+// lease) is still the primary: the sync key names it, and its standby's
+// record says it streams from it.
+func routesOf(v View, zone string, addrs map[string]string) Routes {
 	var r Routes
 	if lead, ok := v.Members[v.Leader]; ok && lead.State == PGPrimary.String() {
 		r.Primary = lead.Addr
+	} else if sk := v.Sync; v.Leader == "" && sk.Leader != "" && sk.Standby != "" {
+		if s, ok := v.Members[sk.Standby]; ok && s.Streaming && s.Upstream == sk.Leader {
+			r.Primary = addrs[sk.Leader]
+		}
 	}
 	var best *MemberRecord
 	for _, rec := range v.Members {

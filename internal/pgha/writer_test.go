@@ -28,6 +28,7 @@ type write struct {
 type writer struct {
 	tc     *testCluster
 	run    string
+	pin    string // write to this member only, primary or not ("": the primary)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -49,9 +50,13 @@ func createProbeTable(t *testing.T, tc *testCluster, leader string) {
 	}
 }
 
-func startWriter(tc *testCluster, run string) *writer {
+func startWriter(tc *testCluster, run string) *writer { return startPinnedWriter(tc, run, "") }
+
+// startPinnedWriter writes to member pin only: during a partition, one
+// writer per side shows which sides acknowledge.
+func startPinnedWriter(tc *testCluster, run, pin string) *writer {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &writer{tc: tc, run: run, cancel: cancel}
+	w := &writer{tc: tc, run: run, pin: pin, cancel: cancel}
 	w.wg.Go(func() { w.loop(ctx) })
 	return w
 }
@@ -105,6 +110,15 @@ func (w *writer) loop(ctx context.Context) {
 // connection to the first not in recovery.
 func (w *writer) findPrimary(ctx context.Context, start int) (*pgx.Conn, string, int) {
 	names := w.tc.spec.names
+	if w.pin != "" {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		c, err := w.tc.appConn(cctx, w.pin)
+		if err != nil {
+			return nil, "", 0
+		}
+		return c, w.pin, 0
+	}
 	for k := range names {
 		i := (start + k) % len(names)
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -154,18 +168,14 @@ func (w *writer) waitAckAfter(t *testing.T, after time.Time, not string, timeout
 	return wr
 }
 
-// verify checks the history strictly against the table on the primary:
-// every acknowledged write is present, and no member acknowledged a write
-// after another member had begun acknowledging (two primaries at once)
-// unless its write survived. It returns how many unacknowledged writes
-// were committed anyway.
-func (w *writer) verify(t *testing.T, primary string) (unackedPresent int) {
+// present reads which of the run's rows member n has.
+func (w *writer) present(t *testing.T, n string) map[int64]bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	conn, err := w.tc.appConn(ctx, primary)
+	conn, err := w.tc.appConn(ctx, n)
 	if err != nil {
-		t.Fatalf("verify: %v", err)
+		t.Fatalf("read %s: %v", n, err)
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, "SELECT id FROM probe WHERE run = $1", w.run)
@@ -180,6 +190,28 @@ func (w *writer) verify(t *testing.T, primary string) (unackedPresent int) {
 	for _, id := range ids {
 		present[id] = true
 	}
+	return present
+}
+
+// acks returns the acknowledged writes.
+func (w *writer) acks() []write {
+	var out []write
+	for _, wr := range w.snapshot() {
+		if wr.ok {
+			out = append(out, wr)
+		}
+	}
+	return out
+}
+
+// verify checks the history strictly against the table on the primary:
+// every acknowledged write is present, and no member acknowledged a write
+// after another member had begun acknowledging (two primaries at once)
+// unless its write survived. It returns how many unacknowledged writes
+// were committed anyway.
+func (w *writer) verify(t *testing.T, primary string) (unackedPresent int) {
+	t.Helper()
+	present := w.present(t, primary)
 	writes := w.snapshot()
 	var lost []int64
 	acked := make(map[int64]bool)
