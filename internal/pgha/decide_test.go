@@ -371,7 +371,7 @@ func TestCrashRestartSucceeds(t *testing.T) {
 	step(t, a, o, "start-primary")
 }
 
-func TestSwitchover(t *testing.T) {
+func TestSwitchoverMachine(t *testing.T) {
 	a, b := newTestMachine(t, "a", true, false), newTestMachine(t, "b", true, false)
 	req := &SwitchoverRequest{ID: "s1", From: "a", To: "b", At: t0}
 	o := primaryObs(t0, t0)
