@@ -3,6 +3,7 @@ package pgha
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -59,5 +60,27 @@ func TestBootstrapAndReplication(t *testing.T) {
 	r, _ := tc.members["b"].m.Routes()
 	if r.Primary != tc.members["a"].peer.addr() || r.Standby != tc.members["b"].peer.addr() {
 		t.Errorf("b's Routes = %+v; want primary a (%s), standby b", r, tc.members["a"].peer.addr())
+	}
+}
+
+// TestBootstrapRace starts two members with empty data directories at
+// once: exactly one wins the initialize key and runs initdb, the other
+// clones from it (neither data directory is ever replaced).
+func TestBootstrapRace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("initdb is slow; run without -short")
+	}
+	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}})
+	var leader string
+	waitFor(t, 120*time.Second, "a leader", func() bool { leader = tc.leader(); return leader != "" })
+	tc.waitHealthy(leader, 120*time.Second)
+	for _, n := range []string{"a", "b"} {
+		if old, _ := filepath.Glob(filepath.Join(tc.members[n].dir, "data.old-*")); len(old) > 0 {
+			t.Errorf("%s's data directory was replaced (%v): both ran initdb", n, old)
+		}
+	}
+	e := waitEvent(t, tc.members[leader], EventBootstrap, 5*time.Second)
+	if e.Member != leader {
+		t.Errorf("bootstrap event names %s; want %s", e.Member, leader)
 	}
 }

@@ -81,7 +81,7 @@ func standbyObs(now time.Time, lsn LSN) Observation {
 	}
 }
 
-func TestBootstrapRace(t *testing.T) {
+func TestBootstrapRaceMachine(t *testing.T) {
 	a, b := newTestMachine(t, "a", true, false), newTestMachine(t, "b", true, false)
 	empty := Observation{Now: t0, View: View{Fresh: true}}
 	// Both see a free initialize key: both try; the store lets one win.
