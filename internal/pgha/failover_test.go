@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -81,4 +82,31 @@ func TestFailoverUnderLoad(t *testing.T) {
 	if med >= 5*time.Second {
 		t.Errorf("median failover %s; want < 5s", med)
 	}
+}
+
+// TestPostgresCrashRestartsInPlace kills only the primary's postmaster
+// (tandem stays): the member holds its lease, restarts postgres in place
+// (crash recovery) and leads again; nothing acknowledged is lost.
+func TestPostgresCrashRestartsInPlace(t *testing.T) {
+	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
+	tc.waitHealthy("a", 90*time.Second)
+	createProbeTable(t, tc, "a")
+	w := startWriter(tc, "pgcrash")
+	time.Sleep(time.Second)
+	m := tc.members["a"].m
+	pid := m.srv.pid()
+	kids := childrenOf(pid)
+	killAt := time.Now()
+	syscall.Kill(pid, syscall.SIGKILL)
+	for _, k := range kids {
+		syscall.Kill(k, syscall.SIGKILL)
+	}
+	first := w.waitAckAfter(t, killAt, "", 30*time.Second)
+	if first.member != "a" {
+		t.Errorf("writes resumed on %s; want a, restarted in place", first.member)
+	}
+	tc.waitHealthy("a", 60*time.Second)
+	w.stop()
+	w.verify(t, "a")
+	t.Logf("postmaster killed; writes resumed on %s after %s", first.member, first.ack.Sub(killAt).Round(time.Millisecond))
 }
