@@ -17,13 +17,32 @@ func (m *Member) perform(ctx context.Context, obs Observation, a Action) error {
 	case ActClaimInit:
 		return m.claimInit(ctx)
 	case ActInitdb:
-		m.startLong(ctx, a.Kind, m.initdb)
+		c, err := m.credentials(ctx)
+		if err != nil {
+			return err
+		}
+		m.startLong(ctx, a.Kind, func(ctx context.Context) error { return m.initdb(ctx, c) })
 	case ActFinishBootstrap:
 		return m.finishBootstrap(ctx, obs)
 	case ActClone:
+		if _, err := m.credentials(ctx); err != nil { // the passfile
+			return err
+		}
 		addr := obs.View.Members[a.Member].Addr
 		m.startLong(ctx, a.Kind, func(ctx context.Context) error { return m.clone(ctx, addr) })
 	case ActRewind:
+		if _, err := m.credentials(ctx); err != nil {
+			return err
+		}
+		// pg_rewind may first run crash recovery in single-user mode,
+		// which must read tandem's settings (the control file records
+		// them).
+		if err := m.writeConf(m.role); err != nil {
+			return err
+		}
+		if err := m.prepareData(); err != nil {
+			return err
+		}
 		addr := obs.View.Members[a.Member].Addr
 		m.startLong(ctx, a.Kind, func(ctx context.Context) error { return m.rewind(ctx, addr) })
 	case ActCheckpoint:
@@ -75,7 +94,9 @@ func (m *Member) perform(ctx context.Context, obs Observation, a Action) error {
 }
 
 // startLong runs fn in the background; its end is fed to the machine.
-// The machine starts one long action at a time.
+// The machine starts one long action at a time. fn must not touch the
+// loop's fields: what it needs is prepared before, what follows from it
+// is done when its Result is taken (cycle).
 func (m *Member) startLong(ctx context.Context, kind ActionKind, fn func(context.Context) error) {
 	m.busy = kind
 	m.workers.Go(func() {

@@ -23,13 +23,9 @@ const (
 
 // initdb creates the database cluster with data checksums (pg_rewind
 // needs them, or wal_log_hints) and the superuser's generated password.
-func (m *Member) initdb(ctx context.Context) error {
+func (m *Member) initdb(ctx context.Context, c Credentials) error {
 	ctx, cancel := context.WithTimeout(ctx, initdbTimeout)
 	defer cancel()
-	c, err := m.credentials(ctx)
-	if err != nil {
-		return fmt.Errorf("initdb: %w", err)
-	}
 	if _, err := moveAside(m.l.data(), m.opts.Clock()); err != nil { // a partial initdb's
 		return fmt.Errorf("initdb: %w", err)
 	}
@@ -124,9 +120,6 @@ func (m *Member) clone(ctx context.Context, addr string) error {
 	if addr == "" {
 		return errors.New("clone: the leader's address is not known yet")
 	}
-	if _, err := m.credentials(ctx); err != nil {
-		return fmt.Errorf("clone: %w", err)
-	}
 	tmp := m.l.data() + ".clone"
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("clone: %w", err)
@@ -148,10 +141,7 @@ func (m *Member) clone(ctx context.Context, addr string) error {
 		return fmt.Errorf("clone: %w", err)
 	}
 	m.log.Info("cloned", "from", addr, "took", time.Since(start).Round(time.Millisecond))
-	if err := m.prepareData(); err != nil {
-		return err
-	}
-	return m.setWasPrimary(false)
+	return m.prepareData()
 }
 
 // rewind runs pg_rewind from addr on the stopped data directory, so that
@@ -162,27 +152,13 @@ func (m *Member) rewind(ctx context.Context, addr string) error {
 	if addr == "" {
 		return errors.New("rewind: the leader's address is not known yet")
 	}
-	if _, err := m.credentials(ctx); err != nil {
-		return fmt.Errorf("rewind: %w", err)
-	}
-	// pg_rewind may first run crash recovery in single-user mode, which
-	// must read tandem's settings (the control file records them).
-	if err := m.writeConf(m.role); err != nil {
-		return fmt.Errorf("rewind: %w", err)
-	}
-	if err := m.prepareData(); err != nil {
-		return fmt.Errorf("rewind: %w", err)
-	}
 	start := time.Now()
 	out, err := m.srv.program(ctx, "pg_rewind", "-D", m.l.data(), "--source-server="+m.opts.conninfo(m.l, addr, superuser, "postgres", "tandem-rewind-"+m.opts.Name))
 	if err != nil {
 		return fmt.Errorf("rewind from %s: %w", addr, err)
 	}
 	m.log.Info("rewound", "from", addr, "took", time.Since(start).Round(time.Millisecond), "output", tail(out, 1))
-	if err := m.prepareData(); err != nil {
-		return err
-	}
-	return m.setWasPrimary(false)
+	return m.prepareData()
 }
 
 // checkpoint runs CHECKPOINT on a connection of its own (the loop's is

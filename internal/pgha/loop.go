@@ -51,19 +51,25 @@ func (m *Member) cycle(ctx context.Context) {
 			drained = true
 		}
 	}
-	now := m.opts.Clock()
-	local := m.observe(ctx)
-	view := m.currentView(now)
-	obs := Observation{Now: now, Local: local, View: view, Lease: m.keeper.state(), Busy: m.busy, Done: done}
 	for _, r := range done {
 		if r.Err != nil {
 			m.log.Error("action failed", "action", r.Kind.String(), "err", r.Err)
 			m.setErr(r.Kind, r.Err)
-		} else {
-			m.log.Info("action done", "action", r.Kind.String())
-			m.setErr(r.Kind, nil)
+			continue
+		}
+		m.log.Info("action done", "action", r.Kind.String())
+		m.setErr(r.Kind, nil)
+		if r.Kind == ActRewind || r.Kind == ActClone {
+			// The directory now holds only the source's history.
+			if err := m.setWasPrimary(false); err != nil {
+				m.log.Error("state file", "err", err)
+			}
 		}
 	}
+	now := m.opts.Clock()
+	local := m.observe(ctx)
+	view := m.currentView(now)
+	obs := Observation{Now: now, Local: local, View: view, Lease: m.keeper.state(), Busy: m.busy, Done: done}
 	acts := m.m.Step(obs)
 	for _, a := range acts {
 		if a.Kind != ActEnsureSlots && a.Kind != ActSetSyncNames {

@@ -38,9 +38,9 @@ type Member struct {
 	creds     *Credentials
 	busy      ActionKind
 	control   *controlData // of the stopped data directory, cleared when it may change
-	slotOwner map[string]string
-	lastView  View
-	prevLead  string
+	slotOwner map[string]string // slot name -> member
+	prevLead  string            // the leader last seen, for events
+	sysid     uint64            // the data directory's, last seen
 
 	workers sync.WaitGroup // long actions
 	results chan Result    // their ends
@@ -59,7 +59,6 @@ type Member struct {
 	routesCh chan struct{}     // closed and replaced when routes change
 	publish  chan struct{}     // buffered: a new record to publish
 	loadNow  chan struct{}     // buffered: read the store again
-	sysid    uint64            // the data directory's, last seen
 }
 
 // localState is what a member remembers about its data directory across
