@@ -12,13 +12,33 @@ import (
 
 // appConn connects to member n's PostgreSQL directly as the app role.
 func (tc *testCluster) appConn(ctx context.Context, n string) (*pgx.Conn, error) {
-	tm := tc.members[n]
-	c, err := loadCredentials(ctx, tm.store, DefaultAppUser)
+	c, err := tc.credentials(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.Connect(ctx, fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=require&connect_timeout=2",
 		c.App.User, c.App.Password, tc.addr(n), DefaultAppUser))
+}
+
+// credentials are the cluster's, read once through a store of the test's
+// own (a member's store goes away when the member is killed).
+func (tc *testCluster) credentials(ctx context.Context) (Credentials, error) {
+	tc.credsMu.Lock()
+	defer tc.credsMu.Unlock()
+	if tc.creds != nil {
+		return *tc.creds, nil
+	}
+	store, err := tc.etcd.c.OpenDatabaseStore("pg")
+	if err != nil {
+		return Credentials{}, err
+	}
+	defer store.Close()
+	c, err := loadCredentials(ctx, store, DefaultAppUser)
+	if err != nil {
+		return c, err
+	}
+	tc.creds = &c
+	return c, nil
 }
 
 func TestBootstrapAndReplication(t *testing.T) {
@@ -67,9 +87,7 @@ func TestBootstrapAndReplication(t *testing.T) {
 // once: exactly one wins the initialize key and runs initdb, the other
 // clones from it (neither data directory is ever replaced).
 func TestBootstrapRace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("initdb is slow; run without -short")
-	}
+	skipShort(t)
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}})
 	var leader string
 	waitFor(t, 120*time.Second, "a leader", func() bool { leader = tc.leader(); return leader != "" })

@@ -28,9 +28,7 @@ func failoverTrials(t *testing.T) int {
 // old node back (pg_rewind) and checks that no acknowledged write was
 // lost and no two primaries acknowledged at once.
 func TestFailoverUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the failover loop is long; run without -short")
-	}
+	skipShort(t)
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	tc.waitHealthy("a", 90*time.Second)
 	createProbeTable(t, tc, "a")
@@ -88,6 +86,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 // (tandem stays): the member holds its lease, restarts postgres in place
 // (crash recovery) and leads again; nothing acknowledged is lost.
 func TestPostgresCrashRestartsInPlace(t *testing.T) {
+	skipShort(t)
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	tc.waitHealthy("a", 90*time.Second)
 	createProbeTable(t, tc, "a")

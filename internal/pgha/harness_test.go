@@ -51,6 +51,15 @@ func needPostgres(t *testing.T) Install {
 	return inst
 }
 
+// skipShort skips a test that runs PostgreSQL clusters through faults
+// for tens of seconds; -short keeps the unit tests and one bootstrap.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a PostgreSQL cluster through faults; run without -short")
+	}
+}
+
 // testDir returns a fresh directory the postgres user can reach (t.TempDir
 // is root's, mode 0700).
 func testDir(t *testing.T) string {
@@ -282,6 +291,9 @@ type testCluster struct {
 	spec    clusterSpec
 	members map[string]*testMember
 	dir     string
+
+	credsMu sync.Mutex // guards creds
+	creds   *Credentials
 }
 
 func newTestCluster(t *testing.T, spec clusterSpec) *testCluster {
@@ -377,6 +389,7 @@ func (tc *testCluster) kill(n string) time.Time {
 	tm.m.srv.wait()
 	tm.store.Close()
 	tm.m = nil
+	tc.t.Logf("killed %s at %s (took %s)", n, at.Format("15:04:05.000"), time.Since(at).Round(time.Millisecond))
 	return at
 }
 

@@ -37,7 +37,7 @@ type Member struct {
 	state     localState // persisted in state.json
 	creds     *Credentials
 	busy      ActionKind
-	control   *controlData // of the stopped data directory, cleared when it may change
+	control   *controlData      // of the stopped data directory, cleared when it may change
 	slotOwner map[string]string // slot name -> member
 	prevLead  string            // the leader last seen, for events
 	sysid     uint64            // the data directory's, last seen

@@ -39,6 +39,7 @@ func lostWrites(t *testing.T, tc *testCluster, n string, w *writer) int {
 // taking the database down with the control plane. When etcd is back it
 // takes its lease again; nothing acknowledged is lost.
 func TestFailsafeThroughStoreOutage(t *testing.T) {
+	skipShort(t)
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	tc.waitHealthy("a", 90*time.Second)
 	createProbeTable(t, tc, "a")
@@ -79,6 +80,7 @@ func TestFailsafeThroughStoreOutage(t *testing.T) {
 // primary keeps running, and the routes of the node that still reaches
 // etcd keep pointing at it.
 func TestFailsafePrimaryCutFromStoreOnly(t *testing.T) {
+	skipShort(t)
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	tc.waitHealthy("a", 90*time.Second)
 	createProbeTable(t, tc, "a")
@@ -108,6 +110,7 @@ func TestFailsafePrimaryCutFromStoreOnly(t *testing.T) {
 // acknowledged write is lost; in asynchronous mode the writes the standby
 // had not received are (reported, as documented).
 func TestPrimaryCutFromAllDemotes(t *testing.T) {
+	skipShort(t)
 	for _, async := range []bool{false, true} {
 		name := "synchronous"
 		if async {

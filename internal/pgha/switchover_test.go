@@ -12,6 +12,7 @@ import (
 // 10 ms: writes pause for under a second, nothing acknowledged is lost,
 // and the old primary follows the new one without a rewind.
 func TestSwitchover(t *testing.T) {
+	skipShort(t)
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	tc.waitHealthy("a", 90*time.Second)
 	createProbeTable(t, tc, "a")
