@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -29,9 +28,7 @@ func failoverTrials(t *testing.T) int {
 // lost and no two primaries acknowledged at once.
 func TestFailoverUnderLoad(t *testing.T) {
 	skipShort(t)
-	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
-	tc.waitHealthy("a", 90*time.Second)
-	createProbeTable(t, tc, "a")
+	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	trials := failoverTrials(t)
 	var failovers, rejoins []time.Duration
 	lostTotal, unackedTotal, acked := 0, 0, 0
@@ -87,19 +84,14 @@ func TestFailoverUnderLoad(t *testing.T) {
 // (crash recovery) and leads again; nothing acknowledged is lost.
 func TestPostgresCrashRestartsInPlace(t *testing.T) {
 	skipShort(t)
-	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
-	tc.waitHealthy("a", 90*time.Second)
-	createProbeTable(t, tc, "a")
+	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	w := startWriter(tc, "pgcrash")
 	time.Sleep(time.Second)
 	m := tc.members["a"].m
 	pid := m.srv.pid()
 	kids := childrenOf(pid)
 	killAt := time.Now()
-	syscall.Kill(pid, syscall.SIGKILL)
-	for _, k := range kids {
-		syscall.Kill(k, syscall.SIGKILL)
-	}
+	killProcesses(pid, kids)
 	first := w.waitAckAfter(t, killAt, "", 30*time.Second)
 	if first.member != "a" {
 		t.Errorf("writes resumed on %s; want a, restarted in place", first.member)

@@ -380,12 +380,7 @@ func (tc *testCluster) kill(n string) time.Time {
 	kids := childrenOf(pid)
 	tm.m.abandon()
 	<-tm.done
-	if pid != 0 {
-		syscall.Kill(pid, syscall.SIGKILL)
-		for _, k := range kids {
-			syscall.Kill(k, syscall.SIGKILL)
-		}
-	}
+	killProcesses(pid, kids)
 	tm.m.srv.wait()
 	tm.store.Close()
 	tm.m = nil
@@ -396,6 +391,17 @@ func (tc *testCluster) kill(n string) time.Time {
 func (tc *testCluster) stopAll() {
 	for _, n := range tc.spec.names {
 		tc.stop(n)
+	}
+}
+
+// killProcesses SIGKILLs a postmaster and its children.
+func killProcesses(pid int, kids []int) {
+	if pid == 0 {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for _, k := range kids {
+		syscall.Kill(k, syscall.SIGKILL)
 	}
 }
 

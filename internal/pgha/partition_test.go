@@ -40,9 +40,7 @@ func lostWrites(t *testing.T, tc *testCluster, n string, w *writer) int {
 // takes its lease again; nothing acknowledged is lost.
 func TestFailsafeThroughStoreOutage(t *testing.T) {
 	skipShort(t)
-	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
-	tc.waitHealthy("a", 90*time.Second)
-	createProbeTable(t, tc, "a")
+	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	w := startWriter(tc, "outage")
 	time.Sleep(time.Second)
 	cutAt := time.Now()
@@ -81,9 +79,7 @@ func TestFailsafeThroughStoreOutage(t *testing.T) {
 // etcd keep pointing at it.
 func TestFailsafePrimaryCutFromStoreOnly(t *testing.T) {
 	skipShort(t)
-	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
-	tc.waitHealthy("a", 90*time.Second)
-	createProbeTable(t, tc, "a")
+	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	w := startWriter(tc, "cut-a")
 	tc.members["a"].etcd.cut()
 	time.Sleep(3 * DefaultTTL)
@@ -117,9 +113,7 @@ func TestPrimaryCutFromAllDemotes(t *testing.T) {
 			name = "asynchronous"
 		}
 		t.Run(name, func(t *testing.T) {
-			tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a", asynchronous: async})
-			tc.waitHealthy("a", 90*time.Second)
-			createProbeTable(t, tc, "a")
+			tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a", asynchronous: async})
 			wa := startPinnedWriter(tc, "side-a", "a")
 			wb := startPinnedWriter(tc, "side-b", "b")
 			time.Sleep(time.Second)

@@ -13,9 +13,7 @@ import (
 // clone (its data directory is moved aside, not deleted).
 func TestRejoin(t *testing.T) {
 	skipShort(t)
-	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
-	tc.waitHealthy("a", 90*time.Second)
-	createProbeTable(t, tc, "a")
+	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 
 	rejoin := func(old, next string, breakRewind bool) time.Duration {
 		w := startWriter(tc, "rejoin-"+old)

@@ -13,9 +13,7 @@ import (
 // and the old primary follows the new one without a rewind.
 func TestSwitchover(t *testing.T) {
 	skipShort(t)
-	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
-	tc.waitHealthy("a", 90*time.Second)
-	createProbeTable(t, tc, "a")
+	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	for i, step := range []struct{ from, to, ask string }{{"a", "b", "b"}, {"b", "a", "b"}} {
 		w := startWriter(tc, "so"+step.to)
 		time.Sleep(time.Second)

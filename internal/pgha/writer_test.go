@@ -36,6 +36,16 @@ type writer struct {
 	writes []write
 }
 
+// healthyCluster starts a cluster seeded at a, waits until a leads it
+// with every standby streaming, and creates the writer's table.
+func healthyCluster(t *testing.T, spec clusterSpec) *testCluster {
+	t.Helper()
+	tc := newTestCluster(t, spec)
+	tc.waitHealthy("a", 90*time.Second)
+	createProbeTable(t, tc, "a")
+	return tc
+}
+
 func createProbeTable(t *testing.T, tc *testCluster, leader string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
