@@ -74,7 +74,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 	t.Logf("SUMMARY failover (kill -> first acknowledged write on the new primary) over %d trials: min %s / median %s / max %s; rejoin min %s / median %s / max %s; %d acknowledged writes, %d trials lost any; %d unacknowledged writes committed",
 		trials, lo.Round(time.Millisecond), med.Round(time.Millisecond), hi.Round(time.Millisecond),
 		rlo.Round(time.Millisecond), rmed.Round(time.Millisecond), rhi.Round(time.Millisecond), acked, lostTotal, unackedTotal)
-	if med >= 5*time.Second {
+	if med >= 5*time.Second && !raceDetector {
 		t.Errorf("median failover %s; want < 5s", med)
 	}
 }

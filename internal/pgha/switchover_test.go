@@ -32,8 +32,8 @@ func TestSwitchover(t *testing.T) {
 		pause := longestPause(w.acks(), start.Add(-time.Second))
 		t.Logf("switchover %d %s -> %s: request answered after %s; longest pause between acknowledged writes %s",
 			i+1, step.from, step.to, took.Round(time.Millisecond), pause.Round(time.Millisecond))
-		if pause >= time.Second {
-			t.Errorf("writes paused %s; want < 1s", pause)
+		if limit := pauseLimit(); pause >= limit {
+			t.Errorf("writes paused %s; want < %s", pause, limit)
 		}
 		if old, _ := filepath.Glob(filepath.Join(tc.members[step.from].dir, "data.old-*")); len(old) > 0 {
 			t.Errorf("%s was cloned after the switchover (%v); want it to follow as it is", step.from, old)
@@ -49,6 +49,15 @@ func TestSwitchover(t *testing.T) {
 		t.Errorf("Switchover to a non-member = %v; want ErrSwitchoverRefused", err)
 	}
 	tc.waitHealthy("a", 10*time.Second)
+}
+
+// pauseLimit is the switchover's target, 1 s; the race detector slows
+// tandem too much to hold it, so it only gets a looser bound there.
+func pauseLimit() time.Duration {
+	if raceDetector {
+		return 3 * time.Second
+	}
+	return time.Second
 }
 
 // longestPause is the longest time between consecutive acknowledgements
