@@ -227,8 +227,16 @@ func (m *Member) reload(ctx context.Context) error {
 	return m.conn.exec(ctx, queryTimeout, "SELECT pg_reload_conf()")
 }
 
+// minRestart spaces the starts of postgres: one that exits at once
+// (its port taken, a broken setting) is not restarted in a hot loop.
+const minRestart = time.Second
+
 // startPostgres writes the configuration for r and starts postgres.
 func (m *Member) startPostgres(ctx context.Context, r role) error {
+	if since := time.Since(m.lastStart); since < minRestart {
+		m.log.Debug("postgres start deferred", "last_start_ago", since)
+		return nil // the machine asks again
+	}
 	if _, err := m.credentials(ctx); err != nil {
 		if _, serr := os.Stat(m.l.pgpass()); serr != nil {
 			return fmt.Errorf("start postgres: %w", err)
@@ -248,7 +256,7 @@ func (m *Member) startPostgres(ctx context.Context, r role) error {
 	} else if err := os.Remove(m.l.standbySignal()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	m.control = nil
+	m.control, m.lastStart = nil, time.Now()
 	return m.srv.start()
 }
 

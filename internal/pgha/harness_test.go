@@ -151,6 +151,30 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// nextPGPort hands out PostgreSQL ports below the kernel's ephemeral
+// range (32768 and up), so that no port another test binds with :0
+// (etcd's, the proxies') can take one between its choice and its use.
+var nextPGPort atomic.Int32
+
+func pgPort(t *testing.T) int {
+	t.Helper()
+	nextPGPort.CompareAndSwap(0, int32(20000+os.Getpid()%600*20))
+	for range 1000 {
+		p := int(nextPGPort.Add(1))
+		if p >= 32768 {
+			nextPGPort.Store(20000)
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port for PostgreSQL below 32768")
+	return 0
+}
+
 func startEtcd(t *testing.T) *testEtcd {
 	t.Helper()
 	client := freePort(t)
@@ -301,7 +325,7 @@ func newTestCluster(t *testing.T, spec clusterSpec) *testCluster {
 	inst := needPostgres(t)
 	tc := &testCluster{t: t, inst: inst, etcd: startEtcd(t), spec: spec, members: make(map[string]*testMember), dir: testDir(t)}
 	for i, n := range spec.names {
-		tm := &testMember{t: t, name: n, zone: "z" + strconv.Itoa(i+1), dir: filepath.Join(tc.dir, n), port: freePort(t), events: make(chan Event, 100)}
+		tm := &testMember{t: t, name: n, zone: "z" + strconv.Itoa(i+1), dir: filepath.Join(tc.dir, n), port: pgPort(t), events: make(chan Event, 100)}
 		tm.etcd = newProxy(t, tc.etcd.clientAddr)
 		tm.peer = newProxy(t, "127.0.0.1:"+strconv.Itoa(tm.port))
 		tc.members[n] = tm

@@ -41,6 +41,7 @@ type Member struct {
 	slotOwner map[string]string // slot name -> member
 	prevLead  string            // the leader last seen, for events
 	sysid     uint64            // the data directory's, last seen
+	lastStart time.Time         // when postgres was last started
 
 	workers sync.WaitGroup // long actions
 	results chan Result    // their ends
