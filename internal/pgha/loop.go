@@ -30,6 +30,10 @@ func (m *Member) loop(ctx context.Context) {
 		}
 		m.cycle(ctx)
 		next := m.opts.Interval
+		if m.switchoverPending() {
+			// Writes pause while the primary hands over: look often.
+			next = switchoverInterval
+		}
 		if d, ok := m.m.Deadline(m.keeper.state()); ok {
 			if until := d.Sub(m.opts.Clock()); until < next {
 				next = max(until, 10*time.Millisecond)
@@ -37,6 +41,18 @@ func (m *Member) loop(ctx context.Context) {
 		}
 		timer.Reset(next)
 	}
+}
+
+// switchoverInterval is the loop's period while a switchover is pending.
+const switchoverInterval = 50 * time.Millisecond
+
+// switchoverPending reports whether the store shows a switchover request
+// nobody answered yet.
+func (m *Member) switchoverPending() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.view.Switchover
+	return r != nil && r.Error == ""
 }
 
 // cycle observes, steps the machine and performs its actions.

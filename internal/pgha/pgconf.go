@@ -86,9 +86,11 @@ func (o *Options) settings(l layout, r role) map[string]string {
 		"wal_sender_timeout":           ttlSetting(o.TTL),
 		"wal_receiver_timeout":         ttlSetting(o.TTL),
 		"wal_receiver_status_interval": "1s",
-		"wal_retrieve_retry_interval":  "1s",
-		"recovery_target_timeline":     "latest",
-		"synchronous_standby_names":    syncNamesSetting(r.syncNames),
+		// A standby acts on a promotion only after this wait between
+		// attempts to reach its upstream: it bounds promotion time.
+		"wal_retrieve_retry_interval": "200ms",
+		"recovery_target_timeline":    "latest",
+		"synchronous_standby_names":   syncNamesSetting(r.syncNames),
 	}
 	if r.standby && r.upstream != "" {
 		owned["primary_conninfo"] = o.replicationConninfo(l, r.upstream)
