@@ -19,6 +19,7 @@ import (
 //	leases/<name>              the holder of a TryLock, under a lease of its ttl
 //	records/<kind>/<id>        small records parts share (uptime verdicts: records/checks/<check>/<node>)
 //	node-records/<node>/<kind>/<id>  a node's own records, kept while it is a member
+//	db/<name>/...              a PostgreSQL cluster's leader, sync key and members (see DatabaseStore)
 //
 // A node's registration and its instances share one lease, so that they
 // disappear together when the node stops renewing it. Node names must not

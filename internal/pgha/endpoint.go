@@ -1,6 +1,3 @@
-// Package pgha runs PostgreSQL highly available: a pure failover decision
-// core, the driver that runs PostgreSQL's processes around it, and the
-// database endpoint every node offers its apps.
 package pgha
 
 import (

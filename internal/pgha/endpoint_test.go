@@ -190,7 +190,7 @@ func TestEndpointHoldsUntilTarget(t *testing.T) {
 		conn, err := connect(t, t.Context(), endpointURL(e))
 		got <- result{conn, err}
 	}()
-	waitFor(t, "the connection to be held", func() bool { return e.Stats().Waiting == 1 })
+	waitFor(t, 10*time.Second, "the connection to be held", func() bool { return e.Stats().Waiting == 1 })
 	e.SetTarget(a.Addr)
 	r := <-got
 	if r.err != nil {
@@ -229,7 +229,7 @@ func TestEndpointUnreachableTarget(t *testing.T) {
 		_, err := connect(t, t.Context(), endpointURL(held))
 		done <- err
 	}()
-	waitFor(t, "the connection to wait for a reachable target", func() bool { return held.Stats().Waiting == 1 })
+	waitFor(t, 10*time.Second, "the connection to wait for a reachable target", func() bool { return held.Stats().Waiting == 1 })
 	held.SetTarget(a.Addr)
 	if err := <-done; err != nil {
 		t.Errorf("held connection after the target moved: %v; want it relayed", err)
@@ -245,19 +245,6 @@ func deadAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
-}
-
-// waitFor polls cond until it holds, failing the test after 10s. It
-// waits on the endpoint's state, never for time to pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // TestEndpointCancelRequest cancels a running pg_sleep through the
@@ -338,7 +325,7 @@ func TestEndpointShutdown(t *testing.T) {
 		_, err := connect(t, t.Context(), endpointURL(e))
 		held <- err
 	}()
-	waitFor(t, "a held connection", func() bool { return e.Stats().Waiting == 1 })
+	waitFor(t, 10*time.Second, "a held connection", func() bool { return e.Stats().Waiting == 1 })
 	e.SetTarget(a.Addr)
 	if err := <-held; err != nil {
 		t.Fatal(err)

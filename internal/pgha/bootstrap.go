@@ -1,0 +1,178 @@
+package pgha
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Bounds of the long actions.
+const (
+	initdbTimeout     = 5 * time.Minute
+	cloneTimeout      = 6 * time.Hour
+	rewindTimeout     = time.Hour
+	checkpointTimeout = 10 * time.Minute
+)
+
+// initdb creates the database cluster with data checksums (pg_rewind
+// needs them, or wal_log_hints) and the superuser's generated password.
+func (m *Member) initdb(ctx context.Context, c Credentials) error {
+	ctx, cancel := context.WithTimeout(ctx, initdbTimeout)
+	defer cancel()
+	if _, err := moveAside(m.l.data(), m.opts.Clock()); err != nil { // a partial initdb's
+		return fmt.Errorf("initdb: %w", err)
+	}
+	pw := filepath.Join(m.l.root, ".pwfile")
+	if err := writeOwned(pw, []byte(c.Superuser.Password+"\n"), 0o600, m.inst); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	defer os.Remove(pw)
+	if _, err := m.srv.program(ctx, "initdb", initdbArgs(m.l.data(), pw)...); err != nil {
+		return err
+	}
+	return m.prepareData()
+}
+
+// initdbArgs are initdb's arguments for a data directory dir, the
+// superuser's password read from pwfile.
+func initdbArgs(dir, pwfile string) []string {
+	return []string{"-D", dir, "--data-checksums", "--encoding=UTF8", "--locale=C.UTF-8",
+		"--auth-local=peer", "--auth-host=scram-sha-256", "--username=" + superuser,
+		"--pwfile=" + pwfile, "--no-instructions"}
+}
+
+// finishBootstrap gives the roles their generated passwords, creates the
+// app's role and database, and records the system identifier: members
+// waiting to clone may start.
+func (m *Member) finishBootstrap(ctx context.Context, obs Observation) error {
+	c, err := m.credentials(ctx)
+	if err != nil {
+		return fmt.Errorf("finish bootstrap: %w", err)
+	}
+	lit := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	id := func(s string) string { return pgx.Identifier{s}.Sanitize() }
+	stmts := []string{
+		"SET log_statement = 'none'",
+		"ALTER ROLE " + id(c.Superuser.User) + " PASSWORD " + lit(c.Superuser.Password),
+	}
+	for _, r := range []struct {
+		role  Role
+		attrs string
+	}{{c.Replication, "REPLICATION LOGIN"}, {c.App, "LOGIN"}} {
+		stmts = append(stmts,
+			"DO $$BEGIN CREATE ROLE "+id(r.role.User)+"; EXCEPTION WHEN duplicate_object THEN NULL; END$$",
+			"ALTER ROLE "+id(r.role.User)+" WITH "+r.attrs+" PASSWORD "+lit(r.role.Password))
+	}
+	for _, s := range stmts {
+		if err := m.conn.exec(ctx, 10*time.Second, s); err != nil {
+			return fmt.Errorf("finish bootstrap: %w", err)
+		}
+	}
+	if err := m.createAppDatabase(ctx, c.App.User); err != nil {
+		return err
+	}
+	val, _ := json.Marshal(initRecord{Holder: m.opts.Name, SysID: obs.Local.SysID})
+	sctx, cancel := m.storeCtx(ctx)
+	defer cancel()
+	if err := m.opts.Store.FinishInitialize(sctx, m.keeper.id(), val); err != nil {
+		return fmt.Errorf("finish bootstrap: %w", err)
+	}
+	m.log.Info("cluster bootstrapped", "sysid", obs.Local.SysID)
+	m.storeChanged()
+	return nil
+}
+
+func (m *Member) createAppDatabase(ctx context.Context, app string) error {
+	conn, err := m.conn.get(ctx)
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", app, err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var exists bool
+	if err := conn.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", app).Scan(&exists); err != nil {
+		m.conn.close()
+		return fmt.Errorf("create database %s: %w", app, err)
+	}
+	if exists {
+		return nil
+	}
+	id := pgx.Identifier{app}.Sanitize()
+	if _, err := conn.Exec(qctx, "CREATE DATABASE "+id+" OWNER "+id); err != nil {
+		m.conn.close()
+		return fmt.Errorf("create database %s: %w", app, err)
+	}
+	return nil
+}
+
+// clone replaces the data directory with a base backup of addr. The old
+// directory is moved aside, not deleted.
+func (m *Member) clone(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, cloneTimeout)
+	defer cancel()
+	if addr == "" {
+		return errors.New("clone: the leader's address is not known yet")
+	}
+	tmp := m.l.data() + ".clone"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	start := time.Now()
+	if _, err := m.srv.program(ctx, "pg_basebackup", "-D", tmp, "-X", "stream", "-c", "fast", "--no-password",
+		"-d", m.opts.conninfo(m.l, addr, replicationUser, "", "tandem-clone-"+m.opts.Name)); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("clone from %s: %w", addr, err)
+	}
+	old, err := moveAside(m.l.data(), m.opts.Clock())
+	if err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	if old != "" {
+		m.log.Warn("previous data directory moved aside", "path", old)
+	}
+	if err := os.Rename(tmp, m.l.data()); err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	m.log.Info("cloned", "from", addr, "took", time.Since(start).Round(time.Millisecond))
+	return m.prepareData()
+}
+
+// rewind runs pg_rewind from addr on the stopped data directory, so that
+// it can follow addr: the WAL it has and addr lacks is undone.
+func (m *Member) rewind(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, rewindTimeout)
+	defer cancel()
+	if addr == "" {
+		return errors.New("rewind: the leader's address is not known yet")
+	}
+	start := time.Now()
+	out, err := m.srv.program(ctx, "pg_rewind", "-D", m.l.data(), "--source-server="+m.opts.conninfo(m.l, addr, superuser, "postgres", "tandem-rewind-"+m.opts.Name))
+	if err != nil {
+		return fmt.Errorf("rewind from %s: %w", addr, err)
+	}
+	m.log.Info("rewound", "from", addr, "took", time.Since(start).Round(time.Millisecond), "output", tail(out, 1))
+	return m.prepareData()
+}
+
+// checkpoint runs CHECKPOINT on a connection of its own (the loop's is
+// the loop's), so that the stop after it has little to write.
+func (m *Member) checkpoint(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, checkpointTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, m.conn.cfg)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package pgha
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// EventKind says what an Event reports.
+type EventKind string
+
+// The kinds of Event.
+const (
+	// EventBootstrap: a member created the cluster and leads it.
+	EventBootstrap EventKind = "bootstrap"
+	// EventFailover: a member took the lease of a primary that failed.
+	EventFailover EventKind = "failover"
+	// EventSwitchover: a member took over in a planned switchover.
+	EventSwitchover EventKind = "switchover"
+	// EventDemoted: this member stopped being primary.
+	EventDemoted EventKind = "demoted"
+	// EventFailsafe: this member keeps running as primary without the
+	// store, through its synchronous standby (Cause says), or stopped
+	// needing to.
+	EventFailsafe EventKind = "failsafe"
+)
+
+// Event is a change of who leads the cluster, seen by this member.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Kind   EventKind `json:"kind"`
+	Member string    `json:"member"`         // the new leader, or the member demoted
+	From   string    `json:"from,omitempty"` // the previous leader, when known
+	Cause  string    `json:"cause"`
+}
+
+// Status is a member's view of the cluster, for `tandem db status`.
+type Status struct {
+	Name   string `json:"name"`
+	Zone   string `json:"zone,omitempty"`
+	Role   string `json:"role"` // a PGState
+	Leader string `json:"leader"`
+	// LeaderCause is why the leader took the lease.
+	LeaderCause string `json:"leader_cause,omitempty"`
+	// SyncStandby is the standby the sync key names.
+	SyncStandby    string         `json:"sync_standby,omitempty"`
+	Synchronous    bool           `json:"synchronous"`
+	Failsafe       bool           `json:"failsafe,omitempty"`
+	StoreReachable bool           `json:"store_reachable"`
+	Members        []MemberStatus `json:"members"`
+	// Error is the last action that failed, if the member is stuck on it.
+	Error string `json:"error,omitempty"`
+}
+
+// MemberStatus is one member as published in the store.
+type MemberStatus struct {
+	Name      string  `json:"name"`
+	Zone      string  `json:"zone,omitempty"`
+	Addr      string  `json:"addr"`
+	Role      string  `json:"role"`
+	Leader    bool    `json:"leader"`
+	Timeline  uint32  `json:"timeline"`
+	LSN       LSN     `json:"lsn"`
+	ReplayLSN LSN     `json:"replay_lsn"`
+	LagBytes  int64   `json:"lag_bytes"`
+	LagSecs   float64 `json:"lag_seconds"`
+	// Sync is the standby's sync_state on the primary ("sync", "async",
+	// "potential"), "" for the primary and for members not streaming.
+	Sync      string `json:"sync,omitempty"`
+	Streaming bool   `json:"streaming,omitempty"`
+	Activity  string `json:"activity,omitempty"`
+	Reachable bool   `json:"reachable"` // its record is live in the store
+}
+
+// buildStatus assembles a Status from a view and this member's state.
+func buildStatus(name, zone string, sync bool, local Local, v View, fresh, failsafe bool) Status {
+	st := Status{
+		Name: name, Zone: zone, Role: local.State.String(), Leader: v.Leader, LeaderCause: v.LeaderCause,
+		SyncStandby: v.Sync.Standby, Synchronous: sync, Failsafe: failsafe, StoreReachable: fresh,
+	}
+	lead, hasLead := v.Members[v.Leader]
+	for _, rec := range v.Members {
+		ms := MemberStatus{
+			Name: rec.Name, Zone: rec.Zone, Addr: rec.Addr, Role: rec.State, Leader: rec.Name == v.Leader,
+			Timeline: rec.Timeline, LSN: rec.LSN, ReplayLSN: rec.Replay, Streaming: rec.Streaming,
+			Activity: rec.Activity, Reachable: true,
+		}
+		if hasLead && rec.Name != v.Leader {
+			ms.LagBytes = lead.LSN.Sub(rec.Replay)
+			for _, r := range lead.Replicas {
+				if r.Name == rec.Name {
+					ms.LagSecs, ms.Sync = r.LagSecs, r.SyncState
+				}
+			}
+		}
+		st.Members = append(st.Members, ms)
+	}
+	slices.SortFunc(st.Members, func(a, b MemberStatus) int { return cmp.Compare(a.Name, b.Name) })
+	return st
+}
+
+// Routes are where the DB endpoint sends connections.
+type Routes struct {
+	// Primary is the leader's address (host:port) while its record shows
+	// it running as primary; "" while there is none (failing over).
+	Primary string
+	// Standby is the nearest streaming standby's address: in this
+	// member's zone first, then the least behind; "" if none streams.
+	Standby string
+}
+
+// routesOf computes Routes from a view, for a node in zone. addrs are the
+// members' last published addresses.
+//
+// Without a leader key, a primary kept by the failsafe (it lost the store;
+// its synchronous standby still streams from it and so does not take the
+// lease) is still the primary: the sync key names it, and its standby's
+// record says it streams from it.
+func routesOf(v View, zone string, addrs map[string]string) Routes {
+	var r Routes
+	if lead, ok := v.Members[v.Leader]; ok && lead.State == PGPrimary.String() {
+		r.Primary = lead.Addr
+	} else if sk := v.Sync; v.Leader == "" && sk.Leader != "" && sk.Standby != "" {
+		if s, ok := v.Members[sk.Standby]; ok && s.Streaming && s.Upstream == sk.Leader {
+			r.Primary = addrs[sk.Leader]
+		}
+	}
+	var best *MemberRecord
+	for _, rec := range v.Members {
+		if rec.State != PGStandby.String() || !rec.Streaming || rec.Name == v.Leader {
+			continue
+		}
+		if best == nil || betterStandby(rec, *best, zone) {
+			best = &rec
+		}
+	}
+	if best != nil {
+		r.Standby = best.Addr
+	}
+	return r
+}
+
+func betterStandby(a, b MemberRecord, zone string) bool {
+	if (a.Zone == zone) != (b.Zone == zone) {
+		return a.Zone == zone
+	}
+	if a.Replay != b.Replay {
+		return a.Replay > b.Replay
+	}
+	return strings.Compare(a.Name, b.Name) < 0
+}

@@ -1,0 +1,31 @@
+package pgha
+
+import "testing"
+
+func TestRoutes(t *testing.T) {
+	members := map[string]MemberRecord{
+		"a": {Name: "a", Zone: "z1", Addr: "10.0.0.1:5432", State: "primary"},
+		"b": {Name: "b", Zone: "z2", Addr: "10.0.0.2:5432", State: "standby", Streaming: true, Upstream: "a", Replay: 90},
+		"c": {Name: "c", Zone: "z3", Addr: "10.0.0.3:5432", State: "standby", Streaming: true, Upstream: "a", Replay: 100},
+	}
+	addrs := map[string]string{"a": "10.0.0.1:5432"}
+	tests := []struct {
+		name string
+		v    View
+		zone string
+		want Routes
+	}{
+		{"leader running", View{Leader: "a", Members: members}, "z2", Routes{Primary: "10.0.0.1:5432", Standby: "10.0.0.2:5432"}},
+		{"most advanced standby elsewhere", View{Leader: "a", Members: members}, "z9", Routes{Primary: "10.0.0.1:5432", Standby: "10.0.0.3:5432"}},
+		{"leader not running yet", View{Leader: "b", Members: members}, "z1", Routes{Standby: "10.0.0.3:5432"}},
+		{"no leader: failing over", View{Members: map[string]MemberRecord{"b": {Name: "b", State: "standby", Addr: "x"}}}, "z1", Routes{}},
+		{"no leader, sync standby streams from the old leader: failsafe",
+			View{Sync: SyncKey{Leader: "a", Standby: "b"}, Members: map[string]MemberRecord{"b": members["b"]}}, "z1",
+			Routes{Primary: "10.0.0.1:5432", Standby: "10.0.0.2:5432"}},
+	}
+	for _, tc := range tests {
+		if got := routesOf(tc.v, tc.zone, addrs); got != tc.want {
+			t.Errorf("%s: routesOf = %+v; want %+v", tc.name, got, tc.want)
+		}
+	}
+}
