@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/cluster"
@@ -54,7 +55,12 @@ func (m *Member) Credentials(ctx context.Context) (Credentials, error) {
 // new primary runs, the primary refuses (ErrSwitchoverRefused, with its
 // reason), or ctx ends (the request is withdrawn). Any member may ask.
 func (m *Member) Switchover(ctx context.Context, to string) error {
-	st, err := m.opts.Store.Load(ctx)
+	return switchover(ctx, m.opts.Store, m.opts.Clock, m.log, to)
+}
+
+// switchover asks for a switchover through store and waits for it.
+func switchover(ctx context.Context, store Store, clock func() time.Time, log *slog.Logger, to string) error {
+	st, err := store.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("switchover: %w", err)
 	}
@@ -67,23 +73,23 @@ func (m *Member) Switchover(ctx context.Context, to string) error {
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	req := SwitchoverRequest{ID: hex.EncodeToString(id), From: v.Leader, To: to, At: m.opts.Clock()}
+	req := SwitchoverRequest{ID: hex.EncodeToString(id), From: v.Leader, To: to, At: clock()}
 	val, _ := json.Marshal(req)
-	if err := m.opts.Store.PutSwitchover(ctx, val, 0); err != nil {
+	if err := store.PutSwitchover(ctx, val, 0); err != nil {
 		if errors.Is(err, cluster.ErrConflict) {
 			return fmt.Errorf("switchover: %w", ErrSwitchoverPending)
 		}
 		return fmt.Errorf("switchover: %w", err)
 	}
-	m.log.Info("switchover requested", "from", v.Leader, "to", to)
-	err = m.awaitSwitchover(ctx, req)
+	log.Info("switchover requested", "from", v.Leader, "to", to)
+	err = awaitSwitchover(ctx, store, req)
 	if err != nil {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
-		if cur, lerr := m.opts.Store.Load(dctx); lerr == nil && cur.Switchover.Revision != 0 {
+		if cur, lerr := store.Load(dctx); lerr == nil && cur.Switchover.Revision != 0 {
 			var r SwitchoverRequest
 			if json.Unmarshal(cur.Switchover.Value, &r) == nil && r.ID == req.ID {
-				m.opts.Store.DeleteSwitchover(dctx, cur.Switchover.Revision)
+				store.DeleteSwitchover(dctx, cur.Switchover.Revision)
 			}
 		}
 	}
@@ -91,7 +97,7 @@ func (m *Member) Switchover(ctx context.Context, to string) error {
 }
 
 // awaitSwitchover polls the store until the switchover ended.
-func (m *Member) awaitSwitchover(ctx context.Context, req SwitchoverRequest) error {
+func awaitSwitchover(ctx context.Context, store Store, req SwitchoverRequest) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -100,7 +106,7 @@ func (m *Member) awaitSwitchover(ctx context.Context, req SwitchoverRequest) err
 			return fmt.Errorf("switchover from %s: %w", req.From, ctx.Err())
 		case <-t.C:
 		}
-		st, err := m.opts.Store.Load(ctx)
+		st, err := store.Load(ctx)
 		if err != nil {
 			continue
 		}
