@@ -14,14 +14,20 @@ type Health struct {
 	Leader string    // name of the etcd leader; empty without quorum or when unknown
 	Since  time.Time // when Quorum last changed (or Open succeeded)
 	Err    string    // why the last check failed; empty when Quorum
+	// Disk is the free space under DataDir; while it is Low, control-plane
+	// writes are refused and the embedded member is stopped.
+	Disk DiskHealth
 }
 
-// Health returns the result of the last check of Run's health loop. Before
-// Run's first check it reports the quorum Open found.
+// Health returns the result of the last check of Run's health loop, and
+// the last measure of DataDir's free space. Before Run's first check it
+// reports the quorum Open found.
 func (c *Cluster) Health() Health {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.health
+	h := c.health
+	c.mu.Unlock()
+	h.Disk = c.guard.health()
+	return h
 }
 
 // healthLoop checks quorum every healthEvery until ctx ends.
@@ -74,6 +80,11 @@ func nextHealth(prev Health, leader string, err error, now time.Time) Health {
 // probeQuorum is the health check: a linearizable read bounded to a second,
 // then the leader's name from the member status.
 func (c *Cluster) probeQuorum(ctx context.Context) (string, error) {
+	if c.member != nil {
+		if err := c.member.down(); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrNoQuorum, err) // nothing to ask
+		}
+	}
 	if err := c.readQuorum(ctx); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNoQuorum, err)
 	}

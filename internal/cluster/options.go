@@ -65,6 +65,15 @@ type Options struct {
 	// compaction); DefaultCompactionRetention when 0.
 	CompactionRetention time.Duration
 
+	// DiskFloor is the free space under DataDir, in bytes, below which
+	// the node stops its etcd member and refuses control-plane writes,
+	// so that etcd never meets a full disk; DefaultDiskFloor when 0.
+	DiskFloor int64
+	// DiskReserve is the size of the file kept under DataDir and deleted
+	// when the disk is nearly full, to give etcd room to stop cleanly;
+	// DefaultDiskReserve when 0, none when negative.
+	DiskReserve int64
+
 	// Logger receives the cluster's and etcd's log; nil discards.
 	Logger *slog.Logger
 }
@@ -124,6 +133,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CompactionRetention < 0 {
 		return o, fmt.Errorf("compaction_retention: %v must be > 0", o.CompactionRetention)
+	}
+	if o.DiskFloor == 0 {
+		o.DiskFloor = DefaultDiskFloor
+	}
+	if o.DiskFloor < 0 {
+		return o, fmt.Errorf("disk_floor: %d must be > 0", o.DiskFloor)
+	}
+	switch {
+	case o.DiskReserve == 0:
+		o.DiskReserve = DefaultDiskReserve
+	case o.DiskReserve < 0:
+		o.DiskReserve = 0
 	}
 	if o.External != nil {
 		if err := o.External.check(); err != nil {
