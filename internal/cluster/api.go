@@ -67,7 +67,11 @@ func (c *Cluster) RequireQuorum(op string) error {
 	if err := c.guard.admit(); err != nil {
 		return fmt.Errorf("%s: %w; the edge keeps serving, but nothing can change until space is freed", op, err)
 	}
-	if h := c.Health(); !h.Quorum {
+	h := c.Health()
+	if h.Alarm != "" {
+		return fmt.Errorf("%s: %w: %s", op, ErrUnavailable, h.Alarm)
+	}
+	if !h.Quorum {
 		why := h.Err
 		if why == "" {
 			why = "not yet known"

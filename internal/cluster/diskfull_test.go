@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/tandem-run/tandem/internal/disktest"
 )
 
@@ -295,4 +297,46 @@ func TestPurgeCursorOnFullDisk(t *testing.T) {
 		b, _ := os.ReadFile(fb.cursor)
 		return bytes.Contains(b, []byte(want))
 	})
+}
+
+// TestQuotaAlarm: at the quota etcd raises its NOSPACE alarm and refuses
+// writes; the node says so, refuses changes at once, and disarms the
+// alarm itself once the database is compacted and defragmented below
+// the quota.
+func TestQuotaAlarm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills etcd's database")
+	}
+	o := testOptions(t, "a", "127.0.0.1")
+	o.QuotaBackendBytes = 2 << 20
+	n := openNode(t, o)
+	ctx := t.Context()
+	value := bytes.Repeat([]byte("x"), 100_000)
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		err = n.PutRecord(ctx, "big", fmt.Sprint(i), value)
+	}
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "reached its quota") {
+		t.Fatalf("PutRecord past the quota = %v; want ErrUnavailable saying the quota was reached", err)
+	}
+	waitFor(t, 5*time.Second, "health to tell the alarm", func() bool { return n.Health().Alarm != "" })
+	if err := n.RequireQuorum("deploy web"); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "NOSPACE alarm is raised by a") {
+		t.Errorf("RequireQuorum with the alarm raised = %v; want ErrUnavailable naming the alarm and member a", err)
+	}
+
+	// What an operator does: drop what filled it, compact, defragment.
+	resp, err := n.Client().Delete(ctx, n.Prefix()+recordsDir+"big/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatalf("delete under the alarm = %v", err)
+	}
+	if _, err := n.Client().Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatalf("compact = %v", err)
+	}
+	if _, err := n.Client().Defragment(ctx, n.opts.clientURL()); err != nil {
+		t.Fatalf("defragment = %v", err)
+	}
+	waitFor(t, 10*time.Second, "alarm disarmed", func() bool { return n.Health().Alarm == "" })
+	if err := n.PutRecord(ctx, "k", "after", []byte("v")); err != nil {
+		t.Errorf("PutRecord after the alarm was disarmed = %v", err)
+	}
 }

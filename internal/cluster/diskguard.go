@@ -165,12 +165,15 @@ func (g *diskGuard) admit() error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, &DiskLowError{Dir: g.dir, Free: h.Free, Floor: g.floor})
 }
 
-// formatBytes writes n for a person: "3.1 MiB", "128 MiB", "2.0 GiB".
+// formatBytes writes n for a person: "40 KiB", "3.1 MiB", "128 MiB",
+// "2.0 GiB".
 func formatBytes(n int64) string {
 	const mib = 1 << 20
 	switch {
 	case n < 0:
 		return "an unknown amount"
+	case n < mib:
+		return fmt.Sprintf("%d KiB", n>>10)
 	case n < 10*mib:
 		return fmt.Sprintf("%.1f MiB", float64(n)/mib)
 	case n < 1<<30:

@@ -70,7 +70,7 @@ func TestFormatBytes(t *testing.T) {
 	for _, c := range []struct {
 		n    int64
 		want string
-	}{{0, "0.0 MiB"}, {3_250_000, "3.1 MiB"}, {128 << 20, "128 MiB"}, {2 << 30, "2.0 GiB"}, {-1, "an unknown amount"}} {
+	}{{0, "0 KiB"}, {40 << 10, "40 KiB"}, {3_250_000, "3.1 MiB"}, {128 << 20, "128 MiB"}, {2 << 30, "2.0 GiB"}, {-1, "an unknown amount"}} {
 		if got := formatBytes(c.n); got != c.want {
 			t.Errorf("formatBytes(%d) = %q; want %q", c.n, got, c.want)
 		}

@@ -111,8 +111,11 @@ func (c *Cluster) tendDisk(ctx context.Context) {
 			c.logs.Warn("space reserve not made", "err", err)
 		}
 	}
-	if state, _ := c.member.current(); state == memberStopped {
+	switch state, e := c.member.current(); state {
+	case memberStopped:
 		c.startMember(ctx)
+	case memberRunning:
+		c.disarmNoSpace(ctx, e)
 	}
 }
 

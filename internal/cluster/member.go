@@ -20,12 +20,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// quotaBackendBytes caps etcd's database. tandem keeps small records
-// (desired state, leases, purge events with a short history), so 2 GiB,
-// etcd's own recommended default, leaves a wide margin; hitting it raises
-// etcd's NOSPACE alarm rather than filling the disk.
-const quotaBackendBytes = 2 << 30
-
 // etcdDir is where the embedded member keeps its data.
 func (o *Options) etcdDir() string { return filepath.Join(o.DataDir, "etcd") }
 
@@ -88,7 +82,7 @@ func (c *Cluster) embedConfig(state, initialCluster string, lg *zap.Logger) (*em
 	cfg.ElectionMs = uint(o.ElectionMs)
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
 	cfg.AutoCompactionRetention = o.CompactionRetention.String()
-	cfg.QuotaBackendBytes = quotaBackendBytes
+	cfg.QuotaBackendBytes = o.QuotaBackendBytes
 	cfg.EnableGRPCGateway = false // the client port speaks gRPC only
 	cfg.GRPCAdditionalServerOptions = []grpc.ServerOption{grpc.ChainUnaryInterceptor(c.recoverStatus)}
 	cfg.Logger = "zap"
