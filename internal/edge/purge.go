@@ -20,8 +20,9 @@ type Purger interface {
 }
 
 // ErrPurgeIncomplete is returned (wrapped) by a Purger that applied a purge
-// here but could not hand it to every node; the edge answers 503 so that
-// the client retries (purges are idempotent).
+// here but could not hand it to every node; the edge answers 503 with the
+// error's text, which says why, so that the client retries (purges are
+// idempotent). The Purger logs it; the edge does not.
 var ErrPurgeIncomplete = errors.New("purge not applied on every node")
 
 // purgeWaitHeader asks the edge to answer a purge only once every live
@@ -99,15 +100,23 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 		ctx = WithPurgeWaitAll(ctx)
 	}
 	n, err := p.Purger.Purge(ctx, ev)
+	if errors.Is(err, ErrPurgeIncomplete) {
+		// It holds here; the answer says why not everywhere (no quorum,
+		// a full disk) and the Purger logs it, at a bounded rate.
+		x.setError("purge_failed")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(err.Error() + "\n"))
+		return
+	}
 	if err != nil {
 		x.setError("purge_failed")
 		s.log.Error("purge failed", "event", ev, "err", err)
 		status := http.StatusInternalServerError
-		switch {
-		case errors.Is(err, httpcache.ErrBadPurge):
+		if errors.Is(err, httpcache.ErrBadPurge) {
 			status = http.StatusBadRequest
-		case errors.Is(err, ErrPurgeIncomplete):
-			status = http.StatusServiceUnavailable
 		}
 		s.writeError(w, r, status)
 		return
