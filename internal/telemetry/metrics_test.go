@@ -107,3 +107,31 @@ func BenchmarkObserveRequest(b *testing.B) {
 		m.ObserveRequest(r)
 	}
 }
+
+// TestClusterMetrics: the control plane's state, data_dir's free space
+// and the writes refused for it.
+func TestClusterMetrics(t *testing.T) {
+	m := NewMetrics()
+	sample := ClusterSample{Quorum: false, Nodes: map[string]int{"a": 1}, DataDirFree: 3 << 20, DataDirFloor: 128 << 20,
+		DataDirLow: true, WritesRefused: 7, NoSpaceAlarm: true}
+	if err := m.WatchCluster(func() ClusterSample { return sample }); err != nil {
+		t.Fatal(err)
+	}
+	text := scrape(t, m)
+	for _, want := range []string{
+		`tandem_cluster_quorum 0`,
+		`tandem_cluster_etcd_nospace_alarm 1`,
+		`tandem_data_dir_free_bytes 3.145728e+06`,
+		`tandem_data_dir_floor_bytes 1.34217728e+08`,
+		`tandem_data_dir_low 1`,
+		`tandem_control_plane_writes_refused_total{cause="disk"} 7`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	sample.DataDirFree = -1
+	if text := scrape(t, m); strings.Contains(text, "tandem_data_dir_free_bytes ") {
+		t.Errorf("/metrics has tandem_data_dir_free_bytes while it is unknown")
+	}
+}
