@@ -82,9 +82,10 @@ func (f *Filler) Leave(leave int64) {
 	if size < 0 {
 		size = 0
 	}
-	if size < fi.Size() {
+	switch {
+	case size < fi.Size():
 		err = fh.Truncate(size)
-	} else {
+	case size > fi.Size():
 		err = syscall.Fallocate(int(fh.Fd()), 0, 0, size)
 	}
 	if err != nil {
