@@ -100,7 +100,15 @@ func (p *PurgeLog) check() error {
 // of purges costs one lease, not one each; an event thus stays between
 // Retention and 9/8 Retention. Followers do not depend on the keys being
 // there: they replay etcd's history, which compaction, not expiry, limits.
+//
+// An error that says etcd did not answer or refused the write (no quorum,
+// DataDir below its floor) matches ErrUnavailable.
 func (p *PurgeLog) Publish(ctx context.Context, ev []byte) (int64, error) {
+	rev, err := p.publish(ctx, ev)
+	return rev, unavailable(err)
+}
+
+func (p *PurgeLog) publish(ctx context.Context, ev []byte) (int64, error) {
 	if err := p.check(); err != nil {
 		return 0, fmt.Errorf("publish purge: %w", err)
 	}
