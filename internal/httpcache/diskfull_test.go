@@ -128,6 +128,9 @@ func TestDiskMinFree(t *testing.T) {
 	if after := e.c.Stats().DiskBytes; after >= before {
 		t.Errorf("disk bytes %d after the filesystem filled; want fewer than %d", after, before)
 	}
+	if !e.c.Stats().DiskLow {
+		t.Errorf("Stats.DiskLow = false below MinFree")
+	}
 	if r := e.get("http://example.org/new"); r.Code != 200 || !strings.HasSuffix(r.Body.String(), "/new") {
 		t.Fatalf("GET /new while the tier is low = %d", r.Code)
 	}

@@ -36,7 +36,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.JobFinished("report", "ok")
 	m.JobMissed("report", 0)
 	if err := m.WatchCache(func() httpcache.Stats {
-		return httpcache.Stats{Hits: 29, StaleHits: 4, StaleServed: 5, Misses: 1, Passes: 2, MemoryBytes: 4096, MemoryItems: 3,
+		return httpcache.Stats{Hits: 29, StaleHits: 4, StaleServed: 5, Misses: 1, Passes: 2, MemoryBytes: 4096, MemoryItems: 3, DiskLow: true,
 			PurgesByKind: map[httpcache.EventKind]uint64{httpcache.PurgeTag: 2, httpcache.PurgeURL: 1}}
 	}); err != nil {
 		t.Fatal(err)
@@ -73,6 +73,7 @@ func TestMetricsExposition(t *testing.T) {
 		`tandem_cache_purges_total{kind="url"} 1`,
 		`tandem_cache_bytes{tier="memory"} 4096`,
 		`tandem_cache_objects{tier="memory"} 3`,
+		`tandem_cache_disk_low 1`,
 		`tandem_instance_up{app="web",instance="web-1"} 1`,
 		`tandem_instance_up{app="web",instance="web-2"} 0`,
 		`tandem_instance_restarts_total{app="web",instance="web-1"} 2`,
