@@ -71,8 +71,6 @@ func TestDiskFloor(t *testing.T) {
 		h := n.Health()
 		return !h.Quorum && h.Disk.Low && strings.Contains(h.Err, "below the 128 MiB floor")
 	})
-	// The stopped member deleted the WAL segment it had preallocated:
-	// more is free, still below the floor.
 	if h := n.Health(); h.Disk.Refused < 3 || h.Disk.Free >= DefaultDiskFloor || h.Disk.Floor != DefaultDiskFloor {
 		t.Errorf("Health().Disk = %+v; want Low, Refused >= 3, Free below the floor %d", h.Disk, DefaultDiskFloor)
 	}
@@ -80,6 +78,8 @@ func TestDiskFloor(t *testing.T) {
 		t.Errorf("space reserve released with 50 MiB free; want it kept until the disk is nearly full")
 	}
 
+	// A stopped member deletes the WAL segment it had preallocated.
+	waitFor(t, 10*time.Second, "the member's WAL segment freed", func() bool { return disktest.Free(t, dir) > 100<<20 })
 	fill.Leave(0) // something fills the disk to the last byte
 	waitFor(t, 10*time.Second, "space reserve released", func() bool { return !n.reserve.present() })
 
@@ -124,20 +124,28 @@ func TestDiskFloorAtOpen(t *testing.T) {
 // childEnv names the test a re-executed test binary runs as a child.
 const childEnv = "TANDEM_CLUSTER_DISK_CHILD"
 
-// runChild runs this test binary again with only the test named, in a
-// child process with childEnv set, and returns its combined output and
-// exit error. A failure that ends the process (etcd's fatal exit) thus
-// fails the parent's test with the child's log rather than killing it.
-func runChild(t *testing.T, name string) (string, error) {
+// inChild runs body in a child process: this test binary run again with
+// only the calling test and childEnv set. A failure that ends the process
+// (etcd's fatal exit) thus fails the test with the child's log rather
+// than killing the whole test binary.
+func inChild(t *testing.T, body func(*testing.T)) {
 	t.Helper()
+	if os.Getenv(childEnv) == t.Name() {
+		body(t)
+		return
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+name+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+name)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+t.Name())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child process: %v; its output:\n%s", err, tail(out.String(), 40))
+	}
+	if !strings.Contains(out.String(), "--- PASS: "+t.Name()) {
+		t.Fatalf("child did not pass; its output:\n%s", tail(out.String(), 40))
+	}
 }
 
 // TestFullDiskKeepsProcess is the defect as a user met it: with the
@@ -149,17 +157,7 @@ func TestFullDiskKeepsProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a filesystem and runs etcd on it in a child process")
 	}
-	if os.Getenv(childEnv) == t.Name() {
-		fullDiskWrites(t)
-		return
-	}
-	out, err := runChild(t, t.Name())
-	if err != nil {
-		t.Fatalf("child process: %v; its output:\n%s", err, tail(out, 40))
-	}
-	if !strings.Contains(out, "--- PASS: "+t.Name()) {
-		t.Fatalf("child did not pass; its output:\n%s", tail(out, 40))
-	}
+	inChild(t, fullDiskWrites)
 }
 
 // fullDiskWrites fills the disk under a running node and makes every
@@ -201,17 +199,7 @@ func TestEtcdFatalKeepsProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a filesystem and runs etcd on it in a child process")
 	}
-	if os.Getenv(childEnv) == t.Name() {
-		etcdFatal(t)
-		return
-	}
-	out, err := runChild(t, t.Name())
-	if err != nil {
-		t.Fatalf("child process: %v; its output:\n%s", err, tail(out, 40))
-	}
-	if !strings.Contains(out, "--- PASS: "+t.Name()) {
-		t.Fatalf("child did not pass; its output:\n%s", tail(out, 40))
-	}
+	inChild(t, etcdFatal)
 }
 
 func etcdFatal(t *testing.T) {

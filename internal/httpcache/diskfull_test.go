@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tandem-run/tandem/internal/disktest"
 )
@@ -121,7 +120,7 @@ func TestDiskMinFree(t *testing.T) {
 	other := disktest.Fill(t, dir, 1<<20)
 	before := e.c.Stats().DiskBytes
 	e.c.housekeep()
-	waitUntil(t, "the tier to evict down to the floor", func() bool {
+	waitFor(t, "the tier to evict down to the floor", func() bool {
 		e.c.disk.index.CleanUp()
 		return disktest.Free(t, dir) >= minFree-(200<<10)
 	})
@@ -148,17 +147,5 @@ func TestDiskMinFree(t *testing.T) {
 	e.c.disk.index.CleanUp()
 	if got := e.c.Stats().DiskItems; got != items+1 {
 		t.Errorf("disk items %d after /after; want %d", got, items+1)
-	}
-}
-
-// waitUntil polls cond every 10ms for up to 5s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

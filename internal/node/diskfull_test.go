@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/cluster/clustertest"
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/disktest"
 )
@@ -63,16 +63,6 @@ func testapp(t *testing.T) string {
 	return testappPath
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // lockedBuffer is a log sink safe for the node's goroutines.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -106,8 +96,8 @@ type diskNode struct {
 func startDiskNode(t *testing.T, size int64) *diskNode {
 	t.Helper()
 	disk := disktest.Mount(t, size)
-	edge := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	adminAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	edge := "127.0.0.1:" + strconv.Itoa(clustertest.FreePort(t))
+	adminAddr := "127.0.0.1:" + strconv.Itoa(clustertest.FreePort(t))
 	stack := fmt.Sprintf(`
 cluster: { name: disk, node: n1, zone: a, data_dir: %q, advertise: 127.0.0.1, peer_port: %d, client_port: %d, node_port: %d }
 edge:
@@ -119,7 +109,7 @@ apps:
     command: [%q]
     instances: 2
     health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
-`, filepath.Join(disk, "tandem"), freePort(t), freePort(t), freePort(t), edge, adminAddr, testapp(t))
+`, filepath.Join(disk, "tandem"), clustertest.FreePort(t), clustertest.FreePort(t), clustertest.FreePort(t), edge, adminAddr, testapp(t))
 	st, err := config.Parse("stack.yaml", []byte(stack), t.TempDir(), nil)
 	if err != nil {
 		t.Fatalf("stack file: %v", err)
