@@ -328,3 +328,49 @@ func TestQuotaAlarm(t *testing.T) {
 		t.Errorf("PutRecord after the alarm was disarmed = %v", err)
 	}
 }
+
+// TestDiskFloorInCluster: in a three-member cluster, the member of the
+// node whose disk fills stops — to the others like a node that is down,
+// and they keep their quorum — and starts again and catches up once
+// space is freed.
+func TestDiskFloorInCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms a three-member cluster and mounts a filesystem")
+	}
+	ctx := t.Context()
+	a := openNode(t, testOptions(t, "a", "127.0.0.1"))
+	token, err := a.CreateJoinToken(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob := testOptions(t, "b", "127.0.0.2")
+	ob.Join, ob.DataDir = token, disktest.Mount(t, diskTestSize)
+	b := openNode(t, ob)
+	oc := testOptions(t, "c", "127.0.0.3")
+	oc.Join = token
+	c := openNode(t, oc)
+	wantMembers(t, a, []string{"a", "b", "c"}, 3)
+
+	fill := disktest.Fill(t, ob.DataDir, 50<<20)
+	if err := b.PutRecord(ctx, "k", "on-b", []byte("v")); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("PutRecord on b below the floor = %v; want ErrNoSpace", err)
+	}
+	waitFor(t, 10*time.Second, "b's member stopped", func() bool { return !b.Health().Quorum })
+	for _, n := range []*testNode{a, c} {
+		if err := n.PutRecord(ctx, "k", "while-b-is-low-"+n.opts.Node, []byte("v")); err != nil {
+			t.Errorf("PutRecord on %s while b is low = %v; want the others to keep their quorum", n.opts.Node, err)
+		}
+	}
+
+	fill.Remove()
+	waitFor(t, 30*time.Second, "b's member back", func() bool { return b.Health().Quorum })
+	for _, id := range []string{"while-b-is-low-a", "while-b-is-low-c"} {
+		if _, err := b.Record(ctx, "k", id); err != nil {
+			t.Errorf("Record(k/%s) on b once back = %v; want what the others wrote meanwhile", id, err)
+		}
+	}
+	if err := b.PutRecord(ctx, "k", "on-b", []byte("v")); err != nil {
+		t.Errorf("PutRecord on b once back = %v", err)
+	}
+	wantMembers(t, a, []string{"a", "b", "c"}, 3)
+}
