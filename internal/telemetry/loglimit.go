@@ -87,14 +87,3 @@ func (l *LogLimiter) Warn(msg string, args ...any) {
 func (l *LogLimiter) Error(msg string, args ...any) {
 	l.Log(context.Background(), slog.LevelError, msg, args...)
 }
-
-// Reset forgets msg, so that its next record is logged at once with the
-// count of those left out: a caller resets a cause when the condition
-// behind it ended, so that its return is told without delay.
-func (l *LogLimiter) Reset(msg string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c, ok := l.causes[msg]; ok {
-		c.last = time.Time{}
-	}
-}

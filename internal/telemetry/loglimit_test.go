@@ -73,23 +73,6 @@ func TestLogLimiter(t *testing.T) {
 	})
 }
 
-// TestLogLimiterReset: after Reset, the cause's next record is logged at
-// once with the count left out.
-func TestLogLimiterReset(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := &records{}
-		l := NewLogLimiter(slog.New(rec), time.Minute)
-		l.Warn("etcd member stopped")
-		l.Warn("etcd member stopped")
-		l.Reset("etcd member stopped")
-		l.Warn("etcd member stopped")
-		msgs, sup := rec.lines()
-		if len(msgs) != 2 || sup[1] != 1 {
-			t.Errorf("lines %q suppressed %v; want 2 lines, the second with suppressed=1", msgs, sup)
-		}
-	})
-}
-
 // TestLogLimiterDisabledLevel: a record below the logger's level is
 // neither logged nor counted.
 func TestLogLimiterDisabledLevel(t *testing.T) {
