@@ -28,11 +28,32 @@ type ClusterStatus struct {
 	QuorumSince time.Time `json:"quorum_since,omitzero"`
 	Leader      string    `json:"leader,omitempty"`
 	Error       string    `json:"error,omitempty"`
+	// Alarm says etcd refuses writes because its database reached its
+	// quota (the NOSPACE alarm); empty when it does not.
+	Alarm string `json:"alarm,omitempty"`
+	// Disk is the free space under this node's data_dir.
+	Disk DiskStatus `json:"disk"`
 	// Synced is whether the node's view of the other nodes is current;
 	// SyncedAt is when it last was.
 	Synced   bool         `json:"synced"`
 	SyncedAt time.Time    `json:"synced_at,omitzero"`
 	Nodes    []NodeStatus `json:"nodes"`
+}
+
+// DiskStatus is the free space under a node's data_dir. While Low,
+// the node refuses control-plane writes (purges are applied here only,
+// deploys and token changes are refused) and its etcd member is stopped;
+// the edge serves from the last view until space is freed.
+type DiskStatus struct {
+	Dir        string    `json:"dir"`
+	FreeBytes  int64     `json:"free_bytes"` // -1 when it could not be measured
+	FloorBytes int64     `json:"floor_bytes"`
+	Low        bool      `json:"low"`
+	Since      time.Time `json:"since,omitzero"` // when Low last changed
+	// WritesRefused counts the control-plane writes refused for space
+	// since the node started.
+	WritesRefused uint64 `json:"writes_refused"`
+	Error         string `json:"error,omitempty"` // why it could not be measured
 }
 
 // NodeStatus is one node of the cluster and its instances, as published

@@ -72,7 +72,9 @@ func (c ClusterView) Status() *ClusterStatus {
 	v := c.View()
 	cs := &ClusterStatus{
 		Name: c.Name, Embedded: c.Embedded,
-		Quorum: h.Quorum, QuorumSince: h.Since, Leader: h.Leader, Error: h.Err,
+		Quorum: h.Quorum, QuorumSince: h.Since, Leader: h.Leader, Error: h.Err, Alarm: h.Alarm,
+		Disk: DiskStatus{Dir: h.Disk.Dir, FreeBytes: h.Disk.Free, FloorBytes: h.Disk.Floor, Low: h.Disk.Low,
+			Since: h.Disk.Since, WritesRefused: h.Disk.Refused, Error: h.Disk.Err},
 		Synced: v.Synced, SyncedAt: v.SyncedAt, Nodes: []NodeStatus{},
 	}
 	for name, nv := range v.Nodes {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"google.golang.org/grpc/codes"
@@ -35,10 +36,14 @@ func bound(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // unavailable marks err as ErrUnavailable when it says etcd did not
-// answer; other errors are returned as they are.
+// answer, or refused a write for want of space; other errors are
+// returned as they are.
 func unavailable(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) {
 		return err
+	}
+	if errors.Is(err, rpctypes.ErrNoSpace) || errors.Is(err, rpctypes.ErrGRPCNoSpace) {
+		return fmt.Errorf("%w: etcd's database reached its quota (NOSPACE alarm): %w", ErrUnavailable, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNotOpen) || errors.Is(err, ErrNoQuorum) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -53,12 +58,20 @@ func unavailable(err error) error {
 	return err
 }
 
-// RequireQuorum refuses a change while the control plane has no quorum,
-// at once rather than after a timeout: a node cut off from the others
-// must not change what they cannot see. The error wraps ErrUnavailable
-// and says what op was refused and why.
+// RequireQuorum refuses a change while the control plane cannot take it,
+// at once rather than after a timeout: while DataDir is below its floor
+// (the error then matches ErrNoSpace too), or while etcd has no quorum —
+// a node cut off from the others must not change what they cannot see.
+// The error wraps ErrUnavailable and says what op was refused and why.
 func (c *Cluster) RequireQuorum(op string) error {
-	if h := c.Health(); !h.Quorum {
+	if err := c.guard.admit(); err != nil {
+		return fmt.Errorf("%s: %w; the edge keeps serving, but nothing can change until space is freed", op, err)
+	}
+	h := c.Health()
+	if h.Alarm != "" {
+		return fmt.Errorf("%s: %w: %s", op, ErrUnavailable, h.Alarm)
+	}
+	if !h.Quorum {
 		why := h.Err
 		if why == "" {
 			why = "not yet known"

@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // Errors callers may branch on with errors.Is.
@@ -84,6 +87,18 @@ type Cluster struct {
 	healthEvery time.Duration
 	probe       func(context.Context) (leader string, err error)
 
+	// guard measures DataDir's free space and refuses control-plane
+	// writes below its floor; reserve is the space held back for etcd.
+	// diskEvery is the disk loop's period; wake makes it check at once (a
+	// write was refused for space); fatal receives etcd's fatal errors
+	// (see fatalHook). logs limits the log of failures that repeat.
+	guard     *diskGuard
+	reserve   diskReserve
+	diskEvery time.Duration
+	wake      chan struct{}
+	fatal     chan error
+	logs      *telemetry.LogLimiter
+
 	// nodeHandler serves the node listener's requests other than joins;
 	// Options.NodeHandler, or HandleNode's.
 	nodeHandler atomic.Pointer[http.Handler]
@@ -114,8 +129,15 @@ func New(opts Options) (*Cluster, error) {
 		prefix:      "/tandem/" + o.Name + "/",
 		now:         time.Now,
 		healthEvery: time.Second,
+		guard:       newDiskGuard(o.DataDir, o.DiskFloor),
+		reserve:     diskReserve{path: filepath.Join(o.DataDir, reserveFile), size: o.DiskReserve},
+		diskEvery:   diskCheckEvery,
+		wake:        make(chan struct{}, 1),
+		fatal:       make(chan error, 1),
+		logs:        telemetry.NewLogLimiter(o.Logger, 0),
 	}
-	c.zlog = newZapLogger(o.Logger, zapcore.WarnLevel, &c.stopping)
+	c.guard.onLow, c.guard.onChange = c.wakeDiskLoop, c.logDiskChange
+	c.zlog = newZapLogger(o.Logger, zapcore.WarnLevel, &c.stopping, zap.WithFatalHook(fatalHook{failed: c.etcdFailed}))
 	if o.NodeHandler != nil {
 		c.HandleNode(o.NodeHandler)
 	}
@@ -138,10 +160,14 @@ func (c *Cluster) Open(ctx context.Context) error {
 	}
 	c.opened = true
 	c.mu.Unlock()
-	var err error
-	if c.opts.External != nil {
+	// A member started on a disk below the floor could meet a full disk
+	// as it preallocates its WAL.
+	err := c.guard.admit()
+	switch {
+	case err != nil:
+	case c.opts.External != nil:
 		err = c.openExternal(ctx)
-	} else {
+	default:
 		err = c.openEmbedded(ctx)
 	}
 	if err == nil {
@@ -167,10 +193,15 @@ func (c *Cluster) Open(ctx context.Context) error {
 	return nil
 }
 
-// Run serves the node listener (joins and Options.NodeHandler) and checks
-// the cluster's health every second until ctx ends. Losing quorum is
-// reported through Health and the log; it never ends Run. Run returns an
-// error only when a listener fails. It is called once, after Open.
+// Run serves the node listener (joins and Options.NodeHandler), checks
+// the cluster's health every second and keeps the embedded member
+// running until ctx ends. Losing quorum is reported through Health and
+// the log; it never ends Run. Nor does the member stopping: the disk
+// guard stops it below DataDir's floor and starts it again above, a
+// listener error restarts it, and a fatal error of etcd leaves it failed
+// (Health says so) while the node serves from its last view. Run returns
+// an error only when the node listener fails. It is called once, after
+// Open.
 func (c *Cluster) Run(ctx context.Context) error {
 	c.mu.Lock()
 	ln := c.nodeLn
@@ -179,7 +210,6 @@ func (c *Cluster) Run(ctx context.Context) error {
 	if ln == nil {
 		return fmt.Errorf("run cluster: %w (or already running)", ErrNotOpen)
 	}
-	var err error
 	srv := &http.Server{
 		Handler:           c.nodeMux(),
 		TLSConfig:         c.pki.serverTLS(),
@@ -191,29 +221,13 @@ func (c *Cluster) Run(ctx context.Context) error {
 	wg.Go(func() { serveErr <- srv.ServeTLS(ln, "", "") })
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	wg.Go(func() { c.healthLoop(loopCtx) })
+	wg.Go(func() { c.diskLoop(loopCtx) })
 
-	var memberErr <-chan error
-	var memberStopped <-chan struct{}
-	if c.member != nil {
-		memberErr, memberStopped = c.member.err(), c.member.stopped()
-	}
-	for err == nil && ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case err = <-serveErr:
-			err = fmt.Errorf("run cluster: node listener: %w", err)
-		case merr, ok := <-memberErr:
-			if !ok { // closed by Close
-				memberErr = nil
-				continue
-			}
-			err = fmt.Errorf("run cluster: etcd: %w", merr)
-		case <-memberStopped:
-			memberStopped = nil
-			if !c.isClosed() {
-				c.log.Error("etcd member stopped: this node was removed from the cluster or etcd failed (see the log)")
-			}
-		}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("run cluster: node listener: %w", err)
 	}
 	stopLoop()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -238,7 +252,8 @@ func (c *Cluster) isClosed() bool {
 	return c.closed
 }
 
-// newClient connects an etcd client; it does not wait for a connection.
+// newClient connects an etcd client, whose writes the disk guard admits
+// (see gate); it does not wait for a connection.
 func (c *Cluster) newClient(endpoints []string, tlsCfg *tls.Config) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            endpoints,
@@ -250,6 +265,7 @@ func (c *Cluster) newClient(endpoints []string, tlsCfg *tls.Config) (*clientv3.C
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
+	gate(cli, c.guard.admit)
 	return cli, nil
 }
 

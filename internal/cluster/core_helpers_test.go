@@ -55,10 +55,11 @@ type testNode struct {
 	stop func() // cancels Run, waits for it and closes the Cluster; idempotent
 }
 
-// openNode opens a Cluster with opts, runs it, and stops it at cleanup.
-func openNode(t *testing.T, opts Options) *testNode {
+// openNode opens a Cluster with opts, runs it, and stops it at cleanup;
+// setup changes the Cluster before it opens.
+func openNode(t *testing.T, opts Options, setup ...func(*Cluster)) *testNode {
 	t.Helper()
-	n, err := startNode(t, opts)
+	n, err := startNode(t, opts, setup...)
 	if err != nil {
 		t.Fatalf("open %s: %v", opts.Node, err)
 	}
@@ -66,13 +67,16 @@ func openNode(t *testing.T, opts Options) *testNode {
 }
 
 // startNode is openNode returning Open's error instead of failing.
-func startNode(t *testing.T, opts Options) (*testNode, error) {
+func startNode(t *testing.T, opts Options, setup ...func(*Cluster)) (*testNode, error) {
 	t.Helper()
 	c, err := New(opts)
 	if err != nil {
 		t.Fatalf("New(%s) = %v", opts.Node, err)
 	}
 	c.healthEvery = 100 * time.Millisecond
+	for _, f := range setup {
+		f(c)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := c.Open(ctx); err != nil {

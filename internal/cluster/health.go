@@ -14,14 +14,23 @@ type Health struct {
 	Leader string    // name of the etcd leader; empty without quorum or when unknown
 	Since  time.Time // when Quorum last changed (or Open succeeded)
 	Err    string    // why the last check failed; empty when Quorum
+	// Alarm says etcd refuses writes for its own quota (the NOSPACE
+	// alarm); empty when it does not.
+	Alarm string
+	// Disk is the free space under DataDir; while it is Low, control-plane
+	// writes are refused and the embedded member is stopped.
+	Disk DiskHealth
 }
 
-// Health returns the result of the last check of Run's health loop. Before
-// Run's first check it reports the quorum Open found.
+// Health returns the result of the last check of Run's health loop, and
+// the last measure of DataDir's free space. Before Run's first check it
+// reports the quorum Open found.
 func (c *Cluster) Health() Health {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.health
+	h := c.health
+	c.mu.Unlock()
+	h.Disk = c.guard.health()
+	return h
 }
 
 // healthLoop checks quorum every healthEvery until ctx ends.
@@ -34,22 +43,33 @@ func (c *Cluster) healthLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			leader, err := c.probe(ctx)
+			var alarm string
+			if err == nil {
+				alarm = c.noSpaceAlarm(ctx)
+			}
 			if ctx.Err() != nil {
 				return // shutting down: not a loss of quorum
 			}
-			c.record(leader, err)
+			c.record(leader, alarm, err)
 		}
 	}
 }
 
 // record stores a check's result and logs a change of quorum, once.
-func (c *Cluster) record(leader string, err error) {
+func (c *Cluster) record(leader, alarm string, err error) {
 	now := c.now()
 	c.mu.Lock()
 	prev := c.health
 	c.health = nextHealth(prev, leader, err, now)
+	c.health.Alarm = alarm
 	h := c.health
 	c.mu.Unlock()
+	switch {
+	case alarm != "" && prev.Alarm == "":
+		c.log.Warn("etcd refuses writes", "alarm", alarm)
+	case alarm == "" && prev.Alarm != "" && err == nil:
+		c.log.Info("etcd takes writes again: its NOSPACE alarm is lowered")
+	}
 	switch {
 	case prev.Quorum && !h.Quorum:
 		c.log.Warn("cluster quorum lost", "cluster", c.opts.Name, "err", h.Err)
@@ -74,6 +94,11 @@ func nextHealth(prev Health, leader string, err error, now time.Time) Health {
 // probeQuorum is the health check: a linearizable read bounded to a second,
 // then the leader's name from the member status.
 func (c *Cluster) probeQuorum(ctx context.Context) (string, error) {
+	if c.member != nil {
+		if err := c.member.down(); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrNoQuorum, err) // nothing to ask
+		}
+	}
 	if err := c.readQuorum(ctx); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNoQuorum, err)
 	}

@@ -109,7 +109,7 @@ func (c *Cluster) join(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
-	if c.member, err = startMember(ctx, cfg); err != nil {
+	if c.member, err = startMember(ctx, cfg, c.restartConfig); err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
 	if err := c.promote(ctx, id, resp.ClientURLs); err != nil {

@@ -20,17 +20,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// quotaBackendBytes caps etcd's database. tandem keeps small records
-// (desired state, leases, purge events with a short history), so 2 GiB,
-// etcd's own recommended default, leaves a wide margin; hitting it raises
-// etcd's NOSPACE alarm rather than filling the disk.
-const quotaBackendBytes = 2 << 30
-
-// member is the embedded etcd member of this node.
-type member struct {
-	etcd *embed.Etcd
-}
-
 // etcdDir is where the embedded member keeps its data.
 func (o *Options) etcdDir() string { return filepath.Join(o.DataDir, "etcd") }
 
@@ -93,58 +82,12 @@ func (c *Cluster) embedConfig(state, initialCluster string, lg *zap.Logger) (*em
 	cfg.ElectionMs = uint(o.ElectionMs)
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
 	cfg.AutoCompactionRetention = o.CompactionRetention.String()
-	cfg.QuotaBackendBytes = quotaBackendBytes
+	cfg.QuotaBackendBytes = o.QuotaBackendBytes
 	cfg.EnableGRPCGateway = false // the client port speaks gRPC only
 	cfg.GRPCAdditionalServerOptions = []grpc.ServerOption{grpc.ChainUnaryInterceptor(c.recoverStatus)}
 	cfg.Logger = "zap"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
 	return cfg, nil
-}
-
-// startMember starts the embedded etcd and waits until it has joined its
-// cluster and serves clients, or until ctx ends. A member that restarts
-// needs a quorum of its cluster running to become ready.
-func startMember(ctx context.Context, cfg *embed.Config) (*member, error) {
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("start etcd: %w", err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-		return &member{etcd: e}, nil
-	case err := <-e.Err():
-		e.Close()
-		return nil, fmt.Errorf("start etcd: %w", err)
-	case <-e.Server.StopNotify():
-		e.Close()
-		return nil, errors.New("start etcd: server stopped before it was ready (see the log)")
-	case <-ctx.Done():
-		e.Close()
-		return nil, fmt.Errorf("start etcd: not ready (a restarting member needs a quorum of its cluster running): %w", ctx.Err())
-	}
-}
-
-// err reports a fatal error of etcd's listeners.
-func (m *member) err() <-chan error { return m.etcd.Err() }
-
-// stopped is closed when the etcd server stops, also when this member was
-// removed from the cluster.
-func (m *member) stopped() <-chan struct{} { return m.etcd.Server.StopNotify() }
-
-func (m *member) close() { m.etcd.Close() }
-
-// leaderName is the name of the member this member follows, "" when it
-// knows no leader. It asks the server in-process rather than through a
-// status call (see recoverStatus).
-func (m *member) leaderName() string {
-	id := m.etcd.Server.Leader()
-	if id == 0 {
-		return ""
-	}
-	if lm := m.etcd.Server.Cluster().Member(id); lm != nil {
-		return lm.Name
-	}
-	return ""
 }
 
 // statusMethod is etcd's Maintenance/Status RPC.
@@ -200,17 +143,23 @@ func (c *Cluster) openEmbedded(ctx context.Context) error {
 		}
 		c.log.Info("creating cluster", "cluster", c.opts.Name, "node", c.opts.Node, "data_dir", c.opts.DataDir)
 	}
-	// A restarting member takes its cluster from its data and ignores the
-	// initial cluster, which then only needs to be valid.
-	cfg, err := c.embedConfig(embed.ClusterStateFlagNew, c.opts.Node+"="+c.opts.peerURL(), c.zlog)
+	cfg, err := c.restartConfig()
 	if err != nil {
 		return err
 	}
-	if c.member, err = startMember(ctx, cfg); err != nil {
+	if c.member, err = startMember(ctx, cfg, c.restartConfig); err != nil {
 		return err
 	}
 	c.client, err = c.newClient([]string{c.opts.clientURL()}, c.pki.clientTLS())
 	return err
+}
+
+// restartConfig is etcd's configuration for a member whose data directory
+// exists or is to be created as a new one-member cluster. A restarting
+// member takes its cluster from its data and ignores the initial cluster,
+// which then only needs to be valid.
+func (c *Cluster) restartConfig() (*embed.Config, error) {
+	return c.embedConfig(embed.ClusterStateFlagNew, c.opts.Node+"="+c.opts.peerURL(), c.zlog)
 }
 
 // createPKI creates the cluster CA and this node's certificate.

@@ -20,6 +20,11 @@ const (
 	DefaultElectionMs          = 1000
 	DefaultCompactionRetention = time.Hour
 	DefaultAdvertise           = "127.0.0.1"
+	// DefaultQuotaBackendBytes caps etcd's database. tandem keeps small
+	// records (desired state, leases, purge events with a short
+	// history), so 2 GiB, etcd's own recommended default, leaves a wide
+	// margin.
+	DefaultQuotaBackendBytes = 2 << 30
 )
 
 // Options configures a Cluster. Zero values take the defaults above.
@@ -64,6 +69,21 @@ type Options struct {
 	// CompactionRetention is how much key history etcd keeps (periodic
 	// compaction); DefaultCompactionRetention when 0.
 	CompactionRetention time.Duration
+
+	// QuotaBackendBytes caps the embedded member's database: at the
+	// quota etcd raises its NOSPACE alarm and refuses writes across the
+	// cluster until the database is compacted and defragmented below it,
+	// when the node disarms the alarm; DefaultQuotaBackendBytes when 0.
+	QuotaBackendBytes int64
+
+	// DiskFloor is the free space under DataDir, in bytes, below which
+	// the node stops its etcd member and refuses control-plane writes,
+	// so that etcd never meets a full disk; DefaultDiskFloor when 0.
+	DiskFloor int64
+	// DiskReserve is the size of the file kept under DataDir and deleted
+	// when the disk is nearly full, to give etcd room to stop cleanly;
+	// DefaultDiskReserve when 0, none when negative.
+	DiskReserve int64
 
 	// Logger receives the cluster's and etcd's log; nil discards.
 	Logger *slog.Logger
@@ -124,6 +144,24 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CompactionRetention < 0 {
 		return o, fmt.Errorf("compaction_retention: %v must be > 0", o.CompactionRetention)
+	}
+	if o.QuotaBackendBytes == 0 {
+		o.QuotaBackendBytes = DefaultQuotaBackendBytes
+	}
+	if o.QuotaBackendBytes < 0 {
+		return o, fmt.Errorf("quota_backend_bytes: %d must be > 0", o.QuotaBackendBytes)
+	}
+	if o.DiskFloor == 0 {
+		o.DiskFloor = DefaultDiskFloor
+	}
+	if o.DiskFloor < 0 {
+		return o, fmt.Errorf("disk_floor: %d must be > 0", o.DiskFloor)
+	}
+	switch {
+	case o.DiskReserve == 0:
+		o.DiskReserve = DefaultDiskReserve
+	case o.DiskReserve < 0:
+		o.DiskReserve = 0
 	}
 	if o.External != nil {
 		if err := o.External.check(); err != nil {

@@ -100,7 +100,7 @@ func (f *purgeFollower) run(ctx context.Context) error {
 			f.restartAtCurrent(ctx, true)
 			delay.reset()
 		default:
-			f.log.Warn("purge log watch failed; watching again", "cursor", f.last, "err", err)
+			f.logs.Warn("purge log watch failed; watching again", "cursor", f.last, "err", err)
 			delay.wait(ctx)
 		}
 	}
@@ -171,7 +171,7 @@ func (f *purgeFollower) current(ctx context.Context) (*pb.ResponseHeader, bool) 
 		if err == nil {
 			return resp.Header, true
 		}
-		f.log.Warn("purge log: read current revision failed; retrying", "err", err)
+		f.logs.Warn("purge log: read current revision failed; retrying", "err", err)
 		if !delay.wait(ctx) {
 			return nil, false
 		}
@@ -270,7 +270,9 @@ func (f *purgeFollower) flush(ctx context.Context) {
 	if f.last != f.saved {
 		err := atomicfile.WriteJSON(f.opts.CursorFile, purgeCursor{Revision: f.last, ClusterID: f.cluster}, 0o644)
 		if err != nil {
-			f.log.Error("purge log: write cursor failed", "err", err)
+			// The file keeps the revision it had: a restart replays a
+			// few purges more, which purges tolerate.
+			f.logs.Error("purge log: write cursor failed", "err", err)
 		} else {
 			f.saved = f.last
 		}
@@ -281,7 +283,7 @@ func (f *purgeFollower) flush(ctx context.Context) {
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil { // when ctx ended, the final flush writes it
-				f.log.Warn("purge log: write ack failed", "rev", f.last, "err", err)
+				f.logs.Warn("purge log: write ack failed", "rev", f.last, "err", err)
 			}
 		} else {
 			f.acked = f.last

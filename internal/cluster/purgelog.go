@@ -12,6 +12,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // DefaultPurgeRetention is PurgeLogOptions.Retention when it is zero.
@@ -40,11 +42,12 @@ type PurgeLog struct {
 	opts      PurgeLogOptions
 	keys      keyspace
 	log       *slog.Logger
-	idBase    string        // makes event keys unique across restarts of this node
-	seq       atomic.Uint64 // numbers events published by this process
-	following atomic.Bool   // Follow is running
-	caughtUp  chan struct{} // closed once Follow has applied what was missed
-	caughtMu  sync.Once     // closes caughtUp
+	logs      *telemetry.LogLimiter // the failures that repeat while etcd or the disk is out of reach
+	idBase    string                // makes event keys unique across restarts of this node
+	seq       atomic.Uint64         // numbers events published by this process
+	following atomic.Bool           // Follow is running
+	caughtUp  chan struct{}         // closed once Follow has applied what was missed
+	caughtMu  sync.Once             // closes caughtUp
 
 	mu         sync.Mutex       // guards the fields below
 	lease      clientv3.LeaseID // the lease published events are attached to now
@@ -71,6 +74,7 @@ func NewPurgeLog(opts PurgeLogOptions) *PurgeLog {
 		opts:     opts,
 		keys:     keyspace(opts.Prefix),
 		log:      log.With("node", opts.Node),
+		logs:     telemetry.NewLogLimiter(log.With("node", opts.Node), 0),
 		idBase:   fmt.Sprintf("%016x", time.Now().UnixNano()),
 	}
 }
@@ -96,7 +100,15 @@ func (p *PurgeLog) check() error {
 // of purges costs one lease, not one each; an event thus stays between
 // Retention and 9/8 Retention. Followers do not depend on the keys being
 // there: they replay etcd's history, which compaction, not expiry, limits.
+//
+// An error that says etcd did not answer or refused the write (no quorum,
+// DataDir below its floor) matches ErrUnavailable.
 func (p *PurgeLog) Publish(ctx context.Context, ev []byte) (int64, error) {
+	rev, err := p.publish(ctx, ev)
+	return rev, unavailable(err)
+}
+
+func (p *PurgeLog) publish(ctx context.Context, ev []byte) (int64, error) {
 	if err := p.check(); err != nil {
 		return 0, fmt.Errorf("publish purge: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // NodeInfo is what a node publishes about itself under nodes/<name>.
@@ -65,7 +67,8 @@ type Registry struct {
 	opts RegistryOptions
 	keys keyspace
 	log  *slog.Logger
-	wake chan struct{} // 1-buffered: SetApp tells Run there is something to write
+	logs *telemetry.LogLimiter // the failures that repeat while etcd is out of reach
+	wake chan struct{}         // 1-buffered: SetApp tells Run there is something to write
 
 	mu   sync.Mutex                // guards apps
 	apps map[string][]InstanceInfo // app -> this node's instances, as last set
@@ -84,6 +87,7 @@ func NewRegistry(opts RegistryOptions) *Registry {
 		opts: opts,
 		keys: keyspace(opts.Prefix),
 		log:  log.With("node", opts.Self.Name),
+		logs: telemetry.NewLogLimiter(log.With("node", opts.Self.Name), 0),
 		wake: make(chan struct{}, 1),
 		apps: make(map[string][]InstanceInfo),
 	}
@@ -125,7 +129,7 @@ func (r *Registry) Run(ctx context.Context) error {
 		if time.Since(start) > r.opts.TTL {
 			delay.reset() // the last registration held; this is a new failure
 		}
-		r.log.Warn("node registration lost; registering again", "err", err)
+		r.logs.Warn("node registration lost; registering again", "err", err)
 		if !delay.wait(ctx) {
 			return nil
 		}
@@ -176,7 +180,7 @@ func (r *Registry) session(ctx context.Context) error {
 			case errors.Is(err, rpctypes.ErrLeaseNotFound):
 				return fmt.Errorf("write instances: %w", err)
 			case err != nil && ctx.Err() == nil:
-				r.log.Warn("write instances failed; retrying", "err", err)
+				r.logs.Warn("write instances failed; retrying", "err", err)
 				retry = time.After(delay.step())
 			case err == nil:
 				dirty, retry = false, nil

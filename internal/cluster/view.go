@@ -13,6 +13,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // View is a snapshot of the cluster's nodes and their app instances. A
@@ -58,6 +60,7 @@ type Viewer struct {
 	opts    ViewerOptions
 	keys    keyspace
 	log     *slog.Logger
+	logs    *telemetry.LogLimiter // the failures that repeat while etcd is out of reach
 	cur     atomic.Pointer[View]
 	changes chan struct{} // 1-buffered: coalesced change signals
 
@@ -83,6 +86,7 @@ func NewViewer(opts ViewerOptions) *Viewer {
 		opts:    opts,
 		keys:    keyspace(opts.Prefix),
 		log:     log,
+		logs:    telemetry.NewLogLimiter(log, 0),
 		changes: make(chan struct{}, 1),
 		nodes:   make(map[string]NodeInfo),
 		apps:    make(map[string]map[string][]InstanceInfo),
@@ -128,7 +132,7 @@ func (v *Viewer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		v.log.Warn("cluster view: watch failed; listing again", "err", err)
+		v.logs.Warn("cluster view: watch failed; listing again", "err", err)
 		if !delay.wait(ctx) {
 			return nil
 		}

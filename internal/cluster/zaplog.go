@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync/atomic"
 
@@ -27,11 +29,40 @@ var _ zapcore.Core = (*slogCore)(nil)
 // log, tagged component=etcd. etcd is chatty at info level (every raft
 // step, every applied configuration), so tandem passes zapcore.WarnLevel.
 // A nil stopping never demotes.
-func newZapLogger(log *slog.Logger, min zapcore.Level, stopping *atomic.Bool) *zap.Logger {
+func newZapLogger(log *slog.Logger, min zapcore.Level, stopping *atomic.Bool, opts ...zap.Option) *zap.Logger {
 	if stopping == nil {
 		stopping = new(atomic.Bool)
 	}
-	return zap.New(&slogCore{log: log.With("component", "etcd"), min: min, stopping: stopping})
+	return zap.New(&slogCore{log: log.With("component", "etcd"), min: min, stopping: stopping}, opts...)
+}
+
+// fatalHook replaces zap's exit on etcd's fatal errors. etcd logs Fatal
+// (and zap would end the process) when it cannot write its WAL or commit
+// to its database, a full disk being the common cause; the data plane
+// must outlive the control plane, so instead the hook hands the error to
+// failed and ends the goroutine that logged it, leaving that etcd stopped
+// where it stood (see member.fail). A panic is left to etcd: it has its
+// own recovery in places (see recoverStatus).
+type fatalHook struct {
+	failed func(error)
+}
+
+var _ zapcore.CheckWriteHook = fatalHook{}
+
+// OnWrite runs after the entry was written to the log.
+func (h fatalHook) OnWrite(ce *zapcore.CheckedEntry, fields []zapcore.Field) {
+	h.failed(fatalError(ce.Message, fields))
+	runtime.Goexit()
+}
+
+// fatalError is etcd's fatal message with the error it logged, if any.
+func fatalError(msg string, fields []zapcore.Field) error {
+	for _, f := range fields {
+		if err, ok := f.Interface.(error); ok && f.Type == zapcore.ErrorType {
+			return fmt.Errorf("%w: %s: %w", errEtcdFatal, msg, err)
+		}
+	}
+	return fmt.Errorf("%w: %s", errEtcdFatal, msg)
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= c.min }

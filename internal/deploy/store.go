@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/atomicfile"
@@ -53,12 +54,18 @@ func (s *Store) Load(app string) (AppState, error) {
 	return st, nil
 }
 
-// Save writes the state of st.App atomically and durably.
+// Save writes the state of st.App atomically and durably. A failed save
+// leaves the saved state as it was (the new one goes to a temporary file
+// first, removed on failure); the error says so when the disk is full.
 func (s *Store) Save(st AppState) error {
-	if err := atomicfile.WriteJSON(s.path(st.App), st, 0o600); err != nil {
-		return fmt.Errorf("save releases of %s: %w", st.App, err)
+	err := atomicfile.WriteJSON(s.path(st.App), st, 0o600)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("save releases of %s: the disk under %s is full; the saved releases are unchanged: %w", st.App, s.dir, err)
 	}
-	return nil
+	return fmt.Errorf("save releases of %s: %w", st.App, err)
 }
 
 // AppState is what a node keeps about one app across restarts.

@@ -232,27 +232,3 @@ func TestStaleWhenAllInstancesDown(t *testing.T) {
 		t.Errorf("uncached page with every instance down = %d; want 502", resp.StatusCode)
 	}
 }
-
-// unreplicated is a purger whose control plane does not answer: it
-// applies the purge here and says it could not record it for the others.
-type unreplicated struct{}
-
-func (unreplicated) Purge(context.Context, httpcache.Event) (int, error) {
-	return 1, fmt.Errorf("%w: applied here, not recorded for the other nodes (control plane unavailable)", ErrPurgeIncomplete)
-}
-
-// TestPurgeIncompleteSaysWhy: a purge the cluster could not record
-// answers 503 saying so, not the page for an app with no instance.
-func TestPurgeIncompleteSaysWhy(t *testing.T) {
-	s, _ := newTestEdge(t, map[string]http.RoundTripper{"web": failing{nil}}, []Route{{App: "web"}},
-		func(o *Options) {
-			o.Purge = PurgeOptions{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, Purger: unreplicated{}}
-		})
-	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("PURGE", "/a", nil))
-	body := rec.Body.String()
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(body, "not applied on every node") ||
-		!strings.Contains(body, "control plane unavailable") || strings.Contains(body, "No instance") {
-		t.Errorf("PURGE while the cluster cannot record it = %d %q; want 503 saying the purge was not replicated", rec.Code, body)
-	}
-}

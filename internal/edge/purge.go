@@ -20,8 +20,9 @@ type Purger interface {
 }
 
 // ErrPurgeIncomplete is returned (wrapped) by a Purger that applied a purge
-// here but could not hand it to every node; the edge answers 503 so that
-// the client retries (purges are idempotent).
+// here but could not hand it to every node; the edge answers 503 with the
+// error's text, which says why, so that the client retries (purges are
+// idempotent). The Purger logs it; the edge does not.
 var ErrPurgeIncomplete = errors.New("purge not applied on every node")
 
 // purgeWaitHeader asks the edge to answer a purge only once every live
@@ -99,16 +100,20 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 		ctx = WithPurgeWaitAll(ctx)
 	}
 	n, err := p.Purger.Purge(ctx, ev)
+	if errors.Is(err, ErrPurgeIncomplete) {
+		// It holds here; the answer says why not everywhere (no quorum,
+		// a full disk) and the Purger logs it, at a bounded rate.
+		x.setError("purge_failed")
+		s.writeErrorText(w, r, http.StatusServiceUnavailable,
+			"The purge was not applied on every node: "+err.Error()+". Purges are idempotent: send it again.")
+		return
+	}
 	if err != nil {
 		x.setError("purge_failed")
 		s.log.Error("purge failed", "event", ev, "err", err)
 		status, text := http.StatusInternalServerError, "The purge failed: "+err.Error()
-		switch {
-		case errors.Is(err, httpcache.ErrBadPurge):
+		if errors.Is(err, httpcache.ErrBadPurge) {
 			status, text = http.StatusBadRequest, "The purge is malformed: "+err.Error()
-		case errors.Is(err, ErrPurgeIncomplete):
-			status = http.StatusServiceUnavailable
-			text = "The purge was not applied on every node: " + err.Error() + ". Purges are idempotent: send it again."
 		}
 		s.writeErrorText(w, r, status, text)
 		return

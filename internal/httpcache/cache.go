@@ -147,6 +147,7 @@ func (c *Cache) housekeep() {
 	c.lurk()
 	c.tags.sweep(c.storedWithTag)
 	if c.disk != nil {
+		c.disk.checkSpace()
 		c.disk.probe()
 	}
 }

@@ -21,16 +21,24 @@ import (
 // primary key. The index is rebuilt from the files' trailers on start,
 // so that a restart keeps the cache. Any write error turns the tier off
 // (one log line); the cache then runs from memory until a probe in Run
-// finds the disk usable again. Read errors are misses.
+// finds the disk usable again. Read errors are misses. Below minFree
+// bytes free on its filesystem, the tier stores nothing new and shrinks
+// (see diskspace.go).
 type diskTier struct {
-	dir    string
-	budget int64
-	log    *slog.Logger
-	index  *otter.Cache[string, *diskResource]
-	failed atomic.Bool
-	seq    atomic.Uint64 // makes file names unique
-	bytes  atomic.Int64  // bytes in object files
-	evicts *atomic.Uint64
+	dir     string
+	budget  int64
+	minFree int64 // 0: no floor
+	log     *slog.Logger
+	index   *otter.Cache[string, *diskResource]
+	failed  atomic.Bool
+	seq     atomic.Uint64 // makes file names unique
+	bytes   atomic.Int64  // bytes in object files
+	evicts  *atomic.Uint64
+
+	statfs       func(dir string) (int64, error) // bytes available under dir
+	low          atomic.Bool                     // below minFree: store nothing new
+	room         atomic.Int64                    // bytes above minFree at the last measure, less those written since
+	spaceChecked atomic.Int64                    // unix nanoseconds of the last measure
 }
 
 // diskResource lists the object files of one primary key; immutable.
@@ -68,7 +76,13 @@ func (e *diskError) Unwrap() error { return e.err }
 // purges by tag reach them before they are first read. It returns the
 // highest purge generation found in the files.
 func openDisk(o DiskOptions, log *slog.Logger, evicts *atomic.Uint64, exec func(func()), index func(key string, tags []string)) (*diskTier, uint64, error) {
-	d := &diskTier{dir: o.Path, budget: o.Size, log: log, evicts: evicts}
+	d := &diskTier{dir: o.Path, budget: o.Size, minFree: o.MinFree, log: log, evicts: evicts, statfs: statfsFree}
+	switch {
+	case d.minFree == 0:
+		d.minFree = DefaultDiskMinFree
+	case d.minFree < 0:
+		d.minFree = 0
+	}
 	// File names must not repeat those of an earlier run.
 	d.seq.Store(uint64(time.Now().UnixNano()))
 	for _, sub := range []string{"objects", "tmp"} {
@@ -83,7 +97,7 @@ func openDisk(o DiskOptions, log *slog.Logger, evicts *atomic.Uint64, exec func(
 		return nil, 0, fmt.Errorf("open disk cache: %w", err)
 	}
 	idx, err := otter.New(&otter.Options[string, *diskResource]{
-		MaximumWeight: uint64(max(1, o.Size>>10)),
+		MaximumWeight: d.maxWeight(),
 		Weigher: func(_ string, r *diskResource) uint32 {
 			var n int64
 			for _, v := range r.variants {
@@ -164,8 +178,9 @@ func statObject(path string) (*diskMeta, int64, error) {
 	return m, st.Size(), err
 }
 
-// usable reports whether writes may be attempted.
-func (d *diskTier) usable() bool { return d != nil && !d.failed.Load() }
+// usable reports whether writes may be attempted: the tier has not
+// failed, and its filesystem had room when last measured.
+func (d *diskTier) usable() bool { return d != nil && !d.failed.Load() && !d.low.Load() }
 
 // fail turns the tier off after a storage error, logging once.
 func (d *diskTier) fail(err error) {

@@ -156,6 +156,8 @@ func (w *fetchWriter) Write(p []byte) (int, error) {
 		switch {
 		case w.size > w.limit, w.file != nil && !w.c.disk.fits(w.size):
 			w.stopStoring("too-big")
+		case w.file != nil && !w.c.disk.roomy(int64(len(p))):
+			w.stopStoring("disk-low")
 		case w.file == nil && w.size > w.memMax:
 			w.spill()
 		}
@@ -179,7 +181,7 @@ func (w *fetchWriter) Write(p []byte) (int, error) {
 // there is no usable disk for it.
 func (w *fetchWriter) spill() {
 	d := w.c.disk
-	if !d.usable() || !d.fits(w.size) {
+	if !d.usable() || !d.fits(w.size) || !d.roomy(w.size) {
 		if w.size > w.c.memBodyMax(&w.f.route.o) {
 			w.stopStoring("too-big")
 		}

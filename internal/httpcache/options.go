@@ -52,6 +52,11 @@ type DiskOptions struct {
 	Path string
 	// Size is the budget in bytes for the files under Path.
 	Size int64
+	// MinFree is the free space the tier leaves its filesystem: below it
+	// the tier stores nothing new and evicts objects until there is
+	// room again (see diskspace.go). DefaultDiskMinFree when 0; none
+	// when negative.
+	MinFree int64
 }
 
 // RouteOptions configure the caching of one route (one [Cache.Handler]).

@@ -28,6 +28,7 @@ type Stats struct {
 	DiskBytes    int64 // bytes of object files
 	DiskItems    int64 // keys in the disk index
 	DiskDisabled bool  // the disk tier is off after an error
+	DiskLow      bool  // the disk tier's filesystem is below its MinFree: it stores nothing new
 	Bans         int   // bans not yet trimmed by the lurker
 }
 
@@ -74,6 +75,7 @@ func (c *Cache) Stats() Stats {
 		s.DiskBytes = c.disk.bytes.Load()
 		s.DiskItems = int64(c.disk.index.EstimatedSize())
 		s.DiskDisabled = c.disk.failed.Load()
+		s.DiskLow = c.disk.low.Load()
 	}
 	return s
 }

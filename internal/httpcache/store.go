@@ -35,7 +35,7 @@ func (c *Cache) insert(e *entry, since uint64) (gen uint64, ok bool) {
 // persist writes an in-memory entry through to the disk tier, unless a
 // purge since gen selected it meanwhile.
 func (c *Cache) persist(e *entry, gen uint64) {
-	if !c.disk.usable() || !c.disk.fits(e.body.size) {
+	if !c.disk.usable() || !c.disk.fits(e.body.size) || !c.disk.roomy(e.body.size) {
 		return
 	}
 	if err := c.disk.writeWhole(e); err != nil {

@@ -139,7 +139,9 @@ func newCache(st *config.Stack, log *slog.Logger) (*httpcache.Cache, error) {
 	}
 	o := httpcache.Options{Memory: int64(c.Memory), Logger: log.With("part", "cache")}
 	if c.Disk.Size > 0 {
-		o.Disk = &httpcache.DiskOptions{Path: c.Disk.Path, Size: int64(c.Disk.Size)}
+		// The tier leaves twice the control plane's floor free: on
+		// data_dir's filesystem (its default place) it gives way first.
+		o.Disk = &httpcache.DiskOptions{Path: c.Disk.Path, Size: int64(c.Disk.Size), MinFree: 2 * cluster.DefaultDiskFloor}
 	}
 	cache, err := httpcache.New(o)
 	if err != nil {

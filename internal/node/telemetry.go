@@ -95,7 +95,8 @@ func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, front *e
 func (n *Node) clusterSample() telemetry.ClusterSample {
 	s := telemetry.ClusterSample{Nodes: map[string]int{}}
 	h := n.cl.Health()
-	s.Quorum, s.Leader = h.Quorum, h.Leader == n.st.Cluster.Node
+	s.Quorum, s.Leader, s.NoSpaceAlarm = h.Quorum, h.Leader == n.st.Cluster.Node, h.Alarm != ""
+	s.DataDirFree, s.DataDirFloor, s.DataDirLow, s.WritesRefused = h.Disk.Free, h.Disk.Floor, h.Disk.Low, h.Disk.Refused
 	v := n.view.View()
 	s.Synced = v.Synced
 	for _, nv := range v.Nodes {

@@ -17,6 +17,7 @@ import (
 	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/httpcache"
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // Timeouts of the replication.
@@ -27,11 +28,6 @@ const (
 	// waitAllTimeout bounds a purge's wait for every node to apply it.
 	waitAllTimeout = 10 * time.Second
 )
-
-// errNotReplicated means a purge was applied on this node but could not be
-// recorded for the others: the control plane did not answer. The client
-// should retry; purges are idempotent.
-var errNotReplicated = fmt.Errorf("%w: applied here, not recorded for the other nodes (control plane unavailable)", edge.ErrPurgeIncomplete)
 
 // Log is the cluster's purge log; *cluster.PurgeLog implements it.
 type Log interface {
@@ -64,6 +60,10 @@ type Options struct {
 type Replicator struct {
 	opts Options
 	log  *slog.Logger
+	// logs tells of purges not recorded for the other nodes at a bounded
+	// rate: while the control plane is down (no quorum, a full disk) a
+	// CMS may send many.
+	logs *telemetry.LogLimiter
 }
 
 var _ edge.Purger = (*Replicator)(nil)
@@ -74,7 +74,7 @@ func New(opts Options) *Replicator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Replicator{opts: opts, log: log}
+	return &Replicator{opts: opts, log: log, logs: telemetry.NewLogLimiter(log, 0)}
 }
 
 // Purge applies ev to this node's cache, records it in the purge log for
@@ -95,7 +95,10 @@ func (r *Replicator) Purge(ctx context.Context, ev httpcache.Event) (int, error)
 	defer cancel()
 	rev, err := r.opts.Log.Publish(pctx, b)
 	if err != nil {
-		return k, fmt.Errorf("%w: %w", errNotReplicated, err)
+		// The purge holds here; the client is told why it does not
+		// everywhere, and retries (purges are idempotent).
+		r.logs.Warn("purge applied here, not recorded for the other nodes", "err", err)
+		return k, fmt.Errorf("%w: applied here, not recorded for the other nodes: %w", edge.ErrPurgeIncomplete, err)
 	}
 	if !edge.PurgeWaitAll(ctx) {
 		return k, nil

@@ -61,13 +61,14 @@ var (
 	cacheBytesDesc         = desc("tandem_cache_bytes", "Bytes stored, by tier.", "tier")
 	cacheObjectsDesc       = desc("tandem_cache_objects", "Keys stored, by tier.", "tier")
 	cacheDiskOffDesc       = desc("tandem_cache_disk_disabled", "1 when the disk tier is off after an error.")
+	cacheDiskLowDesc       = desc("tandem_cache_disk_low", "1 while the disk tier's filesystem is below the free space it leaves: it stores nothing new.")
 	cacheBansDesc          = desc("tandem_cache_bans", "Bans not yet checked against every stored response.")
 )
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cacheRequestsDesc, cacheRevalidationsDesc, cacheNotModifiedDesc, cacheStoresDesc,
 		cacheEvictionsDesc, cachePurgesDesc, cachePurgedDesc, cacheInvalidDesc, cacheDiskErrorsDesc, cacheBytesDesc,
-		cacheObjectsDesc, cacheDiskOffDesc, cacheBansDesc} {
+		cacheObjectsDesc, cacheDiskOffDesc, cacheDiskLowDesc, cacheBansDesc} {
 		ch <- d
 	}
 }
@@ -100,6 +101,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(cacheObjectsDesc, s.MemoryItems, "memory")
 	gauge(cacheObjectsDesc, s.DiskItems, "disk")
 	gauge(cacheDiskOffDesc, int64(b2f(s.DiskDisabled)))
+	gauge(cacheDiskLowDesc, int64(b2f(s.DiskLow)))
 	gauge(cacheBansDesc, int64(s.Bans))
 }
 

@@ -36,7 +36,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.JobFinished("report", "ok")
 	m.JobMissed("report", 0)
 	if err := m.WatchCache(func() httpcache.Stats {
-		return httpcache.Stats{Hits: 29, StaleHits: 4, StaleServed: 5, Misses: 1, Passes: 2, MemoryBytes: 4096, MemoryItems: 3,
+		return httpcache.Stats{Hits: 29, StaleHits: 4, StaleServed: 5, Misses: 1, Passes: 2, MemoryBytes: 4096, MemoryItems: 3, DiskLow: true,
 			PurgesByKind: map[httpcache.EventKind]uint64{httpcache.PurgeTag: 2, httpcache.PurgeURL: 1}}
 	}); err != nil {
 		t.Fatal(err)
@@ -73,6 +73,7 @@ func TestMetricsExposition(t *testing.T) {
 		`tandem_cache_purges_total{kind="url"} 1`,
 		`tandem_cache_bytes{tier="memory"} 4096`,
 		`tandem_cache_objects{tier="memory"} 3`,
+		`tandem_cache_disk_low 1`,
 		`tandem_instance_up{app="web",instance="web-1"} 1`,
 		`tandem_instance_up{app="web",instance="web-2"} 0`,
 		`tandem_instance_restarts_total{app="web",instance="web-1"} 2`,
@@ -105,5 +106,33 @@ func BenchmarkObserveRequest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.ObserveRequest(r)
+	}
+}
+
+// TestClusterMetrics: the control plane's state, data_dir's free space
+// and the writes refused for it.
+func TestClusterMetrics(t *testing.T) {
+	m := NewMetrics()
+	sample := ClusterSample{Quorum: false, Nodes: map[string]int{"a": 1}, DataDirFree: 3 << 20, DataDirFloor: 128 << 20,
+		DataDirLow: true, WritesRefused: 7, NoSpaceAlarm: true}
+	if err := m.WatchCluster(func() ClusterSample { return sample }); err != nil {
+		t.Fatal(err)
+	}
+	text := scrape(t, m)
+	for _, want := range []string{
+		`tandem_cluster_quorum 0`,
+		`tandem_cluster_etcd_nospace_alarm 1`,
+		`tandem_data_dir_free_bytes 3.145728e+06`,
+		`tandem_data_dir_floor_bytes 1.34217728e+08`,
+		`tandem_data_dir_low 1`,
+		`tandem_control_plane_writes_refused_total{cause="disk"} 7`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	sample.DataDirFree = -1
+	if text := scrape(t, m); strings.Contains(text, "tandem_data_dir_free_bytes ") {
+		t.Errorf("/metrics has tandem_data_dir_free_bytes while it is unknown")
 	}
 }
