@@ -37,6 +37,9 @@ type Options struct {
 	Series SeriesSource
 	// Checks lists the uptime checks; nil when the stack has none.
 	Checks Checks
+	// Database is the stack's PostgreSQL; nil when the stack has none
+	// (its endpoints answer 404).
+	Database Database
 	// Tokens holds the tokens API calls are made with; required: every
 	// /v1/ and /metrics request needs one (see routeScopes).
 	Tokens TokenStore
@@ -73,6 +76,8 @@ func routeScopes() map[string]Scope {
 		"GET /v1/checks":                    ScopeRead,
 		"GET /metrics":                      ScopeRead,
 		"GET /v1/cluster/members":           ScopeRead,
+		"GET /v1/db":                        ScopeRead,
+		"POST /v1/db/switchover":            ScopeDeploy,
 		"POST /v1/purge":                    ScopePurge,
 		"POST /v1/apps/{app}/deploy":        ScopeDeploy,
 		"POST /v1/apps/{app}/rollback":      ScopeDeploy,
@@ -117,6 +122,7 @@ func New(opts Options) (*Server, error) {
 	s.registerSeries(mux)
 	s.registerMetrics(mux)
 	s.registerChecks(mux)
+	s.registerDatabase(mux)
 	s.registerTokens(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
 	if err := s.registerPage(mux); err != nil {

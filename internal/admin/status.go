@@ -18,6 +18,8 @@ type Status struct {
 
 	// Checks are the uptime checks' states; nil when there are none.
 	Checks []CheckSummary `json:"checks,omitempty"`
+	// Database is the stack's PostgreSQL; nil when the stack has none.
+	Database *DatabaseStatus `json:"database,omitempty"`
 }
 
 // AppStatus describes one app on the node.

@@ -50,6 +50,12 @@ func summarize(r *http.Request, pattern string) string {
 		add("app", appOf(r.URL.Path))
 		add("version", req.Version)
 		add("who", req.Who)
+	case "POST /v1/db/switchover":
+		var req SwitchoverRequest
+		if !peekJSON(r, &req) {
+			return ""
+		}
+		add("to", cmpOr(req.To, "the best standby"))
 	case "POST /v1/purge":
 		var req PurgeRequest
 		if !peekJSON(r, &req) {
@@ -113,4 +119,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return fmt.Sprintf("%s... (%d bytes)", s[:n], len(s))
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -135,6 +135,7 @@ the admin address.`,
 		newTokenCmd(),
 		newAuditCmd(),
 		newClusterCmd(),
+		newDBCmd(),
 		newUICmd(),
 	)
 	return root

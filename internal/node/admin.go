@@ -69,6 +69,9 @@ func (n *Node) buildAdmin() error {
 	if n.checks != nil {
 		o.Checks = checks
 	}
+	if n.st.Database != nil {
+		o.Database = nodeDatabase{n}
+	}
 	if t := n.st.Admin.TLS; t != nil {
 		o.TLSCert, o.TLSKey = t.Cert, t.Key
 	}
@@ -80,7 +83,7 @@ func (n *Node) buildAdmin() error {
 func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(context.Context) admin.Status {
 	view := admin.ClusterView{Name: n.st.Cluster.Name, Self: n.st.Cluster.Node, Embedded: n.st.Cluster.Etcd == nil,
 		Health: n.cl.Health, View: n.view.View}
-	return func(context.Context) admin.Status {
+	return func(ctx context.Context) admin.Status {
 		st := admin.Status{Node: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Site: n.st.Cluster.Site,
 			Version: n.opts.Version, StartedAt: n.started, Jobs: jobs.Summaries(), Checks: checks.Summaries(), Cluster: view.Status()}
 		for _, a := range n.edge.Addrs() {
@@ -88,6 +91,10 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 		}
 		for _, a := range n.apps.Apps() {
 			st.Apps = append(st.Apps, admin.AppStatusOf(a.Status()))
+		}
+		if db := n.database; db != nil {
+			s := admin.DatabaseOf{DB: db.db}.Status(ctx)
+			st.Database = &s
 		}
 		return st
 	}
@@ -118,4 +125,32 @@ func (n *Node) prepareAdmin(ctx context.Context) error {
 		n.log.Info("admin root token created", "token", id, "file", path)
 	}
 	return nil
+}
+
+// nodeDatabase is the admin API's database: the node's member or
+// follower, which exists once the node runs (the cluster's certificates
+// come first).
+type nodeDatabase struct{ n *Node }
+
+func (d nodeDatabase) part() (admin.DatabaseOf, error) {
+	if d.n.database == nil {
+		return admin.DatabaseOf{}, admin.Errorf(admin.ErrUnavailable, "the database is not open yet")
+	}
+	return admin.DatabaseOf{DB: d.n.database.db}, nil
+}
+
+func (d nodeDatabase) Status(ctx context.Context) admin.DatabaseStatus {
+	p, err := d.part()
+	if err != nil {
+		return admin.DatabaseStatus{Node: d.n.st.Cluster.Node, Error: err.Error(), Members: []admin.DatabaseMember{}}
+	}
+	return p.Status(ctx)
+}
+
+func (d nodeDatabase) Switchover(ctx context.Context, to string) error {
+	p, err := d.part()
+	if err != nil {
+		return err
+	}
+	return p.Switchover(ctx, to)
 }

@@ -78,6 +78,8 @@ type Node struct {
 	edge     *edge.Server
 	jobs     *cron.Runner    // nil when the stack has no jobs
 	checks   *uptime.Monitor // nil when the stack has none
+	alerts   *uptime.Alerter // one-off events: a database failover
+	database *dbPart         // nil when the stack has no database; opened by Run
 	audit    *admin.AuditLog
 	tokens   *admin.RecordTokenStore
 	admin    *admin.Server
@@ -178,10 +180,16 @@ func (n *Node) buildJobs() (err error) {
 	return err
 }
 
-// buildChecks builds the uptime monitor; none when the stack has no checks.
+// buildChecks builds the uptime monitor (none when the stack has no
+// checks) and the alerter of one-off events.
 func (n *Node) buildChecks() (err error) {
+	notifiers, err := newNotifiers(n.st)
+	if err != nil {
+		return err
+	}
+	n.alerts = uptime.NewAlerter(notifiers, n.log.With("part", "alerts"))
 	if len(n.st.CheckNames) > 0 {
-		n.checks, err = newChecks(n.st, n.cl, n.view, n.log)
+		n.checks, err = newChecks(n.st, n.cl, n.view, notifiers, n.log)
 	}
 	if err == nil {
 		err = n.tel.watch(n.cache, n.apps, n.edge, n.checks, n.clusterSample)

@@ -20,6 +20,7 @@ import (
 	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/httpcache"
+	"github.com/tandem-run/tandem/internal/pgha"
 	"github.com/tandem-run/tandem/internal/supervise"
 	"github.com/tandem-run/tandem/internal/uptime"
 )
@@ -245,15 +246,9 @@ func (l jobLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (
 	return release, err
 }
 
-// newChecks builds the uptime monitor: verdicts shared through the
-// cluster's records, alerts sent by the first node of the view.
-func newChecks(st *config.Stack, cl *cluster.Cluster, view *cluster.Viewer, log *slog.Logger) (*uptime.Monitor, error) {
-	var checks []uptime.Check
-	for _, name := range st.CheckNames {
-		c := st.Checks[name]
-		checks = append(checks, uptime.Check{Name: name, URL: c.URL, Method: c.Method, Interval: time.Duration(c.Interval),
-			Timeout: time.Duration(c.Timeout), Status: c.Expect.Status, Body: c.Expect.Body, Rise: c.Rise, Fall: c.Fall, Headers: c.Headers})
-	}
+// newNotifiers builds where alerts go: the checks' changes and one-off
+// events (a database failover).
+func newNotifiers(st *config.Stack) ([]uptime.Notifier, error) {
 	var notifiers []uptime.Notifier
 	if w := st.Alerts.Webhook; w != nil {
 		wh, err := uptime.NewWebhook(uptime.WebhookOptions{URL: w.URL, Headers: w.Headers})
@@ -269,6 +264,18 @@ func newChecks(st *config.Stack, cl *cluster.Cluster, view *cluster.Viewer, log 
 			return nil, err
 		}
 		notifiers = append(notifiers, sm)
+	}
+	return notifiers, nil
+}
+
+// newChecks builds the uptime monitor: verdicts shared through the
+// cluster's records, alerts sent by the first node of the view.
+func newChecks(st *config.Stack, cl *cluster.Cluster, view *cluster.Viewer, notifiers []uptime.Notifier, log *slog.Logger) (*uptime.Monitor, error) {
+	var checks []uptime.Check
+	for _, name := range st.CheckNames {
+		c := st.Checks[name]
+		checks = append(checks, uptime.Check{Name: name, URL: c.URL, Method: c.Method, Interval: time.Duration(c.Interval),
+			Timeout: time.Duration(c.Timeout), Status: c.Expect.Status, Body: c.Expect.Body, Rise: c.Rise, Fall: c.Fall, Headers: c.Headers})
 	}
 	return uptime.New(uptime.Options{
 		Node:      st.Cluster.Node,
@@ -290,4 +297,22 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// memberOptions maps the database section onto this node's member.
+func memberOptions(st *config.Stack, store *cluster.DatabaseStore, t pgha.TLS, onEvent func(pgha.Event), log *slog.Logger) pgha.Options {
+	pg := st.Database.Postgres
+	return pgha.Options{
+		Name: st.Cluster.Node, Zone: st.Cluster.Zone, Members: pg.Members,
+		DataDir:   filepath.Join(st.Cluster.DataDir, "postgres"),
+		Advertise: st.Cluster.Advertise, Port: pg.Port,
+		Asynchronous: !pg.Synchronous, Strict: pg.Strict,
+		Parameters: pg.Parameters,
+		AppUser:    pg.User, AppDatabase: pg.Database,
+		TTL:     time.Duration(pg.TTL),
+		Store:   store,
+		TLS:     t,
+		Logger:  log.With("part", "database"),
+		OnEvent: onEvent,
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer n.peers.CloseIdleConnections()
 	defer n.cl.Close() // after every part that uses it has stopped
+	if n.database != nil {
+		defer n.database.store.Close()
+	}
 
 	// The supervisor and balancers outlive ctx: they must keep serving
 	// while the edge drains, and stop only after it.
@@ -63,8 +67,16 @@ func (n *Node) Run(ctx context.Context) error {
 	run("cluster view", n.view.Run)
 	run("purge log", n.purges.Run)
 	run("presence", n.presence.Run)
+	run("alerts", n.alerts.Run)
+	if n.database != nil {
+		n.database.run(run)
+	}
 
-	if err := n.apps.Start(ctx, n.appEnv()); err != nil {
+	env, err := n.appEnv(ctx)
+	if err == nil {
+		err = n.apps.Start(ctx, env)
+	}
+	if err != nil {
 		stopParts()
 		n.edge.Close()
 		parts.Wait()
@@ -109,8 +121,8 @@ func (n *Node) listen(ctx context.Context) error {
 	err := n.cl.Open(octx)
 	if err != nil {
 		err = fmt.Errorf("open cluster: %w", err)
-	} else {
-		err = n.prepareAdmin(ctx) // the tokens live in the cluster
+	} else if err = n.prepareAdmin(ctx); err == nil { // the tokens live in the cluster
+		err = n.openDatabase() // its certificates are the cluster's
 	}
 	if err != nil {
 		n.edge.Close()
@@ -153,14 +165,21 @@ func (n *Node) runLater(ctx context.Context, run func(string, func(context.Conte
 	}
 }
 
-// appEnv is the environment of every app process: the node's, and where
-// the app sends its purges.
-func (n *Node) appEnv() []string {
-	env := n.opts.Environ
+// appEnv is the environment of every app process: the node's, where the
+// app sends its purges, and where its database is.
+func (n *Node) appEnv(ctx context.Context) ([]string, error) {
+	env := slices.Clip(n.opts.Environ)
 	if purge := n.purgeURL(); purge != "" {
-		env = append(env[:len(env):len(env)], "TANDEM_PURGE_URL="+purge)
+		env = append(env, "TANDEM_PURGE_URL="+purge)
 	}
-	return env
+	if n.database != nil {
+		db, err := n.database.env(ctx, n.postgres())
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, db...)
+	}
+	return env, nil
 }
 
 // purgeURL is where an app sends PURGE requests: this node's edge over

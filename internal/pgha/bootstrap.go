@@ -75,7 +75,7 @@ func (m *Member) finishBootstrap(ctx context.Context, obs Observation) error {
 			return fmt.Errorf("finish bootstrap: %w", err)
 		}
 	}
-	if err := m.createAppDatabase(ctx, c.App.User); err != nil {
+	if err := m.createAppDatabase(ctx, m.opts.AppDatabase, c.App.User); err != nil {
 		return err
 	}
 	val, _ := json.Marshal(initRecord{Holder: m.opts.Name, SysID: obs.Local.SysID})
@@ -89,7 +89,9 @@ func (m *Member) finishBootstrap(ctx context.Context, obs Observation) error {
 	return nil
 }
 
-func (m *Member) createAppDatabase(ctx context.Context, app string) error {
+// createAppDatabase creates the app's database, owned by its role, if it
+// does not exist.
+func (m *Member) createAppDatabase(ctx context.Context, app, owner string) error {
 	conn, err := m.conn.get(ctx)
 	if err != nil {
 		return fmt.Errorf("create database %s: %w", app, err)
@@ -104,8 +106,7 @@ func (m *Member) createAppDatabase(ctx context.Context, app string) error {
 	if exists {
 		return nil
 	}
-	id := pgx.Identifier{app}.Sanitize()
-	if _, err := conn.Exec(qctx, "CREATE DATABASE "+id+" OWNER "+id); err != nil {
+	if _, err := conn.Exec(qctx, "CREATE DATABASE "+pgx.Identifier{app}.Sanitize()+" OWNER "+pgx.Identifier{owner}.Sanitize()); err != nil {
 		m.conn.close()
 		return fmt.Errorf("create database %s: %w", app, err)
 	}

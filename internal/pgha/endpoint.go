@@ -156,6 +156,17 @@ func (e *Endpoint) Listen() error {
 	return nil
 }
 
+// Close closes the listener of an endpoint that was bound but will not
+// run (its node failed to start). Run closes it itself.
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ln == nil {
+		return nil
+	}
+	return e.ln.Close()
+}
+
 // Addr returns the bound address, or nil before Listen.
 func (e *Endpoint) Addr() net.Addr {
 	e.mu.Lock()

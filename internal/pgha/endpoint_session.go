@@ -2,6 +2,7 @@ package pgha
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -181,13 +182,21 @@ func (e *Endpoint) relayAuth(s *session, server, client net.Conn) error {
 		if n < 0 {
 			return fmt.Errorf("server message %q: invalid length %d", head[0], n+4)
 		}
-		bw.Write(head[:])
-		if head[0] == 'K' {
+		switch {
+		case head[0] == 'K':
+			bw.Write(head[:])
 			if err := e.backendKeyData(s, br, bw, n); err != nil {
 				return err
 			}
-		} else if _, err := io.CopyN(bw, br, n); err != nil {
-			return err
+		case head[0] == 'R' && n >= 4 && n <= maxSASLMessage:
+			if err := relayAuthentication(br, bw, n); err != nil {
+				return err
+			}
+		default:
+			bw.Write(head[:])
+			if _, err := io.CopyN(bw, br, n); err != nil {
+				return err
+			}
 		}
 		if head[0] == 'Z' {
 			break
@@ -204,6 +213,61 @@ func (e *Endpoint) relayAuth(s *session, server, client net.Conn) error {
 	server.SetDeadline(time.Time{})
 	client.SetDeadline(time.Time{})
 	return nil
+}
+
+// maxSASLMessage bounds the authentication messages relayAuthentication
+// reads whole; larger ones are copied as they are.
+const maxSASLMessage = 4096
+
+// authSASL is the authentication type of AuthenticationSASL: the server
+// lists the SASL mechanisms it accepts.
+const authSASL = 10
+
+// relayAuthentication forwards an Authentication message whose body is n
+// bytes. The server, reached over TLS, offers SCRAM-SHA-256-PLUS (SCRAM
+// bound to that TLS channel) besides SCRAM-SHA-256; the client reaches
+// the endpoint without TLS, and libpq refuses a server that offers
+// channel binding over a connection without it. So the -PLUS mechanisms
+// are taken out of the list: the client authenticates with plain
+// SCRAM-SHA-256, end to end, which the server accepts.
+func relayAuthentication(br *bufio.Reader, bw *bufio.Writer, n int64) error {
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return err
+	}
+	if binary.BigEndian.Uint32(body) == authSASL {
+		body = withoutChannelBinding(body)
+	}
+	var head [5]byte
+	head[0] = 'R'
+	binary.BigEndian.PutUint32(head[1:], uint32(len(body)+4))
+	bw.Write(head[:])
+	bw.Write(body)
+	return nil
+}
+
+// withoutChannelBinding returns an AuthenticationSASL body without the
+// mechanisms that need channel binding (…-PLUS); the body as it is when
+// nothing else would be left or it is malformed.
+func withoutChannelBinding(body []byte) []byte {
+	out := append([]byte(nil), body[:4]...)
+	kept := 0
+	for rest := body[4:]; len(rest) > 0 && rest[0] != 0; {
+		end := bytes.IndexByte(rest, 0)
+		if end < 0 {
+			return body
+		}
+		mech := rest[:end]
+		if !bytes.HasSuffix(mech, []byte("-PLUS")) {
+			out = append(append(out, mech...), 0)
+			kept++
+		}
+		rest = rest[end+1:]
+	}
+	if kept == 0 {
+		return body
+	}
+	return append(out, 0)
 }
 
 // backendKeyData forwards a BackendKeyData message's body of n bytes and

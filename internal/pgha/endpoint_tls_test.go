@@ -12,6 +12,8 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +114,18 @@ func TestEndpointServerTLS(t *testing.T) {
 	defer cancel()
 	if _, err := conn.Exec(ctx, "SELECT pg_sleep(60)"); pgCode(err) != "57014" {
 		t.Errorf("cancelled pg_sleep over TLS: %v; want SQLSTATE 57014", err)
+	}
+
+	// libpq (psql) too: it refuses a server that offers channel binding
+	// over its plain connection, so the endpoint takes SCRAM-SHA-256-PLUS
+	// out of the offer.
+	if psql, err := exec.LookPath("psql"); err == nil {
+		cmd := exec.CommandContext(t.Context(), psql, endpointURL(e), "-Atc", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "t" {
+			t.Errorf("psql through the endpoint: %v: %s; want t (TLS to the server)", err, out)
+		}
+	} else if os.Getenv("TANDEM_REQUIRE_POSTGRES") != "" {
+		t.Errorf("psql not found: %v", err)
 	}
 
 	// The server refuses the clear: the endpoint above did speak TLS.

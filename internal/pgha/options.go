@@ -58,9 +58,11 @@ type Options struct {
 	HBA []string
 	// Archive sets WAL archiving; the zero value archives nothing.
 	Archive Archive
-	// AppUser is the role (and database) generated for the app;
-	// DefaultAppUser if "".
+	// AppUser is the role generated for the app; DefaultAppUser if "".
 	AppUser string
+	// AppDatabase is the database created for the app, owned by AppUser;
+	// AppUser if "".
+	AppDatabase string
 	// TTL is the leader lease's time to live; DefaultTTL if 0. A dead
 	// primary is replaced a little over TTL after it died.
 	TTL time.Duration
@@ -174,6 +176,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if !roleName.MatchString(o.AppUser) || o.AppUser == superuser || o.AppUser == replicationUser {
 		return bad("app_user: %q must be a lowercase SQL name other than %s and %s", o.AppUser, superuser, replicationUser)
+	}
+	if o.AppDatabase == "" {
+		o.AppDatabase = o.AppUser
+	}
+	if !roleName.MatchString(o.AppDatabase) || strings.HasPrefix(o.AppDatabase, "template") || o.AppDatabase == "postgres" {
+		return bad("app_database: %q must be a lowercase SQL name, not postgres or a template", o.AppDatabase)
 	}
 	if o.Store == nil {
 		return bad("store: must be set")

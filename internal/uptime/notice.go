@@ -32,6 +32,10 @@ type Notice struct {
 	Message string `json:"message"`
 	// Nodes are the verdicts of the nodes that counted.
 	Nodes map[string]NodeVerdict `json:"nodes"`
+	// Event names a one-off event that is no check's change of state (a
+	// database failover: "failover"); "" for a check's notice. Check then
+	// names what it happened to ("database").
+	Event string `json:"event,omitempty"`
 }
 
 // NodeVerdict is a node's verdict within a Notice.
@@ -47,6 +51,8 @@ func (n Notice) Repeat() bool { return n.State == Down && n.Previous == Down }
 // Subject is a short title for the notice, as in a mail's subject.
 func (n Notice) Subject() string {
 	switch {
+	case n.Event != "":
+		return fmt.Sprintf("%s: %s", n.Check, n.Event)
 	case n.Repeat():
 		return fmt.Sprintf("%s is still DOWN", n.Check)
 	case n.State == Down:
