@@ -15,6 +15,9 @@ const healthWatchInterval = time.Second
 // onHealthChange follows the balancer's view of the instances: a deploy
 // waits on it, and RestartAfter counts from it.
 func (a *App) onHealthChange(t balance.TargetStatus) {
+	if t.State == balance.StateHealthy {
+		a.gate.Ready()
+	}
 	if t.Remote {
 		return // another node's instances: their health comes from the cluster view
 	}
@@ -34,6 +37,34 @@ func (a *App) onHealthChange(t balance.TargetStatus) {
 			}
 		} else {
 			in.unhealthySince = time.Time{}
+		}
+	}
+}
+
+// holdUntilReady makes the gate hold the app's requests while the node
+// starts, until an instance is healthy (see edge.Gate.HoldUntilReady), for
+// at most the startup allowance of a new instance: a request that waits a
+// moment gets its page, where the balancer would answer 503 at once. An
+// app that runs no instance on this node holds nothing: its requests go
+// to other nodes, or get the 503 at once. An app with a healthy instance
+// on another node (a remote target) is ready already: that node takes
+// the requests until an instance here is healthy.
+func (a *App) holdUntilReady() {
+	if a.opts.Instances == 0 {
+		return
+	}
+	a.gate.HoldUntilReady(a.opts.Startup)
+	a.readyIfHealthy()
+}
+
+// readyIfHealthy ends the gate's startup hold if a target of the pool is
+// healthy already: a remote one reported before the hold began, or a
+// local one without health checks (healthy when added, never reported).
+func (a *App) readyIfHealthy() {
+	for _, t := range a.pool.Targets() {
+		if t.State == balance.StateHealthy {
+			a.gate.Ready()
+			return
 		}
 	}
 }
