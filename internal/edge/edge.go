@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +39,13 @@ type Server struct {
 	fdLimit uint64  // the open-file limit when New ran
 	stored  rateLog // "cannot buffer request body" lines
 	handler http.Handler
+	// draining is set while Run drains for a handover: every response
+	// asks its client to close the connection (see Handover).
+	draining atomic.Bool
+	// handover takes Handover's requests; Run answers them.
+	handover chan handoverRequest
+	// ran is closed when Run returns.
+	ran chan struct{}
 
 	mu        sync.Mutex // guards the fields below
 	listeners []listener
@@ -46,8 +54,10 @@ type Server struct {
 }
 
 type listener struct {
-	ln  net.Listener
-	srv *http.Server
+	name string       // ListenerHTTP or ListenerTLS
+	raw  net.Listener // the listening socket, unwrapped
+	ln   net.Listener // raw behind the connection limit (and TLS)
+	srv  *http.Server
 }
 
 // New checks opts and builds the handler chain. It binds nothing.
@@ -76,6 +86,8 @@ func New(opts Options) (*Server, error) {
 		fdLimit:  fdLimit,
 		stored:   rateLog{every: time.Minute},
 		hijacked: make(map[net.Conn]struct{}),
+		handover: make(chan handoverRequest),
+		ran:      make(chan struct{}),
 	}
 	s.bodies = newBodyStore(&opts, &s.buffers)
 	for _, r := range opts.Routes {
@@ -110,7 +122,8 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Listen binds the configured addresses, so that a port already in use is
-// reported before anything else starts.
+// reported before anything else starts; or takes the listeners of
+// Options.Inherited.
 func (s *Server) Listen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,11 +135,11 @@ func (s *Server) Listen() error {
 	}
 	s.checkConnLimit()
 	if s.opts.Listen != "" {
-		ln, err := net.Listen("tcp", s.opts.Listen)
+		ln, err := s.bind(ListenerHTTP, s.opts.Listen)
 		if err != nil {
 			return fmt.Errorf("listen edge: %w", err)
 		}
-		s.listeners = append(s.listeners, listener{ln: s.conns.listener(ln), srv: s.newHTTPServer(nil)})
+		s.listeners = append(s.listeners, listener{name: ListenerHTTP, raw: ln, ln: s.conns.listener(ln), srv: s.newHTTPServer(nil)})
 	}
 	if t := s.opts.TLS; t != nil {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
@@ -135,12 +148,12 @@ func (s *Server) Listen() error {
 			return fmt.Errorf("listen edge tls: load certificate: %w", err)
 		}
 		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
-		ln, err := net.Listen("tcp", t.Listen)
+		ln, err := s.bind(ListenerTLS, t.Listen)
 		if err != nil {
 			s.closeListenersLocked()
 			return fmt.Errorf("listen edge tls: %w", err)
 		}
-		s.listeners = append(s.listeners, listener{ln: tls.NewListener(s.conns.listener(ln), cfg), srv: s.newHTTPServer(cfg)})
+		s.listeners = append(s.listeners, listener{name: ListenerTLS, raw: ln, ln: tls.NewListener(s.conns.listener(ln), cfg), srv: s.newHTTPServer(cfg)})
 	}
 	return nil
 }
@@ -183,7 +196,7 @@ func (s *Server) Addrs() []net.Addr {
 
 func (s *Server) newHTTPServer(cfg *tls.Config) *http.Server {
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.closingWhenDraining(),
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
@@ -201,7 +214,8 @@ func (s *Server) newHTTPServer(cfg *tls.Config) *http.Server {
 
 // Run serves until ctx ends, then stops accepting, lets in-flight requests
 // finish within ShutdownTimeout, closes what is left (hijacked connections
-// such as WebSockets included) and returns. Listen must have been called.
+// such as WebSockets included) and returns. After a Handover it returns
+// once the drain Handover asked for is done. Listen must have been called.
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if len(s.listeners) == 0 {
@@ -215,14 +229,15 @@ func (s *Server) Run(ctx context.Context) error {
 	s.running = true
 	listeners := s.listeners
 	s.mu.Unlock()
+	defer close(s.ran)
 
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
 		s.log.Info("edge listening", "addr", l.ln.Addr().String(), "tls", l.srv.TLSConfig != nil)
 		go func() {
 			err := l.srv.Serve(l.ln)
-			if errors.Is(err, http.ErrServerClosed) {
-				err = nil
+			if errors.Is(err, http.ErrServerClosed) || s.draining.Load() && errors.Is(err, net.ErrClosed) {
+				err = nil // stopped, or closed by a handover
 			}
 			errc <- err
 		}()
@@ -231,10 +246,14 @@ func (s *Server) Run(ctx context.Context) error {
 	pending := len(listeners)
 	select {
 	case <-ctx.Done():
+		s.shutdown(listeners)
+	case req := <-s.handover:
+		s.drainForHandover(listeners, req.drain)
+		close(req.done)
 	case serveErr = <-errc:
 		pending--
+		s.shutdown(listeners)
 	}
-	s.shutdown(listeners)
 	for ; pending > 0; pending-- {
 		if err := <-errc; err != nil && serveErr == nil {
 			serveErr = err
