@@ -18,6 +18,11 @@ type Status struct {
 
 	// Checks are the uptime checks' states; nil when there are none.
 	Checks []CheckSummary `json:"checks,omitempty"`
+
+	// Upgrade is the last upgrade of the node's binary in place (tandem
+	// upgrade), while it runs and once it ended; nil if none since the
+	// node started.
+	Upgrade *UpgradeStatus `json:"upgrade,omitempty"`
 }
 
 // AppStatus describes one app on the node.
