@@ -49,7 +49,7 @@ func (o *outcomes) add(code int, err error, what string) {
 	} else {
 		o.statuses[code]++
 	}
-	if (err != nil || code != http.StatusOK) && len(o.examples) < 10 {
+	if (err != nil || code != http.StatusOK) && len(o.examples) < 3 {
 		o.examples = append(o.examples, fmt.Sprintf("%s: %d %v", what, code, err))
 	}
 }

@@ -3,8 +3,9 @@
 // middleware every request passes (request id, client address from trusted
 // proxies, size limits and body deadlines, access log, trace span), the
 // routing table from host and path to app, the request bodies read in full
-// before an app gets them (bodyStore), and the reverse proxy that hands a
-// request to the app's balancer.
+// before an app gets them (bodyStore), the reverse proxy that hands a
+// request to the app's balancer, and the handover of the listening sockets
+// to a new binary of tandem (ListenerFiles, Handover, Options.Inherited).
 //
 // The edge knows nothing about instances: each app is an http.RoundTripper
 // (a balance.Pool) given in Options.Upstreams. What the edge answers when no
