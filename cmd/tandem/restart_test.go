@@ -65,6 +65,9 @@ func (o *outcomes) String() string {
 		parts = append(parts, fmt.Sprintf("%d×%s", n, kind))
 	}
 	sort.Strings(parts)
+	if len(o.examples) == 0 {
+		return strings.Join(parts, ", ")
+	}
 	return strings.Join(parts, ", ") + "; e.g. " + strings.Join(o.examples, "; ")
 }
 

@@ -215,36 +215,14 @@ esac
 // replacing it might), the process takes the node over again, instances
 // untouched and no request failed; tandem upgrade fails saying why.
 func TestUpgradeExecFails(t *testing.T) {
-	v2 := tandemV2(t)
-	n := startNode(t, upgradeStack)
-	st := n.waitFor("3 healthy instances", 30*time.Second, healthy("web", 3))
-	before := instancePIDs(st, "web")
 	vanishing := filepath.Join(t.TempDir(), "tandem-vanishing")
 	writeScript(t, vanishing, fmt.Sprintf(`#!/bin/sh
 case "$1" in
 version) exec %[1]s "$@" ;;
 validate) rm -f "$0"; exec %[1]s "$@" ;;
 esac
-`, v2))
-
-	l := startEdgeLoad("http://"+n.edge, 6, 2, 2*time.Millisecond)
-	time.Sleep(300 * time.Millisecond)
-	out, code := n.tandem("upgrade", "--binary", vanishing)
-	if code == 0 || !strings.Contains(out, "exec "+vanishing) || !strings.Contains(out, "no such file") {
-		t.Errorf("tandem upgrade with a binary that vanished: exit %d\n%s\nwant a failure saying the exec failed", code, out)
-	}
-	t.Logf("tandem upgrade:\n%s", out)
-	time.Sleep(300 * time.Millisecond)
-	got := l.stop()
-	t.Logf("requests through the failed upgrade: %s", got)
-	if n := got.failed(); n > 0 || got.status(200) < 100 {
-		t.Errorf("%d requests failed through the failed exec; want none", n)
-	}
-	st = n.waitFor("3 healthy instances", 10*time.Second, healthy("web", 3))
-	if st.Version != "dev" || st.Upgrade == nil || st.Upgrade.Result != admin.UpgradeFailed {
-		t.Errorf("status after the failed exec: version %s, upgrade %+v; want dev, a failed upgrade", st.Version, st.Upgrade)
-	}
-	samePIDs(t, before, instancePIDs(st, "web"))
+`, tandemV2(t)))
+	n, before := failedUpgrade(t, vanishing, "exec "+vanishing, "no such file")
 	// This process supervises them still.
 	if err := syscall.Kill(before["web-2"], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -260,34 +238,119 @@ esac
 // binary back, which takes the node over as it was: no request fails, the
 // instances keep their processes, and tandem upgrade fails saying why.
 func TestUpgradeFallsBack(t *testing.T) {
-	v2 := tandemV2(t)
-	n := startNode(t, upgradeStack)
-	st := n.waitFor("3 healthy instances", 30*time.Second, healthy("web", 3))
-	before := instancePIDs(st, "web")
 	broken := filepath.Join(t.TempDir(), "tandem-broken")
 	writeScript(t, broken, fmt.Sprintf(`#!/bin/sh
 case "$1" in
 version|validate) exec %[1]s "$@" ;;
 esac
 exec %[1]s up -f /nonexistent/stack.yaml
-`, v2))
+`, tandemV2(t)))
+	failedUpgrade(t, broken, "could not take the node over", "/nonexistent/stack.yaml")
+}
+
+// failedUpgrade starts a node, upgrades it to binary under load, and
+// checks what an upgrade that fails once under way must leave: the
+// command fails saying each of want, no request failed, the node runs its
+// old version with the instances of before, and status says the upgrade
+// failed. It returns the node and its instances' pids.
+func failedUpgrade(t *testing.T, binary string, want ...string) (*node, map[string]int) {
+	t.Helper()
+	n := startNode(t, upgradeStack)
+	st := n.waitFor("3 healthy instances", 30*time.Second, healthy("web", 3))
+	before := instancePIDs(st, "web")
 
 	l := startEdgeLoad("http://"+n.edge, 6, 2, 2*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
-	out, code := n.tandem("upgrade", "--binary", broken)
-	if code == 0 || !strings.Contains(out, "could not take the node over") || !strings.Contains(out, "/nonexistent/stack.yaml") {
-		t.Errorf("tandem upgrade with a binary that cannot take over: exit %d\n%s\nwant a failure saying why", code, out)
-	}
+	out, code := n.tandem("upgrade", "--binary", binary)
 	t.Logf("tandem upgrade:\n%s", out)
+	for _, w := range want {
+		if code == 0 || !strings.Contains(out, w) {
+			t.Errorf("tandem upgrade --binary %s: exit %d; want a failure saying %q", binary, code, w)
+		}
+	}
+	if strings.Contains(out, "failed after -") {
+		t.Errorf("tandem upgrade reports a negative duration:\n%s", out)
+	}
 	time.Sleep(300 * time.Millisecond)
 	got := l.stop()
 	t.Logf("requests through the failed upgrade: %s", got)
 	if n := got.failed(); n > 0 || got.status(200) < 100 {
-		t.Errorf("%d requests failed through the fallback; want none", n)
+		t.Errorf("%d requests failed through the failed upgrade; want none", n)
 	}
 	st = n.waitFor("3 healthy instances", 10*time.Second, healthy("web", 3))
 	if st.Version != "dev" || st.Upgrade == nil || st.Upgrade.Result != admin.UpgradeFailed {
-		t.Errorf("status after the fallback: version %s, upgrade %+v; want dev, a failed upgrade", st.Version, st.Upgrade)
+		t.Errorf("status after the failed upgrade: version %s, upgrade %+v; want dev, a failed upgrade", st.Version, st.Upgrade)
 	}
 	samePIDs(t, before, instancePIDs(st, "web"))
+	return n, before
+}
+
+// clusterUpgradeStack is a node of a three-zone cluster without jobs (a
+// job running refuses an upgrade).
+const clusterUpgradeStack = `
+cluster: { name: e2e, node: "{{node}}", zone: "{{zone}}", data_dir: "{{dir}}/data" }
+edge:
+  listen: "{{edge}}"
+  cache: { memory: 0 }
+admin: { listen: "{{admin}}" }
+log: { level: debug }
+apps:
+  web:
+    command: ["{{testapp}}"]
+    instances: 2
+    health: { path: /healthz, interval: 200ms, timeout: 200ms, rise: 1, fall: 2 }
+`
+
+// TestUpgradeInCluster upgrades one node of a three-zone cluster under
+// load at its edge and another node's: no request fails, its etcd member
+// comes back (the cluster keeps its quorum and three members), and every
+// node sees its new version.
+func TestUpgradeInCluster(t *testing.T) {
+	v2 := tandemV2(t)
+	nodes := startCluster(t, clusterUpgradeStack)
+	a, b := nodes[0], nodes[1]
+	st, _ := a.status()
+	before := instancePIDs(st, "web")
+
+	la := startEdgeLoad("http://"+a.edge, 4, 1, 2*time.Millisecond)
+	lb := startEdgeLoad("http://"+b.edge, 4, 1, 2*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	out, code := a.run("upgrade", "--binary", v2)
+	if code != 0 {
+		t.Fatalf("tandem upgrade of %s: exit %d\n%s", a.name, code, out)
+	}
+	t.Logf("tandem upgrade:\n%s", out)
+	time.Sleep(500 * time.Millisecond)
+	for name, l := range map[string]*edgeLoad{a.name: la, b.name: lb} {
+		got := l.stop()
+		t.Logf("requests at %s through the upgrade: %s", name, got)
+		if n := got.failed(); n > 0 || got.status(200) < 100 {
+			t.Errorf("%d requests at %s failed during the upgrade of %s; want none", n, name, a.name)
+		}
+	}
+	for _, cn := range nodes {
+		cn.waitFor(a.name+" at the new version in "+cn.name+"'s view", 20*time.Second, func(s admin.Status) bool {
+			if !clusterHealthy(3, "web", 2)(s) {
+				return false
+			}
+			for _, ns := range s.Cluster.Nodes {
+				if ns.Name == a.name {
+					return ns.Version == upgradeVersion
+				}
+			}
+			return false
+		})
+	}
+	st, _ = a.status()
+	samePIDs(t, before, instancePIDs(st, "web"))
+	members, err := b.client().Members(t.Context())
+	healthyMembers := 0
+	for _, m := range members {
+		if m.Healthy && !m.Learner {
+			healthyMembers++
+		}
+	}
+	if err != nil || healthyMembers != 3 {
+		t.Errorf("cluster members after the upgrade: %+v, %v; want 3 healthy voters, %s's among them", members, err, a.name)
+	}
 }

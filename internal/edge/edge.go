@@ -269,7 +269,15 @@ func (s *Server) Run(ctx context.Context) error {
 // shutdown drains every listener's server within ShutdownTimeout.
 func (s *Server) shutdown(listeners []listener) {
 	s.log.Info("edge draining", "timeout", s.opts.ShutdownTimeout.String())
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	s.drainUntil(listeners, time.Now().Add(s.opts.ShutdownTimeout))
+	s.log.Info("edge stopped")
+}
+
+// drainUntil shuts every listener's server down: the requests in flight
+// may finish until deadline; then what is left is closed, hijacked
+// connections last.
+func (s *Server) drainUntil(listeners []listener, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, l := range listeners {
@@ -288,7 +296,6 @@ func (s *Server) shutdown(listeners []listener) {
 		c.Close()
 	}
 	s.mu.Unlock()
-	s.log.Info("edge stopped")
 }
 
 // trackHijacked records a hijacked connection so shutdown can close it.

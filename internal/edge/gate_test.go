@@ -59,15 +59,7 @@ func TestGatePauseHoldsUntilOpen(t *testing.T) {
 		next := new(countingRT)
 		g := NewGate(next)
 		g.Pause(10 * time.Second)
-		got := make(chan int, 1)
-		go func() {
-			resp, err := g.RoundTrip(gateRequest(t, "*/*"))
-			if err != nil {
-				got <- -1
-				return
-			}
-			got <- resp.StatusCode
-		}()
+		got := roundTripAsync(t, g)
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
 		if st := g.State(); st.Held != 1 || next.n.Load() != 0 {

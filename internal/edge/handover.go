@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -115,23 +114,7 @@ wait:
 		case <-tick.C:
 		}
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, l := range listeners {
-		wg.Go(func() {
-			if err := l.srv.Shutdown(ctx); err != nil {
-				s.log.Warn("edge handover drain deadline reached, closing connections", "err", err)
-				l.srv.Close()
-			}
-		})
-	}
-	wg.Wait()
-	s.mu.Lock()
-	for c := range s.hijacked {
-		c.Close()
-	}
-	s.mu.Unlock()
+	s.drainUntil(listeners, deadline)
 	s.log.Info("edge handed over")
 }
 

@@ -39,7 +39,7 @@ func TestHandoverToNextServer(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() { ran <- first.Run(context.Background()) }()
 
-	var failures atomic.Int64
+	var failures, closed atomic.Int64
 	var failed sync.Map
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -65,6 +65,9 @@ func TestHandoverToNextServer(t *testing.T) {
 					resp.Body.Close()
 					if err == nil && resp.StatusCode != 200 {
 						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+					if resp.Close {
+						closed.Add(1)
 					}
 				}
 				if err != nil {
@@ -123,6 +126,9 @@ func TestHandoverToNextServer(t *testing.T) {
 		var msgs []string
 		failed.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return true })
 		t.Errorf("%d requests failed across the handover: %s", n, strings.Join(msgs, "; "))
+	}
+	if closed.Load() == 0 {
+		t.Error("no response asked its client to close the connection; want those answered while draining to")
 	}
 	served1, served2 := len(firstLog.lines()), len(secondLog.lines())
 	if served1 == 0 || served2 == 0 {

@@ -129,7 +129,9 @@ func New(opts Options) (_ *Node, err error) {
 	st := opts.Stack
 	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(st), upgrades: make(chan upgradeJob)}
 	if h := opts.Handover; h != nil {
-		n.setUpgrade(h.st.Upgrade)
+		u := h.st.Upgrade // how it ended is known once the node has taken over (Run)
+		u.Result, u.Error = admin.UpgradeRunning, ""
+		n.setUpgrade(u)
 	}
 	if n.tracing, err = newTracing(st, opts.Version, n.log); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)

@@ -181,6 +181,10 @@ func (n *Node) handOver(ctx context.Context, job upgradeJob, p *parts) (*Handove
 		h.close()
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		h.close()
+		return nil, fmt.Errorf("upgrade: the node was asked to stop while it drained: %w", err)
+	}
 	for _, a := range n.apps.Apps() {
 		h.st.Healthy = append(h.st.Healthy, a.Healthy()...)
 	}
