@@ -36,13 +36,16 @@ const EnvHandover = "TANDEM_HANDOVER"
 // handoverFile is where, under the data directory, the state is written.
 const handoverFile = "handover.json"
 
-// The names of the listeners handed over.
+// The names of the listeners handed over, besides the edge's (see
+// edgeListener).
 const (
-	listenerEdgeHTTP  = "edge/http"
-	listenerEdgeHTTPS = "edge/https"
-	listenerAdmin     = "admin"
-	listenerNode      = "node"
+	listenerAdmin = "admin"
+	listenerNode  = "node"
 )
+
+// edgeListener is the name under which the edge's listener name (an
+// edge.Listener* name) is handed over.
+func edgeListener(name string) string { return "edge/" + name }
 
 // handoverState is the state file: everything the next binary needs to
 // take the node over. It holds the instances' environments: the file is

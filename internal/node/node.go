@@ -226,12 +226,8 @@ func (n *Node) inheritEdge() (map[string]net.Listener, error) {
 		return nil, nil
 	}
 	out := make(map[string]net.Listener)
-	addrs := map[string]string{edge.ListenerHTTP: n.st.Edge.Listen}
-	if t := n.st.Edge.TLS; t != nil {
-		addrs[edge.ListenerTLS] = t.Listen
-	}
-	for name, addr := range addrs {
-		ln, err := h.listener("edge/"+name, addr)
+	for name, addr := range n.edgeAddrs() {
+		ln, err := h.listener(edgeListener(name), addr)
 		if err != nil {
 			return nil, err
 		}
@@ -240,6 +236,16 @@ func (n *Node) inheritEdge() (map[string]net.Listener, error) {
 		}
 	}
 	return out, nil
+}
+
+// edgeAddrs are the stack file's addresses of the edge's listeners, by
+// the edge's names.
+func (n *Node) edgeAddrs() map[string]string {
+	addrs := map[string]string{edge.ListenerHTTP: n.st.Edge.Listen}
+	if t := n.st.Edge.TLS; t != nil {
+		addrs[edge.ListenerTLS] = t.Listen
+	}
+	return addrs
 }
 
 // buildJobs builds the job runner; none when the stack has no jobs.

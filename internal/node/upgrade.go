@@ -203,42 +203,46 @@ func (n *Node) handOver(ctx context.Context, job upgradeJob, p *parts) (*Handove
 // of the listening sockets, the binary running now (for a fallback), and
 // the admin API refusing changes with nothing running that the handover
 // would cut.
-func (n *Node) prepareHandover(st admin.UpgradeStatus) (h *Handover, err error) {
-	h = &Handover{listeners: map[string]*os.File{}}
+func (n *Node) prepareHandover(st admin.UpgradeStatus) (*Handover, error) {
+	h := &Handover{listeners: map[string]*os.File{}}
 	h.st = handoverState{Format: HandoverFormat, Upgrade: st, Args: n.opts.Args, Previous: -1, Listeners: map[string]handedListener{}}
-	defer func() {
-		if err != nil {
-			h.close()
-		}
-	}()
-	files, err := n.edge.ListenerFiles()
-	if err != nil {
+	if err := n.holdListeners(h); err != nil {
+		h.close()
 		return nil, err
 	}
-	addrs := map[string]string{listenerEdgeHTTP: n.st.Edge.Listen}
-	if n.st.Edge.TLS != nil {
-		addrs[listenerEdgeHTTPS] = n.st.Edge.TLS.Listen
-	}
-	for name, f := range files {
-		h.add("edge/"+name, f, addrs["edge/"+name])
-	}
-	f, err := n.admin.ListenerFile()
-	if err != nil {
-		return nil, err
-	}
-	h.add(listenerAdmin, f, n.st.Admin.Listen)
-	if f, err = n.cl.NodeListenerFile(); err != nil {
-		return nil, err
-	}
-	h.add(listenerNode, f, n.nodeListenAddr())
+	var err error
 	if h.previous, err = os.Open("/proc/self/exe"); err != nil {
+		h.close()
 		return nil, fmt.Errorf("open the running binary: %w", err)
 	}
 	n.admin.Refuse(errUpgrading)
 	if err := n.handoverCheck(); err != nil { // started since the upgrade was checked
+		h.close()
 		return nil, err
 	}
 	return h, nil
+}
+
+// holdListeners adds duplicates of every listening socket to h.
+func (n *Node) holdListeners(h *Handover) error {
+	files, err := n.edge.ListenerFiles()
+	if err != nil {
+		return err
+	}
+	addrs := n.edgeAddrs()
+	for name, f := range files {
+		h.add(edgeListener(name), f, addrs[name])
+	}
+	f, err := n.admin.ListenerFile()
+	if err != nil {
+		return err
+	}
+	h.add(listenerAdmin, f, n.st.Admin.Listen)
+	if f, err = n.cl.NodeListenerFile(); err != nil {
+		return err
+	}
+	h.add(listenerNode, f, n.nodeListenAddr())
+	return nil
 }
 
 // add holds listener file f, bound for addr, for the handover.
