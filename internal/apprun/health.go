@@ -48,7 +48,8 @@ func (a *App) onHealthChange(t balance.TargetStatus) {
 // app that runs no instance on this node holds nothing: its requests go
 // to other nodes, or get the 503 at once. An app with a healthy instance
 // on another node (a remote target) is ready already: that node takes
-// the requests until an instance here is healthy.
+// the requests until an instance here is healthy. An instance in a crash
+// loop ends the hold too (onProcessEvent).
 func (a *App) holdUntilReady() {
 	if a.opts.Instances == 0 {
 		return
@@ -79,6 +80,9 @@ func (a *App) onProcessEvent(ev supervise.Event) {
 	case supervise.EventStarted, supervise.EventExited, supervise.EventOOMKilled:
 		a.pool.Reset(ev.Instance)
 	case supervise.EventCrashLoop:
+		// Not coming up soon: a starting app's requests get the 503 now
+		// rather than at the end of the startup hold.
+		a.gate.Ready()
 		a.mu.Lock()
 		d := a.deploy
 		a.mu.Unlock()

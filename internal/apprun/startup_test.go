@@ -42,7 +42,8 @@ func viewWith(states ...string) cluster.View {
 // TestStartupHoldAndOtherNodes: a starting app holds its requests while
 // no instance anywhere is healthy; a healthy instance on another node
 // ends the hold (that node takes the requests), whether it is seen before
-// the hold begins or after; an app with no instance here never holds.
+// the hold begins or after; so does a crash loop here; an app with no
+// instance here never holds.
 func TestStartupHoldAndOtherNodes(t *testing.T) {
 	a := startupApp(t, 2)
 	a.holdUntilReady()
@@ -69,5 +70,12 @@ func TestStartupHoldAndOtherNodes(t *testing.T) {
 	c.holdUntilReady()
 	if st := c.gate.State(); !st.StartupEnds.IsZero() {
 		t.Errorf("gate of an app with no instance here = %+v; want no hold", st)
+	}
+
+	d := startupApp(t, 1)
+	d.holdUntilReady()
+	d.onProcessEvent(supervise.Event{Kind: supervise.EventCrashLoop, App: "web", Instance: "web-1"})
+	if st := d.gate.State(); !st.StartupEnds.IsZero() {
+		t.Errorf("gate of an app whose instance crash loops = %+v; want no hold: the 503 at once", st)
 	}
 }
