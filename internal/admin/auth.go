@@ -61,6 +61,10 @@ func (s *Server) guard(mux *http.ServeMux) http.Handler {
 			mux.ServeHTTP(w, r)
 			return
 		}
+		if why := s.refusing.Load(); why != nil {
+			s.audited(w, r, pattern, entry, s.refused(why.err))
+			return
+		}
 		s.audited(w, r, pattern, entry, mux)
 	})
 }

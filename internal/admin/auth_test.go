@@ -17,6 +17,7 @@ import (
 // audit log in a temporary directory.
 type testServer struct {
 	t      *testing.T
+	srv    *Server
 	addr   string // host:port
 	tokens TokenStore
 	audit  *AuditLog
@@ -53,7 +54,7 @@ func startAuthServer(t *testing.T, opts Options) *testServer {
 		}
 		opts.Audit.Close()
 	})
-	ts := &testServer{t: t, addr: s.Addr().(*net.TCPAddr).String(), tokens: opts.Tokens, audit: opts.Audit}
+	ts := &testServer{t: t, srv: s, addr: s.Addr().(*net.TCPAddr).String(), tokens: opts.Tokens, audit: opts.Audit}
 	ts.root = ts.issue("root", 0, ScopeAdmin)
 	return ts
 }

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +42,8 @@ type Options struct {
 	// Database is the stack's PostgreSQL; nil when the stack has none
 	// (its endpoints answer 404).
 	Database Database
+	// Upgrade upgrades the node's binary in place; nil answers 501.
+	Upgrade Upgrader
 	// Tokens holds the tokens API calls are made with; required: every
 	// /v1/ and /metrics request needs one (see routeScopes).
 	Tokens TokenStore
@@ -49,6 +53,10 @@ type Options struct {
 	// TLSCert and TLSKey are PEM files; when set, the listener serves
 	// HTTPS only.
 	TLSCert, TLSKey string
+	// Inherited, if not nil, is the listening socket the process that ran
+	// this node before an upgrade handed over: Listen uses it in place of
+	// binding Listen, and calls that queued on it meanwhile are served.
+	Inherited net.Listener
 	// Logger receives the server's own events; nil discards them.
 	Logger *slog.Logger
 }
@@ -59,8 +67,12 @@ type Server struct {
 	log    *slog.Logger
 	scopes map[string]Scope // see routeScopes
 	mux    *http.ServeMux
-	ln     net.Listener
+	raw    net.Listener // the listening socket
+	ln     net.Listener // raw, behind TLS if any
 	srv    *http.Server
+	// refusing, if set, is why calls that change something are refused
+	// (see Refuse).
+	refusing atomic.Pointer[refusal]
 }
 
 // routeScopes is the scope each API route needs, by its mux pattern.
@@ -92,6 +104,7 @@ func routeScopes() map[string]Scope {
 		"GET /v1/audit":                     ScopeAdmin,
 		"POST /v1/cluster/tokens":           ScopeAdmin,
 		"DELETE /v1/cluster/members/{name}": ScopeAdmin,
+		"POST /v1/upgrade":                  ScopeAdmin,
 	}
 }
 
@@ -125,6 +138,7 @@ func New(opts Options) (*Server, error) {
 	s.registerDatabase(mux)
 	s.registerTokens(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
+	mux.HandleFunc("POST /v1/upgrade", s.upgrade)
 	if err := s.registerPage(mux); err != nil {
 		return nil, fmt.Errorf("new admin: %w", err)
 	}
@@ -151,10 +165,14 @@ func (s *Server) Listen() error {
 		}
 		cfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	ln, err := net.Listen("tcp", s.opts.Listen)
-	if err != nil {
-		return fmt.Errorf("listen admin: %w", err)
+	ln := s.opts.Inherited
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.opts.Listen); err != nil {
+			return fmt.Errorf("listen admin: %w", err)
+		}
 	}
+	s.raw = ln
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}
@@ -167,6 +185,21 @@ func (s *Server) Close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
+}
+
+// ListenerFile returns a duplicate of the listening socket (close-on-exec
+// set), for a handover to the next binary of an upgrade: with it open, the
+// socket outlives Run, and calls wait in its backlog.
+func (s *Server) ListenerFile() (*os.File, error) {
+	tl, ok := s.raw.(*net.TCPListener)
+	if !ok {
+		return nil, fmt.Errorf("admin listener: %w", errors.New("not bound to a TCP address"))
+	}
+	f, err := tl.File()
+	if err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	return f, nil
 }
 
 // Addr is the bound address; nil before Listen.

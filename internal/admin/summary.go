@@ -15,8 +15,8 @@ import (
 // bodies go unsummarised (the handler still gets all of it).
 const summaryBodyLimit = 64 << 10
 
-// summarize says in a few words what a deploy, rollback, purge or token
-// change asks for, for the audit log; "" for other calls. It names
+// summarize says in a few words what a deploy, rollback, purge, token
+// change or upgrade asks for, for the audit log; "" for other calls. It names
 // environment keys but never their values, which may be secrets.
 func summarize(r *http.Request, pattern string) string {
 	var parts []string
@@ -77,6 +77,16 @@ func summarize(r *http.Request, pattern string) string {
 		add("scopes", scopeList(req.Scopes))
 		if req.TTL > 0 {
 			add("ttl", req.TTL.String())
+		}
+	case "POST /v1/upgrade":
+		var req UpgradeRequest
+		if !peekJSON(r, &req) {
+			return ""
+		}
+		add("binary", req.Binary)
+		add("who", req.Who)
+		if req.Drain > 0 {
+			add("drain", req.Drain.String())
 		}
 	default:
 		return ""

@@ -175,11 +175,13 @@ func (a *App) Start(ctx context.Context, env []string) error {
 	if err != nil {
 		return err
 	}
+	a.holdUntilReady()
 	for range a.opts.Instances {
 		if _, err := a.startInstance(ctx, rel); err != nil {
 			return err
 		}
 	}
+	a.readyIfHealthy()
 	a.mu.Lock()
 	a.started = true
 	a.mu.Unlock()

@@ -15,6 +15,9 @@ const healthWatchInterval = time.Second
 // onHealthChange follows the balancer's view of the instances: a deploy
 // waits on it, and RestartAfter counts from it.
 func (a *App) onHealthChange(t balance.TargetStatus) {
+	if t.State == balance.StateHealthy {
+		a.gate.Ready()
+	}
 	if t.Remote {
 		return // another node's instances: their health comes from the cluster view
 	}
@@ -38,6 +41,35 @@ func (a *App) onHealthChange(t balance.TargetStatus) {
 	}
 }
 
+// holdUntilReady makes the gate hold the app's requests while the node
+// starts, until an instance is healthy (see edge.Gate.HoldUntilReady), for
+// at most the startup allowance of a new instance: a request that waits a
+// moment gets its page, where the balancer would answer 503 at once. An
+// app that runs no instance on this node holds nothing: its requests go
+// to other nodes, or get the 503 at once. An app with a healthy instance
+// on another node (a remote target) is ready already: that node takes
+// the requests until an instance here is healthy. An instance in a crash
+// loop ends the hold too (onProcessEvent).
+func (a *App) holdUntilReady() {
+	if a.opts.Instances == 0 {
+		return
+	}
+	a.gate.HoldUntilReady(a.opts.Startup)
+	a.readyIfHealthy()
+}
+
+// readyIfHealthy ends the gate's startup hold if a target of the pool is
+// healthy already: a remote one reported before the hold began, or a
+// local one without health checks (healthy when added, never reported).
+func (a *App) readyIfHealthy() {
+	for _, t := range a.pool.Targets() {
+		if t.State == balance.StateHealthy {
+			a.gate.Ready()
+			return
+		}
+	}
+}
+
 // onProcessEvent keeps the balancer in step with the processes: an
 // instance whose process exited or restarted takes no traffic until its
 // health check passes again. A new instance that keeps crashing fails
@@ -48,6 +80,9 @@ func (a *App) onProcessEvent(ev supervise.Event) {
 	case supervise.EventStarted, supervise.EventExited, supervise.EventOOMKilled:
 		a.pool.Reset(ev.Instance)
 	case supervise.EventCrashLoop:
+		// Not coming up soon: a starting app's requests get the 503 now
+		// rather than at the end of the startup hold.
+		a.gate.Ready()
 		a.mu.Lock()
 		d := a.deploy
 		a.mu.Unlock()

@@ -178,6 +178,9 @@ func (a *App) syncRemoteTargets(self string, v cluster.View) {
 		}
 		a.pool.SetHealth(id, healthy[id] > 0)
 		a.pool.SetWeight(id, max(1, healthy[id]))
+		if healthy[id] > 0 {
+			a.gate.Ready() // that node takes the requests while none is healthy here
+		}
 	}
 	for id := range have {
 		if _, ok := want[id]; !ok {

@@ -1,6 +1,9 @@
 package balance
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestHealthState(t *testing.T) {
 	tests := []struct {
@@ -47,4 +50,35 @@ func TestHealthStateReset(t *testing.T) {
 	if !h.observe(true) || h.state != StateHealthy {
 		t.Errorf("state after reset and a pass = %v; want healthy (rise 1)", h.state)
 	}
+}
+
+// TestTargetAddedHealthy: a target added as Healthy (its health carried
+// over an upgrade) takes requests at once, before any check has run, and
+// its checks still make it unhealthy when it fails them.
+func TestTargetAddedHealthy(t *testing.T) {
+	b := newBackend(t, "web-1", nil)
+	slow := fastHealth
+	slow.Interval, slow.Rise = time.Hour, 5 // no check would make it healthy in this test
+	tp := startPool(t, Options{Health: slow})
+	tg := b.target("")
+	tg.Healthy = true
+	if err := tp.Add(tg); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := tp.Target("web-1"); st.State != StateHealthy {
+		t.Fatalf("state after Add(Healthy) = %v; want healthy at once", st.State)
+	}
+	if body, err := get(t.Context(), tp, "/"); err != nil || body != "web-1" {
+		t.Errorf("GET = %q, %v; want web-1's answer", body, err)
+	}
+
+	fast := newBackend(t, "web-2", nil)
+	fast.healthy.Store(false)
+	tp2 := startPool(t, Options{Health: fastHealth})
+	tg = fast.target("")
+	tg.Healthy = true
+	if err := tp2.Add(tg); err != nil {
+		t.Fatal(err)
+	}
+	tp2.waitState(t, "web-2", StateUnhealthy)
 }

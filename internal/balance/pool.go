@@ -146,7 +146,7 @@ func (p *Pool) Add(tg Target) error {
 		// The targets' own connections dial as the pool's Transport does.
 		t.conns = newConns(tg.Addr, p.ownTrans.DialContext, max(p.opts.UpstreamTimeout, 0))
 	}
-	if !p.checked(t) {
+	if !p.checked(t) || tg.Healthy {
 		t.health.markHealthy()
 		t.healthy.Store(true)
 	}

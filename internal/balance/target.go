@@ -25,6 +25,12 @@ type Target struct {
 	// the requests in flight of one instance. 0 means 1; at most maxWeight.
 	// SetWeight changes it.
 	Weight int
+	// Healthy starts the target healthy rather than starting: it is an
+	// instance that was healthy in the balancer of the process this node
+	// ran before an upgrade, as HAProxy's server-state file carries
+	// health across a reload. Its checks go on as usual and Fall failures
+	// make it unhealthy.
+	Healthy bool
 }
 
 // maxWeight bounds Target.Weight, so that in-flight counts times weights

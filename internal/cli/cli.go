@@ -52,7 +52,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // Run runs the command line and returns the process exit code.
 func Run(ctx context.Context, opts Options, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr, opts)
+	root := newRoot(stdout, stderr, opts, args)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -99,7 +99,9 @@ func exitCode(err error) int {
 	}
 }
 
-func newRoot(stdout, stderr io.Writer, opts Options) *cobra.Command {
+// newRoot builds the command tree; args are the command-line arguments,
+// which tandem up hands to the binary of an upgrade.
+func newRoot(stdout, stderr io.Writer, opts Options, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "tandem",
 		Short: "Run a web monolith the way the cloud would, on machines you own",
@@ -118,7 +120,9 @@ the admin address.`,
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(
-		newUpCmd(opts.Keeper),
+		newUpCmd(opts.Keeper, args),
+		newUpgradeCmd(),
+		newVersionCmd(),
 		newValidateCmd(),
 		newStatusCmd(),
 		newDeployCmd(),

@@ -12,7 +12,7 @@ import (
 	"github.com/tandem-run/tandem/internal/node"
 )
 
-func newUpCmd(keeper string) *cobra.Command {
+func newUpCmd(keeper string, args []string) *cobra.Command {
 	var file, join string
 	c := &cobra.Command{
 		Use:   "up",
@@ -27,20 +27,31 @@ their children too, whenever tandem ends).
 The first start creates a one-member cluster in cluster.data_dir, or, with
 --join, joins the cluster of the node that made the token (see tandem
 cluster token). Later starts rejoin whatever cluster the data directory
-belongs to.`,
+belongs to.
+
+tandem upgrade replaces the binary of a running node in place: the node
+execs the new binary with the same arguments, which takes the listeners
+and the running instances over (see docs/operations.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			// A binary that ran this node before an upgrade handed it
+			// over: take it over, or fall back to that binary.
+			h, err := node.OpenHandover(os.Getenv(node.EnvHandover))
+			os.Unsetenv(node.EnvHandover) // not for the apps, nor the next upgrade's checks
+			if err != nil {
+				return fmt.Errorf("take the node over: %w (its instances end with this process)", err)
+			}
 			st, err := config.Load(file)
 			if err != nil {
-				return err
+				return h.FallBack(err, os.Environ())
 			}
 			logger := newLogger(c.ErrOrStderr(), st.Log)
 			accessLog, closeLog, err := openAccessLog(st.Edge.AccessLog, c.OutOrStdout())
 			if err != nil {
-				return err
+				return h.FallBack(err, os.Environ())
 			}
 			defer closeLog()
-			n, err := node.New(node.Options{
+			return node.Serve(c.Context(), node.Options{
 				Stack:     st,
 				Logger:    logger,
 				AccessLog: accessLog,
@@ -48,11 +59,9 @@ belongs to.`,
 				Version:   Version,
 				Join:      join,
 				Keeper:    keeper,
+				Args:      args,
+				Handover:  h,
 			})
-			if err != nil {
-				return err
-			}
-			return n.Run(c.Context())
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "tandem.yaml", "stack file")

@@ -41,6 +41,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -112,9 +113,12 @@ type Cluster struct {
 	health Health
 	leader uint64       // member ID behind health.Leader, 0 when unknown
 	nodeLn net.Listener // bound by Open, handed to Run; nil once Run took it
-	opened bool         // Open was called
-	ready  bool         // Open succeeded
-	closed bool
+	// nodeSock is the node listener's socket, bound by Open and kept for
+	// NodeListenerFile.
+	nodeSock *net.TCPListener
+	opened   bool // Open was called
+	ready    bool // Open succeeded
+	closed   bool
 }
 
 // New validates opts and returns a Cluster that has started nothing.
@@ -177,20 +181,52 @@ func (c *Cluster) Open(ctx context.Context) error {
 	if err == nil {
 		// Bound here so that a taken port fails Open and joiners can
 		// connect as soon as Run serves.
-		ln, err = net.Listen("tcp", net.JoinHostPort(c.opts.bindHost(), strconv.Itoa(c.opts.NodePort)))
-		if err != nil {
-			err = fmt.Errorf("node listener: %w", err)
-		}
+		ln, err = c.bindNode()
 	}
 	if err != nil {
+		if c.opts.NodeListener != nil && ln == nil {
+			c.opts.NodeListener.Close()
+		}
 		c.shutdown()
 		return fmt.Errorf("open cluster %s: %w", c.opts.Name, err)
 	}
 	c.mu.Lock()
 	c.health = Health{Quorum: true, Since: c.now()}
 	c.nodeLn, c.ready = ln, true
+	c.nodeSock, _ = ln.(*net.TCPListener)
 	c.mu.Unlock()
 	return nil
+}
+
+// bindNode binds the node listener, or takes Options.NodeListener.
+func (c *Cluster) bindNode() (net.Listener, error) {
+	if ln := c.opts.NodeListener; ln != nil {
+		c.log.Info("node listener inherited", "addr", ln.Addr().String())
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(c.opts.bindHost(), strconv.Itoa(c.opts.NodePort)))
+	if err != nil {
+		return nil, fmt.Errorf("node listener: %w", err)
+	}
+	return ln, nil
+}
+
+// NodeListenerFile returns a duplicate of the node listener's socket
+// (close-on-exec set), for a handover to the next binary of an upgrade:
+// with it open, the socket outlives Run, and other nodes' requests wait
+// in its backlog. It needs the cluster open.
+func (c *Cluster) NodeListenerFile() (*os.File, error) {
+	c.mu.Lock()
+	sock := c.nodeSock
+	c.mu.Unlock()
+	if sock == nil {
+		return nil, fmt.Errorf("node listener: %w", ErrNotOpen)
+	}
+	f, err := sock.File()
+	if err != nil {
+		return nil, fmt.Errorf("node listener: %w", err)
+	}
+	return f, nil
 }
 
 // Run serves the node listener (joins and Options.NodeHandler), checks

@@ -57,6 +57,13 @@ type Options struct {
 	// is configured with the same endpoints.
 	External *External
 
+	// NodeListener, if not nil, is the node listener's socket that the
+	// process which ran this node before an upgrade handed over (see
+	// Cluster.NodeListenerFile): Open uses it in place of binding
+	// NodePort, so that other nodes' requests queued on it meanwhile are
+	// served. The Cluster owns it from Open on.
+	NodeListener net.Listener
+
 	// NodeHandler serves node-to-node requests other than joins on the node
 	// listener. Only clients presenting a certificate from the cluster CA
 	// reach it; nil answers 404 (until HandleNode gives one).

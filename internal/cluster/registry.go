@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -69,6 +70,9 @@ type Registry struct {
 	log  *slog.Logger
 	logs *telemetry.LogLimiter // the failures that repeat while etcd is out of reach
 	wake chan struct{}         // 1-buffered: SetApp tells Run there is something to write
+	// keep makes the end of Run leave the registration to its lease (see
+	// Keep).
+	keep atomic.Bool
 
 	mu   sync.Mutex                // guards apps
 	apps map[string][]InstanceInfo // app -> this node's instances, as last set
@@ -110,9 +114,16 @@ func (r *Registry) SetApp(app string, instances []InstanceInfo) {
 	}
 }
 
+// Keep makes Run, when its context ends, leave the node registered until
+// its lease expires (the TTL) rather than revoke it: the node is handing
+// over to a new binary of tandem (an upgrade), which registers again, under
+// a lease of its own, within moments. Meanwhile the other nodes keep
+// sending it requests, which wait in its node listener's backlog.
+func (r *Registry) Keep() { r.keep.Store(true) }
+
 // Run registers the node and keeps it registered until ctx ends, then
-// revokes the lease (waiting a bounded time) so that the node leaves the
-// cluster's view at once. When the lease is lost — etcd lost quorum or
+// revokes the lease (waiting a bounded time; see Keep) so that the node
+// leaves the cluster's view at once. When the lease is lost — etcd lost quorum or
 // was unreachable for longer than the TTL — Run registers again under a
 // new lease, with back-off. It returns an error only for invalid options.
 func (r *Registry) Run(ctx context.Context) error {
@@ -189,7 +200,9 @@ func (r *Registry) session(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			r.revoke(ctx, id)
+			if !r.keep.Load() {
+				r.revoke(ctx, id)
+			}
 			return ctx.Err()
 		case _, ok := <-ka:
 			if !ok {

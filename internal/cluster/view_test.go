@@ -139,3 +139,41 @@ func nodeLease(t *testing.T, client *clientv3.Client, name string) clientv3.Leas
 	}
 	return clientv3.LeaseID(resp.Kvs[0].Lease)
 }
+
+// TestRegistryKeptForHandover: a registry told to Keep leaves the node
+// registered when it stops (an upgrade hands over to a new binary); the
+// next registry of the node takes its keys over under a lease of its own,
+// so that they outlive the old lease.
+func TestRegistryKeptForHandover(t *testing.T) {
+	client := startTestEtcd(t)
+	viewer := NewViewer(ViewerOptions{Client: fixedClient(client), Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
+	goRun(t, viewer.Run)
+	const ttl = time.Second
+	web := []InstanceInfo{{Name: "web-1", Release: "v1", State: InstanceHealthy}}
+	old := NewRegistry(RegistryOptions{Client: fixedClient(client), Prefix: testPrefix, Self: testNodeInfo("a", "z1"), TTL: ttl, Logger: testLogger(t)})
+	old.SetApp("web", web)
+	stopOld := goRun(t, old.Run)
+	waitView(t, viewer, 10*time.Second, "node a with web", func(v View) bool { return len(v.Nodes["a"].Apps["web"]) == 1 })
+	oldLease := nodeLease(t, client, "a")
+
+	old.Keep()
+	stopOld()
+	if got := nodeLease(t, client, "a"); got != oldLease {
+		t.Fatalf("node a's lease after a kept stop = %x; want %x still", got, oldLease)
+	}
+	next := NewRegistry(RegistryOptions{Client: fixedClient(client), Prefix: testPrefix, Self: testNodeInfo("a", "z1"), TTL: ttl, Logger: testLogger(t)})
+	next.SetApp("web", web)
+	goRun(t, next.Run)
+	deadline := time.Now().Add(5 * time.Second)
+	for nodeLease(t, client, "a") == oldLease {
+		if time.Now().After(deadline) {
+			t.Fatal("the next registry did not register node a under a lease of its own")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Past the old lease's TTL, node a and its instances are still there.
+	time.Sleep(2 * ttl)
+	if v := viewer.View(); len(v.Nodes["a"].Apps["web"]) != 1 {
+		t.Errorf("view after the old lease expired: %+v; want node a with web", v.Nodes)
+	}
+}

@@ -3,8 +3,9 @@
 // middleware every request passes (request id, client address from trusted
 // proxies, size limits and body deadlines, access log, trace span), the
 // routing table from host and path to app, the request bodies read in full
-// before an app gets them (bodyStore), and the reverse proxy that hands a
-// request to the app's balancer.
+// before an app gets them (bodyStore), the reverse proxy that hands a
+// request to the app's balancer, and the handover of the listening sockets
+// to a new binary of tandem (ListenerFiles, Handover, Options.Inherited).
 //
 // The edge knows nothing about instances: each app is an http.RoundTripper
 // (a balance.Pool) given in Options.Upstreams. What the edge answers when no
@@ -21,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +40,13 @@ type Server struct {
 	fdLimit uint64  // the open-file limit when New ran
 	stored  rateLog // "cannot buffer request body" lines
 	handler http.Handler
+	// draining is set while Run drains for a handover: every response
+	// asks its client to close the connection (see Handover).
+	draining atomic.Bool
+	// handover takes Handover's requests; Run answers them.
+	handover chan handoverRequest
+	// ran is closed when Run returns.
+	ran chan struct{}
 
 	mu        sync.Mutex // guards the fields below
 	listeners []listener
@@ -46,8 +55,10 @@ type Server struct {
 }
 
 type listener struct {
-	ln  net.Listener
-	srv *http.Server
+	name string       // ListenerHTTP or ListenerTLS
+	raw  net.Listener // the listening socket, unwrapped
+	ln   net.Listener // raw behind the connection limit (and TLS)
+	srv  *http.Server
 }
 
 // New checks opts and builds the handler chain. It binds nothing.
@@ -76,6 +87,8 @@ func New(opts Options) (*Server, error) {
 		fdLimit:  fdLimit,
 		stored:   rateLog{every: time.Minute},
 		hijacked: make(map[net.Conn]struct{}),
+		handover: make(chan handoverRequest),
+		ran:      make(chan struct{}),
 	}
 	s.bodies = newBodyStore(&opts, &s.buffers)
 	for _, r := range opts.Routes {
@@ -110,7 +123,8 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Listen binds the configured addresses, so that a port already in use is
-// reported before anything else starts.
+// reported before anything else starts; or takes the listeners of
+// Options.Inherited.
 func (s *Server) Listen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,11 +136,11 @@ func (s *Server) Listen() error {
 	}
 	s.checkConnLimit()
 	if s.opts.Listen != "" {
-		ln, err := net.Listen("tcp", s.opts.Listen)
+		ln, err := s.bind(ListenerHTTP, s.opts.Listen)
 		if err != nil {
 			return fmt.Errorf("listen edge: %w", err)
 		}
-		s.listeners = append(s.listeners, listener{ln: s.conns.listener(ln), srv: s.newHTTPServer(nil)})
+		s.listeners = append(s.listeners, listener{name: ListenerHTTP, raw: ln, ln: s.conns.listener(ln), srv: s.newHTTPServer(nil)})
 	}
 	if t := s.opts.TLS; t != nil {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
@@ -135,12 +149,12 @@ func (s *Server) Listen() error {
 			return fmt.Errorf("listen edge tls: load certificate: %w", err)
 		}
 		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
-		ln, err := net.Listen("tcp", t.Listen)
+		ln, err := s.bind(ListenerTLS, t.Listen)
 		if err != nil {
 			s.closeListenersLocked()
 			return fmt.Errorf("listen edge tls: %w", err)
 		}
-		s.listeners = append(s.listeners, listener{ln: tls.NewListener(s.conns.listener(ln), cfg), srv: s.newHTTPServer(cfg)})
+		s.listeners = append(s.listeners, listener{name: ListenerTLS, raw: ln, ln: tls.NewListener(s.conns.listener(ln), cfg), srv: s.newHTTPServer(cfg)})
 	}
 	return nil
 }
@@ -183,7 +197,7 @@ func (s *Server) Addrs() []net.Addr {
 
 func (s *Server) newHTTPServer(cfg *tls.Config) *http.Server {
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.closingWhenDraining(),
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
@@ -201,7 +215,8 @@ func (s *Server) newHTTPServer(cfg *tls.Config) *http.Server {
 
 // Run serves until ctx ends, then stops accepting, lets in-flight requests
 // finish within ShutdownTimeout, closes what is left (hijacked connections
-// such as WebSockets included) and returns. Listen must have been called.
+// such as WebSockets included) and returns. After a Handover it returns
+// once the drain Handover asked for is done. Listen must have been called.
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if len(s.listeners) == 0 {
@@ -215,14 +230,15 @@ func (s *Server) Run(ctx context.Context) error {
 	s.running = true
 	listeners := s.listeners
 	s.mu.Unlock()
+	defer close(s.ran)
 
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
 		s.log.Info("edge listening", "addr", l.ln.Addr().String(), "tls", l.srv.TLSConfig != nil)
 		go func() {
 			err := l.srv.Serve(l.ln)
-			if errors.Is(err, http.ErrServerClosed) {
-				err = nil
+			if errors.Is(err, http.ErrServerClosed) || s.draining.Load() && errors.Is(err, net.ErrClosed) {
+				err = nil // stopped, or closed by a handover
 			}
 			errc <- err
 		}()
@@ -231,10 +247,14 @@ func (s *Server) Run(ctx context.Context) error {
 	pending := len(listeners)
 	select {
 	case <-ctx.Done():
+		s.shutdown(listeners)
+	case req := <-s.handover:
+		s.drainForHandover(listeners, req.drain)
+		close(req.done)
 	case serveErr = <-errc:
 		pending--
+		s.shutdown(listeners)
 	}
-	s.shutdown(listeners)
 	for ; pending > 0; pending-- {
 		if err := <-errc; err != nil && serveErr == nil {
 			serveErr = err
@@ -249,7 +269,15 @@ func (s *Server) Run(ctx context.Context) error {
 // shutdown drains every listener's server within ShutdownTimeout.
 func (s *Server) shutdown(listeners []listener) {
 	s.log.Info("edge draining", "timeout", s.opts.ShutdownTimeout.String())
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	s.drainUntil(listeners, time.Now().Add(s.opts.ShutdownTimeout))
+	s.log.Info("edge stopped")
+}
+
+// drainUntil shuts every listener's server down: the requests in flight
+// may finish until deadline; then what is left is closed, hijacked
+// connections last.
+func (s *Server) drainUntil(listeners []listener, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, l := range listeners {
@@ -268,7 +296,6 @@ func (s *Server) shutdown(listeners []listener) {
 		c.Close()
 	}
 	s.mu.Unlock()
-	s.log.Info("edge stopped")
 }
 
 // trackHijacked records a hijacked connection so shutdown can close it.

@@ -27,22 +27,31 @@ const (
 
 // Gate stands in front of an app's balancer and lets the node pause the
 // app (hold requests while something is done, such as a schema change)
-// or put it in maintenance (a 503 page with a message). It is an
-// http.RoundTripper: give it as the app's upstream in Options.Upstreams,
-// wrapping the balancer. The zero value is not usable; see NewGate.
+// or put it in maintenance (a 503 page with a message). While the node
+// starts, it also holds the app's requests until an instance is healthy
+// (see HoldUntilReady). It is an http.RoundTripper: give it as the app's
+// upstream in Options.Upstreams, wrapping the balancer. The zero value is
+// not usable; see NewGate.
 type Gate struct {
 	next http.RoundTripper
-	// open mirrors mode == GateOpen, so that the request path reads it
-	// without taking mu: every request of the app passes here.
+	// open mirrors mode == GateOpen with no startup hold, so that the
+	// request path reads it without taking mu: every request of the app
+	// passes here.
 	open atomic.Bool
+	// starting mirrors !startupEnds.IsZero(), so that Ready, called on
+	// every health report, costs nothing once the app is up.
+	starting atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	mode    GateMode
 	message string
 	since   time.Time
 	hold    time.Duration
-	opened  chan struct{} // closed when a pause ends
-	held    int           // requests waiting while paused
+	opened  chan struct{} // closed when a pause or the startup hold ends
+	held    int           // requests waiting while paused or starting
+	// startupEnds is when the startup hold ends at the latest; zero when
+	// there is none.
+	startupEnds time.Time
 }
 
 // GateState is a snapshot of a Gate.
@@ -52,6 +61,9 @@ type GateState struct {
 	Since   time.Time     // when the mode was entered; zero when open
 	Hold    time.Duration // how long each request is held while paused
 	Held    int           // requests held now
+	// StartupEnds is, while requests are held for the app's first
+	// healthy instance, when that hold ends at the latest; zero otherwise.
+	StartupEnds time.Time
 }
 
 var _ http.RoundTripper = (*Gate)(nil)
@@ -81,26 +93,70 @@ func (g *Gate) Pause(hold time.Duration) {
 		g.since = time.Now()
 	}
 	g.mode, g.hold, g.message = GatePaused, hold, ""
-	g.open.Store(false)
+	g.syncOpenLocked()
 }
 
 // Maintenance answers every request with a 503 page showing message;
-// requests held by a pause get it too.
+// requests held by a pause or the startup hold get it too.
 func (g *Gate) Maintenance(message string, since time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.mode, g.message, g.since = GateMaintenance, message, since
-	g.open.Store(false)
+	g.syncOpenLocked()
 	g.releaseLocked()
 }
 
-// Open passes requests on again; held requests go on at once.
+// Open passes requests on again; held requests go on at once (unless the
+// startup hold still holds them).
 func (g *Gate) Open() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.mode, g.message, g.since, g.hold = GateOpen, "", time.Time{}, 0
-	g.open.Store(true)
+	g.syncOpenLocked()
 	g.releaseLocked()
+}
+
+// HoldUntilReady holds the requests that would pass on until Ready is
+// called, for at most d from now: the node is starting, and no instance
+// of the app has passed its health check yet. A request held until one
+// has gets its answer, where one passed on at once would get the
+// balancer's 503. Once d has passed, requests pass on (and get that 503
+// if still no instance is healthy). Pause and maintenance work as usual
+// meanwhile.
+func (g *Gate) HoldUntilReady(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.startupEnds = time.Now().Add(d)
+	g.starting.Store(true)
+	g.syncOpenLocked()
+}
+
+// Ready ends the hold of HoldUntilReady: an instance of the app, here or
+// on another node, is healthy. Held requests go on at once. It is cheap
+// when there is no hold, and may be called any number of times.
+func (g *Gate) Ready() {
+	if !g.starting.Load() {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.endStartupLocked()
+}
+
+func (g *Gate) endStartupLocked() {
+	if g.startupEnds.IsZero() {
+		return
+	}
+	g.startupEnds = time.Time{}
+	g.starting.Store(false)
+	g.syncOpenLocked()
+	g.releaseLocked()
+}
+
+// syncOpenLocked makes open say whether requests pass on without a look
+// at mu.
+func (g *Gate) syncOpenLocked() {
+	g.open.Store(g.mode == GateOpen && g.startupEnds.IsZero())
 }
 
 func (g *Gate) releaseLocked() {
@@ -112,7 +168,7 @@ func (g *Gate) releaseLocked() {
 func (g *Gate) State() GateState {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return GateState{Mode: g.mode, Message: g.message, Since: g.since, Hold: g.hold, Held: g.held}
+	return GateState{Mode: g.mode, Message: g.message, Since: g.since, Hold: g.hold, Held: g.held, StartupEnds: g.startupEnds}
 }
 
 // RoundTrip passes req on, holds it, or answers it, by the gate's mode.
@@ -122,37 +178,53 @@ func (g *Gate) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	for {
 		g.mu.Lock()
+		if !g.startupEnds.IsZero() && !time.Now().Before(g.startupEnds) {
+			g.endStartupLocked() // still no healthy instance: the balancer answers
+		}
 		mode, message, hold, opened := g.mode, g.message, g.hold, g.opened
-		if mode == GatePaused {
+		if mode == GateOpen {
+			hold = time.Until(g.startupEnds)
+		}
+		if mode == GatePaused || mode == GateOpen && !g.startupEnds.IsZero() {
 			g.held++
 		}
 		g.mu.Unlock()
-		switch mode {
-		case GateOpen:
-			return g.next.RoundTrip(req)
-		case GateMaintenance:
+		switch {
+		case mode == GateMaintenance:
 			return gateResponse(req, "Down for maintenance", message), nil
+		case mode == GateOpen && hold <= 0: // no startup hold
+			return g.next.RoundTrip(req)
 		}
-		// Paused: wait for the gate to change, the hold to pass or the
-		// client to leave.
-		timer := time.NewTimer(hold)
-		var resp *http.Response
-		var err error
-		select {
-		case <-opened:
-		case <-timer.C:
-			resp = gateResponse(req, "Paused", "The site is paused for a moment. Please try again shortly.")
-		case <-req.Context().Done():
-			err = req.Context().Err()
-		}
-		timer.Stop()
-		g.mu.Lock()
-		g.held--
-		g.mu.Unlock()
-		if resp != nil || err != nil {
+		// Paused, or starting: wait for the gate to change, the hold to
+		// pass or the client to leave.
+		if done, resp, err := g.wait(req, mode, hold, opened); done {
 			return resp, err
 		}
 	}
+}
+
+// wait holds req for at most hold, or until opened is closed; it reports
+// whether req is done, and then its answer.
+func (g *Gate) wait(req *http.Request, mode GateMode, hold time.Duration, opened <-chan struct{}) (bool, *http.Response, error) {
+	timer := time.NewTimer(hold)
+	var resp *http.Response
+	var err error
+	select {
+	case <-opened:
+	case <-timer.C:
+		// A startup hold that ran out is looked at again by the caller,
+		// which ends it and passes the request on.
+		if mode == GatePaused {
+			resp = gateResponse(req, "Paused", "The site is paused for a moment. Please try again shortly.")
+		}
+	case <-req.Context().Done():
+		err = req.Context().Err()
+	}
+	timer.Stop()
+	g.mu.Lock()
+	g.held--
+	g.mu.Unlock()
+	return resp != nil || err != nil, resp, err
 }
 
 // gateResponse is the 503 a closed gate answers with: HTML for browsers,

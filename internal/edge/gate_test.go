@@ -59,15 +59,7 @@ func TestGatePauseHoldsUntilOpen(t *testing.T) {
 		next := new(countingRT)
 		g := NewGate(next)
 		g.Pause(10 * time.Second)
-		got := make(chan int, 1)
-		go func() {
-			resp, err := g.RoundTrip(gateRequest(t, "*/*"))
-			if err != nil {
-				got <- -1
-				return
-			}
-			got <- resp.StatusCode
-		}()
+		got := roundTripAsync(t, g)
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
 		if st := g.State(); st.Held != 1 || next.n.Load() != 0 {
@@ -132,4 +124,101 @@ func TestGateFrontServesMaintenanceBeforeTheCache(t *testing.T) {
 	if got := gateFront(next, cached); got == nil {
 		t.Error("gateFront of a plain RoundTripper = nil")
 	}
+}
+
+// roundTripAsync sends a request through g and returns where its status
+// arrives (-1 for an error).
+func roundTripAsync(t *testing.T, g *Gate) <-chan int {
+	got := make(chan int, 1)
+	go func() {
+		resp, err := g.RoundTrip(gateRequest(t, "*/*"))
+		if err != nil {
+			got <- -1
+			return
+		}
+		got <- resp.StatusCode
+	}()
+	return got
+}
+
+func TestGateHoldsUntilReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		next := new(countingRT)
+		g := NewGate(next)
+		g.HoldUntilReady(10 * time.Second)
+		start := time.Now()
+		got := roundTripAsync(t, g)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if st := g.State(); st.Held != 1 || next.n.Load() != 0 || !st.StartupEnds.Equal(start.Add(10*time.Second)) {
+			t.Fatalf("while starting: state %+v, %d passed on; want 1 held until %s, none passed", st, next.n.Load(), start.Add(10*time.Second))
+		}
+		g.Ready()
+		if code := <-got; code != 200 || time.Since(start) != 3*time.Second {
+			t.Errorf("held request after Ready: status %d after %s; want 200 from the app at once", code, time.Since(start))
+		}
+		if st := g.State(); st.Mode != GateOpen || !st.StartupEnds.IsZero() || st.Held != 0 || !g.open.Load() {
+			t.Errorf("State() after Ready = %+v, open %v; want open, no hold", st, g.open.Load())
+		}
+		g.Ready() // again: nothing to do
+		if code := <-roundTripAsync(t, g); code != 200 || next.n.Load() != 2 {
+			t.Errorf("after Ready: status %d, %d passed on; want passed on", code, next.n.Load())
+		}
+	})
+}
+
+// TestGateStartupHoldRunsOut: with no healthy instance by the end of the
+// hold, held and new requests pass on, and the balancer answers them.
+func TestGateStartupHoldRunsOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		next := new(countingRT)
+		g := NewGate(next)
+		g.HoldUntilReady(2 * time.Second)
+		start := time.Now()
+		got := roundTripAsync(t, g)
+		time.Sleep(time.Second)
+		late := roundTripAsync(t, g) // held for the second left
+		if code := <-got; code != 200 || time.Since(start) != 2*time.Second {
+			t.Errorf("held request: status %d after %s; want passed on after 2s", code, time.Since(start))
+		}
+		if code := <-late; code != 200 || next.n.Load() != 2 {
+			t.Errorf("request held later: status %d, %d passed on; want passed on with the first", code, next.n.Load())
+		}
+		if !g.open.Load() || !g.State().StartupEnds.IsZero() {
+			t.Errorf("after the hold ran out: state %+v; want open", g.State())
+		}
+	})
+}
+
+// TestGateStartupHoldWithPauseAndMaintenance: a pause holds as usual while
+// the node starts and, once resumed, requests are still held until an
+// instance is healthy; maintenance answers at once.
+func TestGateStartupHoldWithPauseAndMaintenance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		next := new(countingRT)
+		g := NewGate(next)
+		g.HoldUntilReady(time.Minute)
+		g.Pause(time.Minute)
+		got := roundTripAsync(t, g)
+		synctest.Wait()
+		g.Ready() // an instance is healthy, but the app is paused
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if next.n.Load() != 0 {
+			t.Fatal("a paused app passed a request on once ready")
+		}
+		g.HoldUntilReady(time.Minute) // a later start, still paused
+		g.Open()
+		synctest.Wait()
+		if st := g.State(); st.Held != 1 || next.n.Load() != 0 {
+			t.Fatalf("resumed while starting: state %+v, %d passed on; want still held", st, next.n.Load())
+		}
+		g.Maintenance("back soon", time.Now())
+		if code := <-got; code != 503 {
+			t.Errorf("held request when maintenance began: %d; want 503", code)
+		}
+		if code := <-roundTripAsync(t, g); code != 503 || next.n.Load() != 0 {
+			t.Errorf("maintenance while starting: %d; want 503 at once", code)
+		}
+	})
 }

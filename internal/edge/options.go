@@ -3,6 +3,7 @@ package edge
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -18,6 +19,13 @@ type Options struct {
 	Listen string
 	// TLS, when set, serves HTTP/1.1 and HTTP/2 over TLS.
 	TLS *TLSOptions
+	// Inherited holds listening sockets that the process which ran this
+	// node before an upgrade handed over (see Server.Handover), by name:
+	// ListenerHTTP in place of binding Listen, ListenerTLS in place of
+	// binding TLS.Listen. Connections that queued on them meanwhile are
+	// served. The Server owns them from Listen on. nil binds every
+	// address.
+	Inherited map[string]net.Listener
 	// TrustedProxies may set X-Forwarded-For / Forwarded / X-Request-Id.
 	TrustedProxies []netip.Prefix
 	// ReadHeaderTimeout bounds reading a request's headers (default 10s).

@@ -75,6 +75,12 @@ func (n *Node) buildAdmin() error {
 	if t := n.st.Admin.TLS; t != nil {
 		o.TLSCert, o.TLSKey = t.Cert, t.Key
 	}
+	if n.opts.Keeper != "" {
+		o.Upgrade = n
+	}
+	if o.Inherited, err = n.opts.Handover.listener(listenerAdmin, n.st.Admin.Listen); err != nil {
+		return err
+	}
 	n.admin, err = admin.New(o)
 	return err
 }
@@ -85,7 +91,8 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 		Health: n.cl.Health, View: n.view.View}
 	return func(ctx context.Context) admin.Status {
 		st := admin.Status{Node: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Site: n.st.Cluster.Site,
-			Version: n.opts.Version, StartedAt: n.started, Jobs: jobs.Summaries(), Checks: checks.Summaries(), Cluster: view.Status()}
+			Version: n.opts.Version, StartedAt: n.started, Jobs: jobs.Summaries(), Checks: checks.Summaries(), Cluster: view.Status(),
+			Upgrade: n.upgradeStatus()}
 		for _, a := range n.edge.Addrs() {
 			st.Edge = append(st.Edge, a.String())
 		}

@@ -8,6 +8,12 @@
 // supervisor, balancers, apps and the other parts start, the apps'
 // instances are started, and the edge serves. Stop order is the reverse:
 // the edge drains in-flight requests before any instance is asked to stop.
+//
+// An upgrade (Upgrade, carried out by Run and Serve) is a stop that stops
+// no instance: the edge drains without closing its listening sockets, the
+// supervisor lets its processes go, and the process execs the new binary,
+// which takes the listeners and instances over (Options.Handover) in the
+// same start order, binding and starting nothing it was handed.
 package node
 
 import (
@@ -15,8 +21,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
@@ -52,8 +61,17 @@ type Options struct {
 	Join string
 	// Keeper is the tandem binary the supervisor runs as its keeper, which
 	// kills every app process when the node's process ends, however it
-	// ends; "" runs none (a node inside a test process).
+	// ends; "" runs none (a node inside a test process), and the node
+	// cannot be upgraded in place. It is also the binary an upgrade runs
+	// when it is given none: where a package manager puts a new version.
 	Keeper string
+	// Args are the command-line arguments the node was started with
+	// (after the program's name), which an upgrade gives the new binary.
+	Args []string
+	// Handover, if not nil, is what the binary that ran this node before
+	// an upgrade handed over (OpenHandover): the node takes its listeners
+	// and instances over rather than binding and starting them.
+	Handover *Handover
 }
 
 // Node is one tandem process: the parts of a stack running on one machine.
@@ -85,6 +103,21 @@ type Node struct {
 	admin    *admin.Server
 	releases *deploy.Store
 	started  time.Time
+
+	// upgrades takes the upgrades Upgrade accepted; Run carries them out.
+	upgrades  chan upgradeJob
+	upgrading atomic.Bool // an upgrade was accepted and has not failed
+	// handingOver: Run is handing the node over; it does not leave the
+	// cluster.
+	handingOver atomic.Bool
+	// tookOver: with Options.Handover, the node has begun taking the
+	// instances over, past the point of falling back.
+	tookOver bool
+	// handedOver is set when Run returns after handing the node over.
+	handedOver *Handover
+
+	upMu    sync.Mutex           // guards upgrade
+	upgrade *admin.UpgradeStatus // the last upgrade, for status; nil if none
 }
 
 // New builds a node from opts. It binds nothing and starts nothing but,
@@ -97,7 +130,12 @@ func New(opts Options) (_ *Node, err error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st := opts.Stack
-	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(st)}
+	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(st), upgrades: make(chan upgradeJob)}
+	if h := opts.Handover; h != nil {
+		u := h.st.Upgrade // how it ended is known once the node has taken over (Run)
+		u.Result, u.Error = admin.UpgradeRunning, ""
+		n.setUpgrade(u)
+	}
 	if n.tracing, err = newTracing(st, opts.Version, n.log); err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
@@ -117,7 +155,11 @@ func New(opts Options) (_ *Node, err error) {
 
 // buildCluster builds the control plane and the parts that read it.
 func (n *Node) buildCluster() (err error) {
-	if n.cl, err = cluster.New(clusterOptions(n.st, n.opts.Join, n.log)); err != nil {
+	o := clusterOptions(n.st, n.opts.Join, n.log)
+	if o.NodeListener, err = n.opts.Handover.listener(listenerNode, n.nodeListenAddr()); err != nil {
+		return err
+	}
+	if n.cl, err = cluster.New(o); err != nil {
 		return err
 	}
 	n.view = n.cl.Viewer()
@@ -130,7 +172,11 @@ func (n *Node) buildCluster() (err error) {
 func (n *Node) buildApps() (err error) {
 	var apps []*apprun.App
 	onEvent := func(ev supervise.Event) { n.apps.OnProcessEvent(ev) }
-	if n.sup, err = supervise.New(supervise.Options{Logger: n.log, OnEvent: onEvent, KeeperPath: n.opts.Keeper}); err != nil {
+	so := supervise.Options{Logger: n.log, OnEvent: onEvent, KeeperPath: n.opts.Keeper}
+	if h := n.opts.Handover; h != nil {
+		so.Adopt = h.st.Processes
+	}
+	if n.sup, err = supervise.New(so); err != nil {
 		return err
 	}
 	if n.releases, err = deploy.OpenStore(filepath.Join(n.st.Cluster.DataDir, "releases")); err != nil {
@@ -167,9 +213,42 @@ func (n *Node) buildEdge() (err error) {
 		upstreams[a.Name()] = a.Gate()
 	}
 	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
+	if o.Inherited, err = n.inheritEdge(); err != nil {
+		return err
+	}
 	o.Tracer, o.Observer = n.tracer, n.tel.observer
 	n.edge, err = edge.New(o)
 	return err
+}
+
+// inheritEdge returns the edge's listeners the previous binary handed
+// over, by the edge's names; nil without a handover.
+func (n *Node) inheritEdge() (map[string]net.Listener, error) {
+	h := n.opts.Handover
+	if h == nil {
+		return nil, nil
+	}
+	out := make(map[string]net.Listener)
+	for name, addr := range n.edgeAddrs() {
+		ln, err := h.listener(edgeListener(name), addr)
+		if err != nil {
+			return nil, err
+		}
+		if ln != nil {
+			out[name] = ln
+		}
+	}
+	return out, nil
+}
+
+// edgeAddrs are the stack file's addresses of the edge's listeners, by
+// the edge's names.
+func (n *Node) edgeAddrs() map[string]string {
+	addrs := map[string]string{edge.ListenerHTTP: n.st.Edge.Listen}
+	if t := n.st.Edge.TLS; t != nil {
+		addrs[edge.ListenerTLS] = t.Listen
+	}
+	return addrs
 }
 
 // buildJobs builds the job runner; none when the stack has no jobs.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/apprun"
@@ -21,11 +20,14 @@ const openTimeout = 2 * time.Minute
 
 // Run starts the node and serves until ctx ends; then it drains the edge,
 // stops the instances and returns. A part failing to start stops the parts
-// already started.
+// already started. With Options.Handover it takes the listeners and
+// instances of the binary that ran the node before over; after an upgrade
+// (Upgrade) it returns nil with the node handed over (HandedOver) and its
+// instances running.
 func (n *Node) Run(ctx context.Context) error {
 	defer n.stopTracing() // last: the spans of the drained requests are sent
 	n.started = time.Now()
-	defer n.audit.Close() // after the admin API has stopped: parts.Wait below
+	defer n.audit.Close() // after the admin API has stopped: parts.wait below
 	if err := n.listen(ctx); err != nil {
 		return err
 	}
@@ -35,75 +37,105 @@ func (n *Node) Run(ctx context.Context) error {
 		defer n.database.store.Close()
 	}
 
-	// The supervisor and balancers outlive ctx: they must keep serving
-	// while the edge drains, and stop only after it.
-	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopParts()
-	var parts sync.WaitGroup
-	var partsErr error
-	var errMu sync.Mutex
-	run := func(name string, f func(context.Context) error) {
-		parts.Go(func() {
-			if err := f(partsCtx); err != nil {
-				errMu.Lock()
-				partsErr = errors.Join(partsErr, fmt.Errorf("%s: %w", name, err))
-				errMu.Unlock()
-				stopParts()
-			}
-		})
-	}
+	p := newParts(ctx)
+	defer p.stop()
 	n.presence = apprun.NewPresence(n.apps, n.st.Cluster.Node, n.registry(), n.view, n.changed, n.log.With("part", "cluster"))
-	run("supervisor", n.sup.Run)
+	n.tookOver = true // from here on the instances are this node's
+	p.run("supervisor", n.sup.Run)
 	for _, a := range n.apps.Apps() {
-		run("balancer "+a.Name(), a.Pool().Run)
+		p.run("balancer "+a.Name(), a.Pool().Run)
 	}
 	if n.cache != nil {
-		run("cache", n.cache.Run)
+		p.run("cache", n.cache.Run)
 	}
-	run("admin", n.admin.Run)
-	run("apps", n.apps.Run)
-	run("cluster", n.cl.Run)
-	run("registry", n.reg.Run)
-	run("cluster view", n.view.Run)
-	run("purge log", n.purges.Run)
-	run("presence", n.presence.Run)
-	run("alerts", n.alerts.Run)
+	p.run("admin", n.admin.Run)
+	p.runEarly("apps", n.apps.Run)
+	p.run("cluster", n.cl.Run)
+	p.run("registry", n.reg.Run)
+	p.run("cluster view", n.view.Run)
+	p.run("purge log", n.purges.Run)
+	p.run("presence", n.presence.Run)
+	p.run("alerts", n.alerts.Run)
 	if n.database != nil {
-		n.database.run(run)
+		n.database.run(p.run)
 	}
 
-	env, err := n.appEnv(ctx)
-	if err == nil {
-		err = n.apps.Start(ctx, env)
-	}
-	if err != nil {
-		stopParts()
+	if err := n.startApps(ctx); err != nil {
+		p.stop()
 		n.edge.Close()
-		parts.Wait()
+		p.wait()
 		return err
 	}
-	n.runLater(ctx, run)
+	n.runLater(ctx, p)
 	n.purges.AwaitCaughtUp(ctx)
 	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps.Apps()))
+	if h := n.opts.Handover; h != nil {
+		u := h.upgrade()
+		n.setUpgrade(u)
+		h.release(n.log)
+		n.log.Info("upgrade: node taken over", "from", u.From, "to", u.To, "runs", n.opts.Version, "result", u.Result,
+			"took", u.Finished.Sub(u.Started).Round(time.Millisecond).String())
+	}
+	return n.serve(ctx, p)
+}
 
-	// Serve until ctx ends or a part fails.
+// startApps starts the apps' instances, or adopts those the supervisor
+// took over from the binary that ran before an upgrade.
+func (n *Node) startApps(ctx context.Context) error {
+	env, err := n.appEnv(ctx)
+	if err != nil {
+		return err
+	}
+	h := n.opts.Handover
+	if h == nil {
+		return n.apps.Start(ctx, env)
+	}
+	return n.apps.Adopt(ctx, env, n.sup.Instances(), h.healthy())
+}
+
+// serve runs the edge until ctx ends or a part fails, then stops the
+// parts; or, on an upgrade, hands the node over (handOver).
+func (n *Node) serve(ctx context.Context, p *parts) error {
 	edgeCtx, stopEdge := context.WithCancel(ctx)
 	defer stopEdge()
 	go func() {
 		select {
-		case <-partsCtx.Done():
+		case <-p.done():
 			stopEdge()
 		case <-edgeCtx.Done():
 		}
-		n.presence.Leave() // other nodes stop sending requests here while the edge drains
+		if !n.handingOver.Load() {
+			n.presence.Leave() // other nodes stop sending requests here while the edge drains
+		}
 	}()
-	edgeErr := n.edge.Run(edgeCtx)
-
-	n.log.Info("stopping instances")
-	stopParts()
-	parts.Wait()
-	n.log.Info("node stopped")
-	return errors.Join(edgeErr, partsErr)
+	edgeDone := make(chan error, 1)
+	go func() { edgeDone <- n.edge.Run(edgeCtx) }()
+	for {
+		select {
+		case edgeErr := <-edgeDone:
+			n.log.Info("stopping instances")
+			p.stop()
+			partsErr := p.wait()
+			n.log.Info("node stopped")
+			return errors.Join(edgeErr, partsErr)
+		case job := <-n.upgrades:
+			h, err := n.handOver(ctx, job, p)
+			if h == nil && err == nil {
+				continue // failed before anything stopped: serving on
+			}
+			if err == nil {
+				err = <-edgeDone
+			}
+			if err != nil {
+				n.log.Error("upgrade failed after the edge stopped accepting; stopping the node", "err", err)
+				p.stop()
+				return errors.Join(err, p.wait())
+			}
+			n.handedOver = h
+			n.log.Info("upgrade: node handed over; running the new binary", "binary", h.st.Upgrade.Binary)
+			return nil
+		}
+	}
 }
 
 // listen binds the edge and admin listeners, opens the control plane and
@@ -144,18 +176,18 @@ func (n *Node) registry() *cluster.Registry {
 
 // runLater starts the parts that run once the apps have started: jobs
 // and uptime checks.
-func (n *Node) runLater(ctx context.Context, run func(string, func(context.Context) error)) {
+func (n *Node) runLater(ctx context.Context, p *parts) {
 	if n.jobs != nil {
 		if err := os.MkdirAll(filepath.Join(n.st.Cluster.DataDir, "jobs"), 0o700); err != nil {
 			n.log.Error("jobs not run: create their directory", "err", err)
 		} else {
-			run("jobs", n.jobs.Run)
+			p.runEarly("jobs", n.jobs.Run)
 		}
 	}
 	if n.checks != nil {
 		// The checks stop as soon as the node begins to stop: its own edge
-		// draining is no outage to alert about.
-		run("checks", func(pc context.Context) error {
+		// draining is no outage to alert about; nor is a handover.
+		p.runEarly("checks", func(pc context.Context) error {
 			cctx, cancel := context.WithCancel(pc)
 			defer cancel()
 			stop := context.AfterFunc(ctx, cancel)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -61,6 +62,14 @@ func newInstance(s *Supervisor, spec Spec) *Instance {
 
 // Name returns Spec.Name.
 func (in *Instance) Name() string { return in.spec.Name }
+
+// Spec returns the instance's spec, with defaults; for an instance
+// adopted from a Handover, the spec it was started with, without Output.
+func (in *Instance) Spec() Spec {
+	sp := in.spec
+	sp.Command, sp.Env = slices.Clone(sp.Command), slices.Clone(sp.Env)
+	return sp
+}
 
 // Status returns a snapshot of the instance.
 func (in *Instance) Status() Status {
