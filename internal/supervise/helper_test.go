@@ -47,7 +47,7 @@ func runHelper(mode string) int {
 	switch mode {
 	case "sleep": // exits on SIGTERM (default action)
 		fmt.Println("ready")
-		select {}
+		block()
 	case "exit":
 		code, _ := strconv.Atoi(os.Getenv("HELPER_CODE"))
 		fmt.Fprintln(os.Stderr, "exiting with", code)
@@ -55,7 +55,7 @@ func runHelper(mode string) int {
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
-		select {}
+		block()
 	case "print":
 		for i := 1; i <= 60; i++ {
 			fmt.Printf("out %d\n", i)
@@ -64,7 +64,7 @@ func runHelper(mode string) int {
 		long, _ := strconv.Atoi(os.Getenv("HELPER_LONG"))
 		fmt.Println(strings.Repeat("x", long))
 		fmt.Println("done")
-		select {}
+		block()
 	case "grandchildren":
 		return helperGrandchildren()
 	case "oom":
@@ -86,6 +86,15 @@ func runHelper(mode string) int {
 	}
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 2
+}
+
+// block waits until the helper is killed. A bare select {} does not:
+// without the race detector's goroutines, Go sees every goroutine asleep
+// and exits with a deadlock (exit status 2).
+func block() {
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 // helperGrandchildren starts two sleeping children, one in its process
@@ -114,7 +123,8 @@ func helperGrandchildren() int {
 		return 1
 	}
 	fmt.Println("ready")
-	select {}
+	block()
+	return 0 // not reached
 }
 
 // helperStandin stands in for tandem: it supervises a "grandchildren"
@@ -131,5 +141,6 @@ func helperStandin() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	select {}
+	block()
+	return 0 // not reached
 }
