@@ -35,11 +35,12 @@ apps:
 // GET (they are retried elsewhere); a POST in flight on it gets a clean
 // 502, never a hang; the instance is back and healthy within seconds.
 func TestKillInstanceUnderLoad(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, threeInstances)
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	base := "http://" + n.edge
 
-	l := startLoad(map[string]request{
+	l := startLoad(t, map[string]request{
 		"get1": get(base + "/"), "get2": get(base + "/"), "get3": get(base + "/"), "get4": get(base + "/"),
 		"post": post(base + "/echo"),
 	}, 5*time.Millisecond)
@@ -62,7 +63,16 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 			slowPost <- resp.StatusCode
 		}()
 	}
-	time.Sleep(time.Second) // let load and the slow POST run
+	// Some load, and the slow POSTs spread over the instances, the
+	// victim's among them.
+	l.waitServed(t, 20, 10*time.Second, "get1", "get2", "get3", "get4", "post")
+	n.waitFor("the slow POSTs in flight", 10*time.Second, func(s admin.Status) bool {
+		total := int64(0)
+		for _, in := range s.Apps[0].Instances {
+			total += in.InFlight
+		}
+		return total >= slow && instanceOf(s, "web", "web-2").InFlight > 0
+	})
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +82,7 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 		return in.PID != victim.PID && in.PID != 0 && in.Health == "healthy" && in.Restarts >= 1
 	})
 	t.Logf("web-2 back and healthy %s after SIGKILL", time.Since(killed).Round(10*time.Millisecond))
-	time.Sleep(500 * time.Millisecond) // traffic on the healed pool
+	l.waitServed(t, 50, 10*time.Second, "get1", "get2", "get3", "get4") // traffic on the healed pool
 	l.stop()
 
 	for _, kind := range []string{"get1", "get2", "get3", "get4"} {
@@ -117,6 +127,7 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 // answers is ejected by the health checks, gets no new requests, and is
 // restarted after health.restart_after.
 func TestHungInstanceEjectedAndRestarted(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, threeInstances)
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	victim := instanceOf(st, "web", "web-1")
@@ -152,6 +163,7 @@ func TestHungInstanceEjectedAndRestarted(t *testing.T) {
 // TestSlowInstanceEjected: an instance slower than the health timeout is
 // taken out of the pool.
 func TestSlowInstanceEjected(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, threeInstances)
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	victim := instanceOf(st, "web", "web-3")
@@ -179,7 +191,8 @@ func TestSlowInstanceEjected(t *testing.T) {
 // TestGracefulStop: SIGTERM under load lets in-flight requests complete,
 // refuses new connections, leaves no child process and exits 0.
 func TestGracefulStop(t *testing.T) {
-	n := startNode(t, threeInstances)
+	t.Parallel()
+	n := startProcess(t, writeStack(t, threeInstances))
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	var pids []int
 	for _, in := range st.Apps[0].Instances {
@@ -245,7 +258,8 @@ func (e *statusError) Error() string { return "status " + http.StatusText(e.code
 // TestNoOrphansWhenKilled: SIGKILL of tandem itself takes its instances
 // with it.
 func TestNoOrphansWhenKilled(t *testing.T) {
-	n := startNode(t, threeInstances)
+	t.Parallel()
+	n := startProcess(t, writeStack(t, threeInstances))
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	n.signal(syscall.SIGKILL)
 	n.wait(10 * time.Second)
@@ -276,6 +290,7 @@ func alive(pid int) bool {
 // back-off, shows as a crash loop in status, and the edge answers a clear
 // 503 meanwhile; tandem itself keeps running.
 func TestCrashLoopVisible(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, `
 cluster: { data_dir: "{{dir}}" }
 edge: { listen: "{{edge}}" }
