@@ -86,16 +86,8 @@ func login(base string) request {
 		form := url.Values{"username": {"load"}}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := c.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("POST /login: status %d", resp.StatusCode)
-		}
-		return "", nil
+		_, err := send(c, req)
+		return "", err
 	}
 }
 

@@ -116,16 +116,8 @@ func get(url string) request { return getHeader(url, "X-Instance") }
 func getHeader(url, field string) request {
 	return func(ctx context.Context, c *http.Client) (string, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-		}
-		return resp.Header.Get(field), nil
+		h, err := send(c, req)
+		return h.Get(field), err
 	}
 }
 
@@ -133,15 +125,22 @@ func getHeader(url, field string) request {
 func post(url string) request {
 	return func(ctx context.Context, c *http.Client) (string, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(strings.Repeat("x", 512)))
-		resp, err := c.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("POST %s: status %d", url, resp.StatusCode)
-		}
-		return "", nil
+		_, err := send(c, req)
+		return "", err
 	}
+}
+
+// send sends req, reads the answer and wants a 200; it returns the
+// answer's header.
+func send(c *http.Client, req *http.Request) (http.Header, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return http.Header{}, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return http.Header{}, fmt.Errorf("%s %s: status %d", req.Method, req.URL, resp.StatusCode)
+	}
+	return resp.Header, nil
 }
