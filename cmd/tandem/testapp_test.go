@@ -55,6 +55,7 @@ func testapp() {
 			}
 			time.Sleep(time.Duration(delay.Load()))
 			w.Header().Set("X-Instance", name)
+			w.Header().Set("X-Pid", strconv.Itoa(os.Getpid()))
 			w.Header().Set("X-Zone", zone)
 			if version != "" {
 				w.Header().Set("X-Version", version)
