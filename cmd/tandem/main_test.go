@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The end-to-end tests drive tandem the way a user does: a stack file,
@@ -19,9 +21,9 @@ import (
 // own. Either way its app instances are real child processes.
 //
 // Nothing is built for tandem or the test app: this test binary is both.
-// TestMain links it as bin/tandem and bin/testapp, and run under either
-// name it is that program (the busybox way), so a node started as a
-// process runs this package's main, the very code users run.
+// TestMain links it as tandem and testapp in a temporary directory, and
+// run under either name it is that program (the busybox way), so a node
+// started as a process runs this package's main, the very code users run.
 
 var (
 	tandemBin  string // this binary, run as tandem
@@ -134,7 +136,9 @@ var wikiBuild struct {
 func wiki(t *testing.T) string {
 	t.Helper()
 	wikiBuild.once.Do(func() {
-		out, err := exec.Command("go", "build", "-o", wikiBin, "../../examples/wiki").CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", wikiBin, "../../examples/wiki").CombinedOutput()
 		if err != nil {
 			wikiBuild.err = fmt.Errorf("build the example wiki: %w\n%s", err, out)
 		}
