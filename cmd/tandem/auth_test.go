@@ -28,19 +28,6 @@ apps:
     health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
 `
 
-// runCLI runs tandem with args and no TANDEM_* variables, so that no
-// token comes from the environment.
-func runCLI(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TANDEM_") {
-			env = append(env, kv)
-		}
-	}
-	return runTandem(t, env, args...)
-}
-
 // createToken makes a token through the CLI with n's root token.
 func (n *node) createToken(name string, args ...string) admin.IssuedToken {
 	n.t.Helper()
@@ -57,6 +44,7 @@ func (n *node) createToken(name string, args ...string) admin.IssuedToken {
 // nothing; a deploy token deploys until it is revoked; the audit log
 // records every attempt with who, what and when.
 func TestAdminAuth(t *testing.T) {
+	t.Parallel()
 	start := time.Now().Add(-time.Second)
 	n := startNode(t, authTestapp)
 	n.waitFor("1 healthy instance", 20*time.Second, healthy("web", 1))
@@ -194,6 +182,7 @@ func checkAudit(t *testing.T, n *node, since time.Time, reader, ci admin.IssuedT
 // CLI reaches it with --admin https://... or -f, trusting the CA given
 // with --tls-ca.
 func TestAdminTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeTestCert(t, certFile, keyFile)

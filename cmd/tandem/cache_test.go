@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -46,6 +45,7 @@ func isHit(cacheStatus string) bool { return strings.HasPrefix(cacheStatus, "tan
 // TestDiskCacheSurvivesRestart: objects in the disk tier are served as
 // hits by the next tandem process on the same data directory.
 func TestDiskCacheSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	sf := writeStack(t, cachedTestapp)
 	n := startStack(t, sf)
 	n.waitFor("2 healthy instances", 20*time.Second, healthy("web", 2))
@@ -57,7 +57,7 @@ func TestDiskCacheSurvivesRestart(t *testing.T) {
 	if again, st := getCached(t, http.DefaultClient, url); again != first || !isHit(st) {
 		t.Fatalf("second GET = %q (%s); want a hit of %q", again, st, first)
 	}
-	n.signal(syscall.SIGTERM)
+	n.stop()
 	if code := n.wait(30 * time.Second); code != 0 {
 		t.Fatalf("tandem exit code %d", code)
 	}
@@ -73,6 +73,7 @@ func TestDiskCacheSurvivesRestart(t *testing.T) {
 // TestPurgeFromCLI: `tandem purge` by URL and by tag, as an operator
 // would, makes the next GET go to the app.
 func TestPurgeFromCLI(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, cachedTestapp)
 	n.waitFor("2 healthy instances", 20*time.Second, healthy("web", 2))
 	base := "http://" + n.edge
@@ -111,6 +112,7 @@ func TestPurgeFromCLI(t *testing.T) {
 // purges them on edit, so an anonymous reader sees an edit on the next GET
 // although pages are cached for minutes.
 func TestWikiEditVisibleThroughCache(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, `
 cluster: { data_dir: "{{dir}}" }
 edge: { listen: "{{edge}}" }

@@ -25,7 +25,7 @@ checks:
   site:
     url: "{{site}}/home"
     interval: 1s
-    timeout: 500ms
+    timeout: 900ms # the site is in the test process, with nodes: give it time
     fall: 2
     rise: 2
     expect: { body: Welcome }
@@ -122,6 +122,7 @@ func (n *node) waitCheck(name, state string, timeout time.Duration) admin.CheckS
 // one DOWN alert reaches the webhook; when it recovers, exactly one UP.
 // `tandem checks --json` shows each state.
 func TestUptimeCheckAlerts(t *testing.T) {
+	t.Parallel()
 	var failing atomic.Bool
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if failing.Load() {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,32 +41,22 @@ type span struct{ first, last time.Time }
 // for each event as it comes, and returns the events and the exit code.
 func deployJSON(t *testing.T, cn *clusterNode, onEvent func(admin.DeployEvent), args ...string) ([]admin.DeployEvent, int) {
 	t.Helper()
-	cmd := exec.Command(tandemBin, slices.Concat([]string{"deploy"}, args, []string{"--json"}, cn.adminArgs())...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	var evs []admin.DeployEvent
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
+	out := &lineWriter{each: func(line []byte) {
 		var ev admin.DeployEvent
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Errorf("deploy --json printed %q: %v", sc.Text(), err)
-			continue
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Errorf("deploy --json printed %q: %v", line, err)
+			return
 		}
 		evs = append(evs, ev)
 		onEvent(ev)
-	}
-	cmd.Wait()
+	}}
+	var stderr syncBuffer
+	code := runCLITo(t, out, &stderr, slices.Concat([]string{"deploy"}, args, []string{"--json"}, cn.adminArgs())...)
 	if stderr.String() != "" {
 		t.Logf("tandem deploy stderr: %s", stderr.String())
 	}
-	return evs, cmd.ProcessState.ExitCode()
+	return evs, code
 }
 
 // webOf returns app web of a node's status.
@@ -95,6 +83,8 @@ func webOf(t *testing.T, cn *clusterNode) admin.AppStatus {
 // release that fails its health gate in zone b only is rolled back on A,
 // B rolls itself back, and C is never touched.
 func TestClusterDeployZoneByZone(t *testing.T) {
+	t.Parallel()
+	slow(t)
 	nodes := startCluster(t, clusterDeployStack)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	shared := t.TempDir()
@@ -104,7 +94,7 @@ func TestClusterDeployZoneByZone(t *testing.T) {
 	failInB := filepath.Join(shared, "web-unhealthy-in-b.sh")
 	writeScript(t, failInB, "#!/bin/sh\nif [ \"$TANDEM_ZONE\" = b ]; then export TESTAPP_UNHEALTHY=1; fi\nexec "+testappBin+" \"$@\"\n")
 
-	l := startLoad(map[string]request{
+	l := startLoad(t, map[string]request{
 		"a": get("http://" + a.edge + "/"), "b": get("http://" + b.edge + "/"), "c": get("http://" + c.edge + "/"),
 	}, 10*time.Millisecond)
 	defer l.stop()

@@ -50,6 +50,9 @@ jobs:
 // Under load runs start late and take longer, so the test waits until each
 // job has done what it must rather than for a fixed time, and judges the
 // runs that have ended: a snapshot may hold one run still in progress.
+//
+// It runs alone, before the parallel tests: it holds the node to starting
+// each run within a second of its firing.
 func TestCronJobs(t *testing.T) {
 	n := startNode(t, cronStack)
 	n.waitFor("1 healthy instance", 20*time.Second, healthy("web", 1))

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,13 +14,6 @@ import (
 
 	"github.com/tandem-run/tandem/internal/admin"
 )
-
-// cli runs `tandem SUBCOMMAND ARGS...` against n with its root token and
-// returns its combined output and exit code.
-func (n *node) cli(sub string, args ...string) (string, int) {
-	n.t.Helper()
-	return n.tandem(append([]string{sub}, args...)...)
-}
 
 // healthWatch samples an app's healthy instances through the admin API
 // while a test runs, to show that no moment had fewer than wanted.
@@ -57,6 +48,7 @@ func watchHealthy(n *node, app string) *healthWatch {
 		}
 	})
 	w.stop = func() { cancel(); wg.Wait() }
+	n.t.Cleanup(w.stop)
 	return w
 }
 
@@ -94,28 +86,26 @@ func login(base string) request {
 		form := url.Values{"username": {"load"}}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := c.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("POST /login: status %d", resp.StatusCode)
-		}
-		return "", nil
+		_, err := send(c, req)
+		return "", err
 	}
 }
 
 // TestTenDeploysUnderLoad: ten consecutive deploys of the example wiki,
 // each with its release phase (wiki migrate), under a steady load of GETs
 // and POSTs: no request fails, and at no moment do fewer than the three
-// configured instances serve.
+// configured instances serve. Under -short, three deploys.
 func TestTenDeploysUnderLoad(t *testing.T) {
+	t.Parallel()
+	deploys := 10
+	if testing.Short() {
+		deploys = 3
+	}
+	last := fmt.Sprintf("v%d", deploys+1) // v1 is the stack file's
 	n := startNode(t, wikiStack)
 	n.waitFor("3 healthy wiki instances", 30*time.Second, healthy("wiki", 3))
 	base := "http://" + n.edge
-	l := startLoad(map[string]request{
+	l := startLoad(t, map[string]request{
 		"get-index": get(base + "/"), "get-page": get(base + "/wiki/Missing_Page_Is_A_404"), "get-login": get(base + "/login"),
 		"post-login": login(base),
 	}, 20*time.Millisecond)
@@ -123,7 +113,7 @@ func TestTenDeploysUnderLoad(t *testing.T) {
 	// failures for it.
 	w := watchHealthy(n, "wiki")
 	var took []time.Duration
-	for i := 1; i <= 10; i++ {
+	for i := 1; i <= deploys; i++ {
 		start := time.Now()
 		out, code := n.cli("deploy", "wiki", "--env", fmt.Sprintf("DEPLOY_NUMBER=%d", i))
 		took = append(took, time.Since(start))
@@ -133,12 +123,12 @@ func TestTenDeploysUnderLoad(t *testing.T) {
 			t.Fatalf("deploy %d: exit %d; want 0 with the release phase's output and success:\n%s", i, code, out)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	l.waitOK(100, 30*time.Second, "get-index", "get-login", "post-login")
 	l.stop()
 	w.stop()
 
 	minHealthy, samples := w.result()
-	t.Logf("10 deploys: %v; fewest healthy instances in %d samples: %d", took, samples, minHealthy)
+	t.Logf("%d deploys: %v; fewest healthy instances in %d samples: %d", deploys, took, samples, minHealthy)
 	if minHealthy < 3 || samples < 100 {
 		t.Errorf("fewest healthy instances seen = %d in %d samples; want >= 3 at every moment", minHealthy, samples)
 	}
@@ -162,17 +152,17 @@ func TestTenDeploysUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := st.Apps[0]
-	if app.Release != "v11" || app.Healthy != 3 || len(app.Instances) != 3 {
-		t.Errorf("after 10 deploys: release %s, %d/%d healthy, %d instances; want v11 with 3 healthy", app.Release, app.Healthy, app.Desired, len(app.Instances))
+	if app.Release != last || app.Healthy != 3 || len(app.Instances) != 3 {
+		t.Errorf("after %d deploys: release %s, %d/%d healthy, %d instances; want %s with 3 healthy", deploys, app.Release, app.Healthy, app.Desired, len(app.Instances), last)
 	}
 	for _, in := range app.Instances {
-		if in.Release != "v11" {
-			t.Errorf("instance %s runs %s; want v11", in.Name, in.Release)
+		if in.Release != last {
+			t.Errorf("instance %s runs %s; want %s", in.Name, in.Release, last)
 		}
 	}
 	out, code := n.cli("history", "wiki")
-	if code != 0 || strings.Count(out, "succeeded") != 11 {
-		t.Errorf("tandem history wiki: exit %d, want 11 succeeded deploys (v1 from the stack file, then 10):\n%s", code, out)
+	if code != 0 || strings.Count(out, "succeeded") != deploys+1 {
+		t.Errorf("tandem history wiki: exit %d, want %d succeeded deploys (v1 from the stack file, then %d):\n%s", code, deploys+1, deploys, out)
 	}
 }
 
@@ -211,10 +201,11 @@ apps:
 // their health check is rolled back automatically, no request fails while
 // it is tried, and the status says why.
 func TestDeployNeverHealthyRollsBack(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, deployTestapp)
 	n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	base := "http://" + n.edge
-	l := startLoad(map[string]request{"get1": get(base + "/"), "get2": get(base + "/"), "post": post(base + "/echo")}, 10*time.Millisecond)
+	l := startLoad(t, map[string]request{"get1": get(base + "/"), "get2": get(base + "/"), "post": post(base + "/echo")}, 10*time.Millisecond)
 	w := watchHealthy(n, "web")
 	out, code := n.cli("deploy", "web", "--env", "TESTAPP_UNHEALTHY=1", "--env", "TESTAPP_VERSION=two")
 	l.stop()
@@ -268,6 +259,7 @@ func TestDeployNeverHealthyRollsBack(t *testing.T) {
 // TestDeployReleasePhaseFails: a failing release phase replaces nothing;
 // the CLI shows its output and exits non-zero.
 func TestDeployReleasePhaseFails(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, deployTestapp)
 	before := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	out, code := n.cli("deploy", "web", "--env", "TESTAPP_RELEASE_EXIT=4")
@@ -319,6 +311,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 // route streams request bodies, so that the upload is on the instance
 // while it arrives (by default the edge reads it in full first).
 func TestDeployDrainsLongUpload(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, strings.Replace(deployTestapp, "  cache: { memory: 0 }\n",
 		"  cache: { memory: 0 }\n  routes: [{ path: /, app: web, request_body: stream }]\n", 1))
 	n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
@@ -371,19 +364,14 @@ func TestDeployDrainsLongUpload(t *testing.T) {
 // starts again with the old release on every instance, and the history
 // says the deploy was interrupted: nothing half-done is left running.
 func TestDeployInterruptedByRestart(t *testing.T) {
+	t.Parallel()
 	sf := writeStack(t, strings.Replace(deployTestapp, "startup: 2s", "startup: 60s", 1))
-	n := startStack(t, sf)
+	n := startProcess(t, sf)
 	n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	deployDone := make(chan int, 1)
 	go func() {
-		cmd := exec.Command(tandemBin, append([]string{"deploy", "web", "--env", "TESTAPP_STARTUP=30s", "--env", "TESTAPP_VERSION=two"}, n.adminArgs()...)...)
-		err := cmd.Run()
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			deployDone <- exit.ExitCode()
-			return
-		}
-		deployDone <- 0
+		_, code := n.cli("deploy", "web", "--env", "TESTAPP_STARTUP=30s", "--env", "TESTAPP_VERSION=two")
+		deployDone <- code
 	}()
 	n.waitFor("a deploy waiting for its first new instance", 10*time.Second, func(st admin.Status) bool {
 		d := st.Apps[0].Deploy

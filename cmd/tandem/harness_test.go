@@ -3,16 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,44 +16,10 @@ import (
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/cli"
 	"github.com/tandem-run/tandem/internal/config"
 	tandemnode "github.com/tandem-run/tandem/internal/node"
 )
-
-// The end-to-end tests drive the built binary the way a user does: a stack
-// file, `tandem up`, the edge's HTTP port, `tandem status --json`, signals.
-
-var (
-	tandemBin  string // the tandem binary under test
-	testappBin string // the app its instances run
-	wikiBin    string // the example monolith
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tandem-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	tandemBin = filepath.Join(dir, "tandem")
-	testappBin = filepath.Join(dir, "testapp")
-	wikiBin = filepath.Join(dir, "wiki")
-	for _, b := range [][2]string{{tandemBin, "."}, {testappBin, "./testdata/testapp"}, {wikiBin, "../../examples/wiki"}} {
-		args := []string{"build", "-o", b[0]}
-		if b[1] == "." && raceEnabled {
-			args = append(args, "-race")
-		}
-		cmd := exec.Command("go", append(args, b[1])...)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n", b[1], err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // freeAddr returns a loopback address nobody listens on.
 func freeAddr(t *testing.T) string {
@@ -84,10 +45,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// node is a running `tandem up`.
+// node is a running `tandem up`: in this process (startNode, startStack)
+// or a process of its own (startProcess).
 type node struct {
 	t     *testing.T
-	cmd   *exec.Cmd
 	edge  string // host:port
 	admin string // host:port
 	// tokenFile holds the node's root token once it has started; "" if
@@ -95,14 +56,34 @@ type node struct {
 	tokenFile string
 	stdout    *syncBuffer
 	stderr    *syncBuffer
-	done      chan struct{}
-	err       error // Wait's result, once done is closed
+	done      chan struct{} // closed when tandem has exited
+	code      int           // its exit code, once done is closed
+	// stop asks tandem to stop gracefully: it ends the context of a node
+	// in this process, and sends SIGTERM to a process.
+	stop func()
+	proc *os.Process // nil for a node in this process
+
+	apiOnce sync.Once
+	api     *admin.Client // see client
+}
+
+// slow skips a long scenario under -short: the inner loop keeps one of
+// each kind, the whole suite runs them all.
+func slow(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("slow scenario; runs without -short")
+	}
 }
 
 // stackVars fills a stack file template: {{edge}}, {{admin}}, {{testapp}},
-// {{wiki}}, {{dir}}.
+// {{wiki}} (built on first use), {{dir}}.
 func stackVars(t *testing.T, tmpl, edge, adminAddr string) string {
-	r := strings.NewReplacer("{{edge}}", edge, "{{admin}}", adminAddr, "{{testapp}}", testappBin, "{{wiki}}", wikiBin, "{{dir}}", t.TempDir())
+	t.Helper()
+	if strings.Contains(tmpl, "{{wiki}}") {
+		tmpl = strings.ReplaceAll(tmpl, "{{wiki}}", wiki(t))
+	}
+	r := strings.NewReplacer("{{edge}}", edge, "{{admin}}", adminAddr, "{{testapp}}", testappBin, "{{dir}}", t.TempDir())
 	return r.Replace(tmpl)
 }
 
@@ -115,51 +96,97 @@ type stackFile struct {
 // writeStack fills tmpl and writes it to a file.
 func writeStack(t *testing.T, tmpl string) stackFile {
 	t.Helper()
-	sf := stackFile{path: filepath.Join(t.TempDir(), "stack.yaml"), edge: freeAddr(t), admin: freeAddr(t)}
-	if err := os.WriteFile(sf.path, []byte(withClusterPorts(t, stackVars(t, tmpl, sf.edge, sf.admin), "127.0.0.1")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return sf
+	return writeStackOn(t, tmpl, "127.0.0.1")
 }
 
-// startNode writes the stack file and starts `tandem up` on it. The node
-// is stopped (SIGKILL) at the end of the test if still running.
+// startNode writes the stack file and runs `tandem up` on it in this
+// process. The node is stopped at the end of the test if still running.
 func startNode(t *testing.T, tmpl string) *node {
 	t.Helper()
 	return startStack(t, writeStack(t, tmpl))
 }
 
-// startStack starts `tandem up` on a stack file written before.
-func startStack(t *testing.T, sf stackFile) *node {
+// startStack runs `tandem up` on a stack file written before, in this
+// process, with more arguments if any.
+func startStack(t *testing.T, sf stackFile, args ...string) *node {
 	t.Helper()
-	return startStackArgs(t, sf)
+	n := newNode(t, sf)
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop = cancel
+	go func() {
+		defer close(n.done)
+		n.code = cli.Main(ctx, append([]string{"up", "-f", sf.path}, args...), strings.NewReader(""), n.stdout, n.stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		n.cleanup(time.Minute)
+	})
+	n.waitTokenFile(60 * time.Second)
+	return n
 }
 
-// startStackArgs starts `tandem up` on a stack file with more arguments.
-func startStackArgs(t *testing.T, sf stackFile, args ...string) *node {
+// startProcess runs `tandem up` on a stack file as a process of its own:
+// for the tests that signal or kill a node. The process is killed
+// (SIGKILL) at the end of the test if still running.
+func startProcess(t *testing.T, sf stackFile, args ...string) *node {
 	t.Helper()
+	n := newNode(t, sf)
+	cmd := exec.Command(tandemBin, append([]string{"up", "-f", sf.path}, args...)...)
+	cmd.Stdout, cmd.Stderr = n.stdout, n.stderr
+	// If this test binary dies, so do its nodes (and their instances).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := startOnForkThread(cmd); err != nil {
+		t.Fatal(err)
+	}
+	n.proc = cmd.Process
+	n.stop = func() { cmd.Process.Signal(syscall.SIGTERM) }
+	go func() {
+		defer close(n.done)
+		cmd.Wait()
+		n.code = cmd.ProcessState.ExitCode()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		n.cleanup(10 * time.Second)
+	})
+	n.waitTokenFile(60 * time.Second)
+	return n
+}
+
+func newNode(t *testing.T, sf stackFile) *node {
 	n := &node{t: t, edge: sf.edge, admin: sf.admin, stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
 	if st, err := config.Load(sf.path); err == nil {
 		n.tokenFile = tandemnode.RootTokenFile(st)
 	}
-	n.cmd = exec.Command(tandemBin, append([]string{"up", "-f", sf.path}, args...)...)
-	n.cmd.Stdout, n.cmd.Stderr = n.stdout, n.stderr
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		n.err = n.cmd.Wait()
-		close(n.done)
-	}()
-	t.Cleanup(func() {
-		n.cmd.Process.Kill()
-		<-n.done
-		if t.Failed() {
-			t.Logf("tandem stderr:\n%s", tail(n.stderr.String(), 60))
-		}
-	})
-	n.waitTokenFile(60 * time.Second)
 	return n
+}
+
+// cleanup waits for tandem to exit, once told to, and shows its log if
+// the test failed.
+func (n *node) cleanup(timeout time.Duration) {
+	select {
+	case <-n.done:
+	case <-time.After(timeout):
+		n.t.Errorf("tandem did not exit within %s of the end of the test%s", timeout, n.dumpGoroutines())
+	}
+	if n.t.Failed() {
+		n.t.Logf("tandem stderr:\n%s", tail(n.stderr.String(), 60))
+	}
+}
+
+// dumpGoroutines writes the stacks of this process's goroutines to a
+// file, for a node in this process that does not stop, and says where.
+func (n *node) dumpGoroutines() string {
+	if n.proc != nil {
+		return ""
+	}
+	f, err := os.CreateTemp("", "tandem-e2e-goroutines-*.txt")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	pprof.Lookup("goroutine").WriteTo(f, 2)
+	return "; goroutines in " + f.Name()
 }
 
 // waitTokenFile waits until the node has written its root token, which
@@ -191,61 +218,43 @@ func tail(s string, lines int) string {
 	return strings.Join(parts, "\n")
 }
 
-// adminArgs are the flags that point the CLI at n, with its root token.
-func (n *node) adminArgs() []string {
-	return []string{"--admin", n.admin, "--token-file", n.tokenFile}
-}
-
-// tandem runs the CLI against n with its root token: `tandem ARGS...
-// --admin ADDR --token-file FILE` (the flags go before a "--", if any). It
-// returns the combined output and the exit code.
-func (n *node) tandem(args ...string) (string, int) {
+// signal sends sig to a node that is a process.
+func (n *node) signal(sig syscall.Signal) {
 	n.t.Helper()
-	at := slices.Index(args, "--")
-	if at < 0 {
-		at = len(args)
+	if n.proc == nil {
+		n.t.Fatalf("signal %v to a node in the test process; start it with startProcess", sig)
 	}
-	return runTandem(n.t, nil, slices.Concat(args[:at], n.adminArgs(), args[at:])...)
+	if err := n.proc.Signal(sig); err != nil {
+		n.t.Fatal(err)
+	}
 }
 
-// runTandem runs the CLI with args in env (nil: this process's) and
-// returns its combined output and exit code.
-func runTandem(t *testing.T, env []string, args ...string) (string, int) {
-	t.Helper()
-	cmd := exec.Command(tandemBin, args...)
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		return string(out), exit.ExitCode()
-	case err != nil:
-		t.Fatalf("tandem %s: %v", strings.Join(args, " "), err)
+// wait waits for tandem to exit and returns its exit code.
+func (n *node) wait(timeout time.Duration) int {
+	n.t.Helper()
+	select {
+	case <-n.done:
+	case <-time.After(timeout):
+		n.t.Fatalf("tandem did not exit within %s", timeout)
 	}
-	return string(out), 0
+	return n.code
 }
 
-// client is an admin API client with n's root token.
+// client is an admin API client with n's root token, one for the node's
+// life: the tests poll through it.
 func (n *node) client() *admin.Client {
 	n.t.Helper()
-	tok, err := os.ReadFile(n.tokenFile)
-	if err != nil {
-		n.t.Fatalf("read the root token: %v", err)
+	n.apiOnce.Do(func() {
+		tok, err := os.ReadFile(n.tokenFile)
+		if err != nil {
+			return
+		}
+		n.api = admin.NewClientWith(n.admin, admin.ClientOptions{Token: strings.TrimSpace(string(tok))})
+	})
+	if n.api == nil {
+		n.t.Fatalf("no root token in %s", n.tokenFile)
 	}
-	return admin.NewClientWith(n.admin, admin.ClientOptions{Token: strings.TrimSpace(string(tok))})
-}
-
-// status asks the node through the CLI, as a user would.
-func (n *node) status() (admin.Status, error) {
-	out, err := exec.Command(tandemBin, append([]string{"status", "--json"}, n.adminArgs()...)...).Output()
-	if err != nil {
-		return admin.Status{}, fmt.Errorf("tandem status: %w", err)
-	}
-	var st admin.Status
-	if err := json.Unmarshal(out, &st); err != nil {
-		return admin.Status{}, fmt.Errorf("decode status: %w\n%s", err, out)
-	}
-	return st, nil
+	return n.api
 }
 
 // waitFor polls the node's status until cond holds or the deadline passes.
@@ -257,10 +266,12 @@ func (n *node) waitFor(what string, timeout time.Duration, cond func(admin.Statu
 	for time.Now().Before(deadline) {
 		select {
 		case <-n.done:
-			n.t.Fatalf("tandem exited while waiting for %s: %v", what, n.err)
+			n.t.Fatalf("tandem exited (code %d) while waiting for %s", n.code, what)
 		default:
 		}
-		st, err := n.status()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := n.client().Status(ctx)
+		cancel()
 		if err == nil && cond(st) {
 			return st
 		}
@@ -296,119 +307,17 @@ func instanceOf(st admin.Status, app, name string) admin.InstanceStatus {
 	return admin.InstanceStatus{}
 }
 
-// signal sends sig to the tandem process.
-func (n *node) signal(sig syscall.Signal) {
-	n.t.Helper()
-	if err := n.cmd.Process.Signal(sig); err != nil {
-		n.t.Fatal(err)
+// writeStackOn fills tmpl for a node whose edge, admin API and cluster
+// ports all listen on ip (one of 127.0.0.0/8, all local on Linux).
+func writeStackOn(t *testing.T, tmpl, ip string) stackFile {
+	t.Helper()
+	sf := stackFile{
+		path:  filepath.Join(t.TempDir(), "stack.yaml"),
+		edge:  net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
+		admin: net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
 	}
-}
-
-// wait waits for tandem to exit and returns its exit code.
-func (n *node) wait(timeout time.Duration) int {
-	n.t.Helper()
-	select {
-	case <-n.done:
-	case <-time.After(timeout):
-		n.t.Fatalf("tandem did not exit within %s", timeout)
+	if err := os.WriteFile(sf.path, []byte(withClusterPorts(t, stackVars(t, tmpl, sf.edge, sf.admin), ip)), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if n.cmd.ProcessState == nil {
-		n.t.Fatalf("tandem: %v", n.err)
-	}
-	return n.cmd.ProcessState.ExitCode()
-}
-
-// load is a bounded client: workers send requests until stopped, and every
-// outcome is counted.
-type load struct {
-	mu       sync.Mutex // guards the counters below
-	ok       map[string]int
-	failures map[string][]string // kind -> examples
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-}
-
-type request func(ctx context.Context, c *http.Client) (kind string, err error)
-
-// startLoad runs each request function in its own worker loop, at most
-// every interval, until stop is called (or one minute passes).
-func startLoad(reqs map[string]request, interval time.Duration) *load {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	l := &load{ok: map[string]int{}, failures: map[string][]string{}, cancel: cancel}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	for kind, f := range reqs {
-		l.wg.Go(func() {
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				_, err := f(ctx, client)
-				if ctx.Err() != nil {
-					return
-				}
-				l.mu.Lock()
-				if err != nil {
-					l.failures[kind] = append(l.failures[kind], err.Error())
-				} else {
-					l.ok[kind]++
-				}
-				l.mu.Unlock()
-			}
-		})
-	}
-	return l
-}
-
-func (l *load) stop() {
-	l.cancel()
-	l.wg.Wait()
-}
-
-func (l *load) counts(kind string) (ok int, failed []string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ok[kind], l.failures[kind]
-}
-
-// get returns a request that GETs url and wants a 200; it reports the
-// instance that answered.
-func get(url string) request { return getHeader(url, "X-Instance") }
-
-// getHeader returns a request that GETs url, wants a 200 and reports the
-// answer's header field.
-func getHeader(url, field string) request {
-	return func(ctx context.Context, c *http.Client) (string, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-		}
-		return resp.Header.Get(field), nil
-	}
-}
-
-// post returns a request that POSTs a small body to url.
-func post(url string) request {
-	return func(ctx context.Context, c *http.Client) (string, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(strings.Repeat("x", 512)))
-		resp, err := c.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("POST %s: status %d", url, resp.StatusCode)
-		}
-		return "", nil
-	}
+	return sf
 }

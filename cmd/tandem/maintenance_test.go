@@ -14,6 +14,7 @@ import (
 // longer than the hold answers 503; maintenance serves its page until it
 // is turned off.
 func TestPauseAndMaintenance(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, deployTestapp)
 	n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	url := "http://" + n.edge + "/"

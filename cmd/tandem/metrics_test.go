@@ -21,6 +21,7 @@ import (
 // left out, and in /v1/series; the access log tells cache outcomes,
 // instances and upstream times.
 func TestMetricsAndSeries(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, cachedTestapp)
 	st := n.waitFor("2 healthy instances", 20*time.Second, healthy("web", 2))
 	base := "http://" + n.edge

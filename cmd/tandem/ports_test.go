@@ -1,9 +1,8 @@
 package main
 
 import (
+	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -11,34 +10,47 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// handedOut holds the ports freePortOn returned, so that it never returns
-// one twice: the kernel may offer a port again once its probe socket is
-// closed, before the node that was given it has bound it.
-var handedOut = struct {
+// The tests' nodes get their ports from here, below Linux's ephemeral
+// range (32768-60999 by default): a port given to a node stays free until
+// it binds it, since neither a listener on port 0 (as an app instance's)
+// nor a client's connection takes one from there. Each port is handed out
+// once per run, and found free by binding it first.
+const (
+	firstPort = 20000
+	portSpan  = 32768 - firstPort
+)
+
+var ports = struct {
 	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
+	next      int // the next port to try; 0 before the first call
+	handedOut map[int]bool
+}{handedOut: map[int]bool{}}
 
 // freePortOn returns a TCP port nobody listens on at ip, and that no other
 // call returned.
 func freePortOn(t *testing.T, ip string) int {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		handedOut.Lock()
-		seen := handedOut.ports[port]
-		handedOut.ports[port] = true
-		handedOut.Unlock()
-		if !seen {
-			return port
-		}
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.next == 0 {
+		// Test binaries of other packages may run at the same time.
+		ports.next = firstPort + rand.IntN(portSpan)
 	}
-	t.Fatal("no unused port after 100 tries")
+	for range portSpan {
+		port := ports.next
+		ports.next = firstPort + (port+1-firstPort)%portSpan
+		if ports.handedOut[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			continue // in use
+		}
+		ln.Close()
+		ports.handedOut[port] = true
+		return port
+	}
+	t.Fatalf("no free port on %s from %d to %d", ip, firstPort, firstPort+portSpan-1)
 	return 0
 }
 
@@ -86,19 +98,4 @@ func mappingValue(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
-}
-
-// writeStackOn fills tmpl for a node whose edge, admin API and cluster
-// ports all listen on ip (one of 127.0.0.0/8, all local on Linux).
-func writeStackOn(t *testing.T, tmpl, ip string) stackFile {
-	t.Helper()
-	sf := stackFile{
-		path:  filepath.Join(t.TempDir(), "stack.yaml"),
-		edge:  net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
-		admin: net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
-	}
-	if err := os.WriteFile(sf.path, []byte(withClusterPorts(t, stackVars(t, tmpl, sf.edge, sf.admin), ip)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return sf
 }

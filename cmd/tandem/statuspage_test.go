@@ -1,16 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/tandem-run/tandem/internal/admin"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/headless"
 )
 
@@ -35,6 +35,7 @@ jobs:
 // (when the node serves /v1/series), and logs no error. A screenshot is
 // kept as an artifact.
 func TestStatusPage(t *testing.T) {
+	t.Parallel()
 	b := headless.ForTest(t)
 	n := startNode(t, statusPageStack)
 	n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
@@ -59,13 +60,13 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("decode the token: %v\n%s", err, issued)
 	}
 	token := tok.Value
-	out, err := exec.Command(tandemBin, "ui", "--admin", n.admin, "--token", token).Output()
-	if err != nil {
-		t.Fatalf("tandem ui: %v", err)
+	var out, errOut bytes.Buffer
+	if code := runCLITo(t, &out, &errOut, "ui", "--admin", n.admin, "--token", token); code != 0 {
+		t.Fatalf("tandem ui: exit %d\n%s", code, errOut.String())
 	}
-	lines := strings.Fields(string(out))
+	lines := strings.Fields(out.String())
 	if len(lines) != 2 || lines[0] != "http://"+n.admin+"/" || lines[1] != "http://"+n.admin+"/#token="+token {
-		t.Fatalf("tandem ui printed %q; want the page's address, then it with #token=", out)
+		t.Fatalf("tandem ui printed %q; want the page's address, then it with #token=", out.String())
 	}
 	pageURL := lines[1]
 

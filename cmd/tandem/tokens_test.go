@@ -27,7 +27,9 @@ func statusWith(t *testing.T, cn *clusterNode, token string) (string, int) {
 // cluster has no quorum, a token already in use keeps reading A's status,
 // but no token can be made (503, said clearly).
 func TestClusterTokens(t *testing.T) {
-	nodes := startCluster(t, clusterStack)
+	t.Parallel()
+	slow(t)
+	nodes := startCluster(t, clusterStack, "b", "c")
 	a, b, c := nodes[0], nodes[1], nodes[2]
 
 	reader := a.createToken("reader", "--scope", "read")
@@ -107,6 +109,7 @@ func TestClusterTokens(t *testing.T) {
 // before its tokens were the cluster's are copied into the cluster on its
 // next start, and the file is renamed so that nothing is copied twice.
 func TestTokensMigrated(t *testing.T) {
+	t.Parallel()
 	sf := writeStack(t, authTestapp)
 	st, err := config.Load(sf.path)
 	if err != nil {

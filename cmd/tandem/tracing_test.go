@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -86,6 +85,7 @@ apps:
 // spans reach an OTLP/HTTP receiver when tandem stops, and the access log
 // line carries the trace id.
 func TestTracingThroughTheEdge(t *testing.T) {
+	t.Parallel()
 	rc := new(otlpReceiver)
 	otlp := httptest.NewServer(rc)
 	defer otlp.Close()
@@ -112,7 +112,7 @@ func TestTracingThroughTheEdge(t *testing.T) {
 		}
 	}
 
-	n.signal(syscall.SIGTERM) // the last spans are exported on the way out
+	n.stop() // the last spans are exported on the way out
 	if code := n.wait(30 * time.Second); code != 0 {
 		t.Fatalf("tandem exit code %d", code)
 	}

@@ -35,11 +35,12 @@ apps:
 // GET (they are retried elsewhere); a POST in flight on it gets a clean
 // 502, never a hang; the instance is back and healthy within seconds.
 func TestKillInstanceUnderLoad(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, threeInstances)
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	base := "http://" + n.edge
 
-	l := startLoad(map[string]request{
+	l := startLoad(t, map[string]request{
 		"get1": get(base + "/"), "get2": get(base + "/"), "get3": get(base + "/"), "get4": get(base + "/"),
 		"post": post(base + "/echo"),
 	}, 5*time.Millisecond)
@@ -62,7 +63,16 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 			slowPost <- resp.StatusCode
 		}()
 	}
-	time.Sleep(time.Second) // let load and the slow POST run
+	// Some load, and the slow POSTs spread over the instances, the
+	// victim's among them.
+	l.waitServed(t, 20, 10*time.Second, "get1", "get2", "get3", "get4", "post")
+	n.waitFor("the slow POSTs in flight", 10*time.Second, func(s admin.Status) bool {
+		total := int64(0)
+		for _, in := range s.Apps[0].Instances {
+			total += in.InFlight
+		}
+		return total >= slow && instanceOf(s, "web", "web-2").InFlight > 0
+	})
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +82,7 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 		return in.PID != victim.PID && in.PID != 0 && in.Health == "healthy" && in.Restarts >= 1
 	})
 	t.Logf("web-2 back and healthy %s after SIGKILL", time.Since(killed).Round(10*time.Millisecond))
-	time.Sleep(500 * time.Millisecond) // traffic on the healed pool
+	l.waitServed(t, 50, 10*time.Second, "get1", "get2", "get3", "get4") // traffic on the healed pool
 	l.stop()
 
 	for _, kind := range []string{"get1", "get2", "get3", "get4"} {
@@ -117,6 +127,7 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 // answers is ejected by the health checks, gets no new requests, and is
 // restarted after health.restart_after.
 func TestHungInstanceEjectedAndRestarted(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, threeInstances)
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	victim := instanceOf(st, "web", "web-1")
@@ -130,7 +141,8 @@ func TestHungInstanceEjectedAndRestarted(t *testing.T) {
 		return instanceOf(s, "web", "web-1").Health == "unhealthy"
 	})
 	// While it is out of the pool, no request may reach it (they would
-	// hang): every one is answered by another instance.
+	// hang): every one is answered by another instance, or by the web-1
+	// that replaces it once restart_after has passed.
 	c := &http.Client{Timeout: 2 * time.Second}
 	for i := 0; i < 60; i++ {
 		resp, err := c.Get("http://" + n.edge + "/")
@@ -139,8 +151,8 @@ func TestHungInstanceEjectedAndRestarted(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if got := resp.Header.Get("X-Instance"); resp.StatusCode != 200 || got == "web-1" {
-			t.Fatalf("request %d: status %d from %q; want 200 from a healthy instance", i, resp.StatusCode, got)
+		if got, pid := resp.Header.Get("X-Instance"), resp.Header.Get("X-Pid"); resp.StatusCode != 200 || pid == strconv.Itoa(victim.PID) {
+			t.Fatalf("request %d: status %d from %q (pid %s); want 200 from a healthy instance, not the hung pid %d", i, resp.StatusCode, got, pid, victim.PID)
 		}
 	}
 	n.waitFor("web-1 restarted and healthy", 20*time.Second, func(s admin.Status) bool {
@@ -152,6 +164,7 @@ func TestHungInstanceEjectedAndRestarted(t *testing.T) {
 // TestSlowInstanceEjected: an instance slower than the health timeout is
 // taken out of the pool.
 func TestSlowInstanceEjected(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, threeInstances)
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	victim := instanceOf(st, "web", "web-3")
@@ -163,6 +176,7 @@ func TestSlowInstanceEjected(t *testing.T) {
 	n.waitFor("web-3 unhealthy", 10*time.Second, func(s admin.Status) bool {
 		return instanceOf(s, "web", "web-3").Health == "unhealthy"
 	})
+	// The web-3 that replaces it once restart_after has passed may serve.
 	c := &http.Client{Timeout: 2 * time.Second}
 	for i := 0; i < 30; i++ {
 		resp, err := c.Get("http://" + n.edge + "/")
@@ -170,8 +184,8 @@ func TestSlowInstanceEjected(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if got := resp.Header.Get("X-Instance"); got == "web-3" {
-			t.Fatalf("request %d went to the slow, unhealthy instance", i)
+		if pid := resp.Header.Get("X-Pid"); pid == strconv.Itoa(victim.PID) {
+			t.Fatalf("request %d went to the slow, unhealthy instance (pid %s)", i, pid)
 		}
 	}
 }
@@ -179,7 +193,8 @@ func TestSlowInstanceEjected(t *testing.T) {
 // TestGracefulStop: SIGTERM under load lets in-flight requests complete,
 // refuses new connections, leaves no child process and exits 0.
 func TestGracefulStop(t *testing.T) {
-	n := startNode(t, threeInstances)
+	t.Parallel()
+	n := startProcess(t, writeStack(t, threeInstances))
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	var pids []int
 	for _, in := range st.Apps[0].Instances {
@@ -245,7 +260,8 @@ func (e *statusError) Error() string { return "status " + http.StatusText(e.code
 // TestNoOrphansWhenKilled: SIGKILL of tandem itself takes its instances
 // with it.
 func TestNoOrphansWhenKilled(t *testing.T) {
-	n := startNode(t, threeInstances)
+	t.Parallel()
+	n := startProcess(t, writeStack(t, threeInstances))
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	n.signal(syscall.SIGKILL)
 	n.wait(10 * time.Second)
@@ -276,6 +292,7 @@ func alive(pid int) bool {
 // back-off, shows as a crash loop in status, and the edge answers a clear
 // 503 meanwhile; tandem itself keeps running.
 func TestCrashLoopVisible(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, `
 cluster: { data_dir: "{{dir}}" }
 edge: { listen: "{{edge}}" }

@@ -13,6 +13,7 @@ import (
 // `validate` and by `up` with a message naming the field, and nothing
 // starts: the app command would create a marker file if it ever ran.
 func TestBadStackFileRefused(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		stack string
@@ -67,17 +68,16 @@ apps:
 			os.WriteFile(file, []byte("admin: { listen: \""+freeAddr(t)+"\" }\n"+stack), 0o644)
 
 			for _, verb := range []string{"validate", "up"} {
-				out, err := exec.Command(tandemBin, verb, "-f", file).CombinedOutput()
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-					t.Fatalf("tandem %s: err %v; want exit code 2\n%s", verb, err, out)
+				out, code := runCLI(t, verb, "-f", file)
+				if code != 2 {
+					t.Fatalf("tandem %s: exit %d; want exit code 2\n%s", verb, code, out)
 				}
 				for _, w := range tt.want {
-					if !strings.Contains(string(out), w) {
+					if !strings.Contains(out, w) {
 						t.Errorf("tandem %s output does not name %q:\n%s", verb, w, out)
 					}
 				}
-				if !strings.Contains(string(out), "stack.yaml:") {
+				if !strings.Contains(out, "stack.yaml:") {
 					t.Errorf("tandem %s output has no file:line:\n%s", verb, out)
 				}
 			}
@@ -90,20 +90,23 @@ apps:
 
 // TestValidateGoodFile: a valid file passes with exit code 0.
 func TestValidateGoodFile(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "stack.yaml")
 	os.WriteFile(file, []byte(stackVars(t, threeInstances, freeAddr(t), freeAddr(t))), 0o644)
-	out, err := exec.Command(tandemBin, "validate", "-f", file).CombinedOutput()
-	if err != nil {
-		t.Fatalf("tandem validate: %v\n%s", err, out)
+	out, code := runCLI(t, "validate", "-f", file)
+	if code != 0 {
+		t.Fatalf("tandem validate: exit %d\n%s", code, out)
 	}
-	if !strings.Contains(string(out), "ok") {
+	if !strings.Contains(out, "ok") {
 		t.Errorf("tandem validate output %q; want ok", out)
 	}
 }
 
 // TestUsageErrors: unknown commands and flags exit 2; an unreachable node
-// exits 3 with advice.
+// exits 3 with advice. Scripts branch on the exit codes of the process:
+// this test runs the binary.
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"frobnicate"}, {"status", "--no-such-flag"}} {
 		out, err := exec.Command(tandemBin, args...).CombinedOutput()
 		var ee *exec.ExitError

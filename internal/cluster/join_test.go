@@ -19,6 +19,7 @@ import (
 // shows refused joins leave no learner behind, quorum loss and recovery,
 // and member removal with its quorum guard.
 func TestThreeNodes(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	a := openNode(t, testOptions(t, "a", "127.0.0.1"))
 	expiring, err := a.CreateJoinToken(ctx, 2*time.Second)

@@ -18,7 +18,9 @@ var ErrLocked = errors.New("held by another node")
 // that dies without releasing it loses it then. It returns ErrLocked when
 // somebody holds it, and otherwise a function that releases it early.
 // Unlike Lock it never waits, and the lock outlives the holder's session:
-// it marks an event (a cron firing) as taken for its whole window.
+// it marks an event (a cron firing) as taken for its whole window. The
+// release waits at most opTimeout: without a quorum the lease expires by
+// itself, and a node that stops must not wait for one.
 func TryLock(ctx context.Context, client *clientv3.Client, prefix, key, holder string, ttl time.Duration) (func(context.Context) error, error) {
 	keys, err := newKeyspace(prefix)
 	if err != nil {
@@ -33,6 +35,8 @@ func TryLock(ctx context.Context, client *clientv3.Client, prefix, key, holder s
 		return nil, fmt.Errorf("lock %s: %w", key, ErrLocked)
 	}
 	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, opTimeout)
+		defer cancel()
 		if _, err := client.Revoke(ctx, lease); err != nil {
 			return fmt.Errorf("unlock %s: %w", key, err)
 		}

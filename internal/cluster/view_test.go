@@ -79,6 +79,7 @@ func TestViewSeesRegistries(t *testing.T) {
 }
 
 func TestViewStaticStability(t *testing.T) {
+	t.Parallel()
 	etcd := newTestEtcd(t)
 	client := etcd.newClient()
 	viewer := NewViewer(ViewerOptions{Client: fixedClient(client), Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})

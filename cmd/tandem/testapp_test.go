@@ -1,11 +1,3 @@
-// Command testapp is the app tandem's end-to-end tests run as instances. It
-// serves on $PORT and can be told, per instance, to hang or turn slow, so
-// tests can show what the balancer and supervisor do about it.
-//
-// Environment knobs: TESTAPP_STARTUP (sleep before listening),
-// TESTAPP_VERSION (sent as X-Version and in bodies), TESTAPP_UNHEALTHY=1
-// (/healthz answers 503). "testapp release" is a release phase: it prints
-// two lines and exits with $TESTAPP_RELEASE_EXIT.
 package main
 
 import (
@@ -22,7 +14,16 @@ import (
 	"time"
 )
 
-func main() {
+// testapp is the app the end-to-end tests run as instances: this test
+// binary run as bin/testapp (see TestMain). It serves on $PORT and can be
+// told, per instance, to hang or turn slow, so tests can show what the
+// balancer and supervisor do about it. It exits when done.
+//
+// Environment knobs: TESTAPP_STARTUP (sleep before listening),
+// TESTAPP_VERSION (sent as X-Version and in bodies), TESTAPP_UNHEALTHY=1
+// (/healthz answers 503). "testapp release" is a release phase: it prints
+// two lines and exits with $TESTAPP_RELEASE_EXIT.
+func testapp() {
 	if len(os.Args) > 1 && os.Args[1] == "release" {
 		fmt.Printf("migrating to %s\n", os.Getenv("TANDEM_RELEASE"))
 		code, _ := strconv.Atoi(os.Getenv("TESTAPP_RELEASE_EXIT"))
@@ -54,6 +55,7 @@ func main() {
 			}
 			time.Sleep(time.Duration(delay.Load()))
 			w.Header().Set("X-Instance", name)
+			w.Header().Set("X-Pid", strconv.Itoa(os.Getpid()))
 			w.Header().Set("X-Zone", zone)
 			if version != "" {
 				w.Header().Set("X-Version", version)
@@ -128,4 +130,5 @@ func main() {
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		log.Fatal(err)
 	}
+	os.Exit(0)
 }
