@@ -86,7 +86,10 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// linkSelf makes dir/tandem and dir/testapp links to this binary.
+// linkSelf makes dir/tandem and dir/testapp hard links to this binary (a
+// copy where a link cannot be made). Not symbolic links: tandem runs its
+// keeper as os.Executable(), which resolves a symbolic link to this
+// binary's own name, where it would run the tests instead.
 func linkSelf(dir string) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -94,11 +97,22 @@ func linkSelf(dir string) error {
 	}
 	tandemBin, testappBin = filepath.Join(dir, "tandem"), filepath.Join(dir, "testapp")
 	for _, link := range []string{tandemBin, testappBin} {
-		if err := os.Symlink(exe, link); err != nil {
-			return err
+		if err := os.Link(exe, link); err != nil {
+			if err := copyFile(exe, link); err != nil {
+				return fmt.Errorf("link the test binary as %s: %w", link, err)
+			}
 		}
 	}
 	return nil
+}
+
+// copyFile copies the executable src to dst.
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o755)
 }
 
 // forks takes the starts of node processes to forkThread.

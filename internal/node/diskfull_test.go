@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,43 +25,54 @@ import (
 	"github.com/tandem-run/tandem/internal/disktest"
 )
 
-// binDir holds the programs the tests build; TestMain removes it.
-var binDir string
+// testAppEnv runs this test binary as the app of the tests' nodes.
+const testAppEnv = "TANDEM_NODE_TEST_APP"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tandem-node-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if os.Getenv(testAppEnv) == "1" {
+		os.Exit(testApp())
 	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
-var (
-	testappOnce sync.Once
-	testappPath string
-	testappErr  error
-)
+// testApp is the app the tests' instances run: it serves on $PORT, its
+// /healthz passes, /cacheable/... may be kept by the edge for a minute,
+// anything else may not. It stops on SIGTERM.
+func testApp() int {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/cacheable/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		fmt.Fprintf(w, "%s from %s\n", r.URL.Path, os.Getenv("TANDEM_INSTANCE"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintf(w, "%s from %s\n", r.URL.Path, os.Getenv("TANDEM_INSTANCE"))
+	})
+	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("PORT"), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
 
-// testapp builds, once, the app the end-to-end tests run as instances.
+// testapp is the command of the tests' app: this test binary.
 func testapp(t *testing.T) string {
 	t.Helper()
-	testappOnce.Do(func() {
-		testappPath = filepath.Join(binDir, "testapp")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", testappPath, "../../cmd/tandem/testdata/testapp").CombinedOutput()
-		if err != nil {
-			testappErr = fmt.Errorf("build testapp: %v: %s", err, out)
-		}
-	})
-	if testappErr != nil {
-		t.Fatal(testappErr)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return testappPath
+	return exe
 }
 
 // lockedBuffer is a log sink safe for the node's goroutines.
@@ -107,6 +119,7 @@ admin: { listen: %q }
 apps:
   web:
     command: [%q]
+    env: { TANDEM_NODE_TEST_APP: "1" }
     instances: 2
     health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
 `, filepath.Join(disk, "tandem"), clustertest.FreePort(t), clustertest.FreePort(t), clustertest.FreePort(t), edge, adminAddr, testapp(t))
