@@ -398,6 +398,15 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
 	if err := a.store.Ping(ctx); err != nil {
+		if a.store.Shared() {
+			// A database every instance shares (PostgreSQL through
+			// tandem's endpoint) that fails fails them all: taking this
+			// one out of the balancer would only turn slow writes during
+			// a failover into 503s. The requests wait for it instead.
+			a.log.Warn("database unavailable", "err", err)
+			io.WriteString(w, "ok; database unavailable")
+			return
+		}
 		a.log.Warn("health check failed", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "database unavailable")

@@ -81,6 +81,10 @@ func (s *Store) retry(ctx context.Context, op func(context.Context) error) error
 	return retry(ctx, pgRetryable, op)
 }
 
+// Shared reports whether the database is a server every instance shares
+// (PostgreSQL), rather than a file of this instance's (SQLite).
+func (s *Store) Shared() bool { return s.dialect == postgresDialect }
+
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.retry(ctx, func(ctx context.Context) error {
