@@ -59,7 +59,7 @@ func startCluster(t *testing.T, tmpl string, killable ...string) []*clusterNode 
 	for i, zone := range []string{"a", "b", "c"} {
 		ip := "127.0.0." + strconv.Itoa(i+1)
 		name := "node-" + zone
-		body := strings.NewReplacer("{{node}}", name, "{{zone}}", zone).Replace(tmpl)
+		body := strings.NewReplacer("{{node}}", name, "{{zone}}", zone, "{{ip}}", ip).Replace(tmpl)
 		sf := writeStackOn(t, body, ip)
 		var args []string
 		if token != "" {

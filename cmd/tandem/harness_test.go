@@ -83,8 +83,21 @@ func stackVars(t *testing.T, tmpl, edge, adminAddr string) string {
 	if strings.Contains(tmpl, "{{wiki}}") {
 		tmpl = strings.ReplaceAll(tmpl, "{{wiki}}", wiki(t))
 	}
-	r := strings.NewReplacer("{{edge}}", edge, "{{admin}}", adminAddr, "{{testapp}}", testappBin, "{{dir}}", t.TempDir())
+	r := strings.NewReplacer("{{edge}}", edge, "{{admin}}", adminAddr, "{{testapp}}", testappBin, "{{dir}}", traversable(t, t.TempDir()))
 	return r.Replace(tmpl)
+}
+
+// traversable lets every user through dir and the test's temporary
+// directory above it (Go makes them 0700): a database member's PostgreSQL
+// runs as the postgres user in a directory below.
+func traversable(t *testing.T, dir string) string {
+	t.Helper()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // stackFile is a stack file written for a test, with the addresses it

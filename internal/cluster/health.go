@@ -51,6 +51,9 @@ func (c *Cluster) healthLoop(ctx context.Context) {
 				return // shutting down: not a loss of quorum
 			}
 			c.record(leader, alarm, err)
+			if err == nil {
+				c.placeLeader(ctx, leader)
+			}
 		}
 	}
 }

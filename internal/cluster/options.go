@@ -64,6 +64,14 @@ type Options struct {
 	// served. The Cluster owns it from Open on.
 	NodeListener net.Listener
 
+	// AvoidLeader, when it returns true, asks that this node not lead
+	// etcd: the health loop moves the leadership to another member. nil
+	// never asks.
+	AvoidLeader func() bool
+	// LeaderElsewhere names the members AvoidLeader hands the leadership
+	// to only when no other can take it; nil names none.
+	LeaderElsewhere func() []string
+
 	// NodeHandler serves node-to-node requests other than joins on the node
 	// listener. Only clients presenting a certificate from the cluster CA
 	// reach it; nil answers 404 (until HandleNode gives one).

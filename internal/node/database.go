@@ -94,6 +94,12 @@ func (n *Node) openDatabase() (err error) {
 	return nil
 }
 
+// dbPrimaryHere reports whether this node's member runs the primary.
+func (n *Node) dbPrimaryHere() bool {
+	d := n.database
+	return d != nil && d.db.Status().Role == "primary"
+}
+
 // letThrough lets every user traverse dir, which tandem owns.
 func letThrough(dir string) error {
 	fi, err := os.Stat(dir)

@@ -159,6 +159,12 @@ func (n *Node) buildCluster() (err error) {
 	if o.NodeListener, err = n.opts.Handover.listener(listenerNode, n.nodeListenAddr()); err != nil {
 		return err
 	}
+	if pg := n.postgres(); pg != nil {
+		// The database primary's node does not lead etcd: its failover
+		// then never waits for an etcd election first.
+		o.AvoidLeader = n.dbPrimaryHere
+		o.LeaderElsewhere = func() []string { return pg.Members }
+	}
 	if n.cl, err = cluster.New(o); err != nil {
 		return err
 	}

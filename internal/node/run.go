@@ -63,8 +63,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.startApps(ctx); err != nil {
 		p.stop()
 		n.edge.Close()
-		p.wait()
-		return err
+		return errors.Join(err, p.wait()) // a part that failed may be why
 	}
 	n.runLater(ctx, p)
 	n.purges.AwaitCaughtUp(ctx)
