@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -245,9 +244,11 @@ func eventLines(evs []admin.DeployEvent) string {
 // release, down; started again, C serves the new release, not its stack
 // file's, and the mismatch is gone.
 func TestClusterDeployConverges(t *testing.T) {
+	t.Parallel()
+	slow(t)
 	nodes := startCluster(t, clusterDeployStack)
 	a, c := nodes[0], nodes[2]
-	c.signal(syscall.SIGTERM)
+	c.stop() // as SIGTERM does
 	if code := c.wait(60 * time.Second); code != 0 {
 		t.Fatalf("node C stopped with exit %d", code)
 	}

@@ -31,14 +31,32 @@ var (
 	wikiBin    string // the example monolith, built by wiki
 )
 
+// programEnv names, in a node process's environment, the program this
+// binary is when run under a name not its own: a node runs its own binary
+// again as the supervisor's keeper (by the path the link resolves to) and,
+// when an upgrade falls back, by a descriptor (/proc/self/fd/N). It is
+// inherited by everything the node starts; the names above come first.
+const programEnv = "TANDEM_E2E_PROGRAM"
+
 func TestMain(m *testing.M) {
-	switch filepath.Base(os.Args[0]) {
+	switch program() {
 	case "tandem":
 		main() // exits
 	case "testapp":
 		testapp() // exits
 	}
 	os.Exit(runTests(m))
+}
+
+// program returns the program this binary is to run as: the name it was
+// run under, if one of the links', else what programEnv says ("" for the
+// tests themselves).
+func program() string {
+	switch name := filepath.Base(os.Args[0]); name {
+	case "tandem", "testapp":
+		return name
+	}
+	return os.Getenv(programEnv)
 }
 
 // e2eParallel is how many tests of this package run at once unless
