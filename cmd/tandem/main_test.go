@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandem-run/tandem/internal/cli"
 )
 
 // The end-to-end tests drive tandem the way a user does: a stack file,
@@ -21,14 +23,17 @@ import (
 // own. Either way its app instances are real child processes.
 //
 // Nothing is built for tandem or the test app: this test binary is both.
-// TestMain links it as tandem and testapp in a temporary directory, and
-// run under either name it is that program (the busybox way), so a node
-// started as a process runs this package's main, the very code users run.
+// TestMain links it as tandem, tandem-v2 and testapp in a temporary
+// directory, and run under one of those names it is that program (the
+// busybox way), so a node started as a process runs this package's main,
+// the very code users run. tandem-v2 is the same main reporting another
+// version: the binary a node is upgraded to.
 
 var (
-	tandemBin  string // this binary, run as tandem
-	testappBin string // this binary, run as the test app
-	wikiBin    string // the example monolith, built by wiki
+	tandemBin   string // this binary, run as tandem
+	tandemV2Bin string // this binary, run as tandem reporting upgradeVersion
+	testappBin  string // this binary, run as the test app
+	wikiBin     string // the example monolith, built by wiki
 )
 
 // programEnv names, in a node process's environment, the program this
@@ -42,6 +47,9 @@ func TestMain(m *testing.M) {
 	switch program() {
 	case "tandem":
 		main() // exits
+	case "tandem-v2":
+		cli.Version = upgradeVersion
+		main() // exits
 	case "testapp":
 		testapp() // exits
 	}
@@ -53,7 +61,7 @@ func TestMain(m *testing.M) {
 // tests themselves).
 func program() string {
 	switch name := filepath.Base(os.Args[0]); name {
-	case "tandem", "testapp":
+	case "tandem", "tandem-v2", "testapp":
 		return name
 	}
 	return os.Getenv(programEnv)
@@ -104,14 +112,15 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// linkSelf makes dir/tandem and dir/testapp links to this binary.
+// linkSelf makes dir/tandem, dir/tandem-v2 and dir/testapp links to this
+// binary.
 func linkSelf(dir string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the test binary: %w", err)
 	}
-	tandemBin, testappBin = filepath.Join(dir, "tandem"), filepath.Join(dir, "testapp")
-	for _, link := range []string{tandemBin, testappBin} {
+	tandemBin, tandemV2Bin, testappBin = filepath.Join(dir, "tandem"), filepath.Join(dir, "tandem-v2"), filepath.Join(dir, "testapp")
+	for _, link := range []string{tandemBin, tandemV2Bin, testappBin} {
 		if err := os.Symlink(exe, link); err != nil {
 			return err
 		}
