@@ -34,6 +34,12 @@ func (m *Member) loop(ctx context.Context) {
 			// Writes pause while the primary hands over: look often.
 			next = switchoverInterval
 		}
+		if !m.deferredUntil.IsZero() {
+			if until := time.Until(m.deferredUntil); until < next {
+				next = max(until, 10*time.Millisecond)
+			}
+			m.deferredUntil = time.Time{}
+		}
 		if d, ok := m.m.Deadline(m.keeper.state()); ok {
 			if until := d.Sub(m.opts.Clock()); until < next {
 				next = max(until, 10*time.Millisecond)
@@ -87,16 +93,22 @@ func (m *Member) cycle(ctx context.Context) {
 	view := m.currentView(now)
 	obs := Observation{Now: now, Local: local, View: view, Lease: m.keeper.state(), Busy: m.busy, Done: done}
 	acts := m.m.Step(obs)
+	performed := 0
 	for _, a := range acts {
+		err := m.perform(ctx, obs, a)
+		if errors.Is(err, errDeferred) {
+			continue // asked again when the loop's timer says
+		}
+		performed++
 		if a.Kind != ActEnsureSlots && a.Kind != ActSetSyncNames {
 			m.log.Info("action", "action", a.String(), "reason", a.Reason)
 		}
-		if err := m.perform(ctx, obs, a); err != nil {
+		if err != nil {
 			m.log.Warn("action failed", "action", a.String(), "err", err)
 			m.setErr(a.Kind, err)
 		}
 	}
-	if len(acts) > 0 {
+	if performed > 0 {
 		m.wakeUp() // look again at once: promotions and starts change the state
 	}
 	m.after(obs, acts)
