@@ -1,0 +1,146 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Retention says which base backups to keep. A backup is kept if it is
+// one of the newest KeepBackups, or if it is needed to restore to any
+// moment within KeepFor: every backup newer than that, and the newest one
+// older. The newest backup is always kept. Zero values keep everything
+// their rule would.
+type Retention struct {
+	KeepBackups int
+	KeepFor     time.Duration
+}
+
+// RetentionResult is what one retention pass did.
+type RetentionResult struct {
+	At              time.Time
+	Kept            []string // backup ids
+	Deleted         []string
+	KeptBytes       int64 // stored bytes of the kept backups
+	DeletedBytes    int64 // of the deleted backups
+	WALKept         int   // WAL files
+	WALKeptBytes    int64
+	WALDeleted      int
+	WALDeletedBytes int64
+	OldestWAL       string // the first segment a kept backup needs; older ones are deleted
+}
+
+// ApplyRetention deletes the backups the rules no longer keep, then the
+// WAL older than the first segment the oldest kept backup needs. Timeline
+// history files are never deleted (they are small, and a restore across a
+// timeline switch needs them). A backup is deleted description first, so
+// an interrupted pass leaves no half backup that looks complete.
+func (m *Manager) ApplyRetention(ctx context.Context) (*RetentionResult, error) {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	res, err := m.applyRetention(ctx)
+	if err != nil {
+		m.log.Error("retention failed", "err", err)
+		return res, fmt.Errorf("retention: %w", err)
+	}
+	m.log.Info("retention applied", "kept", len(res.Kept), "deleted", len(res.Deleted),
+		"wal_deleted", res.WALDeleted, "wal_deleted_bytes", res.WALDeletedBytes)
+	m.mu.Lock()
+	m.lastRet = res
+	m.mu.Unlock()
+	return res, nil
+}
+
+func (m *Manager) applyRetention(ctx context.Context) (*RetentionResult, error) {
+	res := &RetentionResult{At: m.opts.Now().UTC()}
+	list, _, err := m.repo.Backups(ctx)
+	if err != nil {
+		return res, err
+	}
+	if len(list) == 0 {
+		return res, nil // no backup: every WAL file may still be needed by the first one
+	}
+	keep := m.opts.Retention.keep(list, res.At)
+	oldest := -1
+	for i, b := range list {
+		if keep[i] {
+			if oldest < 0 {
+				oldest = i
+			}
+			res.Kept = append(res.Kept, b.ID)
+			res.KeptBytes += b.StoredBytes
+			continue
+		}
+		if err := m.deleteBackup(ctx, b); err != nil {
+			return res, err
+		}
+		res.Deleted = append(res.Deleted, b.ID)
+		res.DeletedBytes += b.StoredBytes
+	}
+	first, err := ParseWALName(list[oldest].StartWAL)
+	if err != nil {
+		return res, fmt.Errorf("backup %s: %w", list[oldest].ID, err)
+	}
+	res.OldestWAL = first.String()
+	wal, err := m.repo.ListWAL(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, w := range wal {
+		if w.Name.Kind == WALHistory || w.Name.Position() >= first.Position() {
+			res.WALKept++
+			res.WALKeptBytes += w.Size
+			continue
+		}
+		if err := m.repo.store.Delete(ctx, walKey(w.Name.String())); err != nil {
+			return res, err
+		}
+		res.WALDeleted++
+		res.WALDeletedBytes += w.Size
+	}
+	return res, nil
+}
+
+// keep marks the backups (oldest first) the rules keep at now.
+func (r Retention) keep(list []Backup, now time.Time) []bool {
+	keep := make([]bool, len(list))
+	keep[len(list)-1] = true
+	if r.KeepBackups == 0 && r.KeepFor == 0 {
+		for i := range keep {
+			keep[i] = true
+		}
+		return keep
+	}
+	for i := range list {
+		if r.KeepBackups > 0 && i >= len(list)-r.KeepBackups {
+			keep[i] = true
+		}
+	}
+	if r.KeepFor > 0 {
+		horizon := now.Add(-r.KeepFor)
+		for i := len(list) - 1; i >= 0; i-- {
+			keep[i] = true
+			if !list[i].StopTime.After(horizon) {
+				break // the newest backup from before the horizon: restores to its first moments
+			}
+		}
+	}
+	return keep
+}
+
+func (m *Manager) deleteBackup(ctx context.Context, b Backup) error {
+	prefix := backupPrefix(b.ID)
+	if err := m.repo.store.Delete(ctx, prefix+"backup.json"); err != nil {
+		return fmt.Errorf("delete backup %s: %w", b.ID, err)
+	}
+	var keys []string
+	if err := m.repo.store.List(ctx, prefix, func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+		return fmt.Errorf("delete backup %s: %w", b.ID, err)
+	}
+	for _, k := range keys {
+		if err := m.repo.store.Delete(ctx, k); err != nil {
+			return fmt.Errorf("delete backup %s: %w", b.ID, err)
+		}
+	}
+	return nil
+}
