@@ -56,7 +56,7 @@ type Options struct {
 
 	Retention Retention
 
-	Logger *slog.Logger       // nil discards
+	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // nil: time.Now
 }
 

@@ -186,7 +186,9 @@ type WALSocketError struct {
 	Message string
 }
 
-func (e *WALSocketError) Error() string { return fmt.Sprintf("node answered %d: %s", e.Status, e.Message) }
+func (e *WALSocketError) Error() string {
+	return fmt.Sprintf("node answered %d: %s", e.Status, e.Message)
+}
 
 // Unwrap lets callers branch on the kind of failure.
 func (e *WALSocketError) Unwrap() error {
