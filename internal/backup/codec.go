@@ -77,7 +77,10 @@ func (c codec) encode(b []byte, name string) ([]byte, error) {
 func (c codec) decoder(r io.Reader, name string) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(len(cryptMagic))
-	if err != nil && len(head) < len(zstdMagic) {
+	if err != nil && err != io.EOF {
+		return nil, err // reading the stored bytes failed: a corrupt part, the store down
+	}
+	if len(head) < len(zstdMagic) {
 		return nil, fmt.Errorf("object %s: too short to be one tandem wrote", name)
 	}
 	var src io.Reader = br

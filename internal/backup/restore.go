@@ -59,30 +59,50 @@ func (m *Manager) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult
 		return nil, err
 	}
 	res := &RestoreResult{Backup: b, Dir: o.Dir, Target: o.Time}
-	if err := m.prepareDir(o.Dir); err != nil {
-		return nil, fmt.Errorf("restore %s into %s: %w", b.ID, o.Dir, err)
-	}
-	pr := newPartsReader(ctx, m.repo, b.Parts)
-	defer pr.Close()
-	dec, err := m.repo.codec.decoder(pr, backupPrefix(b.ID)+"data")
-	if err != nil {
-		return nil, fmt.Errorf("restore %s: %w", b.ID, err)
-	}
-	res.Bytes, err = m.pg.extractTar(dec, o.Dir)
-	dec.Close()
+	created, err := m.prepareDir(o.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s into %s: %w", b.ID, o.Dir, err)
 	}
-	if err := m.verify(ctx, b, o.Dir); err != nil {
-		return nil, fmt.Errorf("restore %s: %w", b.ID, err)
-	}
-	if res.Settings, err = m.writeRecoveryConfig(b, o); err != nil {
-		return nil, fmt.Errorf("restore %s: %w", b.ID, err)
+	if err := m.fill(ctx, b, o, res); err != nil {
+		clearDir(o.Dir, created) // it was empty or absent: nothing of anyone's is lost
+		return nil, fmt.Errorf("restore %s into %s: %w", b.ID, o.Dir, err)
 	}
 	res.Took = m.opts.Now().Sub(start)
 	m.log.Info("backup restored", "id", b.ID, "dir", o.Dir, "target", o.Time, "bytes", res.Bytes, "took", res.Took,
 		"archiving", map[bool]string{true: "as configured", false: "off"}[o.Bootstrap])
 	return res, nil
+}
+
+// fill unpacks, verifies and configures the restored directory.
+func (m *Manager) fill(ctx context.Context, b Backup, o RestoreOptions, res *RestoreResult) error {
+	pr := newPartsReader(ctx, m.repo, b.Parts)
+	defer pr.Close()
+	dec, err := m.repo.codec.decoder(pr, backupPrefix(b.ID)+"data")
+	if err != nil {
+		return err
+	}
+	res.Bytes, err = m.pg.extractTar(dec, o.Dir)
+	dec.Close()
+	if err != nil {
+		return err
+	}
+	if err := m.verify(ctx, b, o.Dir); err != nil {
+		return err
+	}
+	res.Settings, err = m.writeRecoveryConfig(b, o)
+	return err
+}
+
+// clearDir empties dir, and removes it if the restore created it.
+func clearDir(dir string, created bool) {
+	if created {
+		os.RemoveAll(dir)
+		return
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }
 
 // chooseBackup picks the backup named, or the newest that finished before
@@ -113,20 +133,22 @@ func (m *Manager) chooseBackup(ctx context.Context, o RestoreOptions) (Backup, e
 	return Backup{}, fmt.Errorf("restore: %w: no backup finished before %s", ErrNoBackup, o.Time.Format(time.RFC3339Nano))
 }
 
-func (m *Manager) prepareDir(dir string) error {
+// prepareDir makes dir, or checks that it is empty, for the postgres
+// user; created says which.
+func (m *Manager) prepareDir(dir string) (created bool, err error) {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return m.pg.mkdir(dir)
+		return true, m.pg.mkdir(dir)
 	case err != nil:
-		return err
+		return false, err
 	case len(entries) > 0:
-		return ErrDirNotEmpty
+		return false, ErrDirNotEmpty
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return err
+		return false, err
 	}
-	return m.pg.chown(dir)
+	return false, m.pg.chown(dir)
 }
 
 // verify runs pg_verifybackup on the unpacked backup against its manifest,

@@ -1,0 +1,151 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// backedUp is a primary archiving into a local store, with one base
+// backup taken and more writes archived after it.
+type backedUp struct {
+	store  *LocalStore
+	repo   *Repository
+	p      *cluster
+	m      *Manager
+	dir    string
+	backup *Backup
+	after  string // a segment archived after the backup
+}
+
+func newBackedUp(t *testing.T, o func(*Options)) *backedUp {
+	pg := needPostgres(t)
+	dir := testDir(t)
+	store, err := NewLocalStore(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := NewRepository(store, nil)
+	sock := filepath.Join(dir, "p.sock")
+	if err := pg.mkdir(sock); err != nil {
+		t.Fatal(err)
+	}
+	a := runArchiver(t, repo, filepath.Join(sock, "wal.sock"), filepath.Join(dir, "p"))
+	p := newPrimary(t, dir, "p", archiving(filepath.Join(sock, "wal.sock"))...)
+	p.exec("CREATE TABLE notes(id serial PRIMARY KEY, note text)")
+	p.insert("a")
+	m := newManager(t, repo, p, dir, a)
+	if o != nil {
+		o(&m.opts)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b, err := m.RunBaseBackup(ctx)
+	if err != nil {
+		t.Fatalf("RunBaseBackup = %v", err)
+	}
+	p.insert("b")
+	after := p.switchWAL(repo)
+	return &backedUp{store: store, repo: repo, p: p, m: m, dir: dir, backup: b, after: after}
+}
+
+// TestRunRestoreTest: the restore test restores the newest backup and all
+// WAL, runs the sanity query and the app's check (which reaches the copy
+// through DATABASE_URL), reports the restored point, and leaves nothing
+// behind.
+func TestRunRestoreTest(t *testing.T) {
+	needPostgres(t)
+	check := []string{"/bin/sh", "-c", `test "$(` + testEnv.pg.BinDir + `/psql "$DATABASE_URL" -Atc "SELECT string_agg(note, ',' ORDER BY id) FROM notes")" = a,b`}
+	bu := newBackedUp(t, func(o *Options) { o.CheckCommand = check })
+	lastCommit := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := bu.m.RunRestoreTest(ctx)
+	if err != nil {
+		t.Fatalf("RunRestoreTest = %v (check output: %s)", err, res.Check)
+	}
+	t.Logf("restore test: backup %s, %d bytes, lsn %s, last commit %s, lag %s, sanity %s, took %s",
+		res.BackupID, res.Bytes, res.LSN, res.LastCommit.Format(time.RFC3339Nano), res.Lag, res.Sanity, res.Took)
+	if !res.OK || res.BackupID != bu.backup.ID || res.LSN <= bu.backup.StopLSN || res.Sanity == "" {
+		t.Errorf("restore test = %+v; want OK, backup %s, replay past %s, a sanity answer", res, bu.backup.ID, bu.backup.StopLSN)
+	}
+	if d := res.LastCommit.Sub(lastCommit); d > 0 || d < -time.Minute {
+		t.Errorf("restored point %s; want the last commit, just before %s", res.LastCommit, lastCommit)
+	}
+	if st := bu.m.Status(); st.LastTest == nil || !st.LastTest.OK {
+		t.Errorf("status after the restore test: %+v; want the passed test", st.LastTest)
+	}
+	entries, _ := os.ReadDir(bu.dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "restore-test-") {
+			t.Errorf("scratch directory %s left behind", e.Name())
+		}
+	}
+	if _, err := bu.store.Stat(ctx, "restore-tests/"+res.ID+".json"); err != nil {
+		t.Errorf("restore test result not in the repository: %v", err)
+	}
+
+	// A failing check fails the test, with its output.
+	bu.m.opts.CheckCommand = []string{"/bin/sh", "-c", "echo app data missing; exit 3"}
+	res, err = bu.m.RunRestoreTest(ctx)
+	if err == nil || res.OK || !strings.Contains(res.Err, "app data missing") {
+		t.Errorf("RunRestoreTest with a failing check = %v, %+v; want an error with the check's output", err, res)
+	}
+}
+
+// TestCorruptObjectDetected: a damaged backup part or WAL segment stops a
+// restore and a restore test with an error naming the object.
+func TestCorruptObjectDetected(t *testing.T) {
+	bu := newBackedUp(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	wantCorrupt := func(t *testing.T, what string, err error, key string) {
+		t.Helper()
+		var ce *CorruptError
+		if !errors.As(err, &ce) || ce.Key != key {
+			t.Fatalf("%s = %v; want a *CorruptError naming %s", what, err, key)
+		}
+		t.Logf("%s: %v", what, ce)
+	}
+
+	t.Run("wal segment", func(t *testing.T) {
+		key := walKey(bu.after)
+		flipByte(t, bu.store.path(key))
+		defer flipByte(t, bu.store.path(key))
+		_, err := bu.m.RestoreCopy(ctx, RestoreOptions{Dir: filepath.Join(bu.dir, "copy-wal")})
+		wantCorrupt(t, "RestoreCopy", err, key)
+		res, err := bu.m.RunRestoreTest(ctx)
+		wantCorrupt(t, "RunRestoreTest", err, key)
+		if res.OK || !strings.Contains(res.Err, key) {
+			t.Errorf("restore test result = %+v; want failed, naming %s", res, key)
+		}
+	})
+	t.Run("backup part", func(t *testing.T) {
+		key := bu.backup.Parts[0].Key
+		flipByte(t, bu.store.path(key))
+		defer flipByte(t, bu.store.path(key))
+		_, err := bu.m.Restore(ctx, RestoreOptions{Dir: filepath.Join(bu.dir, "copy-part")})
+		wantCorrupt(t, "Restore", err, key)
+		if _, err := os.Stat(filepath.Join(bu.dir, "copy-part")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a failed restore left its directory behind (%v)", err)
+		}
+		_, err = bu.m.RunRestoreTest(ctx)
+		wantCorrupt(t, "RunRestoreTest", err, key)
+	})
+	t.Run("wal the backup needs", func(t *testing.T) {
+		key := walKey(bu.backup.StopWAL)
+		flipByte(t, bu.store.path(key))
+		defer flipByte(t, bu.store.path(key))
+		_, err := bu.m.Restore(ctx, RestoreOptions{Dir: filepath.Join(bu.dir, "copy-stopwal")})
+		wantCorrupt(t, "Restore", err, key)
+	})
+	// Undamaged again, it restores.
+	got, _ := restoreNotes(t, bu.m, filepath.Join(bu.dir, "copy-ok"), RestoreOptions{})
+	if got != "a,b" {
+		t.Errorf("notes = %q; want a,b", got)
+	}
+}
