@@ -113,12 +113,11 @@ func (a *Archiver) Run(ctx context.Context) error {
 
 // Push archives one WAL file (the socket's PUT).
 func (a *Archiver) Push(ctx context.Context, name string, content []byte) error {
-	n, err := ParseWALName(name)
-	if err != nil {
-		return err
-	}
 	start := a.opts.Now()
-	_, err = a.repo.PutWAL(ctx, n, content)
+	n, err := ParseWALName(name)
+	if err == nil {
+		_, err = a.repo.PutWAL(ctx, n, content)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {

@@ -59,11 +59,11 @@ func (m *Manager) baseBackup(ctx context.Context, start time.Time) (*Backup, err
 	}
 	b := &Backup{ID: start.UTC().Format("20060102T150405Z"), StartTime: start.UTC(), Source: connSummary(conn),
 		Encrypted: m.repo.codec.key != nil, Compression: "zstd"}
-	b.Label = "tandem " + b.ID
-	prefix := backupPrefix(b.ID)
-	if _, err := m.repo.store.Stat(ctx, prefix+"backup.json"); err == nil {
-		return nil, fmt.Errorf("base backup %s: a backup with this id exists", b.ID)
+	if b.ID, err = m.freeID(ctx, b.ID); err != nil {
+		return nil, fmt.Errorf("base backup: %w", err)
 	}
+	prefix := backupPrefix(b.ID)
+	b.Label = "tandem " + b.ID
 
 	pw := newPartWriter(ctx, m.repo.store, prefix+"data/", m.opts.PartSize)
 	enc, err := m.repo.codec.encoder(pw, prefix+"data")
@@ -101,6 +101,28 @@ func (m *Manager) baseBackup(ctx context.Context, start time.Time) (*Backup, err
 	}
 	return b, nil
 }
+
+// freeID returns id, or id-N for the first N that no backup uses yet
+// (two backups started within a second).
+func (m *Manager) freeID(ctx context.Context, id string) (string, error) {
+	for n := 1; n < 100; n++ {
+		cand := id
+		if n > 1 {
+			cand = fmt.Sprintf("%s-%d", id, n)
+		}
+		found := false
+		err := m.repo.store.List(ctx, backupPrefix(cand), func(ObjectInfo) error { found = true; return errStopList })
+		if err != nil && !errors.Is(err, errStopList) {
+			return "", err
+		}
+		if !found {
+			return cand, nil
+		}
+	}
+	return "", fmt.Errorf("no free backup id for %s", id)
+}
+
+var errStopList = errors.New("stop listing")
 
 // streamBaseBackup runs pg_basebackup into w, reading the tar stream as it
 // passes to keep backup_label and backup_manifest.

@@ -143,9 +143,8 @@ func (r *Repository) ListWAL(ctx context.Context) ([]WALFile, error) {
 
 // Probe checks that the store answers and lets us in: one listing request.
 func (r *Repository) Probe(ctx context.Context) error {
-	errStop := errors.New("stop")
-	err := r.store.List(ctx, "wal/", func(ObjectInfo) error { return errStop })
-	if err != nil && !errors.Is(err, errStop) {
+	err := r.store.List(ctx, "wal/", func(ObjectInfo) error { return errStopList })
+	if err != nil && !errors.Is(err, errStopList) {
 		return fmt.Errorf("probe %s: %w", r.store, err)
 	}
 	return nil

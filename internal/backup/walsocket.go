@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,6 +206,9 @@ func (e *WALSocketError) Unwrap() error {
 // relative to the data directory, the command's working directory) and
 // hands it to the node listening on socket under its name (%f).
 func PushWAL(ctx context.Context, socket, path, name string) error {
+	if _, err := ParseWALName(name); err != nil {
+		return fmt.Errorf("wal-push: %w", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("wal-push %s: %w", name, err)
@@ -214,7 +218,7 @@ func PushWAL(ctx context.Context, socket, path, name string) error {
 	if err != nil {
 		return fmt.Errorf("wal-push %s: %w", name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://tandem/wal/"+name, f)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://tandem/wal/"+url.PathEscape(name), f)
 	if err != nil {
 		return fmt.Errorf("wal-push %s: %w", name, err)
 	}
@@ -230,7 +234,10 @@ func PushWAL(ctx context.Context, socket, path, name string) error {
 // error wrapping ErrNotFound when the archive does not hold the file,
 // which PostgreSQL takes as the end of the archive (see FetchExitCode).
 func FetchWAL(ctx context.Context, socket, name, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://tandem/wal/"+name, nil)
+	if _, err := ParseWALName(name); err != nil {
+		return fmt.Errorf("wal-fetch: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://tandem/wal/"+url.PathEscape(name), nil)
 	if err != nil {
 		return fmt.Errorf("wal-fetch %s: %w", name, err)
 	}
