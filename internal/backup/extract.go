@@ -98,11 +98,12 @@ func (r *partsReader) Close() error {
 // does not hold.
 var ErrUnsafeTar = errors.New("unsafe entry in backup")
 
-// extractTar unpacks a base backup's tar stream into dir as the postgres
-// user's. Entries are confined to dir; tablespaces (symbolic links under
-// pg_tblspc) are refused: a backup streamed as one tar holds only the
-// default tablespace.
-func (pg Postgres) extractTar(r io.Reader, dir string) (int64, error) {
+// extractTar unpacks a backup's tar stream into dir, giving each entry to
+// chown when it is not nil. Entries are confined to dir; symbolic links
+// are refused (a base backup streamed as one tar holds only the default
+// tablespace, and file sets store none), so no entry can be written
+// through one.
+func extractTar(r io.Reader, dir string, chown func(string) error) (int64, error) {
 	tr := tar.NewReader(r)
 	var total int64
 	buf := make([]byte, 1<<20)
@@ -142,8 +143,10 @@ func (pg Postgres) extractTar(r io.Reader, dir string) (int64, error) {
 		default:
 			return total, fmt.Errorf("%w: %q of type %q", ErrUnsafeTar, h.Name, h.Typeflag)
 		}
-		if err := pg.chown(dst); err != nil {
-			return total, err
+		if chown != nil {
+			if err := chown(dst); err != nil {
+				return total, err
+			}
 		}
 		os.Chtimes(dst, h.ModTime, h.ModTime)
 	}

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -56,6 +57,10 @@ type Options struct {
 
 	Retention Retention
 
+	// Files are the app's file sets, stored by RunFileBackup, checked by
+	// RunRestoreTest and pruned by ApplyRetention with the same rules.
+	Files []FileSet
+
 	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // nil: time.Now
 }
@@ -97,6 +102,11 @@ func New(o Options) (*Manager, error) {
 	}
 	if o.SanityQuery == "" {
 		o.SanityQuery = "SELECT count(*) FROM pg_catalog.pg_class"
+	}
+	for _, f := range o.Files {
+		if err := f.validate(); err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -81,7 +81,7 @@ func (m *Manager) fill(ctx context.Context, b Backup, o RestoreOptions, res *Res
 	if err != nil {
 		return err
 	}
-	res.Bytes, err = m.pg.extractTar(dec, o.Dir)
+	res.Bytes, err = extractTar(dec, o.Dir, m.pg.chown)
 	dec.Close()
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ type RestoreTestResult struct {
 	Lag        time.Duration `json:"lag"`             // from the restored point to the test's start: how much a restore would lose now
 	Sanity     string        `json:"sanity"`          // what the sanity query returned
 	Check      string        `json:"check,omitempty"` // the tail of the check command's output
+	Files      []string      `json:"files,omitempty"` // each file set's check
 }
 
 // RunRestoreTest proves that the newest backup restores: it restores it
@@ -72,6 +73,16 @@ func (m *Manager) restoreTest(ctx context.Context, res *RestoreTestResult) error
 	defer os.RemoveAll(scratch)
 	if err := os.Chmod(scratch, 0o755); err != nil {
 		return err
+	}
+	for _, set := range m.opts.Files {
+		line, err := m.verifyFileSet(ctx, set, scratch)
+		if err != nil {
+			return err
+		}
+		res.Files = append(res.Files, line)
+	}
+	if m.opts.Source == nil {
+		return nil // no database: the file sets were the test
 	}
 	rc, err := m.startCopy(ctx, RestoreOptions{Dir: scratch + "/data"})
 	if rc == nil {

@@ -58,9 +58,14 @@ func (m *Manager) applyRetention(ctx context.Context) (*RetentionResult, error) 
 		return res, err
 	}
 	if len(list) == 0 {
-		return res, nil // no backup: every WAL file may still be needed by the first one
+		// No base backup: every WAL file may be needed by the first one.
+		return res, m.pruneFiles(ctx, res)
 	}
-	keep := m.opts.Retention.keep(list, res.At)
+	stops := make([]time.Time, len(list))
+	for i, b := range list {
+		stops[i] = b.StopTime
+	}
+	keep := m.opts.Retention.keep(stops, res.At)
 	oldest := -1
 	for i, b := range list {
 		if keep[i] {
@@ -82,6 +87,9 @@ func (m *Manager) applyRetention(ctx context.Context) (*RetentionResult, error) 
 		return res, fmt.Errorf("backup %s: %w", list[oldest].ID, err)
 	}
 	res.OldestWAL = first.String()
+	if err := m.pruneFiles(ctx, res); err != nil {
+		return res, err
+	}
 	wal, err := m.repo.ListWAL(ctx)
 	if err != nil {
 		return res, err
@@ -101,8 +109,9 @@ func (m *Manager) applyRetention(ctx context.Context) (*RetentionResult, error) 
 	return res, nil
 }
 
-// keep marks the backups (oldest first) the rules keep at now.
-func (r Retention) keep(list []Backup, now time.Time) []bool {
+// keep marks the backups (by their stop times, oldest first) the rules
+// keep at now.
+func (r Retention) keep(list []time.Time, now time.Time) []bool {
 	keep := make([]bool, len(list))
 	keep[len(list)-1] = true
 	if r.KeepBackups == 0 && r.KeepFor == 0 {
@@ -120,7 +129,7 @@ func (r Retention) keep(list []Backup, now time.Time) []bool {
 		horizon := now.Add(-r.KeepFor)
 		for i := len(list) - 1; i >= 0; i-- {
 			keep[i] = true
-			if !list[i].StopTime.After(horizon) {
+			if !list[i].After(horizon) {
 				break // the newest backup from before the horizon: restores to its first moments
 			}
 		}
@@ -128,18 +137,49 @@ func (r Retention) keep(list []Backup, now time.Time) []bool {
 	return keep
 }
 
+// pruneFiles applies the rules to each file set's snapshots.
+func (m *Manager) pruneFiles(ctx context.Context, res *RetentionResult) error {
+	for _, set := range m.opts.Files {
+		snaps, err := m.repo.FileSnapshots(ctx, set.Name)
+		if err != nil || len(snaps) == 0 {
+			return err
+		}
+		times := make([]time.Time, len(snaps))
+		for i, s := range snaps {
+			times[i] = s.Time
+		}
+		for i, keep := range m.opts.Retention.keep(times, res.At) {
+			if keep {
+				res.KeptBytes += snaps[i].StoredBytes
+				continue
+			}
+			if err := m.deletePrefix(ctx, filesPrefix(set.Name, snaps[i].ID), "snapshot.json"); err != nil {
+				return err
+			}
+			res.Deleted = append(res.Deleted, set.Name+"/"+snaps[i].ID)
+			res.DeletedBytes += snaps[i].StoredBytes
+		}
+	}
+	return nil
+}
+
 func (m *Manager) deleteBackup(ctx context.Context, b Backup) error {
-	prefix := backupPrefix(b.ID)
-	if err := m.repo.store.Delete(ctx, prefix+"backup.json"); err != nil {
-		return fmt.Errorf("delete backup %s: %w", b.ID, err)
+	return m.deletePrefix(ctx, backupPrefix(b.ID), "backup.json")
+}
+
+// deletePrefix deletes the objects under prefix, the one that marks them
+// complete (first) first.
+func (m *Manager) deletePrefix(ctx context.Context, prefix, first string) error {
+	if err := m.repo.store.Delete(ctx, prefix+first); err != nil {
+		return fmt.Errorf("delete %s: %w", prefix, err)
 	}
 	var keys []string
 	if err := m.repo.store.List(ctx, prefix, func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
-		return fmt.Errorf("delete backup %s: %w", b.ID, err)
+		return fmt.Errorf("delete %s: %w", prefix, err)
 	}
 	for _, k := range keys {
 		if err := m.repo.store.Delete(ctx, k); err != nil {
-			return fmt.Errorf("delete backup %s: %w", b.ID, err)
+			return fmt.Errorf("delete %s: %w", prefix, err)
 		}
 	}
 	return nil

@@ -30,7 +30,11 @@ func TestRetentionKeep(t *testing.T) {
 		{Retention{KeepFor: time.Minute}, "d0"},
 		{Retention{KeepBackups: 4, KeepFor: 30 * time.Hour}, "d3 d2 d1 d0"},
 	} {
-		keep := tc.r.keep(list, now)
+		stops := make([]time.Time, len(list))
+		for i, b := range list {
+			stops[i] = b.StopTime
+		}
+		keep := tc.r.keep(stops, now)
 		var got []string
 		for i, k := range keep {
 			if k {
