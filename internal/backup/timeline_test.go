@@ -31,8 +31,8 @@ func TestPITRAcrossTimelineSwitch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runArchiver(t, repo, filepath.Join(sockP, "wal.sock"), filepath.Join(dir, "p"))
-	runArchiver(t, repo, filepath.Join(sockS, "wal.sock"), filepath.Join(dir, "s"))
+	aP := runArchiver(t, repo, filepath.Join(sockP, "wal.sock"), filepath.Join(dir, "p"))
+	aS := runArchiver(t, repo, filepath.Join(sockS, "wal.sock"), filepath.Join(dir, "s"))
 	p := newPrimary(t, dir, "p", archiving(filepath.Join(sockP, "wal.sock"))...)
 	p.exec("CREATE TABLE notes(id serial PRIMARY KEY, note text)")
 	p.insert("a")
@@ -53,7 +53,9 @@ func TestPITRAcrossTimelineSwitch(t *testing.T) {
 		"--wal-method=stream", "--checkpoint=fast"); err != nil {
 		t.Fatal(err)
 	}
-	s := startCluster(t, pg, dir, "s", archiving(filepath.Join(sockS, "wal.sock"))...)
+	// archive_mode = always: the standby archives what it receives too,
+	// the same segments as the primary, which must not conflict.
+	s := startCluster(t, pg, dir, "s", append(archiving(filepath.Join(sockS, "wal.sock")), "archive_mode = always")...)
 	p.insert("b")
 	p.switchWAL(repo)
 	p.insert("c")
@@ -78,6 +80,11 @@ func TestPITRAcrossTimelineSwitch(t *testing.T) {
 	}
 	if !history || !partial {
 		t.Fatalf("archive = %v; want 00000002.history and a timeline-1 .partial segment", wal)
+	}
+	for name, a := range map[string]*Archiver{"primary": aP, "standby": aS} {
+		if st := a.Status(); st.Conflicts != 0 || st.Archived == 0 {
+			t.Errorf("%s archiver: %+v; want files archived, no conflict", name, st)
+		}
 	}
 	got, res := restoreNotes(t, m, filepath.Join(dir, "copy"), RestoreOptions{Time: afterD})
 	if got != "a,b,c,d" {
