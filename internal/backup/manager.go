@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,3 +147,39 @@ func (m *Manager) Status() Status {
 
 // Repository is the manager's repository.
 func (m *Manager) Repository() *Repository { return m.repo }
+
+// Refresh reads from the repository what other nodes may have done: the
+// newest complete backup and the newest restore test result. Backups and
+// restore tests run on whichever node the cluster cron picks; this lets
+// every node's Status tell the same story. It keeps what it knows when the
+// store cannot be read.
+func (m *Manager) Refresh(ctx context.Context) error {
+	list, _, err := m.repo.Backups(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh backup status: %w", err)
+	}
+	var test *RestoreTestResult
+	var newest string
+	err = m.repo.store.List(ctx, "restore-tests/", func(o ObjectInfo) error { newest = o.Key; return nil })
+	if err != nil {
+		return fmt.Errorf("refresh backup status: %w", err)
+	}
+	if newest != "" {
+		if b, err := m.repo.getStored(ctx, newest); err == nil {
+			var r RestoreTestResult
+			if json.Unmarshal(b, &r) == nil {
+				test = &r
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := len(list); n > 0 && (m.lastGood == nil || m.lastGood.Backup == nil || list[n-1].StopTime.After(m.lastGood.Finished)) {
+		b := list[n-1]
+		m.lastGood = &BackupResult{Started: b.StartTime, Finished: b.StopTime, Backup: &b}
+	}
+	if test != nil && (m.lastTest == nil || test.Started.After(m.lastTest.Started)) {
+		m.lastTest = test
+	}
+	return nil
+}

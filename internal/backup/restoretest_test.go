@@ -85,8 +85,14 @@ func TestRunRestoreTest(t *testing.T) {
 			t.Errorf("scratch directory %s left behind", e.Name())
 		}
 	}
-	if _, err := bu.store.Stat(ctx, "restore-tests/"+res.ID+".json"); err != nil {
-		t.Errorf("restore test result not in the repository: %v", err)
+	// Another node's manager learns of the backup and the test from the
+	// repository.
+	other, _ := New(Options{Repository: bu.repo})
+	if err := other.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := other.Status(); st.LastGood == nil || st.LastGood.Backup.ID != bu.backup.ID || st.LastTest == nil || st.LastTest.ID != res.ID {
+		t.Errorf("another node's status after Refresh = %+v; want backup %s and restore test %s", st, bu.backup.ID, res.ID)
 	}
 
 	// A failing check fails the test, with its output.
