@@ -84,7 +84,7 @@ type FileConfig struct {
 // Defaults of the section.
 const (
 	DefaultSchedule            = "0 3 * * *"
-	DefaultRestoreTestSchedule = "0 5 * * 0"
+	DefaultRestoreTestSchedule = "0 5 * * *" // after each default daily backup: every backup is restored once
 	// DefaultArchiveTimeout forces a WAL segment switch at least this
 	// often when anything was written, leaving 15 s to archive the
 	// segment: RPO <= 60 s without writes being needed to push it out.

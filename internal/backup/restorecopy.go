@@ -66,7 +66,11 @@ func (m *Manager) startCopy(ctx context.Context, o RestoreOptions) (_ *runningCo
 	sctx, cancel := context.WithCancel(ctx)
 	rc.cancel = cancel
 	fetcher := &restoreFetcher{repo: m.repo}
-	rc.wg.Go(func() { serveWALSocket(sctx, o.Socket, []int{m.pg.UID}, fetcher) })
+	rc.wg.Go(func() {
+		if err := serveWALSocket(sctx, o.Socket, []int{m.pg.UID}, fetcher); err != nil {
+			fetcher.fail(err)
+		}
+	})
 
 	res, err := m.Restore(ctx, o)
 	if err != nil {
@@ -137,13 +141,18 @@ func (f *restoreFetcher) Fetch(ctx context.Context, name string) ([]byte, error)
 	}
 	b, err := f.repo.GetWAL(ctx, n)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		f.mu.Lock()
-		if f.err == nil {
-			f.err = err
-		}
-		f.mu.Unlock()
+		f.fail(err)
 	}
 	return b, err
+}
+
+// fail records the first failure.
+func (f *restoreFetcher) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
 }
 
 func (f *restoreFetcher) failure() error {

@@ -155,3 +155,40 @@ func TestCorruptObjectDetected(t *testing.T) {
 		t.Errorf("notes = %q; want a,b", got)
 	}
 }
+
+// TestRestoreBootstrap: the cluster lost, a new primary is bootstrapped
+// from the backup; started by the database driver (here the test) with
+// the node's archiver serving its WAL, it recovers to the end of the
+// archive, promotes and goes on archiving into the same archive on a new
+// timeline.
+func TestRestoreBootstrap(t *testing.T) {
+	bu := newBackedUp(t, nil)
+	bu.p.insert("c")
+	bu.p.switchWAL(bu.repo)
+	bu.p.crash()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	socket := filepath.Join(bu.dir, "p.sock", "wal.sock") // the node's archiver
+	res, err := bu.m.Restore(ctx, RestoreOptions{Dir: filepath.Join(bu.dir, "boot"), Bootstrap: true, Socket: socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Settings {
+		if strings.HasPrefix(s, "archive_mode") {
+			t.Errorf("bootstrap restore wrote %q; archiving must stay as configured", s)
+		}
+	}
+	boot := startCluster(t, testEnv.pg, bu.dir, "boot")
+	waitFor(t, time.Minute, "promotion", func() bool { return boot.queryString("SELECT pg_is_in_recovery()::text") == "false" })
+	if got := boot.notes(); got != "a,b,c" {
+		t.Errorf("bootstrapped primary: notes = %q; want a,b,c", got)
+	}
+	boot.insert("d")
+	seg := boot.switchWAL(bu.repo)
+	if n, _ := ParseWALName(seg); n.Timeline != 2 {
+		t.Errorf("bootstrapped primary archived %s; want timeline 2", seg)
+	}
+	if _, err := bu.store.Stat(ctx, walKey("00000002.history")); err != nil {
+		t.Errorf("timeline 2's history not archived: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -21,9 +22,10 @@ type RetentionResult struct {
 	At              time.Time
 	Kept            []string // backup ids
 	Deleted         []string
-	KeptBytes       int64 // stored bytes of the kept backups
-	DeletedBytes    int64 // of the deleted backups
-	WALKept         int   // WAL files
+	Incomplete      []string // leftovers of failed backups, deleted
+	KeptBytes       int64    // stored bytes of the kept backups
+	DeletedBytes    int64    // of the deleted backups
+	WALKept         int      // WAL files
 	WALKeptBytes    int64
 	WALDeleted      int
 	WALDeletedBytes int64
@@ -53,6 +55,9 @@ func (m *Manager) ApplyRetention(ctx context.Context) (*RetentionResult, error) 
 
 func (m *Manager) applyRetention(ctx context.Context) (*RetentionResult, error) {
 	res := &RetentionResult{At: m.opts.Now().UTC()}
+	if err := m.sweepIncomplete(ctx, res); err != nil {
+		return res, err
+	}
 	list, _, err := m.repo.Backups(ctx)
 	if err != nil {
 		return res, err
@@ -135,6 +140,53 @@ func (r Retention) keep(list []time.Time, now time.Time) []bool {
 		}
 	}
 	return keep
+}
+
+// incompleteAge is how old the newest object of a backup without its
+// description must be before retention takes it for the leftovers of a
+// failed or interrupted backup rather than one in progress.
+const incompleteAge = 24 * time.Hour
+
+// sweepIncomplete deletes what failed or interrupted backups left: parts
+// under backups/<id>/ with no backup.json, untouched for incompleteAge.
+func (m *Manager) sweepIncomplete(ctx context.Context, res *RetentionResult) error {
+	type dir struct {
+		complete bool
+		newest   time.Time
+		bytes    int64
+	}
+	dirs := map[string]*dir{}
+	err := m.repo.store.List(ctx, "backups/", func(o ObjectInfo) error {
+		id, rest, ok := strings.Cut(strings.TrimPrefix(o.Key, "backups/"), "/")
+		if !ok {
+			return nil
+		}
+		d := dirs[id]
+		if d == nil {
+			d = &dir{}
+			dirs[id] = d
+		}
+		d.complete = d.complete || rest == "backup.json"
+		d.bytes += o.Size
+		if o.Modified.After(d.newest) {
+			d.newest = o.Modified
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, d := range dirs {
+		if d.complete || res.At.Sub(d.newest) < incompleteAge {
+			continue
+		}
+		if err := m.deletePrefix(ctx, backupPrefix(id), "backup.json"); err != nil {
+			return err
+		}
+		res.Incomplete = append(res.Incomplete, id)
+		res.DeletedBytes += d.bytes
+	}
+	return nil
 }
 
 // pruneFiles applies the rules to each file set's snapshots.

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,5 +100,37 @@ func TestApplyRetention(t *testing.T) {
 	got, _ := restoreNotes(t, bu.m, filepath.Join(bu.dir, "copy"), RestoreOptions{BackupID: ids[1]})
 	if got != "a,b,after-0,after-1" {
 		t.Errorf("restore of the oldest kept backup: notes = %q; want a,b,after-0,after-1", got)
+	}
+}
+
+// TestRetentionSweepsIncomplete: the parts of a backup that never got its
+// description (failed, or its node died) are deleted once they are a day
+// old; a backup younger than that may be in progress and stays.
+func TestRetentionSweepsIncomplete(t *testing.T) {
+	store, _ := NewLocalStore(t.TempDir())
+	repo, _ := NewRepository(store, nil)
+	now := time.Now()
+	m, _ := New(Options{Repository: repo, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	for _, k := range []string{"backups/old/data/000000", "backups/old/data/000001", "backups/new/data/000000"} {
+		if _, err := putBytes(ctx, store, k, []byte("part"), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"backups/old/data/000000", "backups/old/data/000001"} {
+		old := now.Add(-25 * time.Hour)
+		os.Chtimes(store.path(k), old, old)
+	}
+	res, err := m.ApplyRetention(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Incomplete) != "[old]" || res.DeletedBytes != 8 {
+		t.Errorf("ApplyRetention = %+v; want the old incomplete backup (8 bytes) deleted", res)
+	}
+	var left []string
+	store.List(ctx, "backups/", func(o ObjectInfo) error { left = append(left, o.Key); return nil })
+	if fmt.Sprint(left) != "[backups/new/data/000000]" {
+		t.Errorf("left %v; want only the recent incomplete backup", left)
 	}
 }
