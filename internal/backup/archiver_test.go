@@ -55,6 +55,7 @@ func TestNewRepositoryKeySize(t *testing.T) {
 // socket, with the exit codes PostgreSQL needs; a push that conflicts
 // fails; other local users are turned away.
 func TestWALSocket(t *testing.T) {
+	t.Parallel()
 	pg := needPostgres(t)
 	dir := testDir(t)
 	store, _ := NewLocalStore(filepath.Join(dir, "store"))

@@ -14,20 +14,15 @@ import (
 // back the backlog drains, the status clears, and a restore reaches the
 // last write, so no segment went missing.
 func TestArchiveStoreOutage(t *testing.T) {
-	pg := needPostgres(t)
+	t.Parallel()
+	needPostgres(t)
 	gw := startGateway(t)
 	repo, err := NewRepository(gw.Store(""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := testDir(t)
-	sock := filepath.Join(dir, "p.sock")
-	if err := pg.mkdir(sock); err != nil {
-		t.Fatal(err)
-	}
-	a := runArchiver(t, repo, filepath.Join(sock, "wal.sock"), filepath.Join(dir, "p"))
-	p := newPrimary(t, dir, "p", archiving(filepath.Join(sock, "wal.sock"))...)
-	p.exec("CREATE TABLE notes(id serial PRIMARY KEY, note text)")
+	p, a := archivingPrimary(t, repo, dir)
 	p.insert("before")
 	m := newManager(t, repo, p, dir, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

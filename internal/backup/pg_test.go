@@ -344,3 +344,18 @@ func openCopy(t testing.TB, dir string) *cluster {
 	t.Cleanup(c.stop)
 	return c
 }
+
+// archivingPrimary starts, in dir, a primary "p" archiving into repo
+// through its own archiver (socket dir/p.sock/wal.sock), with an empty
+// notes table.
+func archivingPrimary(t testing.TB, repo *Repository, dir string) (*cluster, *Archiver) {
+	t.Helper()
+	sock := filepath.Join(dir, "p.sock")
+	if err := needPostgres(t).mkdir(sock); err != nil {
+		t.Fatal(err)
+	}
+	a := runArchiver(t, repo, filepath.Join(sock, "wal.sock"), filepath.Join(dir, "p"))
+	p := newPrimary(t, dir, "p", archiving(filepath.Join(sock, "wal.sock"))...)
+	p.exec("CREATE TABLE notes(id serial PRIMARY KEY, note text)")
+	return p, a
+}

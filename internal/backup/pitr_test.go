@@ -46,6 +46,7 @@ func restoreNotes(t *testing.T, m *Manager, dir string, o RestoreOptions) (strin
 // between known commits and to the end: each holds exactly the commits
 // made before its target.
 func TestArchiveBackupPITR(t *testing.T) {
+	t.Parallel()
 	needPostgres(t)
 	gw := startGateway(t)
 	repo, err := NewRepository(gw.Store("shop/"), nil)
@@ -53,13 +54,7 @@ func TestArchiveBackupPITR(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := testDir(t)
-	sock := filepath.Join(dir, "p.sock")
-	if err := testEnv.pg.mkdir(sock); err != nil {
-		t.Fatal(err)
-	}
-	a := runArchiver(t, repo, filepath.Join(sock, "wal.sock"), filepath.Join(dir, "p"))
-	p := newPrimary(t, dir, "p", archiving(filepath.Join(sock, "wal.sock"))...)
-	p.exec("CREATE TABLE notes(id serial PRIMARY KEY, note text)")
+	p, a := archivingPrimary(t, repo, dir)
 	p.insert("a")
 	m := newManager(t, repo, p, dir, a)
 

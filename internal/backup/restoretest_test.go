@@ -23,20 +23,14 @@ type backedUp struct {
 }
 
 func newBackedUp(t *testing.T, o func(*Options)) *backedUp {
-	pg := needPostgres(t)
+	needPostgres(t)
 	dir := testDir(t)
 	store, err := NewLocalStore(filepath.Join(dir, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	repo, _ := NewRepository(store, nil)
-	sock := filepath.Join(dir, "p.sock")
-	if err := pg.mkdir(sock); err != nil {
-		t.Fatal(err)
-	}
-	a := runArchiver(t, repo, filepath.Join(sock, "wal.sock"), filepath.Join(dir, "p"))
-	p := newPrimary(t, dir, "p", archiving(filepath.Join(sock, "wal.sock"))...)
-	p.exec("CREATE TABLE notes(id serial PRIMARY KEY, note text)")
+	p, a := archivingPrimary(t, repo, dir)
 	p.insert("a")
 	m := newManager(t, repo, p, dir, a)
 	if o != nil {
@@ -58,6 +52,7 @@ func newBackedUp(t *testing.T, o func(*Options)) *backedUp {
 // through DATABASE_URL), reports the restored point, and leaves nothing
 // behind.
 func TestRunRestoreTest(t *testing.T) {
+	t.Parallel()
 	needPostgres(t)
 	check := []string{"/bin/sh", "-c", `test "$(` + testEnv.pg.BinDir + `/psql "$DATABASE_URL" -Atc "SELECT string_agg(note, ',' ORDER BY id) FROM notes")" = a,b`}
 	bu := newBackedUp(t, func(o *Options) { o.CheckCommand = check })
@@ -106,6 +101,7 @@ func TestRunRestoreTest(t *testing.T) {
 // TestCorruptObjectDetected: a damaged backup part or WAL segment stops a
 // restore and a restore test with an error naming the object.
 func TestCorruptObjectDetected(t *testing.T) {
+	t.Parallel()
 	bu := newBackedUp(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -162,6 +158,7 @@ func TestCorruptObjectDetected(t *testing.T) {
 // archive, promotes and goes on archiving into the same archive on a new
 // timeline.
 func TestRestoreBootstrap(t *testing.T) {
+	t.Parallel()
 	bu := newBackedUp(t, nil)
 	bu.p.insert("c")
 	bu.p.switchWAL(bu.repo)

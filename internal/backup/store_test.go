@@ -22,6 +22,7 @@ type storeUnderTest struct {
 
 // TestStoreContract runs the same contract against every Store.
 func TestStoreContract(t *testing.T) {
+	t.Parallel()
 	t.Run("local", func(t *testing.T) {
 		testStoreContract(t, func(t *testing.T) storeUnderTest {
 			s, err := NewLocalStore(t.TempDir())
@@ -283,6 +284,7 @@ func testStoreContract(t *testing.T, newStore func(t *testing.T) storeUnderTest)
 // TestS3StoreErrors: a store that refuses or is down is an error naming the
 // cause, one the caller can branch on.
 func TestS3StoreErrors(t *testing.T) {
+	t.Parallel()
 	gw := startGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
