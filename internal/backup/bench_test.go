@@ -77,10 +77,14 @@ func TestBackupThroughput(t *testing.T) {
 	os.RemoveAll(filepath.Join(dir, "restored"))
 
 	p.exec("CREATE TABLE beats(t timestamptz NOT NULL)")
+	p.switchWAL(repo)
 	for _, heavy := range []bool{true, false} {
+		if os.Getenv("TANDEM_BACKUP_BENCH_RPO") == "light" && heavy {
+			continue
+		}
 		var rpos []time.Duration
 		for i := range trials {
-			rpos = append(rpos, measureRPO(t, ctx, m, p, filepath.Join(dir, fmt.Sprint("rpo-", i)), heavy))
+			rpos = append(rpos, measureRPO(t, ctx, m, p, filepath.Join(dir, fmt.Sprintf("rpo-%v-%d", heavy, i)), heavy))
 			p = startCluster(t, pg, dir, "p") // up again after the crash, for the next trial
 		}
 		sort.Slice(rpos, func(i, j int) bool { return rpos[i] < rpos[j] })
@@ -110,7 +114,16 @@ func measureRPO(t *testing.T, ctx context.Context, m *Manager, p *cluster, dir s
 	if err := beats.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Duration(20+time.Now().UnixNano()%40) * time.Second) // steady writes for 20-60 s
+	hold := time.Duration(20+time.Now().UnixNano()%40) * time.Second // steady writes for 20-60 s
+	if h := envInt("TANDEM_BACKUP_BENCH_HOLD", 0); h > 0 {
+		hold = time.Duration(h) * time.Second
+	}
+	time.Sleep(hold)
+	if testing.Verbose() {
+		t.Logf("before the crash: beats %s, wal %s, archiver %s", p.queryString("SELECT count(*)::text || ' ' || coalesce(max(t)::text, '') FROM beats"),
+			p.queryString("SELECT pg_walfile_name(pg_current_wal_lsn())"),
+			p.queryString("SELECT coalesce(last_archived_wal, '') || ' ' || archived_count || ' ' || failed_count FROM pg_stat_archiver"))
+	}
 	crashed := time.Now()
 	p.crash()
 	stop()
@@ -124,10 +137,20 @@ func measureRPO(t *testing.T, ctx context.Context, m *Manager, p *cluster, dir s
 	last, err := time.Parse(time.RFC3339Nano, c.queryString(`SELECT to_char(max(t) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM beats`))
 	c.stop()
 	os.RemoveAll(dir)
+	os.RemoveAll(dir + ".sock")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rpo := crashed.Sub(last)
+	if testing.Verbose() {
+		wal, _ := m.repo.ListWAL(ctx)
+		var names []string
+		for _, w := range wal[max(0, len(wal)-3):] {
+			names = append(names, w.Name.String())
+		}
+		st := m.Status().Archive
+		t.Logf("archive ends with %v; archiver: %d archived, %d failures, %d conflicts, last failure %q", names, st.Archived, st.Failures, st.Conflicts, st.LastFailure)
+	}
 	t.Logf("crash at %s; restored to %s (lsn %s): RPO %s", crashed.UTC().Format(time.RFC3339Nano), last.Format(time.RFC3339Nano), res.LSN, rpo.Round(time.Millisecond))
 	return rpo
 }

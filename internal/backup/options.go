@@ -213,7 +213,9 @@ func (c *Config) FileSets() []FileSet {
 
 // PostgresSettings are the settings the database driver gives every
 // member so that whichever is primary archives through the node's WAL
-// socket. archive_mode "always" makes a standby archive what it receives
+// socket. After starting a server, once it accepts writes, the driver must
+// run SELECT pg_reload_conf(): PostgreSQL 15's checkpointer otherwise
+// ignores archive_timeout for a whole checkpoint_timeout after a start. archive_mode "always" makes a standby archive what it receives
 // too: a segment the old primary had not archived when it died is still
 // archived (the same bytes twice are one object, see PutWAL).
 func (c *Config) PostgresSettings(exe []string, socket string) map[string]string {

@@ -184,6 +184,13 @@ func startCluster(t testing.TB, pg Postgres, dir, name string, settings ...strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.stop() })
+	// What the database driver must do after a start: PostgreSQL 15's
+	// checkpointer, started while the startup process runs, sleeps a whole
+	// checkpoint_timeout before it first honours archive_timeout; a
+	// configuration reload wakes it (see docs/backups.md).
+	if c.queryString("SELECT pg_is_in_recovery()::text") == "false" {
+		c.exec("SELECT pg_reload_conf()")
+	}
 	return c
 }
 

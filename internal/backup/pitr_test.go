@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,5 +120,42 @@ func TestArchiveBackupPITR(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "full", "x"), 0o700)
 	if _, err := m.Restore(ctx, RestoreOptions{Dir: filepath.Join(dir, "full")}); !errors.Is(err, ErrDirNotEmpty) {
 		t.Errorf("Restore into a non-empty directory = %v; want ErrDirNotEmpty", err)
+	}
+}
+
+// TestArchiveTimeoutBoundsRPO: with no segment switch asked for, a commit
+// reaches the archive within archive_timeout (here 2 s) plus the upload,
+// also right after a restart (the harness reloads the configuration as
+// the database driver must).
+func TestArchiveTimeoutBoundsRPO(t *testing.T) {
+	t.Parallel()
+	pg := needPostgres(t)
+	store, _ := NewLocalStore(filepath.Join(testDir(t), "store"))
+	repo, _ := NewRepository(store, nil)
+	dir := testDir(t)
+	sock := filepath.Join(dir, "p.sock")
+	if err := pg.mkdir(sock); err != nil {
+		t.Fatal(err)
+	}
+	a := runArchiver(t, repo, filepath.Join(sock, "wal.sock"), filepath.Join(dir, "p"))
+	p := newPrimary(t, dir, "p", append(archiving(filepath.Join(sock, "wal.sock")), "archive_timeout = 2s")...)
+	p.exec("CREATE TABLE notes(id serial PRIMARY KEY, note text)")
+	for round := range 2 {
+		seg := p.queryString("SELECT pg_walfile_name(pg_current_wal_lsn())")
+		committed := time.Now()
+		p.insert(fmt.Sprint("r", round))
+		waitFor(t, 20*time.Second, "segment "+seg+" archived by archive_timeout", func() bool {
+			_, err := store.Stat(context.Background(), walKey(seg))
+			return err == nil
+		})
+		t.Logf("round %d: commit archived %s after it was made (archive_timeout 2s)", round, time.Since(committed).Round(time.Millisecond))
+		if d := time.Since(committed); d > 10*time.Second {
+			t.Errorf("commit reached the archive after %s; want within archive_timeout plus the upload", d)
+		}
+		p.stop()
+		p = startCluster(t, pg, dir, "p")
+	}
+	if a.Status().Failures != 0 {
+		t.Errorf("archiver failures: %+v", a.Status())
 	}
 }
