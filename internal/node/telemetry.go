@@ -127,9 +127,9 @@ func (d *dbPart) sample(members []string) telemetry.DatabaseSample {
 		}
 		s.Members = append(s.Members, ms)
 	}
-	s.Endpoints = append(s.Endpoints, endpointSample("write", d.endpoint, routes.Primary))
+	s.Endpoints = append(s.Endpoints, endpointSample("primary", d.endpoint, routes.Primary))
 	if d.read != nil {
-		s.Endpoints = append(s.Endpoints, endpointSample("read", d.read, routes.Standby))
+		s.Endpoints = append(s.Endpoints, endpointSample("standby", d.read, routes.Standby))
 	}
 	return s
 }

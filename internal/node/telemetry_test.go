@@ -239,15 +239,15 @@ func TestDatabaseMetrics(t *testing.T) {
 		`tandem_db_leader_changes_total{kind="failover"} 1`,
 		`tandem_db_leader_changes_total{kind="switchover"} 0`,
 		"tandem_db_demotions_total 1",
-		`tandem_db_endpoint_routed{endpoint="write"} 1`,
-		`tandem_db_endpoint_accepted_total{endpoint="write"} 1`,
-		`tandem_db_endpoint_refused_total{endpoint="write",reason="no_target"} 1`,
+		`tandem_db_endpoint_routed{endpoint="primary"} 1`,
+		`tandem_db_endpoint_accepted_total{endpoint="primary"} 1`,
+		`tandem_db_endpoint_refused_total{endpoint="primary",reason="no_target"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	for _, absent := range []string{`tandem_db_replication_lag_bytes{member="a"}`, `endpoint="read"`} {
+	for _, absent := range []string{`tandem_db_replication_lag_bytes{member="a"}`, `endpoint="standby"`} {
 		if strings.Contains(text, absent) {
 			t.Errorf("/metrics has %q; want it absent", absent)
 		}

@@ -50,8 +50,8 @@ type DatabaseMemberSample struct {
 // DatabaseEndpointSample is one DB endpoint's counters at a scrape
 // (pgha.EndpointStats, and where it routes).
 type DatabaseEndpointSample struct {
-	// Endpoint names it: "write" (DATABASE_URL, to the primary) or
-	// "read" (DATABASE_READ_URL, to the nearest standby).
+	// Endpoint names it by where it leads, as its log does: "primary"
+	// (DATABASE_URL) or "standby" (DATABASE_READ_URL, the nearest one).
 	Endpoint string
 	// Routed: it has a server to send new connections to.
 	Routed bool
@@ -113,7 +113,7 @@ var (
 	dbLagBytesDesc    = desc("tandem_db_replication_lag_bytes", "WAL the standby has yet to replay, in bytes behind the primary's position.", "member")
 	dbLagSecsDesc     = desc("tandem_db_replication_lag_seconds", "The standby's replay delay as the primary reports it (pg_stat_replication.replay_lag); absent while it does not stream.", "member")
 
-	dbEpRoutedDesc   = desc("tandem_db_endpoint_routed", "1 while the endpoint has a server to send connections to (write: a primary; read: a standby).", "endpoint")
+	dbEpRoutedDesc   = desc("tandem_db_endpoint_routed", "1 while the endpoint has a server to send connections to (primary: the primary; standby: a streaming standby).", "endpoint")
 	dbEpOpenDesc     = desc("tandem_db_endpoint_connections", "Client connections open at the endpoint, in any phase.", "endpoint")
 	dbEpRelayingDesc = desc("tandem_db_endpoint_connections_relaying", "Client connections relayed to a server now.", "endpoint")
 	dbEpHeldDesc     = desc("tandem_db_endpoint_connections_held", "Client connections held now, waiting for a server (failing over).", "endpoint")

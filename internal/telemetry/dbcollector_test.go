@@ -23,9 +23,9 @@ func TestDatabaseExposition(t *testing.T) {
 			{Name: "d"},
 		},
 		Endpoints: []DatabaseEndpointSample{
-			{Endpoint: "write", Routed: true, Open: 5, Relaying: 4, Held: 1, Accepted: 100, Relayed: 98,
+			{Endpoint: "primary", Routed: true, Open: 5, Relaying: 4, Held: 1, Accepted: 100, Relayed: 98,
 				BytesToServer: 2048, BytesToClient: 4096, RefusedNoTarget: 2, RefusedFull: 3, BadStartup: 4, Severed: 7, Cancels: 1},
-			{Endpoint: "read"},
+			{Endpoint: "standby"},
 		},
 	}
 	if err := m.WatchDatabase(func() DatabaseSample { return sample }); err != nil {
@@ -56,21 +56,21 @@ func TestDatabaseExposition(t *testing.T) {
 		`tandem_db_leader_changes_total{kind="failover"} 2`,
 		`tandem_db_leader_changes_total{kind="switchover"} 0`,
 		"tandem_db_demotions_total 1",
-		`tandem_db_endpoint_routed{endpoint="write"} 1`,
-		`tandem_db_endpoint_routed{endpoint="read"} 0`,
-		`tandem_db_endpoint_connections{endpoint="write"} 5`,
-		`tandem_db_endpoint_connections_relaying{endpoint="write"} 4`,
-		`tandem_db_endpoint_connections_held{endpoint="write"} 1`,
+		`tandem_db_endpoint_routed{endpoint="primary"} 1`,
+		`tandem_db_endpoint_routed{endpoint="standby"} 0`,
+		`tandem_db_endpoint_connections{endpoint="primary"} 5`,
+		`tandem_db_endpoint_connections_relaying{endpoint="primary"} 4`,
+		`tandem_db_endpoint_connections_held{endpoint="primary"} 1`,
 		"# TYPE tandem_db_endpoint_accepted_total counter",
-		`tandem_db_endpoint_accepted_total{endpoint="write"} 100`,
-		`tandem_db_endpoint_relayed_total{endpoint="write"} 98`,
-		`tandem_db_endpoint_bytes_total{direction="to_server",endpoint="write"} 2048`,
-		`tandem_db_endpoint_bytes_total{direction="to_client",endpoint="write"} 4096`,
-		`tandem_db_endpoint_refused_total{endpoint="write",reason="no_target"} 2`,
-		`tandem_db_endpoint_refused_total{endpoint="write",reason="full"} 3`,
-		`tandem_db_endpoint_refused_total{endpoint="write",reason="bad_startup"} 4`,
-		`tandem_db_endpoint_severed_total{endpoint="write"} 7`,
-		`tandem_db_endpoint_cancels_total{endpoint="write"} 1`,
+		`tandem_db_endpoint_accepted_total{endpoint="primary"} 100`,
+		`tandem_db_endpoint_relayed_total{endpoint="primary"} 98`,
+		`tandem_db_endpoint_bytes_total{direction="to_server",endpoint="primary"} 2048`,
+		`tandem_db_endpoint_bytes_total{direction="to_client",endpoint="primary"} 4096`,
+		`tandem_db_endpoint_refused_total{endpoint="primary",reason="no_target"} 2`,
+		`tandem_db_endpoint_refused_total{endpoint="primary",reason="full"} 3`,
+		`tandem_db_endpoint_refused_total{endpoint="primary",reason="bad_startup"} 4`,
+		`tandem_db_endpoint_severed_total{endpoint="primary"} 7`,
+		`tandem_db_endpoint_cancels_total{endpoint="primary"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
@@ -94,21 +94,21 @@ func TestDatabaseExposition(t *testing.T) {
 	// the store unreachable; the next scrape reads the sample again.
 	sample = DatabaseSample{Synchronous: true, Members: []DatabaseMemberSample{
 		{Name: "a"}, {Name: "b", Up: true, Role: "standby", Timeline: 3, LagSeconds: -1},
-	}, Endpoints: []DatabaseEndpointSample{{Endpoint: "write", Held: 3}}}
+	}, Endpoints: []DatabaseEndpointSample{{Endpoint: "primary", Held: 3}}}
 	text = scrape(t, m)
 	for _, want := range []string{
 		"tandem_db_store_reachable 0",
 		"tandem_db_sync_standbys 0",
 		`tandem_db_member_up{member="a"} 0`,
 		`tandem_db_leader{member="b"} 0`,
-		`tandem_db_endpoint_routed{endpoint="write"} 0`,
-		`tandem_db_endpoint_connections_held{endpoint="write"} 3`,
+		`tandem_db_endpoint_routed{endpoint="primary"} 0`,
+		`tandem_db_endpoint_connections_held{endpoint="primary"} 3`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("second scrape: /metrics lacks %q", want)
 		}
 	}
-	for _, absent := range []string{"tandem_db_role{", `tandem_db_replication_lag_bytes{member="b"}`, `endpoint="read"`} {
+	for _, absent := range []string{"tandem_db_role{", `tandem_db_replication_lag_bytes{member="b"}`, `endpoint="standby"`} {
 		if strings.Contains(text, absent) {
 			t.Errorf("second scrape: /metrics has %q; want it absent", absent)
 		}
