@@ -36,7 +36,9 @@ func TestPageDatabase(t *testing.T) {
 	failsafe := &DatabaseStatus{Node: "n1", Role: "primary", SyncStandby: "node-b", Synchronous: true, Failsafe: true, Primary: "127.0.0.1:5432",
 		Members: []DatabaseMember{{Name: "node-a", Role: "primary", Timeline: 3}, {Name: "node-b", Role: "standby", Timeline: 3, Sync: "sync", Streaming: true}}}
 	alone := &DatabaseStatus{Node: "n1", Leader: "node-a", Synchronous: true, StoreReachable: true, Primary: "127.0.0.1:5432",
-		Members: []DatabaseMember{{Name: "node-a", Role: "primary", Leader: true, Timeline: 1}, {Name: "node-b", Role: "stopped", Timeline: 1, LagBytes: 900}}}
+		Members: []DatabaseMember{{Name: "node-a", Role: "primary", Leader: true, Timeline: 1},
+			{Name: "node-b", Role: "standby", Timeline: 1, ReplayLSN: "0/1000000", LagBytes: 900},
+			{Name: "node-c", Role: "stopped", ReplayLSN: "0/0", LagBytes: 50 << 20}}}
 	for _, tc := range []struct {
 		name string
 		db   *DatabaseStatus
@@ -65,7 +67,7 @@ func TestPageDatabase(t *testing.T) {
 		}},
 		{"no synchronous standby", alone, want{
 			primary:  "node-a",
-			roles:    map[string]string{"node-a": "primary", "node-b": "stopped"},
+			roles:    map[string]string{"node-a": "primary", "node-b": "standby", "node-c": "stopped"},
 			lag:      map[string]string{"node-b": "900"},
 			warnings: []string{"no-sync"},
 			write:    "127.0.0.1:5432",

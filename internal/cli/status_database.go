@@ -56,7 +56,7 @@ func largestLag(db *admin.DatabaseStatus) (string, bool) {
 	var worst *admin.DatabaseMember
 	standbys := 0
 	for i, m := range db.Members {
-		if m.Leader || db.Leader == "" {
+		if m.Leader || db.Leader == "" || m.ReplayLSN == "0/0" { // 0/0: no replay position published yet
 			continue
 		}
 		standbys++

@@ -14,8 +14,9 @@ import (
 // prints none for a stack without a database.
 func TestStatusDatabaseLine(t *testing.T) {
 	member := func(name string, leader bool, lagBytes int64, lagSecs float64) admin.DatabaseMember {
-		return admin.DatabaseMember{Name: name, Leader: leader, LagBytes: lagBytes, LagSecs: lagSecs}
+		return admin.DatabaseMember{Name: name, Leader: leader, ReplayLSN: "0/3000000", LagBytes: lagBytes, LagSecs: lagSecs}
 	}
+	stopped := admin.DatabaseMember{Name: "d", Role: "stopped", ReplayLSN: "0/0", LagBytes: 48 << 20}
 	for _, tc := range []struct {
 		name string
 		db   *admin.DatabaseStatus
@@ -26,7 +27,7 @@ func TestStatusDatabaseLine(t *testing.T) {
 			Members: []admin.DatabaseMember{member("node-a", true, 0, 0), member("node-b", false, 2048, 0.02)}},
 			"database primary node-a, sync standby node-b, lag 2.0 KiB, 0.0s"},
 		{"two standbys", &admin.DatabaseStatus{Leader: "a", Primary: "x:1", SyncStandby: "b", Synchronous: true, StoreReachable: true,
-			Members: []admin.DatabaseMember{member("a", true, 0, 0), member("b", false, 10, 0.1), member("c", false, 5<<20, 3.25)}},
+			Members: []admin.DatabaseMember{member("a", true, 0, 0), member("b", false, 10, 0.1), member("c", false, 5<<20, 3.25), stopped}},
 			"database primary a, sync standby b, lag 5.0 MiB, 3.2s (c)"},
 		{"failing over", &admin.DatabaseStatus{Synchronous: true, StoreReachable: true,
 			Members: []admin.DatabaseMember{member("node-b", false, 0, 0)}},

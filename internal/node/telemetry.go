@@ -120,8 +120,10 @@ func (d *dbPart) sample(members []string) telemetry.DatabaseSample {
 	}
 	for _, name := range members {
 		m, up := seen[name]
+		// A member that has not published a replay position (stopped,
+		// starting) is not behind by the primary's whole WAL.
 		ms := telemetry.DatabaseMemberSample{Name: name, Up: up, Role: m.Role, Leader: m.Leader, Timeline: m.Timeline,
-			Standby: up && st.Leader != "" && !m.Leader, LagBytes: m.LagBytes, LagSeconds: -1}
+			Standby: up && st.Leader != "" && !m.Leader && m.ReplayLSN != 0, LagBytes: m.LagBytes, LagSeconds: -1}
 		if m.Sync != "" { // the primary lists it as a replica
 			ms.LagSeconds = m.LagSecs
 		}

@@ -199,7 +199,8 @@ func TestDatabaseMetrics(t *testing.T) {
 		status: pgha.Status{Name: "a", Role: "primary", Leader: "a", SyncStandby: "b", Synchronous: true, StoreReachable: true,
 			Members: []pgha.MemberStatus{
 				{Name: "a", Role: "primary", Leader: true, Timeline: 2, Reachable: true},
-				{Name: "b", Role: "standby", Timeline: 2, LagBytes: 4096, LagSecs: 0.5, Sync: "sync", Streaming: true, Reachable: true},
+				{Name: "b", Role: "standby", Timeline: 2, ReplayLSN: 0x3000000, LagBytes: 4096, LagSecs: 0.5, Sync: "sync", Streaming: true, Reachable: true},
+				{Name: "d", Role: "stopped", Timeline: 1, LagBytes: 0x3001000, Reachable: true}, // no replay position yet
 			}},
 		routes: pgha.Routes{Primary: "10.0.0.1:5432", Standby: "10.0.0.2:5432"},
 	}
@@ -219,7 +220,7 @@ func TestDatabaseMetrics(t *testing.T) {
 	// followRoutes, which points the endpoint at routes.Primary, does not
 	// run: the endpoint refuses as while failing over.
 	d := &dbPart{db: db, endpoint: write}
-	if err := tel.metrics.WatchDatabase(func() telemetry.DatabaseSample { return d.sample([]string{"a", "b", "c"}) }); err != nil {
+	if err := tel.metrics.WatchDatabase(func() telemetry.DatabaseSample { return d.sample([]string{"a", "b", "c", "d"}) }); err != nil {
 		t.Fatal(err)
 	}
 	refusedWhileFailingOver(t, write.Addr().String())
@@ -232,6 +233,7 @@ func TestDatabaseMetrics(t *testing.T) {
 		"tandem_db_sync_standbys 1",
 		`tandem_db_member_up{member="c"} 0`,
 		`tandem_db_member_up{member="b"} 1`,
+		`tandem_db_member_role{member="d",role="stopped"} 1`,
 		`tandem_db_leader{member="a"} 1`,
 		`tandem_db_member_timeline{member="b"} 2`,
 		`tandem_db_replication_lag_bytes{member="b"} 4096`,
@@ -247,7 +249,7 @@ func TestDatabaseMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	for _, absent := range []string{`tandem_db_replication_lag_bytes{member="a"}`, `endpoint="standby"`} {
+	for _, absent := range []string{`tandem_db_replication_lag_bytes{member="a"}`, `tandem_db_replication_lag_bytes{member="d"}`, `endpoint="standby"`} {
 		if strings.Contains(text, absent) {
 			t.Errorf("/metrics has %q; want it absent", absent)
 		}

@@ -13,7 +13,9 @@ function renderDatabase(db) {
   document.getElementById('database-warnings').replaceChildren(...databaseWarnings(db));
   const members = db.members || [];
   // Lag is behind the primary: nothing to measure while there is none.
-  const lagged = (m) => db.leader && !m.leader;
+  // A member that has published no replay position yet (0/0: stopped,
+  // starting) is not behind by the primary's whole WAL.
+  const lagged = (m) => db.leader && !m.leader && m.replay_lsn !== '0/0';
   fillTable('database-members', members.map((m) => row(
     { 'data-member': m.name, 'data-role': m.role, 'data-lag-bytes': lagged(m) ? m.lag_bytes : null, class: 'member ' + m.role },
     el('td', { title: m.addr }, m.name + (m.leader ? ' ★' : '')),
@@ -31,7 +33,7 @@ function renderDatabase(db) {
 function databaseSummary(db) {
   const parts = [];
   if (db.leader) {
-    parts.push(el('span', { title: db.leader_cause || null }, 'primary ', el('b', { id: 'database-primary' }, db.leader)));
+    parts.push(el('span', {}, 'primary ', el('b', { id: 'database-primary' }, db.leader), db.leader_cause ? ' (' + db.leader_cause + ')' : null));
     if (!db.primary) parts.push(el('span', { class: 'badge starting' }, 'promoting'));
   } else if (db.primary) {
     parts.push(el('span', {}, 'primary ', el('b', { id: 'database-primary' }, db.primary), ' (no lease)'));
