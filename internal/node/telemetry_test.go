@@ -208,6 +208,9 @@ func TestDatabaseMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := write.Listen(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- write.Run(ctx) }()
