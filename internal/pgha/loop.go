@@ -296,10 +296,11 @@ func (m *Member) after(obs Observation, acts []Action) {
 func (m *Member) events(obs Observation, acts []Action, wasFailsafe bool) {
 	emit := func(e Event) {
 		e.Time = obs.Now
-		m.log.Info("database event", "kind", string(e.Kind), "member", e.Member, "from", e.From, "cause", e.Cause)
 		if m.opts.OnEvent != nil {
-			m.opts.OnEvent(e)
+			m.opts.OnEvent(e) // the owner logs it
+			return
 		}
+		m.log.Info("database event", "kind", string(e.Kind), "member", e.Member, "from", e.From, "cause", e.Cause)
 	}
 	v := obs.View
 	if v.Fresh && v.Leader != "" && v.Leader != m.prevLead {
