@@ -28,6 +28,7 @@ var owners = map[string]string{
 	"golang.org/x/sys/unix":             "internal/supervise",
 	"github.com/jackc/":                 "internal/pgha",
 	"github.com/aws/":                   "internal/backup",
+	"github.com/miekg/dns":              "internal/sitedns",
 	"github.com/Shopify/toxiproxy/":     "",
 	"modernc.org/sqlite":                "examples/wiki",
 	"github.com/anishathalye/porcupine": "",
@@ -51,6 +52,8 @@ var forbidden = map[string][]string{
 	"internal/cron":      {"internal/node", "internal/cluster", "internal/apprun"},
 	"internal/uptime":    {"internal/node", "internal/cluster", "internal/apprun"},
 	"internal/cli":       {"internal/cluster", "internal/apprun", "internal/edge", "internal/supervise"},
+	"internal/sitedns":   {"internal/node", "internal/edge", "internal/apprun", "internal/admin", "internal/config"},
+	"internal/siteproxy": {"internal/node", "internal/edge", "internal/apprun", "internal/admin", "internal/config", "internal/cluster"},
 }
 
 // TestImportRules fails on an import the rules above forbid.
