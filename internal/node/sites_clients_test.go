@@ -27,7 +27,7 @@ func TestSitesClients(t *testing.T) {
 		Zone: "go.example.com", Names: []string{"www.go.example.com"}, Listen: "127.0.0.1:0", TTL: config.Duration(5 * time.Second),
 		NS:         []config.SitesNameServer{{Name: "ns1.go.example.com", Addresses: []string{"192.0.2.53"}}},
 		Hostmaster: "hostmaster@go.example.com", RateLimit: 100,
-		Addresses:  map[string][]string{"cloud": {"198.51.100.7"}},
+		Addresses: map[string][]string{"cloud": {"198.51.100.7"}},
 	}
 	hp := &config.SitesHealthProxy{Path: "/.tandem/sites/", ProbeInterval: config.Duration(2 * time.Second), ProbeTimeout: config.Duration(3 * time.Second),
 		Origins: map[string]string{"home": "https://home.example.com", "cloud": "https://cloud.example.com"}}
