@@ -19,12 +19,19 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/siteproxy"
 )
+
+// T is what the helpers need of the test that runs them: *testing.T and
+// *testing.B are ones, and a benchmark program has its own.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
 
 // Sites is a sites core whose answer the test sets.
 type Sites struct {
@@ -74,8 +81,8 @@ type Site struct {
 // started sites'), on ports free now: all at once, since each proxy must
 // know every site's origin. Their pages report to c and take its orders;
 // with c nil they are plain pages (a browser run in virtual time must
-// not be left waiting for orders). Everything stops when tb ends.
-func StartSites(tb testing.TB, c *Control, opts siteproxy.Options, names ...string) []*Site {
+// not be left waiting for orders). Everything stops when the test ends.
+func StartSites(tb T, c *Control, opts siteproxy.Options, names ...string) []*Site {
 	tb.Helper()
 	origins := map[string]string{}
 	var sites []*Site
@@ -245,7 +252,7 @@ func (u toServer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // freeAddr returns a loopback address nobody listens on now.
-func freeAddr(tb testing.TB) string {
+func freeAddr(tb T) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -262,8 +269,8 @@ type Control struct {
 	goTo  chan string
 }
 
-// StartControl starts a control server; it stops when tb ends.
-func StartControl(tb testing.TB) *Control {
+// StartControl starts a control server; it stops when the test ends.
+func StartControl(tb T) *Control {
 	c := &Control{ready: make(chan Hit, 100), goTo: make(chan string)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {

@@ -8,7 +8,7 @@
 
 const VERSION = '{{VERSION}}'; // changes with these files: the browser installs the new worker
 const TIMEOUT = {{TIMEOUT_MS}}; // sites.health_proxy.probe_timeout, in ms
-const PREFIX = new URL('./', self.location.href).pathname;
+const PREFIX = '{{PREFIX}}'; // sites.health_proxy.path: also right when imported by an app's own worker
 const CACHE = 'tandem-sites-' + VERSION;
 const PAGE = PREFIX;
 const CONFIG = PREFIX + 'config.json';
