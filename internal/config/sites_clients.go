@@ -114,19 +114,19 @@ func (h *SitesHealthProxy) setDefaults() {
 }
 
 // sitesClients checks sites.dns and sites.health_proxy (either may be
-// nil) and fills the defaults that depend on other fields. sites are the
-// site names the sites section declares, which the sections' maps may
-// name; nil leaves the names unchecked against them.
-func (k *checker) sitesClients(dns *SitesDNS, hp *SitesHealthProxy, sites []string) {
+// nil) and fills the defaults that depend on other fields. leader is
+// sites.leader, which the proxy's origins must include; "" leaves that
+// unchecked.
+func (k *checker) sitesClients(dns *SitesDNS, hp *SitesHealthProxy, leader string) {
 	if dns != nil {
-		k.sitesDNS("sites.dns", dns, sites)
+		k.sitesDNS("sites.dns", dns)
 	}
 	if hp != nil {
-		k.sitesHealthProxy("sites.health_proxy", hp, sites)
+		k.sitesHealthProxy("sites.health_proxy", hp, leader)
 	}
 }
 
-func (k *checker) sitesDNS(p string, d *SitesDNS, sites []string) {
+func (k *checker) sitesDNS(p string, d *SitesDNS) {
 	d.Zone = strings.ToLower(strings.TrimSuffix(d.Zone, "."))
 	zoneOK := k.dnsName(p+".zone", d.Zone)
 	if d.Zone == "" {
@@ -166,7 +166,7 @@ func (k *checker) sitesDNS(p string, d *SitesDNS, sites []string) {
 	}
 	for _, site := range slices.Sorted(maps.Keys(d.Addresses)) {
 		f := p + ".addresses." + site
-		k.siteName(f, site, sites)
+		k.name(f, site)
 		k.ipList(f, d.Addresses[site], true)
 	}
 	k.between(p+".rate_limit", d.RateLimit, 0, maxSitesRateLimit)
@@ -207,7 +207,7 @@ func (k *checker) sitesNameServers(p string, d *SitesDNS, zoneOK bool) {
 	}
 }
 
-func (k *checker) sitesHealthProxy(p string, h *SitesHealthProxy, sites []string) {
+func (k *checker) sitesHealthProxy(p string, h *SitesHealthProxy, leader string) {
 	if !strings.HasPrefix(h.Path, "/") || !strings.HasSuffix(h.Path, "/") || len(h.Path) < 2 {
 		k.c.addf(p+".path", `must start and end with "/" and not be "/" alone, e.g. %q, got %q`, DefaultSitesHealthPath, h.Path)
 	} else if u, err := url.Parse(h.Path); err != nil || u.Path != h.Path || u.RawQuery != "" || strings.Contains(h.Path, "//") || strings.Contains(h.Path, "/../") || strings.Contains(h.Path, "/./") {
@@ -217,11 +217,13 @@ func (k *checker) sitesHealthProxy(p string, h *SitesHealthProxy, sites []string
 	}
 	if len(h.Origins) == 0 {
 		k.c.addf(p+".origins", "at least one origin is required: the URL of each site's edge, by site, e.g. { home: https://home.example.com, cloud: https://cloud.example.com }")
+	} else if _, ok := h.Origins[leader]; leader != "" && !ok {
+		k.c.addf(p+".origins", "has no origin for the leader site %q: the page could never send browsers to it", leader)
 	}
 	schemes := map[string]string{} // scheme -> a site using it, loopback origins left out
 	for _, site := range sortedKeys(h.Origins) {
 		f := p + ".origins." + site
-		k.siteName(f, site, sites)
+		k.name(f, site)
 		u, msg := checkOrigin(h.Origins[site])
 		if msg != "" {
 			k.c.addf(f, "%s", msg)
@@ -252,18 +254,6 @@ func (k *checker) healthPathShadows(field, path string) {
 func (k *checker) probeDuration(field string, d Duration) {
 	if d < minSitesProbe || d > maxSitesProbe {
 		k.c.addf(field, "must be >= %s and <= %s, got %s", minSitesProbe, maxSitesProbe, d)
-	}
-}
-
-// siteName checks a site name used as a key; with sites given, it must
-// be one of them.
-func (k *checker) siteName(field, site string, sites []string) {
-	if len(site) > 63 || !nameRE.MatchString(site) {
-		k.name(field, site)
-		return
-	}
-	if sites != nil && !slices.Contains(sites, site) {
-		k.c.addf(field, "no site %q in the sites section (sites: %s)", site, strings.Join(sites, ", "))
 	}
 }
 

@@ -16,9 +16,8 @@ type sitesClientsDoc struct {
 
 // parseSitesClients decodes src as the body of a sites section into the
 // two client sections and checks them as Parse would, against a stack
-// whose own part is stack (appended to base). sites are the declared
-// site names.
-func parseSitesClients(t *testing.T, stack, src string, sites []string) (*sitesClientsDoc, error) {
+// whose own part is stack (appended to base), with leader as sites.leader.
+func parseSitesClients(t *testing.T, stack, src string, leader string) (*sitesClientsDoc, error) {
 	t.Helper()
 	st, err := parse(t, base+stack)
 	if err != nil {
@@ -32,7 +31,7 @@ func parseSitesClients(t *testing.T, stack, src string, sites []string) (*sitesC
 	var doc sitesClientsDoc
 	d := newDecoder(c, testEnv)
 	d.decode(root, "sites", reflect.ValueOf(&doc).Elem())
-	(&checker{c: c, st: st}).sitesClients(doc.DNS, doc.HealthProxy, sites)
+	(&checker{c: c, st: st}).sitesClients(doc.DNS, doc.HealthProxy, leader)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -53,7 +52,7 @@ health_proxy:
 `
 
 func TestSitesClientsDefaults(t *testing.T) {
-	doc, err := parseSitesClients(t, "", sitesClientsExample, []string{"home", "cloud"})
+	doc, err := parseSitesClients(t, "", sitesClientsExample, "home")
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -72,7 +71,7 @@ func TestSitesClientsDefaults(t *testing.T) {
 	if h.Origins["home"] != "https://home.example.com" || h.Origins["cloud"] != "https://cloud.example.com:8443" {
 		t.Errorf("origins = %q; want them as origins, lower case, without the trailing /", h.Origins)
 	}
-	min, err := parseSitesClients(t, "", "dns: { zone: example.net, ns: [{ name: ns.example.org }] }\n", nil)
+	min, err := parseSitesClients(t, "", "dns: { zone: example.net, ns: [{ name: ns.example.org }] }\n", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +102,7 @@ func TestSitesClientsProblems(t *testing.T) {
 		{"ttl too long", "", "dns:\n    zone: go.example.com\n    ttl: 2h\n" + ns, "sites.dns.ttl", "must be >= 1s and <= 1h"},
 		{"ttl fraction", "", "dns:\n    zone: go.example.com\n    ttl: 1500ms\n" + ns, "sites.dns.ttl", "whole seconds"},
 		{"hostmaster", "", "dns:\n    zone: go.example.com\n    hostmaster: nobody\n" + ns, "sites.dns.hostmaster", "mail address"},
-		{"addresses unknown site", "", "dns:\n    zone: go.example.com\n    addresses: { moon: [192.0.2.1] }\n" + ns, "sites.dns.addresses.moon", `no site "moon"`},
+		{"addresses bad site", "", "dns:\n    zone: go.example.com\n    addresses: { Moon: [192.0.2.1] }\n" + ns, "sites.dns.addresses.Moon", "must be lower-case"},
 		{"addresses empty", "", "dns:\n    zone: go.example.com\n    addresses: { home: [] }\n" + ns, "sites.dns.addresses.home", "at least one address"},
 		{"addresses unspecified", "", "dns:\n    zone: go.example.com\n    addresses: { home: [0.0.0.0] }\n" + ns, "sites.dns.addresses.home[0]", "not an address clients can reach"},
 		{"rate limit", "", "dns:\n    zone: go.example.com\n    rate_limit: -1\n" + ns, "sites.dns.rate_limit", "must be >= 0"},
@@ -112,7 +111,7 @@ func TestSitesClientsProblems(t *testing.T) {
 		{"origin with path", "", "health_proxy: { origins: { home: https://home.example.com/app } }\n", "sites.health_proxy.origins.home", "without a path"},
 		{"origin scheme", "", "health_proxy: { origins: { home: ftp://home.example.com } }\n", "sites.health_proxy.origins.home", "http:// or https://"},
 		{"origin credentials", "", "health_proxy: { origins: { home: \"https://u:p@home.example.com\" } }\n", "sites.health_proxy.origins.home", "without credentials"},
-		{"origin unknown site", "", "health_proxy: { origins: { moon: https://moon.example.com } }\n", "sites.health_proxy.origins.moon", `no site "moon"`},
+		{"no origin for the leader", "", "health_proxy: { origins: { cloud: https://cloud.example.com } }\n", "sites.health_proxy.origins", `no origin for the leader site "home"`},
 		{"mixed content", "", "health_proxy: { origins: { home: http://home.example.com, cloud: https://cloud.example.com } }\n", "sites.health_proxy.origins.home", "mixed content"},
 		{"path without slash", "", "health_proxy: { path: /tandem, origins: { home: https://h.example.com } }\n", "sites.health_proxy.path", `must start and end with "/"`},
 		{"path root", "", "health_proxy: { path: /, origins: { home: https://h.example.com } }\n", "sites.health_proxy.path", `not be "/" alone`},
@@ -123,7 +122,7 @@ func TestSitesClientsProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseSitesClients(t, tt.stack, tt.src, []string{"home", "cloud"})
+			_, err := parseSitesClients(t, tt.stack, tt.src, "home")
 			if err == nil {
 				t.Fatalf("parse(%q) = nil error; want %s: ...%s...", tt.src, tt.path, tt.msg)
 			}
@@ -144,7 +143,7 @@ func TestSitesClientsProblems(t *testing.T) {
 // ones, as browsers treat loopback as a secure context.
 func TestSitesClientsLoopbackHTTP(t *testing.T) {
 	src := "health_proxy: { origins: { home: \"http://127.0.0.1:8080\", cloud: https://cloud.example.com } }\n"
-	if _, err := parseSitesClients(t, "", src, nil); err != nil {
+	if _, err := parseSitesClients(t, "", src, "home"); err != nil {
 		t.Errorf("parse(%q) = %v; want no problem", src, err)
 	}
 }

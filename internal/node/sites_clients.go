@@ -26,13 +26,15 @@ type sitesClients struct {
 // sitesClientsInput is what the sites' client parts need besides their
 // sections.
 type sitesClientsInput struct {
-	// Order lists the sites clients may be sent to, the leader site
-	// first (a witness site is left out).
-	Order []string
-	// Sites is the sites core's decision of which sites serve now; nil
-	// derives it from the cluster's view (sitedns.ClusterSites).
-	Sites sitedns.Sites
-	// View is the cluster's view, for the nodes' addresses.
+	// Leader is the site that normally leads (sites.leader): preferred
+	// whenever it is up and the core names no other.
+	Leader string
+	// Leading is the sites core's choice of the site that leads now (the
+	// emergency leader during an emergency), "" when it cannot say; nil
+	// when no core runs. Called for every DNS query and probe.
+	Leading func() string
+	// View is the cluster's view: which sites are up, and their nodes'
+	// addresses.
 	View func() cluster.View
 }
 
@@ -43,21 +45,20 @@ func newSitesClients(st *config.Stack, dns *config.SitesDNS, hp *config.SitesHea
 	if dns == nil && hp == nil {
 		return nil, nil
 	}
-	view := &sitedns.ClusterSites{View: in.View, Order: in.Order}
-	sites := in.Sites
-	if sites == nil {
-		sites = view
+	view := &sitedns.ClusterSites{View: in.View, Leading: in.Leading}
+	if in.Leader != "" {
+		view.Order = []string{in.Leader}
 	}
 	s := &sitesClients{}
 	var err error
 	if dns != nil {
-		if s.dns, err = newSitesDNS(dns, sites, view, log); err != nil {
+		if s.dns, err = newSitesDNS(dns, view, log); err != nil {
 			return nil, fmt.Errorf("sites dns: %w", err)
 		}
 	}
 	if hp != nil {
 		s.proxy, err = siteproxy.New(siteproxy.Options{
-			Prefix: hp.Path, Site: st.Cluster.Site, Node: st.Cluster.Node, Origins: hp.Origins, Sites: sites,
+			Prefix: hp.Path, Site: st.Cluster.Site, Node: st.Cluster.Node, Origins: hp.Origins, Sites: view,
 			ProbeInterval: time.Duration(hp.ProbeInterval), ProbeTimeout: time.Duration(hp.ProbeTimeout),
 		})
 		if err != nil {
@@ -67,9 +68,10 @@ func newSitesClients(st *config.Stack, dns *config.SitesDNS, hp *config.SitesHea
 	return s, nil
 }
 
-// newSitesDNS builds the responder; view gives the sites' addresses, with
-// the section's own in place of the nodes' where it has some.
-func newSitesDNS(d *config.SitesDNS, sites sitedns.Sites, view *sitedns.ClusterSites, log *slog.Logger) (*sitedns.Responder, error) {
+// newSitesDNS builds the responder; view says which sites serve and gives
+// their addresses, with the section's own in place of the nodes' where it
+// has some.
+func newSitesDNS(d *config.SitesDNS, view *sitedns.ClusterSites, log *slog.Logger) (*sitedns.Responder, error) {
 	static, err := siteAddrs(d.Addresses)
 	if err != nil {
 		return nil, err
@@ -82,7 +84,7 @@ func newSitesDNS(d *config.SitesDNS, sites sitedns.Sites, view *sitedns.ClusterS
 	return sitedns.New(sitedns.Options{
 		Zone: d.Zone, Names: d.Names, NameServers: ns, Hostmaster: d.Hostmaster,
 		TTL: time.Duration(d.TTL), Listen: d.Listen, RateLimit: d.RateLimit,
-		Sites: sites, Addresses: view, Logger: log.With("part", "dns"),
+		Sites: view, Addresses: view, Logger: log.With("part", "dns"),
 	})
 }
 

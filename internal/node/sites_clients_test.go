@@ -18,9 +18,10 @@ import (
 )
 
 // TestSitesClients: the sites' client sections, as the stack file's checks
-// leave them, become a responder answering with the leading site's
-// addresses from the cluster's view (the section's own for a site that
-// has some) and a health proxy whose probe names the serving sites.
+// leave them, become a responder answering with the addresses of the site
+// the core names, else of the leader site while it is up, else of another
+// site up (the section's own for a site that has some), and a health
+// proxy whose probe names the serving sites.
 func TestSitesClients(t *testing.T) {
 	st := &config.Stack{Cluster: config.Cluster{Node: "c1", Site: "cloud"}}
 	d := &config.SitesDNS{
@@ -34,12 +35,14 @@ func TestSitesClients(t *testing.T) {
 	nodes := map[string]cluster.NodeView{
 		"h1": {Info: cluster.NodeInfo{Name: "h1", Site: "home", Edge: "203.0.113.10:80"}},
 		"c1": {Info: cluster.NodeInfo{Name: "c1", Site: "cloud", Edge: "10.1.0.5:80"}},
-		"w1": {Info: cluster.NodeInfo{Name: "w1", Site: "witness", Edge: "192.0.2.9:80"}},
+		"w1": {Info: cluster.NodeInfo{Name: "w1", Site: "witness", NodeAddr: "192.0.2.9:7946"}}, // no edge
 	}
+	var leading atomic.Pointer[string] // the sites core's choice
+	leading.Store(new(string))
 	var cur atomic.Pointer[cluster.View] // views are never modified: a new one replaces the last
 	cur.Store(&cluster.View{Nodes: nodes, Synced: true})
 	view := func() cluster.View { return *cur.Load() }
-	s, err := newSitesClients(st, d, hp, sitesClientsInput{Order: []string{"home", "cloud"}, View: view}, slog.New(slog.DiscardHandler))
+	s, err := newSitesClients(st, d, hp, sitesClientsInput{Leader: "home", View: view, Leading: func() string { return *leading.Load() }}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +75,12 @@ func TestSitesClients(t *testing.T) {
 	if got := ask(); !slices.Equal(got, []string{"203.0.113.10"}) {
 		t.Errorf("www while home is up = %q; want home's edge 203.0.113.10", got)
 	}
+	cloud := "cloud"
+	leading.Store(&cloud) // an emergency: the core made cloud lead
+	if got := ask(); !slices.Equal(got, []string{"198.51.100.7"}) {
+		t.Errorf("www while the core names cloud = %q; want cloud's own address 198.51.100.7", got)
+	}
+	leading.Store(new(string))
 	dark := maps.Clone(nodes)
 	delete(dark, "h1") // its registration expired: the site is dark
 	cur.Store(&cluster.View{Nodes: dark, Synced: true})

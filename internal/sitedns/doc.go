@@ -12,8 +12,9 @@
 // size (truncated, so resolvers retry over TCP) and in rate per client
 // network (see limiter); TCP connections are capped in number.
 //
-// Which sites serve, and their addresses, come from outside: the sites
-// core implements Sites, and ClusterSites derives both from the cluster's
-// view where no core decides. The answer is built per query from them, so
-// it follows a change at once; the responder keeps no zone file.
+// Which sites serve, and their addresses, come from outside (Sites,
+// Addresses): ClusterSites derives both from the cluster's view and the
+// sites core's choice of the leading site. The answer is built per query
+// from them, so it follows a change at once; the responder keeps no zone
+// file.
 package sitedns

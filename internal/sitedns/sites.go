@@ -1,6 +1,7 @@
 package sitedns
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -8,9 +9,9 @@ import (
 	"github.com/tandem-run/tandem/internal/cluster"
 )
 
-// Sites says which sites take clients now. The sites core implements it
-// with its decisions (which site leads, whether an emergency is on);
-// ClusterSites derives it from the cluster's view.
+// Sites says which sites take clients now. ClusterSites implements it
+// from the cluster's view and the sites core's decision; a test or
+// another core may give its own.
 type Sites interface {
 	// Serving returns the sites clients should be sent to now, best
 	// first: the leading site (the emergency leader during an emergency),
@@ -27,18 +28,23 @@ type Addresses interface {
 }
 
 // ClusterSites derives the serving sites and their addresses from the
-// cluster's view: a site is up while at least one of its nodes is
-// registered (a node that stops renewing its registration leaves the view
-// when its lease expires, cluster.DefaultRegistryTTL), and the first site
-// up in Order leads. It knows nothing of fencing or of a planned
-// failback's timing: where the sites core runs, its Sites decides.
+// cluster's view and, where it runs, the sites core's choice of the
+// leading site. A site is up while at least one of its nodes with an edge
+// is registered (a node that stops renewing its registration leaves the
+// view when its lease expires, cluster.DefaultRegistryTTL; a witness runs
+// no edge and so never serves).
 type ClusterSites struct {
 	// View returns the cluster's view; required. While the view is not
 	// Synced its nodes are the last known ones, and so are the answers:
 	// a node cut from etcd keeps answering as it last knew.
 	View func() cluster.View
-	// Order lists the sites clients may be sent to, preferred first (the
-	// leader site first); sites not listed (a witness) never serve.
+	// Leading returns the site that leads now as the sites core decides
+	// (the emergency leader during an emergency), "" when it cannot say;
+	// nil when no core runs. It is called for every query: it must be
+	// cheap.
+	Leading func() string
+	// Order lists the sites preferred after the leading one, the leader
+	// site first; the other sites up follow by name.
 	Order []string
 	// Static holds addresses by site that replace those its nodes
 	// register: a site behind NAT answers with its public addresses.
@@ -50,34 +56,45 @@ var (
 	_ Addresses = (*ClusterSites)(nil)
 )
 
-// Serving returns the sites of Order that have a node in the view, in
-// Order's order.
+// Serving returns the sites up: the leading one first, then those of
+// Order, then the others by name.
 func (c *ClusterSites) Serving() []string {
-	v := c.View()
-	up := make(map[string]bool, len(c.Order))
-	for _, n := range v.Nodes {
-		up[n.Info.Site] = true
+	up := map[string]bool{}
+	for _, n := range c.View().Nodes {
+		if n.Info.Edge != "" {
+			up[n.Info.Site] = true
+		}
 	}
 	var out []string
-	for _, s := range c.Order {
-		if up[s] {
-			out = append(out, s)
+	add := func(site string) {
+		if up[site] {
+			out = append(out, site)
+			delete(up, site)
 		}
+	}
+	if c.Leading != nil {
+		add(c.Leading())
+	}
+	for _, s := range c.Order {
+		add(s)
+	}
+	for _, s := range slices.Sorted(maps.Keys(up)) {
+		add(s)
 	}
 	return out
 }
 
 // SiteAddrs returns the site's static addresses, or those its registered
-// nodes give: the host of a node's edge address, or of its node-to-node
-// address (cluster.advertise) when the edge listens on every address.
-// Hosts that are names, not addresses, are left out.
+// nodes with an edge give: the host of the edge's address, or of the
+// node-to-node address (cluster.advertise) when the edge listens on every
+// address. Hosts that are names, not addresses, are left out.
 func (c *ClusterSites) SiteAddrs(site string) []netip.Addr {
 	if a, ok := c.Static[site]; ok {
 		return a
 	}
 	var out []netip.Addr
 	for _, n := range c.View().Nodes {
-		if n.Info.Site != site {
+		if n.Info.Site != site || n.Info.Edge == "" {
 			continue
 		}
 		a := hostAddr(n.Info.Edge)

@@ -34,8 +34,8 @@ import (
 // is empty.
 const DefaultPrefix = "/.tandem/sites/"
 
-// Sites says which sites take clients now; the sites core implements it
-// (so does sitedns.ClusterSites).
+// Sites says which sites take clients now; sitedns.ClusterSites
+// implements it, from the cluster's view and the sites core's decision.
 type Sites interface {
 	// Serving returns the sites clients should be sent to now, the
 	// leading site first; empty when none is known.
