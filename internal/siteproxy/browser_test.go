@@ -129,6 +129,9 @@ func TestPageWhenNoSiteAnswers(t *testing.T) {
 func TestWorkerMovesTheBrowser(t *testing.T) {
 	for _, dark := range []string{"refused", "hung"} {
 		t.Run(dark, func(t *testing.T) {
+			if dark == "hung" && testing.Short() {
+				t.Skip("-short: the hung site takes two probe timeouts")
+			}
 			b := headless.ForTest(t)
 			c := sitetest.StartControl(t)
 			sites := sitetest.NewSites("home", "cloud")
@@ -181,6 +184,9 @@ func must(t *testing.T, err error) {
 
 // The page refuses a destination that would leave the chosen site.
 func TestPageStaysOnTheSite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: one more browser run")
+	}
 	b := headless.ForTest(t)
 	o := testOptions
 	o.Sites = sitetest.NewSites("home")
