@@ -48,7 +48,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, ok := p.assets[rest]
-	if !ok || rest == "sw.js" && r.URL.RawQuery != "" {
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
