@@ -99,7 +99,9 @@ func (m *Member) cycle(ctx context.Context) {
 		if errors.Is(err, errDeferred) {
 			continue // asked again when the loop's timer says
 		}
-		performed++
+		if !a.Kind.writesStore() {
+			performed++
+		}
 		if a.Kind != ActEnsureSlots && a.Kind != ActSetSyncNames {
 			m.log.Info("action", "action", a.String(), "reason", a.Reason)
 		}
@@ -109,7 +111,11 @@ func (m *Member) cycle(ctx context.Context) {
 		}
 	}
 	if performed > 0 {
-		m.wakeUp() // look again at once: promotions and starts change the state
+		// Look again at once: promotions and starts change the state. An
+		// action that only wrote to the store wakes the loop when the
+		// store's change is read back; a look before would see the old
+		// view and do it again.
+		m.wakeUp()
 	}
 	m.after(obs, acts)
 }
