@@ -122,6 +122,7 @@ func (n *node) waitCheck(name, state string, timeout time.Duration) admin.CheckS
 // one DOWN alert reaches the webhook; when it recovers, exactly one UP.
 // `tandem checks --json` shows each state.
 func TestUptimeCheckAlerts(t *testing.T) {
+	slow(t)
 	t.Parallel()
 	var failing atomic.Bool
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -54,6 +54,7 @@ jobs:
 // It runs alone, before the parallel tests: it holds the node to starting
 // each run within a second of its firing.
 func TestCronJobs(t *testing.T) {
+	slow(t)
 	n := startNode(t, cronStack)
 	n.waitFor("1 healthy instance", 20*time.Second, healthy("web", 1))
 	byName := n.waitJobs(30*time.Second, func(m map[string]admin.JobStatus) bool {

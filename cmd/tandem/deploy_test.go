@@ -311,6 +311,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 // route streams request bodies, so that the upload is on the instance
 // while it arrives (by default the edge reads it in full first).
 func TestDeployDrainsLongUpload(t *testing.T) {
+	slow(t)
 	t.Parallel()
 	n := startNode(t, strings.Replace(deployTestapp, "  cache: { memory: 0 }\n",
 		"  cache: { memory: 0 }\n  routes: [{ path: /, app: web, request_body: stream }]\n", 1))

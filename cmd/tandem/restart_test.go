@@ -95,6 +95,7 @@ func getCounted(url string, got *answers) request {
 // restarted node accepts gets its page. The node is a process, to be
 // SIGKILLed; it starts again in the test process.
 func TestRestartHoldsRequests(t *testing.T) {
+	slow(t)
 	t.Parallel()
 	sf := writeStack(t, slowStart)
 	n := startProcess(t, sf)

@@ -135,6 +135,7 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 // answers is ejected by the health checks, gets no new requests, and is
 // restarted after health.restart_after.
 func TestHungInstanceEjectedAndRestarted(t *testing.T) {
+	slow(t)
 	t.Parallel()
 	n := startNode(t, threeInstances)
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))

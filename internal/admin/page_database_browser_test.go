@@ -15,6 +15,7 @@ import (
 // with its role and lag, where this node's endpoints route, and the
 // warnings that apply; while failing over it says there is no primary.
 func TestPageDatabase(t *testing.T) {
+	t.Parallel()
 	type want struct {
 		primary  string            // #database-primary's text
 		roles    map[string]string // member -> data-role
@@ -74,6 +75,7 @@ func TestPageDatabase(t *testing.T) {
 		}},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			t.Parallel()
 			b := headless.ForTest(t)
 			_, base := startFakeNodeWith(t, tc.db)
 			p := loadPage(t, b, base+"/#"+url.Values{"token": {browserToken}}.Encode())

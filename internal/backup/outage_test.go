@@ -14,6 +14,7 @@ import (
 // back the backlog drains, the status clears, and a restore reaches the
 // last write, so no segment went missing.
 func TestArchiveStoreOutage(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	needPostgres(t)
 	gw := startGateway(t)

@@ -69,6 +69,16 @@ var testEnv struct {
 	mu       sync.Mutex
 }
 
+// skipShort skips a test that runs PostgreSQL under -short, which keeps
+// one path through it all (TestArchiveBackupPITR) and the tests of the
+// store, the codec and the catalogue.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs PostgreSQL; -short keeps TestArchiveBackupPITR")
+	}
+}
+
 // needPostgres sets up the shared pieces once per test binary.
 func needPostgres(t testing.TB) Postgres {
 	t.Helper()

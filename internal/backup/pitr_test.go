@@ -128,6 +128,7 @@ func TestArchiveBackupPITR(t *testing.T) {
 // also right after a restart (the harness reloads the configuration as
 // the database driver must).
 func TestArchiveTimeoutBoundsRPO(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	pg := needPostgres(t)
 	store, _ := NewLocalStore(filepath.Join(testDir(t), "store"))

@@ -52,6 +52,7 @@ func newBackedUp(t *testing.T, o func(*Options)) *backedUp {
 // through DATABASE_URL), reports the restored point, and leaves nothing
 // behind.
 func TestRunRestoreTest(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	needPostgres(t)
 	check := []string{"/bin/sh", "-c", `test "$(` + testEnv.pg.BinDir + `/psql "$DATABASE_URL" -Atc "SELECT string_agg(note, ',' ORDER BY id) FROM notes")" = a,b`}
@@ -101,6 +102,7 @@ func TestRunRestoreTest(t *testing.T) {
 // TestCorruptObjectDetected: a damaged backup part or WAL segment stops a
 // restore and a restore test with an error naming the object.
 func TestCorruptObjectDetected(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	bu := newBackedUp(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -158,6 +160,7 @@ func TestCorruptObjectDetected(t *testing.T) {
 // archive, promotes and goes on archiving into the same archive on a new
 // timeline.
 func TestRestoreBootstrap(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	bu := newBackedUp(t, nil)
 	bu.p.insert("c")

@@ -52,6 +52,7 @@ func TestRetentionKeep(t *testing.T) {
 // and the WAL before the second one's start go; what the kept backups
 // need stays, and the older kept backup still restores to the end.
 func TestApplyRetention(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	bu := newBackedUp(t, func(o *Options) { o.Retention = Retention{KeepBackups: 2} })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

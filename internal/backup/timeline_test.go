@@ -15,6 +15,7 @@ import (
 // switch follows the .history file and holds exactly the commits before
 // its target.
 func TestPITRAcrossTimelineSwitch(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	pg := needPostgres(t)
 	store, err := NewLocalStore(filepath.Join(testDir(t), "store"))

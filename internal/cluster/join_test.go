@@ -19,6 +19,9 @@ import (
 // shows refused joins leave no learner behind, quorum loss and recovery,
 // and member removal with its quorum guard.
 func TestThreeNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node scenario; -short keeps TestSingleNode")
+	}
 	t.Parallel()
 	ctx := t.Context()
 	a := openNode(t, testOptions(t, "a", "127.0.0.1"))
@@ -222,6 +225,9 @@ func joinRequestFor(t *testing.T, tok JoinToken, node, ip string, port int) *joi
 // join; the second waits for the first (etcd admits one learner at a
 // time) and retries by itself.
 func TestConcurrentJoins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node scenario; -short keeps TestSingleNode")
+	}
 	t.Parallel()
 	a := openNode(t, testOptions(t, "a", "127.0.0.1"))
 	token, err := a.CreateJoinToken(t.Context(), 0)
