@@ -208,4 +208,3 @@ func (k *checker) witness() {
 		k.c.addf(f, "the witness is in the leader site %s: it keeps the quorum only in a third place (cluster.site)", cl.Site)
 	}
 }
-
