@@ -24,7 +24,7 @@ func TestRoutes(t *testing.T) {
 			Routes{Primary: "10.0.0.1:5432", Standby: "10.0.0.2:5432"}},
 	}
 	for _, tc := range tests {
-		if got := routesOf(tc.v, tc.zone, addrs); got != tc.want {
+		if got := routesOf(tc.v, place{zone: tc.zone}, addrs); got != tc.want {
 			t.Errorf("%s: routesOf = %+v; want %+v", tc.name, got, tc.want)
 		}
 	}
