@@ -49,11 +49,11 @@ type Machine struct {
 	// rewoundFor is the emergency leader this member was last rewound
 	// to follow (see rewindForEmergency).
 	rewoundFor string
-	stallSince  time.Time
-	so          *switchoverProgress
-	retryAt     map[ActionKind]time.Time // back-off after a failed long action
-	failures    map[ActionKind]int
-	failsafe    bool // the failsafe keeps this primary running
+	stallSince time.Time
+	so         *switchoverProgress
+	retryAt    map[ActionKind]time.Time // back-off after a failed long action
+	failures   map[ActionKind]int
+	failsafe   bool // the failsafe keeps this primary running
 }
 
 type pendingSync struct {

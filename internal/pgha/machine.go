@@ -198,9 +198,9 @@ type Config struct {
 	// the synchronous one; otherwise it is one in the primary's site and
 	// replication to other sites is asynchronous.
 	CrossSiteSync bool
-	Synchronous bool
-	Strict      bool // synchronous mode never degrades to asynchronous
-	TTL         time.Duration
+	Synchronous   bool
+	Strict        bool // synchronous mode never degrades to asynchronous
+	TTL           time.Duration
 	// Margin is how long before its lease can expire a primary that cannot
 	// renew it stops accepting writes; TTL/3 if 0.
 	Margin time.Duration
