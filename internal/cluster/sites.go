@@ -14,6 +14,8 @@ import (
 // The keys of sites, under <prefix>sites/:
 //
 //	beats/<node>   the node's site, under a short lease the node keeps alive
+//	known/<node>   the node's site, kept: the sites the cluster has had,
+//	               down ones included
 //	emergency      the emergency declared against the leader site (JSON of
 //	               the sites package), written only under quorum
 //
@@ -24,6 +26,7 @@ import (
 const (
 	sitesDir       = "sites/"
 	sitesBeats     = "beats/"
+	sitesKnown     = "known/"
 	sitesEmergency = "emergency"
 )
 
@@ -31,15 +34,18 @@ const (
 // node stopped reaching the quorum the beat disappears.
 const DefaultBeatTTL = 3 * time.Second
 
-func (k keyspace) sites() string               { return string(k) + sitesDir }
-func (k keyspace) siteBeat(node string) string { return k.sites() + sitesBeats + node }
-func (k keyspace) siteEmergency() string       { return k.sites() + sitesEmergency }
+func (k keyspace) sites() string                { return string(k) + sitesDir }
+func (k keyspace) siteBeat(node string) string  { return k.sites() + sitesBeats + node }
+func (k keyspace) siteKnown(node string) string { return k.sites() + sitesKnown + node }
+func (k keyspace) siteEmergency() string        { return k.sites() + sitesEmergency }
 
 // SitesState is what the cluster holds about its sites, read at one
 // revision.
 type SitesState struct {
 	// Beats maps each node whose beat is live to its site.
 	Beats map[string]string
+	// Known maps every node that ever beat to its site, up or down.
+	Known map[string]string
 	// Emergency is the emergency key; Revision 0 when none is declared.
 	Emergency DatabaseKey
 }
@@ -57,7 +63,7 @@ func (c *Cluster) SitesState(ctx context.Context) (SitesState, error) {
 	if err != nil {
 		return SitesState{}, unavailable(fmt.Errorf("read sites: %w", err))
 	}
-	st := SitesState{Beats: make(map[string]string)}
+	st := SitesState{Beats: make(map[string]string), Known: make(map[string]string)}
 	for _, kv := range resp.Kvs {
 		switch rest := strings.TrimPrefix(string(kv.Key), keys.sites()); {
 		case rest == sitesEmergency:
@@ -65,6 +71,10 @@ func (c *Cluster) SitesState(ctx context.Context) (SitesState, error) {
 		case strings.HasPrefix(rest, sitesBeats):
 			if node := strings.TrimPrefix(rest, sitesBeats); node != "" {
 				st.Beats[node] = string(kv.Value)
+			}
+		case strings.HasPrefix(rest, sitesKnown):
+			if node := strings.TrimPrefix(rest, sitesKnown); node != "" {
+				st.Known[node] = string(kv.Value)
 			}
 		}
 	}
@@ -179,8 +189,10 @@ func (b *SiteBeat) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("keep beat lease alive: %w", err)
 	}
+	keys := keyspace(b.c.prefix)
 	pctx, cancel := context.WithTimeout(ctx, opTimeout)
-	_, err = cli.Put(pctx, keyspace(b.c.prefix).siteBeat(b.node), b.site, clientv3.WithLease(lease.ID))
+	_, err = cli.Txn(pctx).Then(clientv3.OpPut(keys.siteBeat(b.node), b.site, clientv3.WithLease(lease.ID)),
+		clientv3.OpPut(keys.siteKnown(b.node), b.site)).Commit()
 	cancel()
 	if err != nil {
 		return fmt.Errorf("put beat: %w", err)

@@ -32,6 +32,9 @@ func TestSiteBeats(t *testing.T) {
 	if _, ok := st.Beats["home-1"]; ok {
 		t.Errorf("beats after home-1 stopped = %v; want its beat revoked at once", st.Beats)
 	}
+	if st.Known["home-1"] != "home" || st.Known["cloud-1"] != "cloud" {
+		t.Errorf("known nodes = %v; want both, down ones included", st.Known)
+	}
 	select {
 	case <-changed:
 	case <-time.After(5 * time.Second):
