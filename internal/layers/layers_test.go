@@ -51,6 +51,7 @@ var forbidden = map[string][]string{
 	"internal/cron":      {"internal/node", "internal/cluster", "internal/apprun"},
 	"internal/uptime":    {"internal/node", "internal/cluster", "internal/apprun"},
 	"internal/cli":       {"internal/cluster", "internal/apprun", "internal/edge", "internal/supervise"},
+	"internal/sites":     {"internal/node", "internal/admin", "internal/cli", "internal/apprun", "internal/edge", "internal/peer", "internal/supervise"},
 }
 
 // TestImportRules fails on an import the rules above forbid.
