@@ -93,11 +93,12 @@ type Node struct {
 	peers    *peer.Transport  // to other nodes' node listeners
 	cache    *httpcache.Cache // nil when edge.cache.memory is 0
 	purges   *purge.Replicator
-	edge     *edge.Server
+	edge     *edge.Server // nil on a witness
 	jobs     *cron.Runner    // nil when the stack has no jobs
 	checks   *uptime.Monitor // nil when the stack has none
 	alerts   *uptime.Alerter // one-off events: a database failover
 	database *dbPart         // nil when the stack has no database; opened by Run
+	sites    *sitesPart      // nil when the stack has no sites section
 	audit    *admin.AuditLog
 	tokens   *admin.RecordTokenStore
 	admin    *admin.Server
@@ -145,7 +146,7 @@ func New(opts Options) (_ *Node, err error) {
 			n.stopTracing()
 		}
 	}()
-	for _, build := range []func() error{n.buildCluster, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildAdmin} {
+	for _, build := range []func() error{n.buildCluster, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildSites, n.buildAdmin} {
 		if err := build(); err != nil {
 			return nil, fmt.Errorf("new node: %w", err)
 		}
@@ -214,11 +215,15 @@ func (n *Node) buildEdge() (err error) {
 	}
 	n.purges = purge.New(purge.Options{Cache: n.cache, Log: n.cl.PurgeLog(n.st.Cluster.Node, filepath.Join(n.st.Cluster.DataDir, "purge-cursor.json")),
 		Nodes: n.view, Logger: n.log.With("part", "cache")})
+	if n.st.Cluster.Witness {
+		return nil // an etcd member only: no edge
+	}
 	upstreams := make(map[string]http.RoundTripper)
 	for _, a := range n.apps.Apps() {
 		upstreams[a.Name()] = a.Gate()
 	}
 	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
+	n.routeFallbacks(o.Routes)
 	if o.Inherited, err = n.inheritEdge(); err != nil {
 		return err
 	}
