@@ -89,7 +89,9 @@ func newNetLab(t *testing.T) *netLab {
 	return l
 }
 
-func (l *netLab) addr(third, fourth int) string { return fmt.Sprintf("10.%d.%d.%d", l.octet, third, fourth) }
+func (l *netLab) addr(third, fourth int) string {
+	return fmt.Sprintf("10.%d.%d.%d", l.octet, third, fourth)
+}
 
 // prefix is the lab's whole address range.
 func (l *netLab) prefix() string { return fmt.Sprintf("10.%d.0.0/16", l.octet) }

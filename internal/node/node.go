@@ -93,7 +93,7 @@ type Node struct {
 	peers    *peer.Transport  // to other nodes' node listeners
 	cache    *httpcache.Cache // nil when edge.cache.memory is 0
 	purges   *purge.Replicator
-	edge     *edge.Server // nil on a witness
+	edge     *edge.Server    // nil on a witness
 	jobs     *cron.Runner    // nil when the stack has no jobs
 	checks   *uptime.Monitor // nil when the stack has none
 	alerts   *uptime.Alerter // one-off events: a database failover
