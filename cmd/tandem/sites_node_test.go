@@ -32,6 +32,7 @@ cluster: { name: sites, node: "{{node}}", zone: "{{zone}}", site: "{{site}}", da
 edge:
   listen: "{{ip}}:8080"
   cache: { memory: 32MiB }
+  purge: { allow: ["127.0.0.0/8", "10.0.0.0/8"] } # the wiki purges through the edge's address
   routes:
     - { path: /, app: web }
     - { path: /upload, app: web, critical: false }

@@ -113,7 +113,11 @@ func (n *Node) onSitesEvent(ev sites.Event) {
 	if len(ev.Changes) > 0 {
 		msg += "; " + strings.Join(ev.Changes, "; ")
 	}
-	n.log.Warn("sites event", "kind", string(ev.Kind), "message", msg)
+	level := n.log.Warn
+	if ev.Kind == sites.EventMode && !strings.HasPrefix(ev.Message, "emergency") {
+		level = n.log.Info
+	}
+	level("sites event", "kind", string(ev.Kind), "message", msg)
 	outcome := admin.OutcomeOK
 	if ev.Err != nil {
 		outcome = admin.OutcomeFailed
