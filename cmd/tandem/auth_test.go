@@ -25,7 +25,7 @@ apps:
     command: ["{{testapp}}"]
     instances: 1
     env: { TESTAPP_VERSION: one }
-    health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1 }
 `
 
 // createToken makes a token through the CLI with n's root token.

@@ -19,7 +19,7 @@ apps:
   web:
     command: ["{{testapp}}"]
     instances: 2
-    health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1 }
 `
 
 // get fetches url and returns the body and Cache-Status.
@@ -122,7 +122,7 @@ apps:
     command: ["{{wiki}}", "serve"]
     instances: 2
     env: { WIKI_DATA: "{{dir}}/wiki" }
-    health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1 }
 `)
 	n.waitFor("2 healthy instances", 30*time.Second, healthy("wiki", 2))
 	base := "http://" + n.edge

@@ -248,7 +248,7 @@ func TestClusterDeployConverges(t *testing.T) {
 	slow(t)
 	nodes := startCluster(t, clusterDeployStack)
 	a, c := nodes[0], nodes[2]
-	c.stop()
+	c.stop() // as SIGTERM does
 	if code := c.wait(60 * time.Second); code != 0 {
 		t.Fatalf("node C stopped with exit %d", code)
 	}

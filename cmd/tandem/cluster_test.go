@@ -31,7 +31,7 @@ apps:
   web:
     command: ["{{testapp}}"]
     instances: 2
-    health: { path: /healthz, interval: 200ms, timeout: 200ms, rise: 1, fall: 2 }
+    health: { path: /healthz, interval: 300ms, timeout: 300ms, rise: 1, fall: 2 }
     restart: { min_backoff: 1s }
 jobs:
   tick:

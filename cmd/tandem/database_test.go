@@ -220,6 +220,11 @@ func TestDatabaseFailoverKeepsWikiWritable(t *testing.T) {
 	acked, failed := w.finish()
 	if len(failed) > 0 {
 		t.Errorf("%d of %d saves failed, e.g. %q", len(failed), len(acked)+len(failed), failed[:min(3, len(failed))])
+		for _, line := range strings.Split(c.stdout.String(), "\n") {
+			if strings.Contains(line, `"status":5`) {
+				t.Logf("node-c access log: %s", line)
+			}
+		}
 	}
 	// Every acknowledged save is there: each is a revision in its page's
 	// history, which shows each revision's comment (the save's text).

@@ -146,6 +146,7 @@ func startProcess(t *testing.T, sf stackFile, args ...string) *node {
 	n := newNode(t, sf)
 	cmd := exec.Command(tandemBin, append([]string{"up", "-f", sf.path}, args...)...)
 	cmd.Stdout, cmd.Stderr = n.stdout, n.stderr
+	cmd.Env = append(os.Environ(), programEnv+"=tandem")
 	// If this test binary dies, so do its nodes (and their instances).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := startOnForkThread(cmd); err != nil {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandem-run/tandem/internal/cli"
 )
 
 // The end-to-end tests drive tandem the way a user does: a stack file,
@@ -21,24 +23,48 @@ import (
 // own. Either way its app instances are real child processes.
 //
 // Nothing is built for tandem or the test app: this test binary is both.
-// TestMain links it as tandem and testapp in a temporary directory, and
-// run under either name it is that program (the busybox way), so a node
-// started as a process runs this package's main, the very code users run.
+// TestMain links it as tandem, tandem-v2 and testapp in a temporary
+// directory, and run under one of those names it is that program (the
+// busybox way), so a node started as a process runs this package's main,
+// the very code users run. tandem-v2 is the same main reporting another
+// version: the binary a node is upgraded to.
 
 var (
-	tandemBin  string // this binary, run as tandem
-	testappBin string // this binary, run as the test app
-	wikiBin    string // the example monolith, built by wiki
+	tandemBin   string // this binary, run as tandem
+	tandemV2Bin string // this binary, run as tandem reporting upgradeVersion
+	testappBin  string // this binary, run as the test app
+	wikiBin     string // the example monolith, built by wiki
 )
 
+// programEnv names, in a node process's environment, the program this
+// binary is when run under a name not its own: a node runs its own binary
+// again as the supervisor's keeper (by the path the link resolves to) and,
+// when an upgrade falls back, by a descriptor (/proc/self/fd/N). It is
+// inherited by everything the node starts; the names above come first.
+const programEnv = "TANDEM_E2E_PROGRAM"
+
 func TestMain(m *testing.M) {
-	switch filepath.Base(os.Args[0]) {
+	switch program() {
 	case "tandem":
+		main() // exits
+	case "tandem-v2":
+		cli.Version = upgradeVersion
 		main() // exits
 	case "testapp":
 		testapp() // exits
 	}
 	os.Exit(runTests(m))
+}
+
+// program returns the program this binary is to run as: the name it was
+// run under, if one of the links', else what programEnv says ("" for the
+// tests themselves).
+func program() string {
+	switch name := filepath.Base(os.Args[0]); name {
+	case "tandem", "tandem-v2", "testapp":
+		return name
+	}
+	return os.Getenv(programEnv)
 }
 
 // e2eParallel is how many tests of this package run at once unless
@@ -86,33 +112,20 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// linkSelf makes dir/tandem and dir/testapp hard links to this binary (a
-// copy where a link cannot be made). Not symbolic links: tandem runs its
-// keeper as os.Executable(), which resolves a symbolic link to this
-// binary's own name, where it would run the tests instead.
+// linkSelf makes dir/tandem, dir/tandem-v2 and dir/testapp links to this
+// binary.
 func linkSelf(dir string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the test binary: %w", err)
 	}
-	tandemBin, testappBin = filepath.Join(dir, "tandem"), filepath.Join(dir, "testapp")
-	for _, link := range []string{tandemBin, testappBin} {
-		if err := os.Link(exe, link); err != nil {
-			if err := copyFile(exe, link); err != nil {
-				return fmt.Errorf("link the test binary as %s: %w", link, err)
-			}
+	tandemBin, tandemV2Bin, testappBin = filepath.Join(dir, "tandem"), filepath.Join(dir, "tandem-v2"), filepath.Join(dir, "testapp")
+	for _, link := range []string{tandemBin, tandemV2Bin, testappBin} {
+		if err := os.Symlink(exe, link); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-// copyFile copies the executable src to dst.
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, 0o755)
 }
 
 // forks takes the starts of node processes to forkThread.

@@ -22,7 +22,7 @@ apps:
   web:
     command: ["{{testapp}}"]
     instances: 3
-    health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1 }
 jobs:
   tick:
     schedule: "@every 1s"

@@ -76,7 +76,7 @@ apps:
   web:
     command: ["{{testapp}}"]
     instances: 1
-    health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1 }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1 }
 `
 
 // TestTracingThroughTheEdge: a request with a client's traceparent makes

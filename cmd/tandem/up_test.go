@@ -26,7 +26,7 @@ apps:
   web:
     command: ["{{testapp}}"]
     instances: 3
-    health: { path: /healthz, interval: 200ms, timeout: 150ms, rise: 1, fall: 2, restart_after: 2s }
+    health: { path: /healthz, interval: 500ms, timeout: 400ms, rise: 1, fall: 2, restart_after: 2s }
     restart: { min_backoff: 50ms, max_backoff: 1s }
     stop: { grace: 5s }
 `
@@ -53,7 +53,7 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 	for i := 0; i < slow; i++ {
 		go func() {
 			c := &http.Client{Timeout: 10 * time.Second}
-			resp, err := c.Post(base+"/echo?d=3s", "text/plain", strings.NewReader("in flight"))
+			resp, err := c.Post(base+"/echo?d=4s", "text/plain", strings.NewReader("in flight"))
 			if err != nil {
 				slowPost <- -1
 				return
@@ -66,12 +66,20 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 	// Some load, and the slow POSTs spread over the instances, the
 	// victim's among them.
 	l.waitServed(t, 20, 10*time.Second, "get1", "get2", "get3", "get4", "post")
-	n.waitFor("the slow POSTs in flight", 10*time.Second, func(s admin.Status) bool {
+	// A GET is in flight for a millisecond, a slow POST for 4 s: web-2
+	// busy in three polls in a row (over 200 ms) holds a slow POST.
+	busy := 0
+	n.waitFor("a slow POST in flight on web-2", 10*time.Second, func(s admin.Status) bool {
 		total := int64(0)
 		for _, in := range s.Apps[0].Instances {
 			total += in.InFlight
 		}
-		return total >= slow && instanceOf(s, "web", "web-2").InFlight > 0
+		if total >= slow && instanceOf(s, "web", "web-2").InFlight > 0 {
+			busy++
+		} else {
+			busy = 0
+		}
+		return busy >= 3
 	})
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -395,18 +395,19 @@ func (a *App) editConflict(w http.ResponseWriter, r *http.Request, sess Session,
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if a.store.Shared() {
+		// A database every instance shares (PostgreSQL through tandem's
+		// endpoint) is no part of this instance's health: were it down,
+		// it would be down for every instance, and taking them all out
+		// of the balancer would only turn slow requests during a failover
+		// into errors. (Nor may the check wait on it: the endpoint holds
+		// connections while it fails over.)
+		io.WriteString(w, "ok")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
 	if err := a.store.Ping(ctx); err != nil {
-		if a.store.Shared() {
-			// A database every instance shares (PostgreSQL through
-			// tandem's endpoint) that fails fails them all: taking this
-			// one out of the balancer would only turn slow writes during
-			// a failover into 503s. The requests wait for it instead.
-			a.log.Warn("database unavailable", "err", err)
-			io.WriteString(w, "ok; database unavailable")
-			return
-		}
 		a.log.Warn("health check failed", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "database unavailable")

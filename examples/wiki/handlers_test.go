@@ -370,9 +370,6 @@ func TestHealthz(t *testing.T) {
 	if a.store.Shared() {
 		// A shared database down is no reason to take this instance out.
 		wantStatus(t, "GET /healthz with the shared database closed", rec, http.StatusOK)
-		if !strings.Contains(rec.Body.String(), "database unavailable") {
-			t.Errorf("GET /healthz body = %q; want it to say the database is unavailable", rec.Body)
-		}
 		return
 	}
 	wantStatus(t, "GET /healthz with the database closed", rec, http.StatusServiceUnavailable)

@@ -28,6 +28,8 @@ const browserToken = "s3cret token/+"
 type fakeNode struct {
 	Deployer // only History is called
 	now      time.Time
+	// db is the database in the node's status; nil for a stack without.
+	db *DatabaseStatus
 
 	// gone, once set, makes every API request after the first status
 	// request fail as if the node had died: the connection is closed
@@ -51,6 +53,7 @@ func (f *fakeNode) status(context.Context) Status {
 			{Name: "api", Desired: 1, Healthy: 1, Release: "v7", Gate: GateStatus{Mode: "open"},
 				Instances: []InstanceStatus{inst("api-1", "a", 50)}},
 		},
+		Database: f.db,
 	}
 }
 
@@ -165,7 +168,12 @@ func (f *fakeNode) handler(t *testing.T) http.Handler {
 }
 
 func startFakeNode(t *testing.T) (*fakeNode, string) {
-	f := &fakeNode{now: time.Now()}
+	return startFakeNodeWith(t, nil)
+}
+
+// startFakeNodeWith starts a fake node whose status has db.
+func startFakeNodeWith(t *testing.T, db *DatabaseStatus) (*fakeNode, string) {
+	f := &fakeNode{now: time.Now(), db: db}
 	srv := httptest.NewServer(f.handler(t))
 	t.Cleanup(srv.Close)
 	return f, srv.URL
@@ -219,6 +227,9 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	if node, _ := p.Text("node"); node != "n1" {
 		t.Errorf("header node = %q; want n1", node)
+	}
+	if !isHidden(t, p, "database-section") {
+		t.Error("#database-section shown for a stack without a database; want it hidden")
 	}
 	if os.Getenv("TANDEM_TEST_ARTIFACTS") != "" {
 		shot := headless.ArtifactPath(t, "statuspage-fake.png")
@@ -279,6 +290,20 @@ func TestPageNodeGone(t *testing.T) {
 	if n := len(p.Elements("data-instance")); n != 4 {
 		t.Errorf("%d instance rows; want the last data's 4 kept", n)
 	}
+}
+
+// isHidden reports whether the element with the given id has the hidden
+// attribute; a missing element fails the test.
+func isHidden(t *testing.T, p headless.Page, id string) bool {
+	t.Helper()
+	for _, e := range p.Elements("id") {
+		if e["id"] == id {
+			_, hidden := e["hidden"]
+			return hidden
+		}
+	}
+	t.Fatalf("the page has no #%s", id)
+	return false
 }
 
 // loadPage loads the page at url in b and wants it to log no error.

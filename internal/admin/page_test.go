@@ -47,8 +47,8 @@ func TestPageAssets(t *testing.T) {
 	}
 	checkHeaders(t, "/", resp, "text/html; charset=utf-8", cacheRevalid)
 	refs := assetRef.FindAllStringSubmatch(index, -1)
-	if len(refs) != 7 {
-		t.Fatalf("index.html names %d hashed assets; want 7 (favicon, 2 styles, 4 scripts):\n%s", len(refs), index)
+	if len(refs) != 8 {
+		t.Fatalf("index.html names %d hashed assets; want 8 (favicon, 2 styles, 5 scripts):\n%s", len(refs), index)
 	}
 	if strings.Contains(index, "<script>") || regexp.MustCompile(`\son[a-z]+=`).MatchString(index) {
 		t.Errorf("index.html has inline script; the CSP forbids it")

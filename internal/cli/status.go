@@ -98,6 +98,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 	if len(st.Edge) > 0 {
 		fmt.Fprintf(w, "edge %s\n", strings.Join(st.Edge, ", "))
 	}
+	printDatabaseLine(w, st.Database)
 	up := map[string]bool{}
 	if st.Cluster != nil {
 		for _, n := range st.Cluster.Nodes {

@@ -73,7 +73,7 @@ func (c *Cluster) join(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("join: create certificate request: %w", err)
 	}
-	resp, err := c.requestJoin(ctx, tok, &joinRequest{
+	resp, err := c.requestJoinRetrying(ctx, tok, &joinRequest{
 		TokenID: tok.ID, Secret: tok.Secret[:],
 		Node: c.opts.Node, Zone: c.opts.Zone, Site: c.opts.Site, Advertise: c.opts.Advertise,
 		PeerURL: c.opts.peerURL(), ClientURL: c.opts.clientURL(), CSR: csr,
@@ -120,6 +120,29 @@ func (c *Cluster) join(ctx context.Context) (err error) {
 	}
 	c.log.Info("joined cluster", "cluster", c.opts.Name, "node", c.opts.Node, "via", tok.Addr, "member_id", resp.MemberID)
 	return nil
+}
+
+// joinRetryFor bounds how long a joiner waits for another node's join to
+// finish (a join takes seconds; a learner catching up on a large
+// keyspace, longer).
+const joinRetryFor = 3 * time.Minute
+
+// requestJoinRetrying is requestJoin, retried while another node is
+// joining: etcd admits one learner at a time.
+func (c *Cluster) requestJoinRetrying(ctx context.Context, tok JoinToken, req *joinRequest) (*joinResponse, error) {
+	deadline := c.now().Add(joinRetryFor)
+	delay := 500 * time.Millisecond
+	for {
+		resp, err := c.requestJoin(ctx, tok, req)
+		if !errors.Is(err, ErrJoinInProgress) || c.now().After(deadline) {
+			return resp, err
+		}
+		c.log.Info("another node is joining; retrying", "via", tok.Addr, "in", delay, "err", err)
+		if sleepCtx(ctx, delay) != nil {
+			return nil, err
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }
 
 // requestJoin posts req to the inviter, trusting its certificate only if it

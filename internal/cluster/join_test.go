@@ -217,3 +217,33 @@ func joinRequestFor(t *testing.T, tok JoinToken, node, ip string, port int) *joi
 		PeerURL: "https://" + hp, ClientURL: "https://" + net.JoinHostPort(ip, strconv.Itoa(port+1)), CSR: csr,
 	}
 }
+
+// TestConcurrentJoins: two nodes started at once with the same token both
+// join; the second waits for the first (etcd admits one learner at a
+// time) and retries by itself.
+func TestConcurrentJoins(t *testing.T) {
+	t.Parallel()
+	a := openNode(t, testOptions(t, "a", "127.0.0.1"))
+	token, err := a.CreateJoinToken(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []Options{testOptions(t, "b", "127.0.0.2"), testOptions(t, "c", "127.0.0.3")}
+	errs := make(chan error, len(opts))
+	for _, o := range opts {
+		o.Join = token
+		go func() {
+			n, err := startNode(t, o)
+			if err == nil {
+				t.Cleanup(n.stop)
+			}
+			errs <- err
+		}()
+	}
+	for range opts {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent join = %v; want both nodes to join", err)
+		}
+	}
+	wantMembers(t, a, []string{"a", "b", "c"}, 3)
+}

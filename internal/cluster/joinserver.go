@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -24,6 +25,10 @@ var errBadJoinRequest = errors.New("bad join request")
 
 // joinTimeout bounds the work for one join request.
 const joinTimeout = 15 * time.Second
+
+// addLearnerWait bounds the wait for etcd to accept a learner, within
+// joinTimeout.
+const addLearnerWait = 8 * time.Second
 
 // nodeMux routes the node listener: joins are open to anyone holding a
 // token; everything else needs a client certificate from the cluster CA.
@@ -123,6 +128,12 @@ func (c *Cluster) admit(ctx context.Context, req *joinRequest) (*joinResponse, u
 		}
 		c.log.Info("removed a learner left by an earlier join", "peer_url", req.PeerURL)
 	}
+	if joining := joiningMember(ml.Members, req.PeerURL); joining != "" {
+		// A member that has not started, or a learner not yet promoted:
+		// adding another now waits on it (a raft proposal the newcomer
+		// must acknowledge) and may time out; the joiner retries.
+		return nil, 0, fmt.Errorf("%w: %s has not finished joining", ErrJoinInProgress, joining)
+	}
 	cert, err := c.pki.signCSR(req.CSR, req.Node, req.Advertise, c.now())
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", errBadJoinRequest, err)
@@ -135,13 +146,21 @@ func (c *Cluster) admit(ctx context.Context, req *joinRequest) (*joinResponse, u
 	// and refuses an ID it removed: re-adding a peer URL within the second
 	// its learner was removed (above, or by a joiner undoing a failed join)
 	// fails with "member not found" until the second has passed.
+	// etcd refuses a member while the last one to join is not yet
+	// connected to the quorum (strict reconfiguration check): that wait is
+	// bounded here, and the joiner retries after it.
 	var add *clientv3.MemberAddResponse
-	err = retryUnhealthy(ctx, func() (err error) {
-		add, err = c.client.MemberAddAsLearner(ctx, []string{req.PeerURL})
+	addCtx, cancel := context.WithTimeout(ctx, addLearnerWait)
+	defer cancel()
+	err = retryUnhealthy(addCtx, func() (err error) {
+		add, err = c.client.MemberAddAsLearner(addCtx, []string{req.PeerURL})
 		return err
 	}, rpctypes.ErrMemberNotFound)
 	if errors.Is(err, rpctypes.ErrTooManyLearners) {
 		return nil, 0, ErrJoinInProgress
+	}
+	if errors.Is(err, rpctypes.ErrUnhealthy) || errors.Is(err, context.DeadlineExceeded) {
+		return nil, 0, fmt.Errorf("%w: add learner: %w", ErrJoinInProgress, err)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("add learner: %w", err)
@@ -154,6 +173,24 @@ func (c *Cluster) admit(ctx context.Context, req *joinRequest) (*joinResponse, u
 		InitialCluster: initialCluster(add.Members, add.Member.ID, req.Node),
 		ClientURLs:     votingClientURLs(add.Members),
 	}, add.Member.ID, nil
+}
+
+// joiningMember names a member other than the one at peerURL that is
+// still joining: added but not started (no name yet), or a learner. "" when
+// there is none.
+func joiningMember(ms []*etcdserverpb.Member, peerURL string) string {
+	for _, m := range ms {
+		if slices.Contains(m.PeerURLs, peerURL) {
+			continue
+		}
+		if m.Name == "" {
+			return strings.Join(m.PeerURLs, ",")
+		}
+		if m.IsLearner {
+			return m.Name
+		}
+	}
+	return ""
 }
 
 // checkJoinRequest validates the fields of a join request.

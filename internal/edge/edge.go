@@ -40,6 +40,8 @@ type Server struct {
 	fdLimit uint64  // the open-file limit when New ran
 	stored  rateLog // "cannot buffer request body" lines
 	handler http.Handler
+
+	builtins builtins // served before the routes, on every host
 	// draining is set while Run drains for a handover: every response
 	// asks its client to close the connection (see Handover).
 	draining atomic.Bool
@@ -91,6 +93,9 @@ func New(opts Options) (*Server, error) {
 		ran:      make(chan struct{}),
 	}
 	s.bodies = newBodyStore(&opts, &s.buffers)
+	if s.builtins, err = newBuiltins(opts.Builtins); err != nil {
+		return nil, fmt.Errorf("new edge: %w", err)
+	}
 	for _, r := range opts.Routes {
 		if _, ok := opts.Upstreams[r.App]; !ok {
 			return nil, fmt.Errorf("new edge: route %s%s: no upstream for app %q", r.Host, r.Path, r.App)

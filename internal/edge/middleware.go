@@ -195,6 +195,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.purge(w, r)
 		return
 	}
+	if b := s.builtins.match(r.URL.Path); b != nil {
+		x.route = b.label
+		b.handler.ServeHTTP(w, r)
+		return
+	}
 	rt, ok := s.routes.match(r.Host, r.URL.Path)
 	if !ok {
 		x.setError("no_route")

@@ -73,6 +73,11 @@ type Options struct {
 	Routes []Route
 	// Upstreams holds one RoundTripper per app, normally a balance.Pool.
 	Upstreams map[string]http.RoundTripper
+	// Builtins are handlers the edge serves itself, on every host and
+	// before any route, by path prefix: each starts and ends with "/",
+	// and also takes its path without the final "/". A request under one
+	// never reaches an app. nil serves none.
+	Builtins map[string]http.Handler
 	// Cache is the HTTP cache shared by the routes that set Route.Cache;
 	// nil caches nothing.
 	Cache *httpcache.Cache

@@ -14,6 +14,7 @@ import (
 	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/pgha"
+	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
 // This file wires the stack's PostgreSQL: a member of it when this node is
@@ -89,6 +90,9 @@ func (n *Node) openDatabase() (err error) {
 		if d.read, err = n.newEndpoint(pg.ReadEndpoint, true, serverTLS); err != nil {
 			return err
 		}
+	}
+	if err := n.tel.metrics.WatchDatabase(func() telemetry.DatabaseSample { return d.sample(pg.Members) }); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
 	}
 	n.database = d
 	return nil
@@ -217,6 +221,7 @@ func (n *Node) onDatabaseEvent(ev pgha.Event) {
 		level = n.log.Warn
 	}
 	level("database event", "kind", string(ev.Kind), "member", ev.Member, "from", ev.From, "cause", ev.Cause)
+	n.tel.databaseEvent(ev)
 	entry := admin.AuditEntry{Time: ev.Time, TokenName: "tandem", Remote: n.st.Cluster.Node, Method: "EVENT",
 		Path: "database/" + string(ev.Kind), Outcome: admin.OutcomeOK, Summary: msg}
 	if err := n.audit.Append(entry); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
 	"github.com/tandem-run/tandem/internal/httpcache"
+	"github.com/tandem-run/tandem/internal/pgha"
 	"github.com/tandem-run/tandem/internal/telemetry"
 	"github.com/tandem-run/tandem/internal/uptime"
 )
@@ -105,6 +106,57 @@ func (n *Node) clusterSample() telemetry.ClusterSample {
 		s.Nodes[nv.Info.Zone]++
 	}
 	return s
+}
+
+// sample is the database as this node sees it, for the metrics: every
+// configured member, the ones without a live record as down, and the
+// endpoints' counters.
+func (d *dbPart) sample(members []string) telemetry.DatabaseSample {
+	st := d.db.Status()
+	routes, _ := d.db.Routes()
+	s := telemetry.DatabaseSample{Role: st.Role, Synchronous: st.Synchronous, StoreReachable: st.StoreReachable,
+		Failsafe: st.Failsafe, SyncStandby: st.SyncStandby}
+	seen := make(map[string]pgha.MemberStatus, len(st.Members))
+	for _, m := range st.Members {
+		seen[m.Name] = m
+	}
+	for _, name := range members {
+		m, up := seen[name]
+		// A member that has not published a replay position (stopped,
+		// starting) is not behind by the primary's whole WAL.
+		ms := telemetry.DatabaseMemberSample{Name: name, Up: up, Role: m.Role, Leader: m.Leader, Timeline: m.Timeline,
+			Standby: up && st.Leader != "" && !m.Leader && m.ReplayLSN != 0, LagBytes: m.LagBytes, LagSeconds: -1}
+		if m.Sync != "" { // the primary lists it as a replica
+			ms.LagSeconds = m.LagSecs
+		}
+		s.Members = append(s.Members, ms)
+	}
+	s.Endpoints = append(s.Endpoints, endpointSample("primary", d.endpoint, routes.Primary))
+	if d.read != nil {
+		s.Endpoints = append(s.Endpoints, endpointSample("standby", d.read, routes.Standby))
+	}
+	return s
+}
+
+// endpointSample reads a DB endpoint's counters for the metrics.
+func endpointSample(name string, e *pgha.Endpoint, target string) telemetry.DatabaseEndpointSample {
+	st := e.Stats()
+	return telemetry.DatabaseEndpointSample{Endpoint: name, Routed: target != "",
+		Open: st.Open, Relaying: st.Relaying, Held: st.Waiting, Accepted: st.Accepted, Relayed: st.Relayed,
+		BytesToServer: st.BytesToServer, BytesToClient: st.BytesToClient,
+		RefusedNoTarget: st.RefusedNoTarget, RefusedFull: st.RefusedFull, BadStartup: st.BadStartup,
+		Severed: st.Severed, Cancels: st.Cancels}
+}
+
+// databaseEvent counts a leader change or a demotion this node's member
+// saw.
+func (t *nodeTelemetry) databaseEvent(ev pgha.Event) {
+	switch ev.Kind {
+	case pgha.EventBootstrap, pgha.EventFailover, pgha.EventSwitchover:
+		t.metrics.DatabaseLeaderChanged(string(ev.Kind))
+	case pgha.EventDemoted:
+		t.metrics.DatabaseDemoted()
+	}
 }
 
 // edgeSample reads the edge's connections and request bodies for the

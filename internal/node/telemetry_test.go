@@ -1,18 +1,24 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/cron"
 	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
+	"github.com/tandem-run/tandem/internal/pgha"
 	"github.com/tandem-run/tandem/internal/telemetry"
 )
 
@@ -160,5 +166,119 @@ func TestEdgeMetrics(t *testing.T) {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// fakeDatabase is a database whose status the test sets: what a member or
+// a follower reports is pgha's to test; this tests what the node makes of
+// it.
+type fakeDatabase struct {
+	status pgha.Status
+	routes pgha.Routes
+}
+
+func (f *fakeDatabase) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (f *fakeDatabase) Routes() (pgha.Routes, <-chan struct{}) {
+	return f.routes, make(chan struct{})
+}
+func (f *fakeDatabase) Status() pgha.Status { return f.status }
+func (f *fakeDatabase) Credentials(context.Context) (pgha.Credentials, error) {
+	return pgha.Credentials{}, errors.New("not in this test")
+}
+func (f *fakeDatabase) Switchover(context.Context, string) error {
+	return errors.New("not in this test")
+}
+
+// TestDatabaseMetrics: the database's status as the member reports it,
+// every configured member (one without a record as down), the leader
+// change and demotion events, and a real endpoint's counters after it
+// refused a client while failing over reach the metrics.
+func TestDatabaseMetrics(t *testing.T) {
+	tel := newTelemetry(&config.Stack{})
+	db := &fakeDatabase{
+		status: pgha.Status{Name: "a", Role: "primary", Leader: "a", SyncStandby: "b", Synchronous: true, StoreReachable: true,
+			Members: []pgha.MemberStatus{
+				{Name: "a", Role: "primary", Leader: true, Timeline: 2, Reachable: true},
+				{Name: "b", Role: "standby", Timeline: 2, ReplayLSN: 0x3000000, LagBytes: 4096, LagSecs: 0.5, Sync: "sync", Streaming: true, Reachable: true},
+				{Name: "d", Role: "stopped", Timeline: 1, LagBytes: 0x3001000, Reachable: true}, // no replay position yet
+			}},
+		routes: pgha.Routes{Primary: "10.0.0.1:5432", Standby: "10.0.0.2:5432"},
+	}
+	write, err := pgha.NewEndpoint(pgha.EndpointOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := write.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- write.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("endpoint Run: %v", err)
+		}
+	}()
+	// followRoutes, which points the endpoint at routes.Primary, does not
+	// run: the endpoint refuses as while failing over.
+	d := &dbPart{db: db, endpoint: write}
+	if err := tel.metrics.WatchDatabase(func() telemetry.DatabaseSample { return d.sample([]string{"a", "b", "c", "d"}) }); err != nil {
+		t.Fatal(err)
+	}
+	refusedWhileFailingOver(t, write.Addr().String())
+	tel.databaseEvent(pgha.Event{Kind: pgha.EventFailover, Member: "a", From: "c"})
+	tel.databaseEvent(pgha.Event{Kind: pgha.EventDemoted, Member: "a"})
+	tel.databaseEvent(pgha.Event{Kind: pgha.EventFailsafe, Member: "a"})
+	text := scrapeText(t, tel)
+	for _, want := range []string{
+		`tandem_db_role{role="primary"} 1`,
+		"tandem_db_sync_standbys 1",
+		`tandem_db_member_up{member="c"} 0`,
+		`tandem_db_member_up{member="b"} 1`,
+		`tandem_db_member_role{member="d",role="stopped"} 1`,
+		`tandem_db_leader{member="a"} 1`,
+		`tandem_db_member_timeline{member="b"} 2`,
+		`tandem_db_replication_lag_bytes{member="b"} 4096`,
+		`tandem_db_replication_lag_seconds{member="b"} 0.5`,
+		`tandem_db_leader_changes_total{kind="failover"} 1`,
+		`tandem_db_leader_changes_total{kind="switchover"} 0`,
+		"tandem_db_demotions_total 1",
+		`tandem_db_endpoint_routed{endpoint="primary"} 1`,
+		`tandem_db_endpoint_accepted_total{endpoint="primary"} 1`,
+		`tandem_db_endpoint_refused_total{endpoint="primary",reason="no_target"} 1`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, absent := range []string{`tandem_db_replication_lag_bytes{member="a"}`, `tandem_db_replication_lag_bytes{member="d"}`, `endpoint="standby"`} {
+		if strings.Contains(text, absent) {
+			t.Errorf("/metrics has %q; want it absent", absent)
+		}
+	}
+}
+
+// refusedWhileFailingOver connects to an endpoint without a target and
+// wants SQLSTATE 57P03 in answer to its startup message.
+func refusedWhileFailingOver(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fe := pgproto3.NewFrontend(conn, conn)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "wiki", "database": "wiki"}})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := fe.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := msg.(*pgproto3.ErrorResponse); !ok || e.Code != "57P03" {
+		t.Fatalf("endpoint without a target answered %#v; want ErrorResponse 57P03", msg)
 	}
 }

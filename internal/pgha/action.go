@@ -126,3 +126,12 @@ func (a Action) String() string {
 	}
 	return b.String()
 }
+
+// writesStore reports whether k's only effect is a write to the store.
+func (k ActionKind) writesStore() bool {
+	switch k {
+	case ActClaimInit, ActFinishBootstrap, ActWriteSync, ActSwitchoverFail:
+		return true
+	}
+	return false
+}

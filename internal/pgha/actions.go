@@ -231,11 +231,15 @@ func (m *Member) reload(ctx context.Context) error {
 // (its port taken, a broken setting) is not restarted in a hot loop.
 const minRestart = time.Second
 
+// errDeferred is an action put off until m.deferredUntil: the loop
+// looks again then, not at once.
+var errDeferred = errors.New("deferred")
+
 // startPostgres writes the configuration for r and starts postgres.
 func (m *Member) startPostgres(ctx context.Context, r role) error {
 	if since := time.Since(m.lastStart); since < minRestart {
-		m.log.Debug("postgres start deferred", "last_start_ago", since)
-		return nil // the machine asks again
+		m.deferredUntil = m.lastStart.Add(minRestart)
+		return errDeferred // the machine asks again then
 	}
 	if _, err := m.credentials(ctx); err != nil {
 		if _, serr := os.Stat(m.l.pgpass()); serr != nil {

@@ -42,6 +42,7 @@ func (tc *testCluster) credentials(ctx context.Context) (Credentials, error) {
 }
 
 func TestBootstrapAndReplication(t *testing.T) {
+	t.Parallel()
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	tc.waitHealthy("a", 90*time.Second)
 	st := tc.status("a")
@@ -87,6 +88,7 @@ func TestBootstrapAndReplication(t *testing.T) {
 // once: exactly one wins the initialize key and runs initdb, the other
 // clones from it (neither data directory is ever replaced).
 func TestBootstrapRace(t *testing.T) {
+	t.Parallel()
 	skipShort(t)
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b"}})
 	var leader string

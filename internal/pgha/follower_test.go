@@ -11,6 +11,7 @@ import (
 // lists them, its credentials are the cluster's, and a switchover it asks
 // for moves the routes.
 func TestFollowerRoutesAndSwitchover(t *testing.T) {
+	t.Parallel()
 	skipShort(t)
 	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	store, err := tc.etcd.c.OpenDatabaseStore("pg")

@@ -502,7 +502,13 @@ func (tc *testCluster) waitHealthy(leader string, timeout time.Duration) {
 				return false
 			}
 		}
-		return tc.spec.asynchronous || st.SyncStandby != ""
+		if tc.spec.asynchronous {
+			return true
+		}
+		// The sync key is written before the leader's next record shows
+		// the standby as synchronous; wait for both.
+		ms, ok := findMember(st, st.SyncStandby)
+		return ok && ms.Sync == "sync"
 	})
 }
 

@@ -34,6 +34,12 @@ func (m *Member) loop(ctx context.Context) {
 			// Writes pause while the primary hands over: look often.
 			next = switchoverInterval
 		}
+		if !m.deferredUntil.IsZero() {
+			if until := time.Until(m.deferredUntil); until < next {
+				next = max(until, 10*time.Millisecond)
+			}
+			m.deferredUntil = time.Time{}
+		}
 		if d, ok := m.m.Deadline(m.keeper.state()); ok {
 			if until := d.Sub(m.opts.Clock()); until < next {
 				next = max(until, 10*time.Millisecond)
@@ -87,17 +93,29 @@ func (m *Member) cycle(ctx context.Context) {
 	view := m.currentView(now)
 	obs := Observation{Now: now, Local: local, View: view, Lease: m.keeper.state(), Busy: m.busy, Done: done}
 	acts := m.m.Step(obs)
+	performed := 0
 	for _, a := range acts {
+		err := m.perform(ctx, obs, a)
+		if errors.Is(err, errDeferred) {
+			continue // asked again when the loop's timer says
+		}
+		if !a.Kind.writesStore() {
+			performed++
+		}
 		if a.Kind != ActEnsureSlots && a.Kind != ActSetSyncNames {
 			m.log.Info("action", "action", a.String(), "reason", a.Reason)
 		}
-		if err := m.perform(ctx, obs, a); err != nil {
+		if err != nil {
 			m.log.Warn("action failed", "action", a.String(), "err", err)
 			m.setErr(a.Kind, err)
 		}
 	}
-	if len(acts) > 0 {
-		m.wakeUp() // look again at once: promotions and starts change the state
+	if performed > 0 {
+		// Look again at once: promotions and starts change the state. An
+		// action that only wrote to the store wakes the loop when the
+		// store's change is read back; a look before would see the old
+		// view and do it again.
+		m.wakeUp()
 	}
 	m.after(obs, acts)
 }
@@ -284,10 +302,11 @@ func (m *Member) after(obs Observation, acts []Action) {
 func (m *Member) events(obs Observation, acts []Action, wasFailsafe bool) {
 	emit := func(e Event) {
 		e.Time = obs.Now
-		m.log.Info("database event", "kind", string(e.Kind), "member", e.Member, "from", e.From, "cause", e.Cause)
 		if m.opts.OnEvent != nil {
-			m.opts.OnEvent(e)
+			m.opts.OnEvent(e) // the owner logs it
+			return
 		}
+		m.log.Info("database event", "kind", string(e.Kind), "member", e.Member, "from", e.From, "cause", e.Cause)
 	}
 	v := obs.View
 	if v.Fresh && v.Leader != "" && v.Leader != m.prevLead {

@@ -32,16 +32,17 @@ type Member struct {
 	haltOnce sync.Once
 
 	// Touched by the loop goroutine only.
-	conn      *localConn
-	role      role       // what postgres runs as, per the configuration written
-	state     localState // persisted in state.json
-	creds     *Credentials
-	busy      ActionKind
-	control   *controlData      // of the stopped data directory, cleared when it may change
-	slotOwner map[string]string // slot name -> member
-	prevLead  string            // the leader last seen, for events
-	sysid     uint64            // the data directory's, last seen
-	lastStart time.Time         // when postgres was last started
+	conn          *localConn
+	role          role       // what postgres runs as, per the configuration written
+	state         localState // persisted in state.json
+	creds         *Credentials
+	busy          ActionKind
+	control       *controlData      // of the stopped data directory, cleared when it may change
+	slotOwner     map[string]string // slot name -> member
+	prevLead      string            // the leader last seen, for events
+	sysid         uint64            // the data directory's, last seen
+	lastStart     time.Time         // when postgres was last started
+	deferredUntil time.Time         // when an action put off is due (errDeferred)
 
 	workers sync.WaitGroup // long actions
 	results chan Result    // their ends

@@ -88,6 +88,7 @@ func TestMissingPostgres(t *testing.T) {
 }
 
 func TestDataDirOfAnotherUser(t *testing.T) {
+	t.Parallel()
 	needPostgres(t)
 	dir := filepath.Join(testDir(t), "member")
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -107,6 +108,7 @@ func TestDataDirOfAnotherUser(t *testing.T) {
 }
 
 func TestDataDirUnreachable(t *testing.T) {
+	t.Parallel()
 	needPostgres(t)
 	closed := filepath.Join(testDir(t), "closed")
 	if err := os.Mkdir(closed, 0o700); err != nil { // root's, 0700: postgres cannot pass

@@ -12,6 +12,7 @@ import (
 // after its WAL was removed so that a rewind cannot work, by a fresh
 // clone (its data directory is moved aside, not deleted).
 func TestRejoin(t *testing.T) {
+	t.Parallel()
 	skipShort(t)
 	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 

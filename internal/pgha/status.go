@@ -95,7 +95,9 @@ func buildStatus(name string, where place, sync bool, local Local, v View, fresh
 			Activity: rec.Activity, Reachable: true,
 		}
 		if hasLead && rec.Name != v.Leader {
-			ms.LagBytes = lead.LSN.Sub(rec.Replay)
+			if rec.Replay != 0 { // a member stopped or starting has replayed nothing yet: no lag to tell
+				ms.LagBytes = lead.LSN.Sub(rec.Replay)
+			}
 			for _, r := range lead.Replicas {
 				if r.Name == rec.Name {
 					ms.LagSecs, ms.Sync = r.LagSecs, r.SyncState

@@ -29,3 +29,21 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusLag: a standby's lag is the leader's LSN less its replay
+// position; a member that has replayed nothing yet (stopped, starting)
+// shows none rather than the leader's whole WAL.
+func TestStatusLag(t *testing.T) {
+	v := View{Leader: "a", Members: map[string]MemberRecord{
+		"a": {Name: "a", State: "primary", LSN: 5000},
+		"b": {Name: "b", State: "standby", Replay: 4000},
+		"c": {Name: "c", State: "stopped"},
+	}}
+	st := buildStatus("a", "z1", true, Local{}, v, true, false)
+	want := map[string]int64{"a": 0, "b": 1000, "c": 0}
+	for _, ms := range st.Members {
+		if ms.LagBytes != want[ms.Name] {
+			t.Errorf("%s: LagBytes = %d; want %d", ms.Name, ms.LagBytes, want[ms.Name])
+		}
+	}
+}

@@ -73,6 +73,11 @@ type Metrics struct {
 	jobRuns        *prometheus.CounterVec
 	jobMissed      *prometheus.CounterVec
 
+	// The database's events; their series exist once WatchDatabase is
+	// called, so that a stack without a database exports none.
+	dbLeaderChanges *prometheus.CounterVec
+	dbDemotions     *prometheus.CounterVec
+
 	// series caches the children of one label set, so that the request
 	// path looks them up in one map read rather than hashing label
 	// values twice.
@@ -132,12 +137,21 @@ func NewMetrics() *Metrics {
 			Name: "tandem_job_missed_total",
 			Help: "Job firings missed (tandem was not running, or the clock jumped).",
 		}, []string{"job"}),
+		dbLeaderChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tandem_db_leader_changes_total",
+			Help: "Changes of the database's leader seen by this node's member, by kind (bootstrap, failover, switchover).",
+		}, []string{"kind"}),
+		dbDemotions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tandem_db_demotions_total",
+			Help: "Times this node's member, running as primary, gave its leader lease up: expired, not renewed in time, or found held by another member.",
+		}, nil),
 	}
 	m.reg.MustRegister( // fixed, distinct names: cannot fail
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.duration, m.requests, m.errors, m.active,
 		m.deploys, m.deployDuration, m.jobRuns, m.jobMissed,
+		m.dbLeaderChanges, m.dbDemotions,
 	)
 	return m
 }

@@ -43,6 +43,7 @@ function render(d) {
   const nodes = nodesOf(d.status);
   renderHeader(d.status, d.now);
   renderNodes(nodes, d.now);
+  renderDatabase(d.status.database);
   renderApps(nodes, d.series, d.histories);
   renderChecks(d.checks, d.now);
   renderDeploys(d.histories, d.now);
