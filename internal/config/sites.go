@@ -88,8 +88,9 @@ func (a *App) InstancesOn(site string, emergency bool) int {
 	return s.Instances
 }
 
-// sites checks the sites section, the apps' per-site counts and the
-// witness; it runs after apps() and routes().
+// sites checks the sites section (with its client parts, dns and
+// health_proxy), the apps' per-site counts and the witness; it runs after
+// apps() and routes().
 func (k *checker) sites() {
 	s := k.st.Sites
 	if s != nil {
@@ -108,6 +109,7 @@ func (k *checker) sites() {
 		if s.StableFor < minStableFor || s.StableFor > maxStableFor {
 			k.c.addf(f+".stable_for", "must be >= %s and <= %s, got %s", minStableFor, maxStableFor, s.StableFor)
 		}
+		k.sitesClients(s.DNS, s.HealthProxy, s.Leader)
 	}
 	k.crossSite()
 	for _, name := range k.st.AppNames {

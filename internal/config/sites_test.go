@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,13 +67,20 @@ func TestSitesDefaults(t *testing.T) {
 
 func TestSitesFull(t *testing.T) {
 	st, err := parse(t, strings.Replace(sitesBase, "sites: { leader: home }",
-		"sites: { leader: home, emergency_after: 8s, failback: auto, stable_for: 2m, dns: {}, health_proxy: {} }", 1))
+		"sites: { leader: home, emergency_after: 8s, failback: auto, stable_for: 2m,\n"+
+			"  dns: { zone: go.example.com, ns: [{ name: ns.example.org }], listen: \"127.0.0.1:5353\" },\n"+
+			"  health_proxy: { origins: { home: https://home.example.com } } }", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := st.Sites
 	if s.EmergencyAfter != Duration(8*time.Second) || s.Failback != FailbackAuto || s.StableFor != Duration(2*time.Minute) || s.DNS == nil || s.HealthProxy == nil {
 		t.Errorf("sites = %+v; want it as written", s)
+	}
+	// Parse checks the client parts and fills the defaults that hang on
+	// other fields.
+	if !slices.Equal(s.DNS.Names, []string{"go.example.com"}) || s.DNS.Hostmaster != "hostmaster@go.example.com" {
+		t.Errorf("sites.dns = %+v; want names [go.example.com], hostmaster@go.example.com", s.DNS)
 	}
 }
 
@@ -96,6 +104,8 @@ func TestSitesProblems(t *testing.T) {
 		{"cross_site async db", "cluster: { node: n }\nsites: { leader: home }\napps: { web: { command: [x] } }\ndatabase: { postgres: { members: [n], synchronous: false, cross_site: sync } }\n", "database.postgres.cross_site: sync needs synchronous: true"},
 		{"cross_site value", "cluster: { node: n }\napps: { web: { command: [x] } }\ndatabase: { postgres: { members: [n], cross_site: often } }\n", `database.postgres.cross_site: must be async or sync, got "often"`},
 		{"no apps", "cluster: { node: n }\n", "apps: at least one app is required (a node that runs none is a witness"},
+		{"dns without zone", "cluster: { node: n }\nsites: { leader: home, dns: { ns: [{ name: ns.example.org }] } }\napps: { web: { command: [x] } }\n", "sites.dns.zone: required"},
+		{"proxy without the leader", "cluster: { node: n }\nsites: { leader: home, health_proxy: { origins: { cloud: https://c.example.com } } }\napps: { web: { command: [x] } }\n", `sites.health_proxy.origins: has no origin for the leader site "home"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := parse(t, c.src)
