@@ -62,6 +62,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.sites != nil {
 		n.sites.run(p.run)
 	}
+	n.clients.run(p.run)
 
 	if err := n.startApps(ctx); err != nil {
 		p.stop()
@@ -140,8 +141,9 @@ func (n *Node) serve(ctx context.Context, p *parts) error {
 	}
 }
 
-// listen binds the edge and admin listeners, opens the control plane and
-// prepares the admin API's state; on a failure it closes what it opened.
+// listen binds the edge's and admin API's listeners and the DNS
+// responder's sockets, opens the control plane and prepares the admin
+// API's state; on a failure it closes what it opened.
 func (n *Node) listen(ctx context.Context) error {
 	if n.edge != nil {
 		if err := n.edge.Listen(); err != nil {
@@ -150,6 +152,11 @@ func (n *Node) listen(ctx context.Context) error {
 	}
 	if err := n.admin.Listen(); err != nil {
 		n.closeEdge()
+		return err
+	}
+	if err := n.clients.listen(); err != nil {
+		n.closeEdge()
+		n.admin.Close()
 		return err
 	}
 	octx, cancel := context.WithTimeout(ctx, openTimeout)
@@ -163,6 +170,7 @@ func (n *Node) listen(ctx context.Context) error {
 	if err != nil {
 		n.closeEdge()
 		n.admin.Close()
+		n.clients.close()
 		n.cl.Close()
 	}
 	return err

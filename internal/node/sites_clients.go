@@ -38,6 +38,25 @@ type sitesClientsInput struct {
 	View func() cluster.View
 }
 
+// buildSitesClients builds the client parts of the stack's sites
+// section; nil without it, or without dns and health_proxy. The site that
+// takes clients now is the sites controller's choice (built later:
+// buildSites), read at each query.
+func (n *Node) buildSitesClients() (*sitesClients, error) {
+	s := n.st.Sites
+	if s == nil {
+		return nil, nil
+	}
+	leading := func() string {
+		if n.sites == nil || n.sites.ctl == nil {
+			return ""
+		}
+		return n.sites.ctl.Leading()
+	}
+	in := sitesClientsInput{Leader: s.Leader, View: n.view.View, Leading: leading}
+	return newSitesClients(n.st, s.DNS, s.HealthProxy, in, n.log)
+}
+
 // newSitesClients builds the responder and the proxy of the sites
 // section's client parts; dns or hp nil leaves that part out. It binds
 // nothing.

@@ -138,6 +138,9 @@ func TestControllerEmergencyAndFailback(t *testing.T) {
 	if st := ctl.Status(); st.Leading != "home" || st.Mode != "normal" || !st.Quorum || st.Emergency != nil {
 		t.Errorf("status before = %+v; want home leading, normal mode, quorum", st)
 	}
+	if got := ctl.Leading(); got != "home" {
+		t.Errorf("Leading() before = %q; want home", got)
+	}
 
 	stopHome()
 	cut := time.Now()
@@ -149,6 +152,9 @@ func TestControllerEmergencyAndFailback(t *testing.T) {
 	st := ctl.Status()
 	if st.Emergency == nil || st.Emergency.Site != "home" || st.Emergency.By != "cloud-1" || st.Mode != "emergency" || st.Leading != "cloud" {
 		t.Fatalf("status in the emergency = %+v", st)
+	}
+	if got := ctl.Leading(); got != "cloud" {
+		t.Errorf("Leading() in the emergency = %q; want cloud, the emergency leader", got)
 	}
 	if took < time.Second {
 		t.Errorf("emergency after %s; want EmergencyAfter (1s) first", took)
@@ -173,6 +179,7 @@ func TestControllerEmergencyAndFailback(t *testing.T) {
 	if st := ctl.Status(); st.Emergency != nil || st.Leading != "home" || st.LastFailback == nil {
 		t.Errorf("status after failback = %+v", st)
 	}
+	waitUntil(t, 5*time.Second, "home leading again", func() bool { return ctl.Leading() == "home" })
 	if _, err := ctl.Failback(ctx); !errors.Is(err, ErrNoEmergency) {
 		t.Errorf("Failback without an emergency = %v; want ErrNoEmergency", err)
 	}
@@ -205,4 +212,38 @@ func runBeat(t *testing.T, c *cluster.Cluster, node, site string) (restart, stop
 	start()
 	t.Cleanup(stop)
 	return start, stop
+}
+
+// TestLeading: the site that takes clients is the running primary's;
+// without a database, the leader site until an emergency is declared.
+func TestLeading(t *testing.T) {
+	t.Parallel()
+	emergency := &pgha.Emergency{Site: "home"}
+	tests := []struct {
+		name string
+		db   bool
+		o    Observation
+		want string
+	}{
+		{"no database", false, Observation{}, "home"},
+		{"no database, emergency", false, Observation{Emergency: emergency}, ""},
+		{"database not read yet", true, Observation{}, ""},
+		{"primary at home", true, Observation{DB: &DBState{Leader: "home-1", LeaderSite: "home", LeaderRunning: true}}, "home"},
+		{"emergency leader", true, Observation{Emergency: emergency, DB: &DBState{Leader: "cloud-1", LeaderSite: "cloud", LeaderRunning: true}}, "cloud"},
+		{"lease held, not promoted yet", true, Observation{Emergency: emergency, DB: &DBState{Leader: "cloud-1", LeaderSite: "cloud"}}, ""},
+	}
+	for _, tc := range tests {
+		o := Options{Config: Config{Node: "cloud-1", Site: "cloud", LeaderSite: "home", EmergencyAfter: time.Second}, Cluster: (*cluster.Cluster)(nil)} // never run: no store is read
+		if tc.db {
+			o.Database = &fakeDB{}
+		}
+		ctl, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctl.last = tc.o
+		if got := ctl.Leading(); got != tc.want {
+			t.Errorf("%s: Leading() = %q; want %q", tc.name, got, tc.want)
+		}
+	}
 }

@@ -80,15 +80,37 @@ func (c *Controller) Status() Status {
 		dbst = &s
 	}
 	st.Sites = siteStatuses(o, c.opts.LeaderSite, c.opts.Site, dbst)
-	for _, s := range st.Sites {
-		if s.Primary {
-			st.Leading = s.Name
-		}
+	if dbst != nil {
+		db := dbState(*dbst)
+		o.DB = &db
 	}
-	if st.Leading == "" && dbst == nil && o.Emergency == nil {
-		st.Leading = c.opts.LeaderSite
-	}
+	st.Leading = c.leading(o)
 	return st
+}
+
+// Leading returns the site that takes clients now, as this node last
+// read it (Status's Leading): the database primary's site, which is the
+// emergency leader's during an emergency. It reads nothing: the DNS
+// responder and the health proxy ask for every query.
+func (c *Controller) Leading() string {
+	c.mu.Lock()
+	o := c.last
+	c.mu.Unlock()
+	return c.leading(o)
+}
+
+// leading is the site of o's running database primary; without a
+// database, the leader site unless an emergency is declared; "" when none
+// can be said (no primary runs, or an emergency without a database: the
+// sites up serve).
+func (c *Controller) leading(o Observation) string {
+	switch {
+	case c.opts.Database == nil && o.Emergency == nil:
+		return c.opts.LeaderSite
+	case o.DB != nil && o.DB.LeaderRunning:
+		return o.DB.LeaderSite
+	}
+	return ""
 }
 
 // siteStatuses lists every site known (from the beats, the database's
