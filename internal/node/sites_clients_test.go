@@ -44,12 +44,14 @@ func TestSitesClients(t *testing.T) {
 		"c1": {Info: cluster.NodeInfo{Name: "c1", Site: "cloud", Edge: "10.1.0.5:80"}},
 		"w1": {Info: cluster.NodeInfo{Name: "w1", Site: "witness", NodeAddr: "192.0.2.9:7946"}}, // no edge
 	}
-	var leading atomic.Pointer[string] // the sites core's choice
+	var leading, down atomic.Pointer[string] // the sites core's choice, and the site it declared unreachable
 	leading.Store(new(string))
+	down.Store(new(string))
 	var cur atomic.Pointer[cluster.View] // views are never modified: a new one replaces the last
 	cur.Store(&cluster.View{Nodes: nodes, Synced: true})
 	view := func() cluster.View { return *cur.Load() }
-	s, err := newSitesClients(st, d, hp, sitesClientsInput{Leader: "home", View: view, Leading: func() string { return *leading.Load() }}, slog.New(slog.DiscardHandler))
+	s, err := newSitesClients(st, d, hp, sitesClientsInput{Leader: "home", View: view,
+		Leading: func() string { return *leading.Load() }, Unreachable: func() string { return *down.Load() }}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +84,12 @@ func TestSitesClients(t *testing.T) {
 		t.Errorf("www while the core names cloud = %q; want cloud's own address 198.51.100.7", got)
 	}
 	leading.Store(new(string))
+	home := "home"
+	down.Store(&home) // an emergency without a leading site known: home, still registered, comes last
+	if got := ask(); !slices.Equal(got, []string{"198.51.100.7"}) {
+		t.Errorf("www while home is declared unreachable = %q; want cloud's own address 198.51.100.7", got)
+	}
+	down.Store(new(string))
 	dark := maps.Clone(nodes)
 	delete(dark, "h1") // its registration expired: the site is dark
 	cur.Store(&cluster.View{Nodes: dark, Synced: true})

@@ -138,8 +138,8 @@ func TestControllerEmergencyAndFailback(t *testing.T) {
 	if st := ctl.Status(); st.Leading != "home" || st.Mode != "normal" || !st.Quorum || st.Emergency != nil {
 		t.Errorf("status before = %+v; want home leading, normal mode, quorum", st)
 	}
-	if got := ctl.Leading(); got != "home" {
-		t.Errorf("Leading() before = %q; want home", got)
+	if got, down := ctl.Leading(), ctl.Unreachable(); got != "home" || down != "" {
+		t.Errorf("Leading(), Unreachable() before = %q, %q; want home and none", got, down)
 	}
 
 	stopHome()
@@ -153,8 +153,8 @@ func TestControllerEmergencyAndFailback(t *testing.T) {
 	if st.Emergency == nil || st.Emergency.Site != "home" || st.Emergency.By != "cloud-1" || st.Mode != "emergency" || st.Leading != "cloud" {
 		t.Fatalf("status in the emergency = %+v", st)
 	}
-	if got := ctl.Leading(); got != "cloud" {
-		t.Errorf("Leading() in the emergency = %q; want cloud, the emergency leader", got)
+	if got, down := ctl.Leading(), ctl.Unreachable(); got != "cloud" || down != "home" {
+		t.Errorf("Leading(), Unreachable() in the emergency = %q, %q; want cloud, the emergency leader, and home", got, down)
 	}
 	if took < time.Second {
 		t.Errorf("emergency after %s; want EmergencyAfter (1s) first", took)
@@ -179,7 +179,7 @@ func TestControllerEmergencyAndFailback(t *testing.T) {
 	if st := ctl.Status(); st.Emergency != nil || st.Leading != "home" || st.LastFailback == nil {
 		t.Errorf("status after failback = %+v", st)
 	}
-	waitUntil(t, 5*time.Second, "home leading again", func() bool { return ctl.Leading() == "home" })
+	waitUntil(t, 5*time.Second, "home leading again", func() bool { return ctl.Leading() == "home" && ctl.Unreachable() == "" })
 	if _, err := ctl.Failback(ctx); !errors.Is(err, ErrNoEmergency) {
 		t.Errorf("Failback without an emergency = %v; want ErrNoEmergency", err)
 	}

@@ -99,6 +99,18 @@ func (c *Controller) Leading() string {
 	return c.leading(o)
 }
 
+// Unreachable returns the site an emergency in progress was declared
+// against, as this node last read it; "" when none is. Like Leading it
+// reads nothing.
+func (c *Controller) Unreachable() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.last.Emergency; e != nil {
+		return e.Site
+	}
+	return ""
+}
+
 // leading is the site of o's running database primary; without a
 // database, the leader site unless an emergency is declared; "" when none
 // can be said (no primary runs, or an emergency without a database: the
