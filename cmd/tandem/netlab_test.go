@@ -102,11 +102,14 @@ func (l *netLab) rootIP() string { return l.addr(254, 2) }
 // sitePrefix is site s's range (s from 1).
 func (l *netLab) sitePrefix(s int) string { return fmt.Sprintf("10.%d.%d.0/20", l.octet, 16*s) }
 
+// nodeIP is the address of node k of site s (addNode).
+func (l *netLab) nodeIP(s, k int) string { return l.addr(16*s+k, 2) }
+
 // addNode makes node k (from 1) of site s a namespace linked to the router.
 func (l *netLab) addNode(s, k int) labNode {
 	l.t.Helper()
 	third := 16*s + k
-	n := labNode{ns: fmt.Sprintf("tdm%s-%d-%d", l.id, s, k), ip: l.addr(third, 2)}
+	n := labNode{ns: fmt.Sprintf("tdm%s-%d-%d", l.id, s, k), ip: l.nodeIP(s, k)}
 	l.mustIP("netns", "add", n.ns)
 	l.mu.Lock()
 	l.nodes = append(l.nodes, n.ns)

@@ -26,7 +26,9 @@ import (
 // sitesStack is a node of the sites test: the wiki, critical, on
 // PostgreSQL whose members are home-1, home-2 (the leader site) and
 // cloud-1 (the follower site); the follower site runs no instance until
-// an emergency. /upload and /files/ are not critical.
+// an emergency. /upload and /files/ are not critical. Every node answers
+// DNS for sites.test and serves the health proxy, whose origins are
+// home-1's and cloud-1's edges ({{home_ip}}, {{cloud_ip}}: labStack).
 const sitesStack = `
 cluster: { name: sites, node: "{{node}}", zone: "{{zone}}", site: "{{site}}", data_dir: "{{dir}}/data", advertise: "{{ip}}" }
 edge:
@@ -39,7 +41,11 @@ edge:
     - { path: /files/, app: web, critical: false }
 admin: { listen: "{{ip}}:7070", tls: { cert: "{{cert}}", key: "{{key}}" } }
 alerts: { webhook: { url: "{{hook}}" } }
-sites: { leader: home, emergency_after: 5s }
+sites:
+  leader: home
+  emergency_after: 5s
+  dns: { zone: sites.test, names: [www.sites.test], ns: [{ name: ns.example.org }], listen: "{{ip}}:5353", ttl: 1s }
+  health_proxy: { origins: { home: "http://{{home_ip}}:8080", cloud: "http://{{cloud_ip}}:8080" }, probe_timeout: 1s }
 database:
   postgres:
     members: [home-1, home-2, cloud-1]
@@ -56,13 +62,23 @@ apps:
     retries: { hedge: false }
 `
 
-// witnessStack is the witness: an etcd member in a third place.
+// witnessStack is the witness: an etcd member in a third place, which
+// answers DNS too.
 const witnessStack = `
 cluster: { name: sites, node: "{{node}}", zone: "{{zone}}", site: "{{site}}", data_dir: "{{dir}}/data", advertise: "{{ip}}", witness: true }
 admin: { listen: "{{ip}}:7070", tls: { cert: "{{cert}}", key: "{{key}}" } }
 alerts: { webhook: { url: "{{hook}}" } }
-sites: { leader: home, emergency_after: 5s }
+sites:
+  leader: home
+  emergency_after: 5s
+  dns: { zone: sites.test, names: [www.sites.test], ns: [{ name: ns.example.org }], listen: "{{ip}}:5353", ttl: 1s }
 `
+
+// labStack fills the lab's addresses into a stack template: home-1's and
+// cloud-1's, the health proxy's origins.
+func labStack(lab *netLab, tmpl string) string {
+	return strings.NewReplacer("{{home_ip}}", lab.nodeIP(labHome, 1), "{{cloud_ip}}", lab.nodeIP(labCloud, 1)).Replace(tmpl)
+}
 
 // siteNode is a node of the sites test: a tandem process in its own
 // network namespace.
@@ -105,6 +121,7 @@ func startSiteNode(t *testing.T, lab labNode, ca *testCA, hook, name, site, tmpl
 		args = append(args, "--join", token)
 	}
 	cmd := exec.Command("nsenter", args...)
+	cmd.Env = append(os.Environ(), programEnv+"=tandem") // its keeper is this binary too
 	cmd.Stdout, cmd.Stderr = n.out, n.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := startOnForkThread(cmd); err != nil {
@@ -144,6 +161,9 @@ func startSiteNode(t *testing.T, lab labNode, ca *testCA, hook, name, site, tmpl
 
 // edge is the node's edge address.
 func (n *siteNode) edge() string { return n.lab.ip + ":8080" }
+
+// dns is the node's DNS responder's address.
+func (n *siteNode) dns() string { return n.lab.ip + ":5353" }
 
 // cli runs `tandem ARGS...` against the node's admin API with its root
 // token, as a user would.

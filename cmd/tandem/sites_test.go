@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +36,13 @@ const (
 //     witness, cloud-1's standby is promoted, the wiki's emergency
 //     instances start and saves resume within 15 s; no cached read
 //     fails; the alerts fire; the saves home acknowledged that cloud had
-//     not received are counted.
+//     not received are counted. The nodes' DNS responders answer with
+//     cloud's edges instead of home's, and the health proxy's page at
+//     cloud-1 sends headless Chromium to the page asked for at cloud.
 //  2. home comes back, rejoins as standbys of cloud-1 and catches up;
 //     tandem sites failback switches the primary back: the pause is
-//     measured and no save acknowledged across it is lost.
+//     measured and no save acknowledged across it is lost; DNS answers
+//     with home's edges again.
 //  3. home is cut from cloud and the witness only, with a writer on each
 //     side: home stops accepting writes (fenced) and cloud takes over;
 //     never do both sides acknowledge at once.
@@ -59,7 +63,8 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	t.Cleanup(func() { hookSrv.Close() })
 	hookURL := "http://" + hookLn.Addr().String() + "/hook"
 
-	home1 := startSiteNode(t, lab.addNode(labHome, 1), ca, hookURL, "home-1", "home", sitesStack, "")
+	nodeStack, witStack := labStack(lab, sitesStack), labStack(lab, witnessStack)
+	home1 := startSiteNode(t, lab.addNode(labHome, 1), ca, hookURL, "home-1", "home", nodeStack, "")
 	home1.waitStatus("home-1 serving on its primary", 3*time.Minute, func(st admin.Status) bool {
 		return appHealthy(st, "web", 1) && st.Database != nil && st.Database.Leader == "home-1" && st.Database.Primary != ""
 	})
@@ -69,13 +74,13 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	home2 := startSiteNode(t, lab.addNode(labHome, 2), ca, hookURL, "home-2", "home", sitesStack, tok.Token)
+	home2 := startSiteNode(t, lab.addNode(labHome, 2), ca, hookURL, "home-2", "home", nodeStack, tok.Token)
 	home2.waitStatus("home-2 serving", 3*time.Minute, func(st admin.Status) bool { return appHealthy(st, "web", 1) })
-	cloud1 := startSiteNode(t, lab.addNode(labCloud, 1), ca, hookURL, "cloud-1", "cloud", sitesStack, tok.Token)
+	cloud1 := startSiteNode(t, lab.addNode(labCloud, 1), ca, hookURL, "cloud-1", "cloud", nodeStack, tok.Token)
 	cloud1.waitStatus("cloud-1 up", 3*time.Minute, func(st admin.Status) bool { return st.Cluster != nil && st.Cluster.Quorum })
-	cloud2 := startSiteNode(t, lab.addNode(labCloud, 2), ca, hookURL, "cloud-2", "cloud", sitesStack, tok.Token)
+	cloud2 := startSiteNode(t, lab.addNode(labCloud, 2), ca, hookURL, "cloud-2", "cloud", nodeStack, tok.Token)
 	cloud2.waitStatus("cloud-2 up", 3*time.Minute, func(st admin.Status) bool { return st.Cluster != nil && st.Cluster.Quorum })
-	witness := startSiteNode(t, lab.addNode(labWitness, 1), ca, hookURL, "witness-1", "witness", witnessStack, tok.Token)
+	witness := startSiteNode(t, lab.addNode(labWitness, 1), ca, hookURL, "witness-1", "witness", witStack, tok.Token)
 	witness.waitStatus("the witness up", 3*time.Minute, func(st admin.Status) bool { return st.Cluster != nil && st.Cluster.Quorum })
 
 	cloud1.waitStatus("the database healthy across the sites", 3*time.Minute, func(st admin.Status) bool {
@@ -90,6 +95,14 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 		}
 		return st.Sites != nil && st.Sites.Leading == "home" && st.Sites.Mode == "normal" && sitesUp(*st.Sites, "home", "cloud", "witness")
 	})
+	homeIPs := []string{lab.nodeIP(labHome, 1), lab.nodeIP(labHome, 2)}
+	cloudIPs := []string{lab.nodeIP(labCloud, 1), lab.nodeIP(labCloud, 2)}
+	for _, n := range []*siteNode{cloud1, witness} {
+		if at := <-watchDNS(n, homeIPs, 30*time.Second); at.IsZero() {
+			t.Errorf("%s's DNS responder: www.sites.test = %q; want home's edges %q", n.name, lookupSite(n.dns()), homeIPs)
+		}
+	}
+	healthProxyServed(t, cloud1, "home")
 	if out, code := cloud1.cli("sites"); code != 0 || !strings.Contains(out, "home leads") {
 		t.Fatalf("tandem sites on cloud-1: exit %d\n%s", code, out)
 	} else {
@@ -117,6 +130,7 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	w1 := startTimedWriter(t, cloud1.edge(), "Before")
 	w1.waitAcked(t, 20, time.Minute)
 	cutAt := time.Now()
+	dnsMoved := watchDNS(cloud1, cloudIPs, 90*time.Second)
 	lab.isolate(labHome)
 	first := w1.firstAckAfter(t, cutAt, 60*time.Second)
 	resumed := first.done.Sub(cutAt)
@@ -141,6 +155,15 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	} else {
 		t.Logf("tandem sites, emergency:\n%s", out)
 	}
+	dnsAt := <-dnsMoved
+	if dnsAt.IsZero() {
+		t.Errorf("cloud-1's DNS responder: www.sites.test = %q 90s after home went dark; want cloud's edges %q", lookupSite(cloud1.dns()), cloudIPs)
+	}
+	if got := lookupSite(witness.dns()); !slices.Equal(got, cloudIPs) {
+		t.Errorf("the witness's DNS responder in the emergency: www.sites.test = %q; want cloud's edges %q", got, cloudIPs)
+	}
+	healthProxyServed(t, cloud1, "cloud")
+	browserMoved := browserToFollower(t, cloud1, "/wiki/Read-0", "Read save 0")
 	w1.waitAcked(t, len(w1.acked())+20, time.Minute)
 	failedCut := 0
 	for _, s := range w1.snapshot() {
@@ -174,6 +197,11 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 			st.Database != nil && st.Database.Leader != "cloud-1" && appDesired(st, "web", 0)
 	})
 	w2.finish()
+	for _, n := range []*siteNode{cloud1, witness} {
+		if at := <-watchDNS(n, homeIPs, time.Minute); at.IsZero() {
+			t.Errorf("%s's DNS responder after the failback: www.sites.test = %q; want home's edges %q", n.name, lookupSite(n.dns()), homeIPs)
+		}
+	}
 	gap := longestGap(w2.snapshot(), fbStart, fbEnd.Add(time.Second))
 	lostFailback := w2.missing(t, cloud1.edge(), func(timedSave) bool { return true })
 	lostEmergency := w1.missing(t, cloud1.edge(), func(s timedSave) bool { return s.done.Before(cutAt) })
@@ -233,7 +261,17 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	}
 	t.Logf("partition at %s: home's last acknowledged save at +%s; cloud's first at +%s; home acknowledged none after",
 		partAt.Format("15:04:05.000"), lastA.done.Sub(partAt).Round(time.Millisecond), firstB.done.Sub(partAt).Round(time.Millisecond))
+	if at := <-watchDNS(cloud1, cloudIPs, time.Minute); at.IsZero() {
+		t.Errorf("cloud-1's DNS responder in the partition: www.sites.test = %q; want cloud's edges %q", lookupSite(cloud1.dns()), cloudIPs)
+	}
+	t.Logf("DNS in the partition: cloud-1 answers %q, the witness %q, fenced home-1 (cut from the quorum, its view as it last knew) %q",
+		lookupSite(cloud1.dns()), lookupSite(witness.dns()), lookupSite(home1.dns()))
 
+	dnsMove := "did not move"
+	if !dnsAt.IsZero() {
+		dnsMove = "moved to cloud " + dnsAt.Sub(cutAt).Round(time.Millisecond).String() + " after home went dark"
+	}
+	t.Logf("SUMMARY clients: DNS answers (cloud-1's responder, TTL 1s) %s; %s", dnsMove, browserMoved)
 	t.Logf("SUMMARY emergency: declared %s after home went dark, saves resumed at the follower after %s (target 15s); "+
 		"%d cached reads through cloud-1, %d failed (%d cache hits); %d of %d saves acknowledged before the cut lost (asynchronous replication across sites); "+
 		"failback pause %s, %d of %d saves lost; partition: home fenced, last home ack %s before cloud's first",
