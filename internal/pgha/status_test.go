@@ -39,7 +39,7 @@ func TestStatusLag(t *testing.T) {
 		"b": {Name: "b", State: "standby", Replay: 4000},
 		"c": {Name: "c", State: "stopped"},
 	}}
-	st := buildStatus("a", "z1", true, Local{}, v, true, false)
+	st := buildStatus("a", place{zone: "z1"}, true, Local{}, v, true, false)
 	want := map[string]int64{"a": 0, "b": 1000, "c": 0}
 	for _, ms := range st.Members {
 		if ms.LagBytes != want[ms.Name] {
