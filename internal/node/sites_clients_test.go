@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,32 +152,14 @@ apps:
 	if err != nil {
 		t.Fatalf("stack file: %v", err)
 	}
-	logs := &lockedBuffer{}
-	n, err := New(Options{Stack: st, Logger: slog.New(slog.NewTextHandler(logs, nil)), Environ: os.Environ(), Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node Run = %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Errorf("node did not stop within a minute")
-		}
-		if t.Failed() {
-			t.Logf("node log:\n%s", logs.String())
-		}
-	})
+	tn := runNode(t, st)
 
 	var answer []string
 	deadline := time.Now().Add(time.Minute)
 	for !slices.Equal(answer, []string{"127.0.0.1"}) {
+		if stopped, err := tn.exited(); stopped {
+			t.Fatalf("node stopped while starting: %v", err)
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("www.go.example.test = %q (%v); want home's edge 127.0.0.1 within a minute", answer, err)
 		}
