@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +140,7 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	t.Logf("home dark at %s: emergency declared by %s after %s (%s); database: %s; first save acknowledged %s after the cut",
 		cutAt.Format("15:04:05.000"), st.Sites.Emergency.By, declared.Round(time.Millisecond), st.Sites.Emergency.Cause,
 		st.Database.LeaderCause, resumed.Round(time.Millisecond))
-	if resumed > 15*time.Second {
+	if resumed > timingBound(15*time.Second, 30*time.Second) {
 		t.Errorf("saves resumed at the follower %s after home went dark; want within 15s", resumed)
 	}
 	cloud2.waitStatus("cloud-2's emergency instance", 30*time.Second, func(st admin.Status) bool { return appHealthy(st, "web", 1) })
@@ -159,8 +158,8 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	if dnsAt.IsZero() {
 		t.Errorf("cloud-1's DNS responder: www.sites.test = %q 90s after home went dark; want cloud's edges %q", lookupSite(cloud1.dns()), cloudIPs)
 	}
-	if got := lookupSite(witness.dns()); !slices.Equal(got, cloudIPs) {
-		t.Errorf("the witness's DNS responder in the emergency: www.sites.test = %q; want cloud's edges %q", got, cloudIPs)
+	if at := <-watchDNS(witness, cloudIPs, 10*time.Second); at.IsZero() {
+		t.Errorf("the witness's DNS responder in the emergency: www.sites.test = %q; want cloud's edges %q", lookupSite(witness.dns()), cloudIPs)
 	}
 	healthProxyServed(t, cloud1, "cloud")
 	browserMoved := browserToFollower(t, cloud1, "/wiki/Read-0", "Read save 0")
@@ -224,7 +223,7 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	t.Logf("failback: home caught up %s after it came back; `tandem sites failback` took %s (%s); longest pause between acknowledged saves %s; %d saves acknowledged across it, %d lost, %d failed",
 		caughtUp.Round(time.Millisecond), fbEnd.Sub(fbStart).Round(time.Millisecond), strings.TrimSpace(out), gap.Round(time.Millisecond),
 		len(w2.acked()), len(lostFailback), failedFB)
-	if gap >= 2*time.Second {
+	if gap >= timingBound(2*time.Second, 10*time.Second) {
 		t.Errorf("saves paused %s in the failback; want well under 2s (the database switchover itself under 1s)", gap)
 	}
 
@@ -278,6 +277,16 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 		declared.Round(time.Millisecond), resumed.Round(time.Millisecond), okReads, len(readFailures), hits, len(lostEmergency),
 		countBefore(w1.acked(), cutAt), gap.Round(time.Millisecond), len(lostFailback), len(w2.acked()),
 		firstB.sent.Sub(lastA.done).Round(time.Millisecond))
+}
+
+// timingBound is target, or under -race (which slows the nodes several
+// times, more on a loaded machine) the far looser raced: there the figure
+// is reported, and only one far beyond the target fails.
+func timingBound(target, raced time.Duration) time.Duration {
+	if raceDetector {
+		return raced
+	}
+	return target
 }
 
 // footprint measures, with the cluster idle, the CPU and memory of the
