@@ -225,7 +225,7 @@ func TestPageInBrowser(t *testing.T) {
 	if n := len(p.Elements("data-site")); n != 3 {
 		t.Errorf("%d site rows; want 3", n)
 	}
-	if s, _ := p.Text("sites-summary"); !strings.HasPrefix(s, "EMERGENCY since ") || !strings.Contains(s, "ago: site home unreachable") {
+	if s, _ := p.Text("sites-summary"); !strings.HasPrefix(s, "EMERGENCY, declared ") || !strings.Contains(s, "ago: site home unreachable") {
 		t.Errorf("sites summary = %q; want the emergency first", s)
 	}
 	if n := len(p.Elements("data-deploy")); n != 4 {

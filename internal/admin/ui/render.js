@@ -176,7 +176,7 @@ function renderSites(s, now) {
   let summary = (s.leading || 'no site') + ' leads (leader site ' + s.leader_site + '); this node is in ' + s.site + ', ' + s.mode + ' mode';
   if (s.emergency) {
     const e = s.emergency;
-    summary = 'EMERGENCY since ' + fmtAgo(now, e.since) + ': site ' + e.site + ' unreachable (' + e.cause + '); ' + summary;
+    summary = 'EMERGENCY, declared ' + fmtAgo(now, e.since) + ': site ' + e.site + ' unreachable (' + e.cause + '); ' + summary;
   }
   document.getElementById('sites-summary').textContent = summary;
   fillTable('sites', (s.sites || []).map((x) => row({ 'data-site': x.name },
