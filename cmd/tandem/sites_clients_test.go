@@ -46,20 +46,27 @@ func lookupSite(addr string) []string {
 
 // watchDNS asks n's responder every 100ms until it answers want (sorted),
 // and sends when it first did on the channel it returns; the zero time
-// if it did not within timeout.
+// if it did not within timeout, or the test ended first.
 func watchDNS(n *siteNode, want []string, timeout time.Duration) <-chan time.Time {
 	want = slices.Sorted(slices.Values(want))
+	ctx, cancel := context.WithTimeout(n.t.Context(), timeout)
 	at := make(chan time.Time, 1)
 	go func() {
-		deadline := time.Now().Add(timeout)
-		for time.Now().Before(deadline) {
+		defer cancel()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
 			if slices.Equal(lookupSite(n.dns()), want) {
 				at <- time.Now()
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				at <- time.Time{}
+				return
+			case <-tick.C:
+			}
 		}
-		at <- time.Time{}
 	}()
 	return at
 }
