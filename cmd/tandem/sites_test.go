@@ -214,6 +214,7 @@ func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	for _, s := range w2.snapshot() {
 		if s.err != nil {
 			failedFB++
+			t.Logf("a save across the failback failed (not acknowledged, so not lost): %s sent %s: %v", s.title, s.sent.Format("15:04:05.000"), s.err)
 		}
 	}
 	okReads, hits, readFailures := reads.counts()
