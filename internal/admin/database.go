@@ -151,7 +151,11 @@ func (d DatabaseOf) Status(context.Context) DatabaseStatus {
 
 // Switchover implements Database: pgha's refusals are the API's conflicts.
 func (d DatabaseOf) Switchover(ctx context.Context, to string) error {
-	err := d.DB.Switchover(ctx, to)
+	return d.switchoverError(d.DB.Switchover(ctx, to))
+}
+
+// switchoverError maps the errors of a switchover to the API's.
+func (DatabaseOf) switchoverError(err error) error {
 	switch {
 	case errors.Is(err, pgha.ErrNoPrimary), errors.Is(err, pgha.ErrSwitchoverPending), errors.Is(err, pgha.ErrSwitchoverRefused):
 		return Errorf(ErrConflict, "%w", err)

@@ -54,6 +54,11 @@ func (f *fakeNode) status(context.Context) Status {
 				Instances: []InstanceStatus{inst("api-1", "a", 50)}},
 		},
 		Database: f.db,
+		Sites: &SitesStatus{Node: "n1", Site: "cloud", LeaderSite: "home", Leading: "cloud", Mode: "emergency",
+			Emergency: &EmergencyStatus{Site: "home", Since: f.now.Add(-time.Minute), By: "w1", Cause: "no node of site home reached the control plane's quorum for 30s"},
+			Sites: []SiteStatus{{Name: "home", Leader: true, Nodes: []string{"h1"}, LagBytes: -1, LagSeconds: -1},
+				{Name: "cloud", Primary: true, Up: true, Nodes: []string{"n1"}, UpNodes: []string{"n1"}, LagBytes: -1, LagSeconds: -1},
+				{Name: "witness", Up: true, Nodes: []string{"w1"}, UpNodes: []string{"w1"}, LagBytes: -1, LagSeconds: -1}}},
 	}
 }
 
@@ -216,6 +221,12 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	if n := len(p.Elements("data-check")); n != 2 {
 		t.Errorf("%d check rows; want 2", n)
+	}
+	if n := len(p.Elements("data-site")); n != 3 {
+		t.Errorf("%d site rows; want 3", n)
+	}
+	if s, _ := p.Text("sites-summary"); !strings.HasPrefix(s, "EMERGENCY, declared ") || !strings.Contains(s, "ago: site home unreachable") {
+		t.Errorf("sites summary = %q; want the emergency first", s)
 	}
 	if n := len(p.Elements("data-deploy")); n != 4 {
 		t.Errorf("%d deploy rows; want 4 (2 apps x 2)", n)

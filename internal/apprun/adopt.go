@@ -80,9 +80,9 @@ func (a *App) Adopt(ctx context.Context, env []string, procs []*supervise.Instan
 			return err
 		}
 	}
-	if n := len(procs); n != a.opts.Instances {
+	if n, want := len(procs), a.wantInstances(); n != want {
 		a.log.Warn("adopted another number of instances than the stack file asks for; a restart or deploy applies it",
-			"adopted", n, "instances", a.opts.Instances)
+			"adopted", n, "instances", want)
 	}
 	a.readyIfHealthy()
 	a.mu.Lock()

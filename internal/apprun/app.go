@@ -117,6 +117,9 @@ type App struct {
 	stateVersion, saved uint64
 	// desired is the cluster's release as last read (see converge).
 	desired desiredState
+	// want is how many instances the app runs here: Options.Instances
+	// until Scale changes it.
+	want int
 
 	// recheck asks Run to compare the app with the cluster's release
 	// again (a deploy ended); capacity 1.
@@ -142,7 +145,7 @@ func New(opts Options) (*App, error) {
 	if opts.OnDeployEnd == nil {
 		opts.OnDeployEnd = func(string, deploy.Record) {}
 	}
-	a := &App{opts: opts, name: opts.Name, log: opts.Logger.With("app", opts.Name), tasks: newTasks(), recheck: make(chan struct{}, 1)}
+	a := &App{opts: opts, name: opts.Name, log: opts.Logger.With("app", opts.Name), tasks: newTasks(), recheck: make(chan struct{}, 1), want: opts.Instances}
 	po := opts.Pool
 	po.OnHealthChange = a.onHealthChange
 	pool, err := balance.NewPool(po)
@@ -176,7 +179,7 @@ func (a *App) Start(ctx context.Context, env []string) error {
 		return err
 	}
 	a.holdUntilReady()
-	for range a.opts.Instances {
+	for range a.wantInstances() {
 		if _, err := a.startInstance(ctx, rel); err != nil {
 			return err
 		}

@@ -260,7 +260,7 @@ func (a *App) startLocal(lr localRequest) (*deploy.Driver, error) {
 	}
 	rec := deploy.Record{ID: a.state.NextID(), Kind: kind, Who: lr.who, From: cur.Version, To: rel.Version, Started: time.Now()}
 	drv, err := deploy.NewDriver(deploy.DriverOptions{
-		From: cur, To: rel, Old: old, Want: a.opts.Instances, Surge: a.opts.Surge,
+		From: cur, To: rel, Old: old, Want: a.want, Surge: a.opts.Surge,
 		Startup: a.opts.Startup, Drain: a.opts.Drain,
 		ReleasePhase: kind == deploy.KindDeploy && rel.ReleaseCommand != nil && !lr.skipRelease, ReleaseTimeout: a.opts.ReleaseTimeout,
 		Record: rec, Runtime: &deployRuntime{a: a, req: lr}, Logger: a.log.With("deploy", rec.ID),

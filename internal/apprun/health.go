@@ -51,7 +51,7 @@ func (a *App) onHealthChange(t balance.TargetStatus) {
 // the requests until an instance here is healthy. An instance in a crash
 // loop ends the hold too (onProcessEvent).
 func (a *App) holdUntilReady() {
-	if a.opts.Instances == 0 {
+	if a.wantInstances() == 0 {
 		return
 	}
 	a.gate.HoldUntilReady(a.opts.Startup)

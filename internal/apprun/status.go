@@ -55,7 +55,7 @@ func (a *App) Status() Status {
 	a.mu.Lock()
 	instances := slices.Clone(a.instances)
 	a.mu.Unlock()
-	s := Status{Name: a.name, Desired: a.opts.Instances, MemoryLimit: a.opts.Process.MemoryLimit}
+	s := Status{Name: a.name, Desired: a.wantInstances(), MemoryLimit: a.opts.Process.MemoryLimit}
 	for _, in := range instances {
 		s.Instances = append(s.Instances, InstanceStatus{Name: in.name, Release: in.version, Addr: in.addr,
 			Process: in.proc.Status(), Target: targets[in.name]})

@@ -140,6 +140,7 @@ the admin address.`,
 		newAuditCmd(),
 		newClusterCmd(),
 		newDBCmd(),
+		newSitesCmd(),
 		newUICmd(),
 	)
 	return root

@@ -126,6 +126,10 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 	}
 	printJobSummaries(w, st.Jobs, now)
 	printCluster(w, st.Cluster, now)
+	if st.Sites != nil {
+		fmt.Fprintln(w)
+		printSites(w, *st.Sites, now)
+	}
 }
 
 // instanceNote says what an operator should look at, if anything.

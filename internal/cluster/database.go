@@ -52,6 +52,10 @@ type DatabaseKey struct {
 type DatabaseState struct {
 	Leader, Sync, Initialize, Switchover DatabaseKey
 	Members                              map[string][]byte
+	// Emergency is the sites' emergency key (see SitesState), read in
+	// the same transaction: a follower site's member may take the lease
+	// while one is declared.
+	Emergency DatabaseKey
 }
 
 // DatabaseStore coordinates the members of one PostgreSQL cluster through
@@ -64,6 +68,8 @@ type DatabaseStore struct {
 	client *clientv3.Client
 	own    bool   // the client is this store's; Close closes it
 	dir    string // <prefix>db/<name>/
+	// emergency is the sites' emergency key, <prefix>sites/emergency.
+	emergency string
 
 	mu          sync.Mutex // guards the fields below
 	memberLease clientv3.LeaseID
@@ -80,7 +86,7 @@ func NewDatabaseStore(client *clientv3.Client, prefix, name string) (*DatabaseSt
 	if name == "" || strings.Contains(name, "/") {
 		return nil, fmt.Errorf("database store: name %q must be non-empty and contain no /", name)
 	}
-	return &DatabaseStore{client: client, dir: string(keys) + "db/" + name + "/"}, nil
+	return &DatabaseStore{client: client, dir: string(keys) + "db/" + name + "/", emergency: keys.siteEmergency()}, nil
 }
 
 // OpenDatabaseStore returns the store of database name on a client of its
@@ -153,14 +159,19 @@ func (c *Cluster) TLSPEM() (caPEM, certPEM, keyPEM []byte) {
 	return c.pki.caPEM, c.pki.certPEM, c.pki.keyPEM
 }
 
-// Load reads every key of the database in one linearizable read.
+// Load reads every key of the database, and the sites' emergency key, in
+// one linearizable read.
 func (s *DatabaseStore) Load(ctx context.Context) (DatabaseState, error) {
-	resp, err := s.client.Get(ctx, s.dir, clientv3.WithPrefix())
+	resp, err := s.client.Txn(ctx).Then(clientv3.OpGet(s.dir, clientv3.WithPrefix()), clientv3.OpGet(s.emergency)).Commit()
 	if err != nil {
 		return DatabaseState{}, fmt.Errorf("load database state: %w", err)
 	}
 	st := DatabaseState{Members: make(map[string][]byte)}
-	for _, kv := range resp.Kvs {
+	if r := resp.Responses[1].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
+		kv := r.Kvs[0]
+		st.Emergency = DatabaseKey{Value: kv.Value, Lease: kv.Lease, Revision: kv.ModRevision}
+	}
+	for _, kv := range resp.Responses[0].GetResponseRange().GetKvs() {
 		k := DatabaseKey{Value: kv.Value, Lease: kv.Lease, Revision: kv.ModRevision}
 		switch rest := strings.TrimPrefix(string(kv.Key), s.dir); {
 		case rest == dbLeader:
@@ -178,16 +189,24 @@ func (s *DatabaseStore) Load(ctx context.Context) (DatabaseState, error) {
 	return st, nil
 }
 
-// Watch calls notify after every change to the database's keys until ctx
-// ends, re-establishing the watch (after a delay) when it breaks. It
-// requires an etcd leader, so that a node cut off from the quorum notices.
-// It returns ctx's error.
+// Watch calls notify after every change to the database's keys and the
+// sites' emergency key until ctx ends, re-establishing the watch (after a
+// delay) when it breaks. It requires an etcd leader, so that a node cut
+// off from the quorum notices. It returns ctx's error.
 func (s *DatabaseStore) Watch(ctx context.Context, notify func()) error {
 	var delay retryDelay
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for resp := range s.client.Watch(wctx, s.dir, clientv3.WithPrefix()) {
-			if resp.Err() != nil {
+		keys := s.client.Watch(wctx, s.dir, clientv3.WithPrefix())
+		emergency := s.client.Watch(wctx, s.emergency)
+		for {
+			var resp clientv3.WatchResponse
+			var ok bool
+			select {
+			case resp, ok = <-keys:
+			case resp, ok = <-emergency:
+			}
+			if !ok || resp.Err() != nil {
 				break
 			}
 			delay.reset()

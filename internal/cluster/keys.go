@@ -20,6 +20,7 @@ import (
 //	records/<kind>/<id>        small records parts share (uptime verdicts: records/checks/<check>/<node>)
 //	node-records/<node>/<kind>/<id>  a node's own records, kept while it is a member
 //	db/<name>/...              a PostgreSQL cluster's leader, sync key and members (see DatabaseStore)
+//	sites/...                  each node's site beat and the emergency key (see SitesState)
 //
 // A node's registration and its instances share one lease, so that they
 // disappear together when the node stops renewing it. Node names must not

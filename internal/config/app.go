@@ -33,6 +33,14 @@ type App struct {
 	Writes string `yaml:"writes"`
 	// Deploy is how deploys roll the app's instances.
 	Deploy DeployPolicy `yaml:"deploy"`
+	// Sites are the app's instances per node of a site, normally and in
+	// an emergency, by site name; nil when the file gives none (every
+	// node runs Instances). See InstancesOn.
+	Sites map[string]*AppSite `yaml:"sites"`
+	// Critical: the app is served in an emergency, by its emergency
+	// instances on the follower sites. Routes to other apps get the
+	// fallback page (or the cache's copy) meanwhile.
+	Critical bool `yaml:"critical"`
 }
 
 // Values of App.Writes.

@@ -40,6 +40,7 @@ func (k *checker) check() {
 	k.routes()
 	k.conflicts()
 	k.database()
+	k.sites()
 }
 
 func (k *checker) cluster() {

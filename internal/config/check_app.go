@@ -11,10 +11,6 @@ import (
 const maxInstances = 256
 
 func (k *checker) apps() {
-	if len(k.st.Apps) == 0 {
-		k.c.addf("apps", "at least one app is required")
-		return
-	}
 	for _, name := range k.st.AppNames {
 		a := k.st.Apps[name]
 		a.Name = name
@@ -163,6 +159,7 @@ func (k *checker) route(p string, r *Route) {
 	}
 	k.routeCache(p+".cache", &r.Cache)
 	k.routeBody(p, r)
+	k.routeCritical(p, r)
 	switch _, ok := k.st.Apps[r.App]; {
 	case r.App == "":
 		k.c.addf(p+".app", "required: the name of an app (%s)", strings.Join(k.st.AppNames, ", "))

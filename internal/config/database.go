@@ -56,7 +56,20 @@ type Postgres struct {
 	// case) written on every member as given; nil when none. The settings
 	// tandem owns (IsPostgresOwned) are refused.
 	Parameters map[string]string `yaml:"parameters"`
+	// CrossSite is how replication crosses sites (a sites section):
+	// CrossSiteAsync (default) keeps the synchronous standby in the
+	// primary's site, so a commit waits for no slow site link, and an
+	// emergency promotion may lose what the follower site had not
+	// received; CrossSiteSync makes a standby in another site the
+	// synchronous one: no commit is lost, every commit waits for the link.
+	CrossSite string `yaml:"cross_site"`
 }
+
+// Values of Postgres.CrossSite.
+const (
+	CrossSiteAsync = "async"
+	CrossSiteSync  = "sync"
+)
 
 // PostgresEndpoint is one of a node's local database endpoints.
 type PostgresEndpoint struct {
@@ -87,6 +100,7 @@ func (p *Postgres) setDefaults() {
 	p.Synchronous = true
 	p.Port = 5432
 	p.TTL = Duration(3 * time.Second)
+	p.CrossSite = CrossSiteAsync
 	p.Endpoint = PostgresEndpoint{Listen: "127.0.0.1:6432", Hold: Duration(5 * time.Second), MaxConnections: 500}
 	p.ReadEndpoint = PostgresEndpoint{Listen: "127.0.0.1:6433", Hold: Duration(5 * time.Second), MaxConnections: 500}
 }

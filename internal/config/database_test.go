@@ -27,7 +27,7 @@ func TestDatabaseDefaults(t *testing.T) {
 	}
 	want := &Postgres{
 		Members: []string{"n1", "n2"}, Synchronous: true, Port: 5432, TTL: Duration(3 * time.Second),
-		Database: "my_wiki", User: "my_wiki",
+		Database: "my_wiki", User: "my_wiki", CrossSite: CrossSiteAsync,
 		Endpoint:     PostgresEndpoint{Listen: "127.0.0.1:6432", Hold: Duration(5 * time.Second), MaxConnections: 500},
 		ReadEndpoint: PostgresEndpoint{Listen: "127.0.0.1:6433", Hold: Duration(5 * time.Second), MaxConnections: 500},
 	}

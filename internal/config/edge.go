@@ -171,4 +171,9 @@ type Route struct {
 	// to an instance, or passed on as they arrive (for uploads the app
 	// must see as they come).
 	RequestBody string `yaml:"request_body"`
+	// Critical: the route is served as usual in an emergency of the
+	// leader site; other routes answer from the cache while it holds a
+	// usable copy, else with a fallback page. nil (default): its app's
+	// critical (Stack.RouteCritical).
+	Critical *bool `yaml:"critical"`
 }

@@ -10,7 +10,7 @@ type Stack struct {
 	Edge    Edge            `yaml:"edge"`
 	Admin   Admin           `yaml:"admin"`
 	Log     Log             `yaml:"log"`
-	Apps    map[string]*App `yaml:"apps"` // by name; at least one
+	Apps    map[string]*App `yaml:"apps"` // by name; at least one, none on a witness
 	Jobs    map[string]*Job `yaml:"jobs"` // by name; nil when there are none
 	// Checks are the uptime checks by name; nil when there are none.
 	Checks map[string]*UptimeCheck `yaml:"checks"`
@@ -20,6 +20,9 @@ type Stack struct {
 	// Database is the PostgreSQL cluster tandem runs for the apps; nil
 	// when the stack file has no database section.
 	Database *Database `yaml:"database"`
+	// Sites says which site leads and what follower sites do in an
+	// emergency; nil when the stack file has no sites section.
+	Sites *Sites `yaml:"sites"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`
@@ -50,6 +53,10 @@ type Cluster struct {
 	// Etcd points at an external etcd cluster; nil runs an embedded
 	// member in the data directory.
 	Etcd *ExternalEtcd `yaml:"etcd"`
+	// Witness makes this node an etcd member only: no apps, jobs, edge or
+	// database member. A witness in a third place keeps the quorum when
+	// one of two sites is lost.
+	Witness bool `yaml:"witness"`
 }
 
 // ExternalEtcd is an existing etcd cluster tandem uses instead of running

@@ -107,6 +107,9 @@ func New(opts Options) (*Server, error) {
 	routes := make([]Route, len(opts.Routes))
 	for i, r := range opts.Routes {
 		r.handler = s.apps[r.App]
+		if r.Fallback != nil {
+			r.handler = r.Fallback.wrap(r.handler)
+		}
 		r.label = routeLabel(r.Host, r.Path)
 		if r.Cache != nil && opts.Cache != nil {
 			h, err := opts.Cache.Handler(*r.Cache, s.markForward(r.handler))

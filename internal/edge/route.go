@@ -27,6 +27,9 @@ type Route struct {
 	// uploads the app must see as they come. A slow client then holds an
 	// app worker as long as it sends.
 	StreamBody bool
+	// Fallback, if not nil, answers the route's requests with a fallback
+	// page while it is on, from below the cache (see Fallback).
+	Fallback *Fallback
 
 	handler http.Handler // the app's proxy, behind the cache if any
 	label   string       // names the route in metrics: host pattern and path

@@ -57,6 +57,7 @@ var forbidden = map[string][]string{
 	"internal/cron":      {"internal/node", "internal/cluster", "internal/apprun"},
 	"internal/uptime":    {"internal/node", "internal/cluster", "internal/apprun"},
 	"internal/cli":       {"internal/cluster", "internal/apprun", "internal/edge", "internal/supervise"},
+	"internal/sites":     {"internal/node", "internal/admin", "internal/cli", "internal/apprun", "internal/edge", "internal/peer", "internal/supervise"},
 	"internal/sitedns":   {"internal/node", "internal/edge", "internal/apprun", "internal/admin", "internal/config"},
 	"internal/siteproxy": {"internal/node", "internal/edge", "internal/apprun", "internal/admin", "internal/config", "internal/cluster"},
 }

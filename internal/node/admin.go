@@ -75,8 +75,11 @@ func (n *Node) buildAdmin() error {
 	if t := n.st.Admin.TLS; t != nil {
 		o.TLSCert, o.TLSKey = t.Cert, t.Key
 	}
-	if n.opts.Keeper != "" {
+	if n.opts.Keeper != "" && n.edge != nil { // a witness is restarted, not upgraded in place
 		o.Upgrade = n
+	}
+	if n.sites != nil {
+		o.Sites = admin.SitesOf{C: n.sites.ctl}
 	}
 	if o.Inherited, err = n.opts.Handover.listener(listenerAdmin, n.st.Admin.Listen); err != nil {
 		return err
@@ -93,7 +96,7 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 		st := admin.Status{Node: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Site: n.st.Cluster.Site,
 			Version: n.opts.Version, StartedAt: n.started, Jobs: jobs.Summaries(), Checks: checks.Summaries(), Cluster: view.Status(),
 			Upgrade: n.upgradeStatus()}
-		for _, a := range n.edge.Addrs() {
+		for _, a := range n.edgeAddrList() {
 			st.Edge = append(st.Edge, a.String())
 		}
 		for _, a := range n.apps.Apps() {
@@ -102,6 +105,10 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 		if db := n.database; db != nil {
 			s := admin.DatabaseOf{DB: db.db}.Status(ctx)
 			st.Database = &s
+		}
+		if n.sites != nil {
+			s := admin.SitesOf{C: n.sites.ctl}.Status(ctx)
+			st.Sites = &s
 		}
 		return st
 	}

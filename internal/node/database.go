@@ -73,7 +73,7 @@ func (n *Node) openDatabase() (err error) {
 		}
 		d.db, err = pgha.New(memberOptions(n.st, d.store, pgha.TLS{CA: ca, Cert: cert, Key: key}, n.onDatabaseEvent, n.log))
 	} else {
-		d.db = pgha.NewFollower(pgha.FollowerOptions{Name: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Store: d.store,
+		d.db = pgha.NewFollower(pgha.FollowerOptions{Name: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Site: n.st.Cluster.Site, Store: d.store,
 			Asynchronous: !pg.Synchronous, AppUser: pg.User, TTL: time.Duration(pg.TTL), Logger: n.log.With("part", "database")})
 	}
 	if err != nil {
@@ -217,7 +217,7 @@ func (n *Node) onDatabaseEvent(ev pgha.Event) {
 		msg += " (" + ev.Cause + ")"
 	}
 	level := n.log.Info
-	if ev.Kind == pgha.EventFailover || ev.Kind == pgha.EventDemoted || ev.Kind == pgha.EventFailsafe {
+	if ev.Kind == pgha.EventFailover || ev.Kind == pgha.EventDemoted || ev.Kind == pgha.EventFailsafe || ev.Kind == pgha.EventEmergency {
 		level = n.log.Warn
 	}
 	level("database event", "kind", string(ev.Kind), "member", ev.Member, "from", ev.From, "cause", ev.Cause)

@@ -93,6 +93,54 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// testNode is a node running in the test's process until the test ends.
+type testNode struct {
+	logs    *lockedBuffer // its log
+	stopped chan struct{} // closed once Run has returned
+	err     error         // Run's error, once stopped is closed
+}
+
+// runNode builds a node of st and runs it until the test ends; its log is
+// shown if the test failed.
+func runNode(t *testing.T, st *config.Stack) *testNode {
+	t.Helper()
+	tn := &testNode{logs: &lockedBuffer{}, stopped: make(chan struct{})}
+	n, err := New(Options{Stack: st, Logger: slog.New(slog.NewTextHandler(tn.logs, nil)), Environ: os.Environ(), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer close(tn.stopped)
+		tn.err = n.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-tn.stopped:
+			if tn.err != nil {
+				t.Errorf("node Run = %v", tn.err)
+			}
+		case <-time.After(time.Minute):
+			t.Errorf("node did not stop within a minute")
+		}
+		if t.Failed() {
+			t.Logf("node log:\n%s", tn.logs.String())
+		}
+	})
+	return tn
+}
+
+// exited reports whether the node's Run has returned, and its error.
+func (tn *testNode) exited() (bool, error) {
+	select {
+	case <-tn.stopped:
+		return true, tn.err
+	default:
+		return false, nil
+	}
+}
+
 // diskNode is a node running in the test's process on a small filesystem
 // of its own as data_dir.
 type diskNode struct {
@@ -127,35 +175,13 @@ apps:
 	if err != nil {
 		t.Fatalf("stack file: %v", err)
 	}
-	logs := &lockedBuffer{}
-	n, err := New(Options{Stack: st, Logger: slog.New(slog.NewTextHandler(logs, nil)), Environ: os.Environ(), Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node Run = %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Errorf("node did not stop within a minute")
-		}
-		if t.Failed() {
-			t.Logf("node log:\n%s", logs.String())
-		}
-	})
+	tn := runNode(t, st)
+	logs := tn.logs
 	dn := &diskNode{edge: edge, adminAddr: adminAddr, disk: disk, logs: logs}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		select {
-		case err := <-done:
+		if stopped, err := tn.exited(); stopped {
 			t.Fatalf("node stopped while starting: %v\n%s", err, logs.String())
-		default:
 		}
 		if resp, err := http.Get("http://" + edge + "/cacheable/probe"); err == nil {
 			resp.Body.Close()

@@ -3,8 +3,9 @@
 // order and stops them in reverse (Run). It holds no domain logic: each
 // job lives in its part's package (see docs/design.md).
 //
-// Start order: the edge and admin listeners are bound first, so a busy
-// port fails before anything runs; then the control plane opens; then the
+// Start order: the edge and admin listeners (and the sites' DNS
+// responder's sockets) are bound first, so a busy port fails before
+// anything runs; then the control plane opens; then the
 // supervisor, balancers, apps and the other parts start, the apps'
 // instances are started, and the edge serves. Stop order is the reverse:
 // the edge drains in-flight requests before any instance is asked to stop.
@@ -93,11 +94,13 @@ type Node struct {
 	peers    *peer.Transport  // to other nodes' node listeners
 	cache    *httpcache.Cache // nil when edge.cache.memory is 0
 	purges   *purge.Replicator
-	edge     *edge.Server
+	edge     *edge.Server    // nil on a witness
 	jobs     *cron.Runner    // nil when the stack has no jobs
 	checks   *uptime.Monitor // nil when the stack has none
 	alerts   *uptime.Alerter // one-off events: a database failover
 	database *dbPart         // nil when the stack has no database; opened by Run
+	sites    *sitesPart      // nil when the stack has no sites section
+	clients  *sitesClients   // the sites' DNS responder and health proxy; nil without either
 	audit    *admin.AuditLog
 	tokens   *admin.RecordTokenStore
 	admin    *admin.Server
@@ -145,7 +148,7 @@ func New(opts Options) (_ *Node, err error) {
 			n.stopTracing()
 		}
 	}()
-	for _, build := range []func() error{n.buildCluster, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildAdmin} {
+	for _, build := range []func() error{n.buildCluster, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildSites, n.buildAdmin} {
 		if err := build(); err != nil {
 			return nil, fmt.Errorf("new node: %w", err)
 		}
@@ -214,15 +217,23 @@ func (n *Node) buildEdge() (err error) {
 	}
 	n.purges = purge.New(purge.Options{Cache: n.cache, Log: n.cl.PurgeLog(n.st.Cluster.Node, filepath.Join(n.st.Cluster.DataDir, "purge-cursor.json")),
 		Nodes: n.view, Logger: n.log.With("part", "cache")})
+	if n.clients, err = n.buildSitesClients(); err != nil {
+		return err
+	}
+	if n.st.Cluster.Witness {
+		return nil // an etcd member only: no edge (it may answer DNS)
+	}
 	upstreams := make(map[string]http.RoundTripper)
 	for _, a := range n.apps.Apps() {
 		upstreams[a.Name()] = a.Gate()
 	}
 	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
+	n.routeFallbacks(o.Routes)
 	if o.Inherited, err = n.inheritEdge(); err != nil {
 		return err
 	}
 	o.Tracer, o.Observer = n.tracer, n.tel.observer
+	o.Builtins = n.clients.builtins()
 	n.edge, err = edge.New(o)
 	return err
 }

@@ -120,7 +120,7 @@ func appOptions(st *config.Stack, name string, log *slog.Logger) apprun.Options 
 		Name: name, Node: st.Cluster.Node, Zone: st.Cluster.Zone,
 		Stack:     deploy.Spec{Command: slices.Clone(a.Command), Dir: a.Dir, Env: maps.Clone(a.Env), ReleaseCommand: slices.Clone(a.Release)},
 		StackFile: st.File,
-		Instances: a.Instances,
+		Instances: a.InstancesOn(st.Cluster.Site, false), // the sites scale it in an emergency
 		Startup:   time.Duration(a.Health.Startup), RestartAfter: time.Duration(a.Health.RestartAfter),
 		Surge: a.Deploy.Surge, Drain: time.Duration(a.Deploy.Drain), ReleaseTimeout: time.Duration(a.Deploy.ReleaseTimeout),
 		History: a.Deploy.History,
@@ -302,8 +302,13 @@ func cmpOr(s, def string) string {
 // memberOptions maps the database section onto this node's member.
 func memberOptions(st *config.Stack, store *cluster.DatabaseStore, t pgha.TLS, onEvent func(pgha.Event), log *slog.Logger) pgha.Options {
 	pg := st.Database.Postgres
+	var leaderSite string
+	if st.Sites != nil {
+		leaderSite = st.Sites.Leader
+	}
 	return pgha.Options{
 		Name: st.Cluster.Node, Zone: st.Cluster.Zone, Members: pg.Members,
+		Site: st.Cluster.Site, LeaderSite: leaderSite, CrossSiteSync: pg.CrossSite == config.CrossSiteSync,
 		DataDir:   filepath.Join(st.Cluster.DataDir, "postgres"),
 		Advertise: st.Cluster.Advertise, Port: pg.Port,
 		Asynchronous: !pg.Synchronous, Strict: pg.Strict,

@@ -59,10 +59,14 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.database != nil {
 		n.database.run(p.run)
 	}
+	if n.sites != nil {
+		n.sites.run(p.run)
+	}
+	n.clients.run(p.run)
 
 	if err := n.startApps(ctx); err != nil {
 		p.stop()
-		n.edge.Close()
+		n.closeEdge()
 		return errors.Join(err, p.wait()) // a part that failed may be why
 	}
 	n.runLater(ctx, p)
@@ -108,7 +112,7 @@ func (n *Node) serve(ctx context.Context, p *parts) error {
 		}
 	}()
 	edgeDone := make(chan error, 1)
-	go func() { edgeDone <- n.edge.Run(edgeCtx) }()
+	go func() { edgeDone <- n.runEdge(edgeCtx) }()
 	for {
 		select {
 		case edgeErr := <-edgeDone:
@@ -137,14 +141,22 @@ func (n *Node) serve(ctx context.Context, p *parts) error {
 	}
 }
 
-// listen binds the edge and admin listeners, opens the control plane and
-// prepares the admin API's state; on a failure it closes what it opened.
+// listen binds the edge's and admin API's listeners and the DNS
+// responder's sockets, opens the control plane and prepares the admin
+// API's state; on a failure it closes what it opened.
 func (n *Node) listen(ctx context.Context) error {
-	if err := n.edge.Listen(); err != nil {
-		return err
+	if n.edge != nil {
+		if err := n.edge.Listen(); err != nil {
+			return err
+		}
 	}
 	if err := n.admin.Listen(); err != nil {
-		n.edge.Close()
+		n.closeEdge()
+		return err
+	}
+	if err := n.clients.listen(); err != nil {
+		n.closeEdge()
+		n.admin.Close()
 		return err
 	}
 	octx, cancel := context.WithTimeout(ctx, openTimeout)
@@ -156,11 +168,28 @@ func (n *Node) listen(ctx context.Context) error {
 		err = n.openDatabase() // its certificates are the cluster's
 	}
 	if err != nil {
-		n.edge.Close()
+		n.closeEdge()
 		n.admin.Close()
+		n.clients.close()
 		n.cl.Close()
 	}
 	return err
+}
+
+// runEdge serves the edge until ctx ends; a witness, without one, waits.
+func (n *Node) runEdge(ctx context.Context) error {
+	if n.edge == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return n.edge.Run(ctx)
+}
+
+// closeEdge closes the edge's listeners, if it has an edge.
+func (n *Node) closeEdge() {
+	if n.edge != nil {
+		n.edge.Close()
+	}
 }
 
 // registry is this node's registration, now that its listeners are bound.
@@ -216,7 +245,7 @@ func (n *Node) appEnv(ctx context.Context) ([]string, error) {
 // purgeURL is where an app sends PURGE requests: this node's edge over
 // loopback. Empty when the edge serves no plain HTTP.
 func (n *Node) purgeURL() string {
-	for _, a := range n.edge.Addrs() {
+	for _, a := range n.edgeAddrList() {
 		tcp, ok := a.(*net.TCPAddr)
 		if !ok {
 			continue
@@ -232,8 +261,16 @@ func (n *Node) purgeURL() string {
 
 // edgeAddr is the edge's first listen address, for status pages.
 func (n *Node) edgeAddr() string {
-	for _, a := range n.edge.Addrs() {
+	for _, a := range n.edgeAddrList() {
 		return a.String()
 	}
 	return ""
+}
+
+// edgeAddrList is the edge's listen addresses; none on a witness.
+func (n *Node) edgeAddrList() []net.Addr {
+	if n.edge == nil {
+		return nil
+	}
+	return n.edge.Addrs()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/sitedns"
 	"github.com/tandem-run/tandem/internal/siteproxy"
+	"github.com/tandem-run/tandem/internal/sites"
 )
 
 // sitesClients are the two ways clients find whichever site is up: the
@@ -33,9 +34,35 @@ type sitesClientsInput struct {
 	// emergency leader during an emergency), "" when it cannot say; nil
 	// when no core runs. Called for every DNS query and probe.
 	Leading func() string
+	// Unreachable is the sites core's site declared unreachable (the
+	// leader site during an emergency), served last; nil when no core
+	// runs.
+	Unreachable func() string
 	// View is the cluster's view: which sites are up, and their nodes'
 	// addresses.
 	View func() cluster.View
+}
+
+// buildSitesClients builds the client parts of the stack's sites
+// section; nil without it, or without dns and health_proxy. The site that
+// takes clients now, and the one declared unreachable, are the sites
+// controller's (built later: buildSites), read at each query.
+func (n *Node) buildSitesClients() (*sitesClients, error) {
+	s := n.st.Sites
+	if s == nil {
+		return nil, nil
+	}
+	ctl := func(f func(*sites.Controller) string) func() string {
+		return func() string {
+			if n.sites == nil || n.sites.ctl == nil {
+				return ""
+			}
+			return f(n.sites.ctl)
+		}
+	}
+	in := sitesClientsInput{Leader: s.Leader, View: n.view.View,
+		Leading: ctl((*sites.Controller).Leading), Unreachable: ctl((*sites.Controller).Unreachable)}
+	return newSitesClients(n.st, s.DNS, s.HealthProxy, in, n.log)
 }
 
 // newSitesClients builds the responder and the proxy of the sites
@@ -45,7 +72,7 @@ func newSitesClients(st *config.Stack, dns *config.SitesDNS, hp *config.SitesHea
 	if dns == nil && hp == nil {
 		return nil, nil
 	}
-	view := &sitedns.ClusterSites{View: in.View, Leading: in.Leading}
+	view := &sitedns.ClusterSites{View: in.View, Leading: in.Leading, Avoid: in.Unreachable}
 	if in.Leader != "" {
 		view.Order = []string{in.Leader}
 	}

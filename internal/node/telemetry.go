@@ -63,7 +63,7 @@ func (t *nodeTelemetry) Series(window time.Duration) admin.Series {
 }
 
 // watch registers the collectors that read the node's parts at each
-// scrape; cache and checks may be nil.
+// scrape; cache, front and checks may be nil.
 func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, front *edge.Server, checks *uptime.Monitor, cluster func() telemetry.ClusterSample) error {
 	if cache != nil {
 		if err := t.metrics.WatchCache(cache.Stats); err != nil {
@@ -76,8 +76,10 @@ func (t *nodeTelemetry) watch(cache *httpcache.Cache, apps *apprun.Set, front *e
 	if err := t.metrics.WatchPools(func() []telemetry.PoolSample { return poolSamples(apps) }); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
-	if err := t.metrics.WatchEdge(func() telemetry.EdgeSample { return edgeSample(front) }); err != nil {
-		return fmt.Errorf("telemetry: %w", err)
+	if front != nil { // a witness has no edge
+		if err := t.metrics.WatchEdge(func() telemetry.EdgeSample { return edgeSample(front) }); err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
 	}
 	if checks != nil {
 		if err := t.metrics.WatchChecks(func() []telemetry.CheckSample { return checkSamples(checks) }); err != nil {

@@ -27,7 +27,7 @@ func (m *Member) Status() Status {
 	m.mu.Lock()
 	local, failsafe, lastErr := m.local, m.failsafe, m.lastErr
 	m.mu.Unlock()
-	st := buildStatus(m.opts.Name, m.opts.Zone, !m.opts.Asynchronous, local, v, v.Fresh, failsafe)
+	st := buildStatus(m.opts.Name, place{m.opts.Zone, m.opts.Site}, !m.opts.Asynchronous, local, v, v.Fresh, failsafe)
 	st.Error = lastErr
 	return st
 }

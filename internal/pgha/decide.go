@@ -39,15 +39,21 @@ type Machine struct {
 	replies    map[string]reply
 	lastLeader string // the last leader seen in the store
 	leaderLSN  LSN    // the highest LSN lastLeader published
+	// lastLeaderSite is the site lastLeader's record gave.
+	lastLeaderSite string
 	// rewindFailed: the last rewind failed, so the next attempt clones.
 	rewindFailed bool
-	// forceRewind: the standby stalled while following a running primary.
+	// forceRewind: the standby stalled while following a running primary,
+	// or must rewind before following an emergency leader.
 	forceRewind bool
-	stallSince  time.Time
-	so          *switchoverProgress
-	retryAt     map[ActionKind]time.Time // back-off after a failed long action
-	failures    map[ActionKind]int
-	failsafe    bool // the failsafe keeps this primary running
+	// rewoundFor is the emergency leader this member was last rewound
+	// to follow (see rewindForEmergency).
+	rewoundFor string
+	stallSince time.Time
+	so         *switchoverProgress
+	retryAt    map[ActionKind]time.Time // back-off after a failed long action
+	failures   map[ActionKind]int
+	failsafe   bool // the failsafe keeps this primary running
 }
 
 type pendingSync struct {
@@ -66,6 +72,9 @@ type switchoverProgress struct {
 	target       string
 	checkpointed bool // the checkpoint before the stop ran
 	since        time.Time
+	// named is when the sync key was last asked to name the target (a
+	// switchover to a standby that was not the synchronous one).
+	named time.Time
 }
 
 // NewMachine checks cfg and returns a Machine.
@@ -128,8 +137,11 @@ func (m *Machine) absorb(o Observation) {
 			m.leaderLSN = 0
 		}
 		m.lastLeader = l
-		if rec, ok := o.View.Members[l]; ok && rec.LSN > m.leaderLSN {
-			m.leaderLSN = rec.LSN
+		if rec, ok := o.View.Members[l]; ok {
+			m.leaderLSN = max(m.leaderLSN, rec.LSN)
+			if rec.Site != "" {
+				m.lastLeaderSite = rec.Site
+			}
 		}
 	}
 	for _, r := range o.Done {
@@ -207,6 +219,9 @@ func (m *Machine) demote(o Observation, why string) []Action {
 func (m *Machine) failsafeHolds(o Observation) bool {
 	key := o.View.Sync
 	if !m.cfg.Synchronous || key.Leader != m.cfg.Name || key.Standby == "" || o.Local.SyncNames != key.Standby {
+		return false
+	}
+	if !m.failsafeSiteOK(key.Standby, o.View) {
 		return false
 	}
 	r, ok := replicaOf(o.Local, key.Standby)

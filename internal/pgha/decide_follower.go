@@ -94,6 +94,9 @@ func (m *Machine) leaderRunning(o Observation) bool {
 // leader, so that it replays its WAL and may be promoted.
 func (m *Machine) startFollower(o Observation) []Action {
 	needRewind := o.Local.WasPrimary || m.forceRewind
+	if leader := o.View.Leader; m.rewindForEmergency(o, leader) {
+		needRewind, m.forceRewind, m.rewoundFor = true, true, leader
+	}
 	if !m.leaderRunning(o) {
 		if o.View.Leader != "" && o.View.Leader != m.cfg.Name && !needRewind {
 			return []Action{{Kind: ActStartStandby, Member: o.View.Leader, Reason: "follow the leader"}}
@@ -132,10 +135,19 @@ func (m *Machine) standby(o Observation) []Action {
 	if l.WasPrimary {
 		return []Action{{Kind: ActStop, Reason: fmt.Sprintf("rewind before following %s", leader)}}
 	}
+	if m.rewindForEmergency(o, leader) {
+		m.forceRewind, m.rewoundFor = true, leader
+		return []Action{{Kind: ActStop, Reason: fmt.Sprintf("rewind before following %s, promoted in an emergency of this site", leader)}}
+	}
 	if l.Upstream != leader {
 		return []Action{{Kind: ActFollow, Member: leader, Reason: "new leader"}}
 	}
-	if l.Streaming || !m.leaderRunning(o) {
+	// A standby still on an older timeline than the leader's is not
+	// following it, even while its WAL receiver keeps connecting (it
+	// reports "streaming" between its attempts).
+	lt := o.View.Members[leader].Timeline
+	onTimeline := l.Timeline == 0 || lt == 0 || l.Timeline >= lt
+	if l.Streaming && onTimeline || !m.leaderRunning(o) {
 		m.stallSince = time.Time{}
 		return nil
 	}
@@ -162,29 +174,39 @@ func (m *Machine) eligible(o Observation) (string, bool) {
 	if m.lastLeader != "" {
 		cause = fmt.Sprintf("failover: the leader lease of %s expired", m.lastLeader)
 	}
-	if req := v.Switchover; m.fresh(req, o.Now) {
+	req := v.Switchover
+	if m.fresh(req, o.Now) {
 		if req.From == me || (req.To != "" && req.To != me) {
 			return "", false
 		}
 		cause = fmt.Sprintf("switchover from %s", req.From)
 	}
+	if m.cfg.Synchronous && v.Sync.Rev != 0 && (v.Sync.Standby == me || v.Sync.Leader == me) {
+		return cause, true
+	}
+	if why, ok := m.emergencyEligible(o); ok && (req == nil || !m.fresh(req, o.Now)) {
+		return why, true
+	}
 	if m.cfg.Synchronous && v.Sync.Rev != 0 {
-		if v.Sync.Standby == me || v.Sync.Leader == me {
-			return cause, true
-		}
 		return "", false
+	}
+	if m.outsideLeaderSite() && !m.fresh(req, o.Now) {
+		return "", false // leadership leaves the site by a switchover or an emergency only
 	}
 	return cause, m.mostAdvanced(o)
 }
 
-// mostAdvanced reports whether no other healthy standby has more WAL than
-// this one (ties go to the lower name) and this one is within MaxLag of
-// the last leader.
+// mostAdvanced reports whether no other healthy standby (in this site,
+// with sites) has more WAL than this one (ties go to the lower name) and
+// this one is within MaxLag of the last leader.
 func (m *Machine) mostAdvanced(o Observation) bool {
 	me, my := m.cfg.Name, o.Local.LSN
 	for name, rec := range o.View.Members {
 		if name == me || rec.State != PGStandby.String() {
 			continue
+		}
+		if m.sitesOn() && m.siteOf(name, o.View) != m.cfg.Site {
+			continue // not a candidate without a switchover or an emergency
 		}
 		if rec.LSN > my || (rec.LSN == my && name < me) {
 			return false

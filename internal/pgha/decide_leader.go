@@ -36,7 +36,7 @@ func (m *Machine) leader(o Observation) []Action {
 func (m *Machine) promote(o Observation) []Action {
 	var acts []Action
 	want := ""
-	if m.cfg.Synchronous && m.cfg.Strict {
+	if m.cfg.Synchronous && m.strictHere() {
 		want = "*"
 	}
 	if o.Local.SyncNames != want {

@@ -1,9 +1,9 @@
 package pgha
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // manageSync keeps one synchronous standby (synchronous mode) or none
@@ -30,7 +30,7 @@ func (m *Machine) manageSync(o Observation) []Action {
 	if pick == cur {
 		m.pending = pendingSync{}
 		want := cur
-		if want == "" && m.cfg.Strict {
+		if want == "" && m.strictHere() {
 			want = "*"
 		}
 		if o.Local.SyncNames != want {
@@ -68,41 +68,29 @@ func describeSync(name string) string {
 }
 
 // pickSync chooses the synchronous standby: the current one while it
-// streams; otherwise the streaming member in another zone than the primary
-// first, then the one with the most WAL flushed. Strict mode keeps the
-// current one when no other streams.
+// streams and may still be; otherwise the best streaming member by
+// compareSync (its site, another zone than the primary's, the most WAL
+// flushed). Strict mode keeps the current one when no other streams.
 func (m *Machine) pickSync(o Observation, cur string) string {
 	if cur != "" {
-		if r, ok := replicaOf(o.Local, cur); ok && r.Streaming {
+		_, ok := m.syncRank(cur, o.View)
+		if r, streams := replicaOf(o.Local, cur); streams && r.Streaming && ok {
 			return cur
 		}
 	}
 	var cands []Replica
 	for _, r := range o.Local.Replicas {
-		if r.Streaming && r.Name != m.cfg.Name && slices.Contains(m.cfg.Members, r.Name) {
+		if _, ok := m.syncRank(r.Name, o.View); ok && r.Streaming && r.Name != m.cfg.Name && slices.Contains(m.cfg.Members, r.Name) {
 			cands = append(cands, r)
 		}
 	}
 	if len(cands) == 0 {
-		if m.cfg.Strict {
+		if m.strictHere() {
 			return cur
 		}
 		return ""
 	}
-	myZone := m.cfg.Zones[m.cfg.Name]
-	slices.SortFunc(cands, func(a, b Replica) int {
-		az, bz := m.cfg.Zones[a.Name] != myZone, m.cfg.Zones[b.Name] != myZone
-		if az != bz {
-			if az {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(b.Flush, a.Flush); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Name, b.Name)
-	})
+	slices.SortFunc(cands, func(a, b Replica) int { return m.compareSync(a, b, o.View) })
 	return cands[0].Name
 }
 
@@ -145,10 +133,10 @@ func (m *Machine) switchoverTarget(o Observation, req *SwitchoverRequest) (strin
 	if !ok || !r.Streaming {
 		return "", fmt.Sprintf("%s does not stream from the primary", target)
 	}
-	if m.cfg.Synchronous && o.View.Sync.Standby != target {
-		return "", fmt.Sprintf("%s is not the synchronous standby", target)
-	}
-	if !m.cfg.Synchronous && o.Local.LSN.Sub(r.Flush) > m.cfg.MaxLag {
+	// A target that is not the synchronous standby (another site's, in a
+	// failback) must be nearly caught up: writes wait while it catches
+	// up on what remains.
+	if (!m.cfg.Synchronous || o.View.Sync.Standby != target) && o.Local.LSN.Sub(r.Flush) > m.cfg.MaxLag {
 		return "", fmt.Sprintf("%s is %d bytes behind", target, o.Local.LSN.Sub(r.Flush))
 	}
 	return target, ""
@@ -176,6 +164,16 @@ func (m *Machine) handOver(o Observation) (acts []Action, handled bool) {
 	rec, ok := o.View.Members[so.target]
 	if !o.View.Fresh || !ok || rec.LSN <= o.Local.CheckpointLSN {
 		return nil, true // wait for the target to show it has the shutdown checkpoint
+	}
+	if key := o.View.Sync; m.cfg.Synchronous && key.Standby != so.target {
+		// The target has every commit (this primary stopped, and it has
+		// the shutdown checkpoint): name it, so that it may take over.
+		if o.Now.Sub(so.named) < time.Second {
+			return nil, true // asked already; wait to see the key
+		}
+		so.named = o.Now
+		return []Action{{Kind: ActWriteSync, Member: so.target, SyncRev: key.Rev,
+			Reason: fmt.Sprintf("switchover: %s has the shutdown checkpoint", so.target)}}, true
 	}
 	m.so = nil
 	return []Action{

@@ -409,9 +409,12 @@ func TestSwitchoverRefused(t *testing.T) {
 	if !strings.Contains(acts[0].Reason, "c does not stream") {
 		t.Errorf("reason = %q", acts[0].Reason)
 	}
-	o.Local.Replicas = append(o.Local.Replicas, Replica{Name: "c", Streaming: true, Flush: 1000})
+	// A standby that is not the synchronous one must be nearly caught
+	// up: writes wait while it catches up on the rest.
+	o.Local.LSN = 3 << 20
+	o.Local.Replicas = append(o.Local.Replicas, Replica{Name: "c", Streaming: true, Flush: 1 << 20})
 	acts = step(t, a, o, "switchover-fail")
-	if !strings.Contains(acts[0].Reason, "not the synchronous standby") {
+	if !strings.Contains(acts[0].Reason, "c is 2097152 bytes behind") {
 		t.Errorf("reason = %q", acts[0].Reason)
 	}
 	// A stale request is ignored.

@@ -79,6 +79,24 @@
 // failed (what the standby had not received) are lost; the tests report
 // how many. Use it only where that is acceptable.
 //
+// # Sites
+//
+// With Options.LeaderSite set, members know their sites (places with
+// their own internet path) and the rules of decide_sites.go apply: the
+// synchronous standby is in the primary's site (another site's with
+// CrossSiteSync), leadership leaves a site only through a switchover or
+// an emergency, and while the sites' emergency key (read with the
+// database's keys, written under quorum by the sites controller)
+// declares the leader site unreachable, the most advanced standby outside
+// it may take the free lease though the sync key does not name it,
+// losing what it had not received (its cause estimates how much). The
+// failsafe then needs a synchronous standby in another site, so that a
+// leader site cut off as a whole stops its primary before its lease can
+// expire; its members rewind once before they follow the emergency
+// leader. A switchover to a standby that is not the synchronous one (a
+// failback) names it in the sync key once it has the old primary's
+// shutdown checkpoint.
+//
 // # Rejoin
 //
 // A member whose data directory last ran as a primary (state.json) is

@@ -14,7 +14,7 @@ import (
 type Follower struct {
 	store    Store
 	name     string
-	zone     string
+	where    place
 	interval time.Duration
 	fresh    time.Duration
 	sync     bool
@@ -31,8 +31,9 @@ type Follower struct {
 
 // FollowerOptions configure a Follower.
 type FollowerOptions struct {
-	// Name and Zone are this node's; the zone picks the nearest standby.
-	Name, Zone string
+	// Name, Zone and Site are this node's; the zone and site pick the
+	// nearest standby.
+	Name, Zone, Site string
 	// Store is the database's store (cluster.DatabaseStore).
 	Store Store
 	// Asynchronous says the database replicates asynchronously (status).
@@ -63,7 +64,7 @@ func NewFollower(o FollowerOptions) *Follower {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{store: o.Store, name: o.Name, zone: o.Zone, interval: o.Interval, fresh: max(3*o.Interval, o.TTL/2),
+	return &Follower{store: o.Store, name: o.Name, where: place{o.Zone, o.Site}, interval: o.Interval, fresh: max(3*o.Interval, o.TTL/2),
 		sync: !o.Asynchronous, log: o.Logger, appUser: o.AppUser, addrs: map[string]string{}, routesCh: make(chan struct{})}
 }
 
@@ -114,7 +115,7 @@ func (f *Follower) load(ctx context.Context) {
 	for n, rec := range v.Members {
 		f.addrs[n] = rec.Addr
 	}
-	if r := routesOf(v, f.zone, f.addrs); r != f.routes {
+	if r := routesOf(v, f.where, f.addrs); r != f.routes {
 		f.routes = r
 		close(f.routesCh)
 		f.routesCh = make(chan struct{})
@@ -136,7 +137,7 @@ func (f *Follower) Status() Status {
 	v, at := f.view, f.viewAt
 	f.mu.Unlock()
 	fresh := !at.IsZero() && time.Since(at) < f.fresh
-	st := buildStatus(f.name, f.zone, f.sync, Local{}, v, fresh, false)
+	st := buildStatus(f.name, f.where, f.sync, Local{}, v, fresh, false)
 	st.Role = ""
 	return st
 }

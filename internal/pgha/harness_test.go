@@ -306,6 +306,10 @@ type clusterSpec struct {
 	asynchronous bool
 	strict       bool
 	seed         string // member given a copy of the template; "" runs initdb
+	// sites maps members to their sites and leaderSite names the leader
+	// site; nil and "" leave the site rules off.
+	sites      map[string]string
+	leaderSite string
 }
 
 type testCluster struct {
@@ -358,7 +362,7 @@ func (tc *testCluster) start(n string) {
 	}
 	ca, cert, key := tc.etcd.c.TLSPEM()
 	tm.opts = Options{
-		Name: n, Zone: tm.zone, Members: tc.spec.names, DataDir: tm.dir,
+		Name: n, Zone: tm.zone, Site: tc.spec.sites[n], LeaderSite: tc.spec.leaderSite, Members: tc.spec.names, DataDir: tm.dir,
 		Advertise: "127.0.0.1", AdvertisePort: tm.peer.port(), Port: tm.port,
 		Asynchronous: tc.spec.asynchronous, Strict: tc.spec.strict,
 		Parameters: map[string]string{"shared_buffers": "32MB", "max_connections": "40"},

@@ -218,7 +218,7 @@ func (m *Member) load(ctx context.Context) {
 	for n, rec := range v.Members {
 		m.addrs[n] = rec.Addr
 	}
-	if r := routesOf(v, m.opts.Zone, m.addrs); r != m.routes {
+	if r := routesOf(v, place{m.opts.Zone, m.opts.Site}, m.addrs); r != m.routes {
 		m.routes = r
 		close(m.routesCh)
 		m.routesCh = make(chan struct{})
@@ -233,7 +233,7 @@ func (m *Member) load(ctx context.Context) {
 // change with every commit.
 func digest(v View) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%+v|%+v|%v", v.Leader, v.Init, v.Sync, v.Switchover != nil)
+	fmt.Fprintf(&b, "%s|%+v|%+v|%v|%v", v.Leader, v.Init, v.Sync, v.Switchover != nil, v.Emergency != nil)
 	for _, n := range slices.Sorted(maps.Keys(v.Members)) {
 		r := v.Members[n]
 		fmt.Fprintf(&b, "|%s:%s:%v:%s", n, r.State, r.Streaming, r.Addr)
@@ -270,7 +270,7 @@ func (m *Member) publishLoop(ctx context.Context) {
 // after publishes the member's record and reports leadership changes.
 func (m *Member) after(obs Observation, acts []Action) {
 	rec := MemberRecord{
-		Name: m.opts.Name, Zone: m.opts.Zone, Addr: fmt.Sprintf("%s:%d", m.opts.Advertise, m.opts.AdvertisePort),
+		Name: m.opts.Name, Zone: m.opts.Zone, Site: m.opts.Site, Addr: fmt.Sprintf("%s:%d", m.opts.Advertise, m.opts.AdvertisePort),
 		State: obs.Local.State.String(), SysID: obs.Local.SysID, Timeline: obs.Local.Timeline,
 		CheckpointTimeline: obs.Local.CheckpointTimeline,
 		LSN:                obs.Local.LSN, Replay: obs.Local.ReplayLSN, Upstream: obs.Local.Upstream,
@@ -316,6 +316,8 @@ func (m *Member) events(obs Observation, acts []Action, wasFailsafe bool) {
 			kind = EventBootstrap
 		case strings.HasPrefix(v.LeaderCause, "switchover"):
 			kind = EventSwitchover
+		case strings.HasPrefix(v.LeaderCause, "emergency"):
+			kind = EventEmergency
 		}
 		if m.prevLead != "" || kind != EventFailover {
 			emit(Event{Kind: kind, Member: v.Leader, From: m.prevLead, Cause: v.LeaderCause})

@@ -103,6 +103,23 @@ type View struct {
 	// node stopped renewing its record is absent.
 	Members    map[string]MemberRecord
 	Switchover *SwitchoverRequest
+	// Emergency is the emergency the sites declared against the leader
+	// site, nil when none: a follower site's member may then take the
+	// lease although it is not the synchronous standby.
+	Emergency *Emergency
+}
+
+// Emergency is the record the sites keep while the leader site is
+// declared unreachable (the cluster's emergency key). Only nodes that
+// hold the control plane's quorum write it.
+type Emergency struct {
+	// Site is the leader site declared unreachable.
+	Site string `json:"site"`
+	// Since is when it was declared; By is the node that declared it.
+	Since time.Time `json:"since"`
+	By    string    `json:"by,omitempty"`
+	// Cause says why, for status and the alert.
+	Cause string `json:"cause,omitempty"`
 }
 
 // InitKey says who bootstraps the cluster and, once done, its system
@@ -171,11 +188,19 @@ type Config struct {
 	Name    string   // this member
 	Members []string // every member, this one included
 	// Zones maps member names to their zones: a synchronous standby in
-	// another zone than the primary is preferred.
-	Zones       map[string]string
-	Synchronous bool
-	Strict      bool // synchronous mode never degrades to asynchronous
-	TTL         time.Duration
+	// another zone than the primary is preferred. A member not in it has
+	// the zone its record publishes.
+	Zones map[string]string
+	// Site is this member's site and LeaderSite the site that normally
+	// leads; LeaderSite "" turns the site rules off (see decide_sites.go).
+	Site, LeaderSite string
+	// CrossSiteSync makes a standby in another site than the primary's
+	// the synchronous one; otherwise it is one in the primary's site and
+	// replication to other sites is asynchronous.
+	CrossSiteSync bool
+	Synchronous   bool
+	Strict        bool // synchronous mode never degrades to asynchronous
+	TTL           time.Duration
 	// Margin is how long before its lease can expire a primary that cannot
 	// renew it stops accepting writes; TTL/3 if 0.
 	Margin time.Duration

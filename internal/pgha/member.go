@@ -88,7 +88,8 @@ func New(opts Options) (*Member, error) {
 		return nil, fmt.Errorf("postgres member %s: %w", o.Name, err)
 	}
 	zones := map[string]string{o.Name: o.Zone}
-	m, err := NewMachine(Config{Name: o.Name, Members: o.Members, Zones: zones, Synchronous: !o.Asynchronous, Strict: o.Strict, TTL: o.TTL})
+	m, err := NewMachine(Config{Name: o.Name, Members: o.Members, Zones: zones, Site: o.Site, LeaderSite: o.LeaderSite,
+		CrossSiteSync: o.CrossSiteSync, Synchronous: !o.Asynchronous, Strict: o.Strict, TTL: o.TTL})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,13 @@ type Options struct {
 	Zone string
 	// Members names every member of the cluster, this one included.
 	Members []string
+	// Site is this member's site, LeaderSite the site that normally
+	// leads; "" for both turns the site rules off (see Machine). With
+	// them, the synchronous standby is in the primary's site (in
+	// another with CrossSiteSync), and a follower site's member may be
+	// promoted while the sites declare the leader site unreachable.
+	Site, LeaderSite string
+	CrossSiteSync    bool
 	// DataDir is the member's directory: PostgreSQL's data in data/, the
 	// configuration tandem writes in conf/, TLS files in tls/, the Unix
 	// socket in run/. It must be owned by the postgres user (it is
@@ -140,6 +147,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.DataDir == "" {
 		return bad("data_dir: must be set")
+	}
+	if o.LeaderSite != "" && o.Site == "" {
+		return bad("site: must be set with leader_site %q", o.LeaderSite)
 	}
 	if o.Advertise == "" {
 		return bad("advertise: must be set")

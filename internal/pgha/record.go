@@ -7,6 +7,7 @@ import "time"
 type MemberRecord struct {
 	Name string `json:"name"`
 	Zone string `json:"zone,omitempty"`
+	Site string `json:"site,omitempty"`
 	// Addr is where the member's PostgreSQL is reached (host:port).
 	Addr     string `json:"addr"`
 	State    string `json:"state"` // a PGState's String

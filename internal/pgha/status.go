@@ -20,6 +20,9 @@ const (
 	EventSwitchover EventKind = "switchover"
 	// EventDemoted: this member stopped being primary.
 	EventDemoted EventKind = "demoted"
+	// EventEmergency: a member of a follower site took the lease while
+	// the leader site was declared unreachable.
+	EventEmergency EventKind = "emergency"
 	// EventFailsafe: this member keeps running as primary without the
 	// store, through its synchronous standby (Cause says), or stopped
 	// needing to.
@@ -39,6 +42,7 @@ type Event struct {
 type Status struct {
 	Name   string `json:"name"`
 	Zone   string `json:"zone,omitempty"`
+	Site   string `json:"site,omitempty"`
 	Role   string `json:"role"` // a PGState
 	Leader string `json:"leader"`
 	// LeaderCause is why the leader took the lease.
@@ -49,6 +53,9 @@ type Status struct {
 	Failsafe       bool           `json:"failsafe,omitempty"`
 	StoreReachable bool           `json:"store_reachable"`
 	Members        []MemberStatus `json:"members"`
+	// Emergency is the emergency the sites declared, as the store last
+	// showed it; nil when none.
+	Emergency *Emergency `json:"emergency,omitempty"`
 	// Error is the last action that failed, if the member is stuck on it.
 	Error string `json:"error,omitempty"`
 }
@@ -57,6 +64,7 @@ type Status struct {
 type MemberStatus struct {
 	Name      string  `json:"name"`
 	Zone      string  `json:"zone,omitempty"`
+	Site      string  `json:"site,omitempty"`
 	Addr      string  `json:"addr"`
 	Role      string  `json:"role"`
 	Leader    bool    `json:"leader"`
@@ -74,15 +82,15 @@ type MemberStatus struct {
 }
 
 // buildStatus assembles a Status from a view and this member's state.
-func buildStatus(name, zone string, sync bool, local Local, v View, fresh, failsafe bool) Status {
+func buildStatus(name string, where place, sync bool, local Local, v View, fresh, failsafe bool) Status {
 	st := Status{
-		Name: name, Zone: zone, Role: local.State.String(), Leader: v.Leader, LeaderCause: v.LeaderCause,
-		SyncStandby: v.Sync.Standby, Synchronous: sync, Failsafe: failsafe, StoreReachable: fresh,
+		Name: name, Zone: where.zone, Site: where.site, Role: local.State.String(), Leader: v.Leader, LeaderCause: v.LeaderCause,
+		SyncStandby: v.Sync.Standby, Synchronous: sync, Failsafe: failsafe, StoreReachable: fresh, Emergency: v.Emergency,
 	}
 	lead, hasLead := v.Members[v.Leader]
 	for _, rec := range v.Members {
 		ms := MemberStatus{
-			Name: rec.Name, Zone: rec.Zone, Addr: rec.Addr, Role: rec.State, Leader: rec.Name == v.Leader,
+			Name: rec.Name, Zone: rec.Zone, Site: rec.Site, Addr: rec.Addr, Role: rec.State, Leader: rec.Name == v.Leader,
 			Timeline: rec.Timeline, LSN: rec.LSN, ReplayLSN: rec.Replay, Streaming: rec.Streaming,
 			Activity: rec.Activity, Reachable: true,
 		}
@@ -102,24 +110,28 @@ func buildStatus(name, zone string, sync bool, local Local, v View, fresh, fails
 	return st
 }
 
+// place is where a node is: its zone and its site.
+type place struct{ zone, site string }
+
 // Routes are where the DB endpoint sends connections.
 type Routes struct {
 	// Primary is the leader's address (host:port) while its record shows
 	// it running as primary; "" while there is none (failing over).
 	Primary string
 	// Standby is the nearest streaming standby's address: in this
-	// member's zone first, then the least behind; "" if none streams.
+	// node's zone first, then in its site, then the least behind; "" if
+	// none streams.
 	Standby string
 }
 
-// routesOf computes Routes from a view, for a node in zone. addrs are the
+// routesOf computes Routes from a view, for a node at where. addrs are the
 // members' last published addresses.
 //
 // Without a leader key, a primary kept by the failsafe (it lost the store;
 // its synchronous standby still streams from it and so does not take the
 // lease) is still the primary: the sync key names it, and its standby's
 // record says it streams from it.
-func routesOf(v View, zone string, addrs map[string]string) Routes {
+func routesOf(v View, where place, addrs map[string]string) Routes {
 	var r Routes
 	if lead, ok := v.Members[v.Leader]; ok && lead.State == PGPrimary.String() {
 		r.Primary = lead.Addr
@@ -133,7 +145,7 @@ func routesOf(v View, zone string, addrs map[string]string) Routes {
 		if rec.State != PGStandby.String() || !rec.Streaming || rec.Name == v.Leader {
 			continue
 		}
-		if best == nil || betterStandby(rec, *best, zone) {
+		if best == nil || betterStandby(rec, *best, where) {
 			best = &rec
 		}
 	}
@@ -143,9 +155,12 @@ func routesOf(v View, zone string, addrs map[string]string) Routes {
 	return r
 }
 
-func betterStandby(a, b MemberRecord, zone string) bool {
-	if (a.Zone == zone) != (b.Zone == zone) {
-		return a.Zone == zone
+func betterStandby(a, b MemberRecord, where place) bool {
+	if (a.Zone == where.zone) != (b.Zone == where.zone) {
+		return a.Zone == where.zone
+	}
+	if where.site != "" && (a.Site == where.site) != (b.Site == where.site) {
+		return a.Site == where.site
 	}
 	if a.Replay != b.Replay {
 		return a.Replay > b.Replay

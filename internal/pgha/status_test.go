@@ -24,7 +24,7 @@ func TestRoutes(t *testing.T) {
 			Routes{Primary: "10.0.0.1:5432", Standby: "10.0.0.2:5432"}},
 	}
 	for _, tc := range tests {
-		if got := routesOf(tc.v, tc.zone, addrs); got != tc.want {
+		if got := routesOf(tc.v, place{zone: tc.zone}, addrs); got != tc.want {
 			t.Errorf("%s: routesOf = %+v; want %+v", tc.name, got, tc.want)
 		}
 	}
@@ -39,7 +39,7 @@ func TestStatusLag(t *testing.T) {
 		"b": {Name: "b", State: "standby", Replay: 4000},
 		"c": {Name: "c", State: "stopped"},
 	}}
-	st := buildStatus("a", "z1", true, Local{}, v, true, false)
+	st := buildStatus("a", place{zone: "z1"}, true, Local{}, v, true, false)
 	want := map[string]int64{"a": 0, "b": 1000, "c": 0}
 	for _, ms := range st.Members {
 		if ms.LagBytes != want[ms.Name] {

@@ -146,6 +146,17 @@ func decodeView(st cluster.DatabaseState) (View, []error) {
 			v.Switchover = &r
 		}
 	}
+	if st.Emergency.Revision != 0 {
+		var e Emergency
+		switch err := json.Unmarshal(st.Emergency.Value, &e); {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("emergency key: %w", err))
+		case e.Site == "":
+			errs = append(errs, fmt.Errorf("emergency key %q: names no site", st.Emergency.Value))
+		default:
+			v.Emergency = &e
+		}
+	}
 	v.Members = make(map[string]MemberRecord, len(st.Members))
 	for name, raw := range st.Members {
 		var r MemberRecord

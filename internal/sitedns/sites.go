@@ -43,6 +43,13 @@ type ClusterSites struct {
 	// nil when no core runs. It is called for every query: it must be
 	// cheap.
 	Leading func() string
+	// Avoid returns the site the sites core has declared unreachable (the
+	// leader site during an emergency), "" for none; nil when no core
+	// runs. That site comes last while it still looks up: a node's
+	// registration outlives the quorum's decision by its lease, and a
+	// site that returns serves again only after the failback. Called for
+	// every query: it must be cheap.
+	Avoid func() string
 	// Order lists the sites preferred after the leading one, the leader
 	// site first; the other sites up follow by name.
 	Order []string
@@ -57,7 +64,7 @@ var (
 )
 
 // Serving returns the sites up: the leading one first, then those of
-// Order, then the others by name.
+// Order, then the others by name; the avoided one last.
 func (c *ClusterSites) Serving() []string {
 	up := map[string]bool{}
 	for _, n := range c.View().Nodes {
@@ -72,6 +79,12 @@ func (c *ClusterSites) Serving() []string {
 			delete(up, site)
 		}
 	}
+	avoid := ""
+	if c.Avoid != nil {
+		avoid = c.Avoid()
+	}
+	avoided := up[avoid]
+	delete(up, avoid)
 	if c.Leading != nil {
 		add(c.Leading())
 	}
@@ -80,6 +93,9 @@ func (c *ClusterSites) Serving() []string {
 	}
 	for _, s := range slices.Sorted(maps.Keys(up)) {
 		add(s)
+	}
+	if avoided {
+		out = append(out, avoid)
 	}
 	return out
 }

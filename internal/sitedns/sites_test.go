@@ -28,21 +28,27 @@ func TestClusterSites(t *testing.T) {
 		{Name: "w2", Site: "cloud", NodeAddr: "192.0.2.10:7946"},  // a witness in a serving site: not an address
 	}
 	tests := []struct {
-		name    string
-		nodes   []cluster.NodeInfo
-		leading string
-		serving []string
+		name           string
+		nodes          []cluster.NodeInfo
+		leading, avoid string
+		serving        []string
 	}{
-		{"all up", nodes, "", []string{"home", "cloud", "edge"}},
-		{"the core says cloud leads", nodes, "cloud", []string{"cloud", "home", "edge"}},
-		{"the core names a site that is down", nodes[4:], "home", []string{"cloud", "edge"}},
-		{"home dark", nodes[4:], "", []string{"cloud", "edge"}},
-		{"only witnesses", nodes[6:7], "", nil},
-		{"nothing", nil, "", nil},
+		{"all up", nodes, "", "", []string{"home", "cloud", "edge"}},
+		{"the core says cloud leads", nodes, "cloud", "", []string{"cloud", "home", "edge"}},
+		{"the core names a site that is down", nodes[4:], "home", "", []string{"cloud", "edge"}},
+		{"home dark", nodes[4:], "", "", []string{"cloud", "edge"}},
+		// An emergency against home, no leading site known (no database
+		// here): home's registrations outlive the decision by their lease.
+		{"home declared down, still registered", nodes, "", "home", []string{"cloud", "edge", "home"}},
+		{"home declared down, only home", nodes[:4], "", "home", []string{"home"}},
+		{"home declared down and dark", nodes[4:], "", "home", []string{"cloud", "edge"}},
+		{"only witnesses", nodes[6:7], "", "", nil},
+		{"nothing", nil, "", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &ClusterSites{View: view(tt.nodes...), Order: []string{"home", "cloud"}, Leading: func() string { return tt.leading }}
+			c := &ClusterSites{View: view(tt.nodes...), Order: []string{"home", "cloud"},
+				Leading: func() string { return tt.leading }, Avoid: func() string { return tt.avoid }}
 			if got := c.Serving(); !slices.Equal(got, tt.serving) {
 				t.Errorf("Serving() = %q; want %q", got, tt.serving)
 			}

@@ -44,6 +44,7 @@ function render(d) {
   renderHeader(d.status, d.now);
   renderNodes(nodes, d.now);
   renderDatabase(d.status.database);
+  renderSites(d.status.sites, d.now);
   renderApps(nodes, d.series, d.histories);
   renderChecks(d.checks, d.now);
   renderDeploys(d.histories, d.now);
@@ -163,6 +164,25 @@ function memoryCell(i) {
   let text = used != null ? fmtBytes(used) + (limit ? ' / ' + limit : '') : (limit ? 'limit ' + limit : '–');
   if (i.oom_kills) text += ' (' + i.oom_kills + ' OOM)';
   return el('td', { title: i.memory_note || null }, text);
+}
+
+// renderSites shows the sites (GET /v1/status's sites): which leads, which
+// are up, the database's lag in each, and an emergency in progress.
+function renderSites(s, now) {
+  const section = document.getElementById('sites-section');
+  section.hidden = !s;
+  if (!s) return;
+  section.classList.toggle('degraded', !!s.emergency);
+  let summary = (s.leading || 'no site') + ' leads (leader site ' + s.leader_site + '); this node is in ' + s.site + ', ' + s.mode + ' mode';
+  if (s.emergency) {
+    const e = s.emergency;
+    summary = 'EMERGENCY, declared ' + fmtAgo(now, e.since) + ': site ' + e.site + ' unreachable (' + e.cause + '); ' + summary;
+  }
+  document.getElementById('sites-summary').textContent = summary;
+  fillTable('sites', (s.sites || []).map((x) => row({ 'data-site': x.name },
+    x.name, (x.leader ? 'leader' : 'follower') + (x.primary ? ', primary' : ''), badge(x.up ? 'up' : 'down'),
+    (x.up_nodes || []).length + '/' + (x.nodes || []).length,
+    x.lag_bytes >= 0 ? fmtBytes(x.lag_bytes) + ', ' + x.lag_seconds.toFixed(1) + ' s' : '–')));
 }
 
 // renderChecks shows the uptime checks; a 404 means the node has none (or
