@@ -28,9 +28,6 @@ type App struct {
 	Restart RestartPolicy `yaml:"restart"`
 	Limits  AppLimits     `yaml:"limits"`
 	Retries RetryPolicy   `yaml:"retries"`
-	// Writes is WritesAny (default) or WritesPrimary: whether unsafe requests
-	// must go to instances beside the database primary.
-	Writes string `yaml:"writes"`
 	// Deploy is how deploys roll the app's instances.
 	Deploy DeployPolicy `yaml:"deploy"`
 	// Sites are the app's instances per node of a site, normally and in
@@ -42,12 +39,6 @@ type App struct {
 	// fallback page (or the cache's copy) meanwhile.
 	Critical bool `yaml:"critical"`
 }
-
-// Values of App.Writes.
-const (
-	WritesAny     = "any"
-	WritesPrimary = "primary"
-)
 
 // HealthCheck is the active HTTP health check of an app's instances.
 type HealthCheck struct {

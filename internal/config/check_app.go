@@ -59,9 +59,6 @@ func (k *checker) app(p string, a *App) {
 		k.c.addf(p+".retries.budget", "must be >= 0 and <= 1, got %g", b)
 	}
 	k.perTryTimeout(p+".retries.per_try_timeout", a.Retries.PerTryTimeout)
-	if a.Writes != WritesAny && a.Writes != WritesPrimary {
-		k.c.addf(p+".writes", "must be any or primary, got %q", a.Writes)
-	}
 }
 
 func (k *checker) perTryTimeout(p string, t PerTryTimeout) {

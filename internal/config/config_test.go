@@ -94,7 +94,6 @@ apps:
     restart: { min_backoff: 1s, max_backoff: 1m }
     limits: { memory: 512MiB }
     retries: { attempts: 2, budget: 0, hedge: false, per_try_timeout: { percentile: 95, factor: 3, min: 100ms, max: 5s } }
-    writes: primary
   api:
     command: [python3, -m, api]
     instances: 0
@@ -144,7 +143,6 @@ func TestParseFull(t *testing.T) {
 				Retries: RetryPolicy{Attempts: 2, Budget: 0, Hedge: false, PerTryTimeout: PerTryTimeout{
 					Percentile: 95, Factor: 3, Min: Duration(100 * time.Millisecond), Max: Duration(5 * time.Second),
 				}},
-				Writes: WritesPrimary,
 				Deploy: defaultDeploy(),
 			},
 			"api": defaultApp("api", []string{"python3", "-m", "api"}, dir, 0),
@@ -190,7 +188,6 @@ func defaultApp(name string, cmd []string, dir string, instances int) *App {
 		Retries: RetryPolicy{Attempts: 3, Budget: 0.2, Hedge: true, PerTryTimeout: PerTryTimeout{
 			Percentile: 99, Factor: 2, Min: Duration(50 * time.Millisecond), Max: Duration(2 * time.Second),
 		}},
-		Writes: WritesAny,
 		Deploy: defaultDeploy(),
 	}
 }
@@ -320,7 +317,7 @@ apps:
     <<: *common
     instances: 2
   worker:
-    <<: [*common, { writes: primary }]
+    <<: [*common, { release: [bin/migrate] }]
     command: [bin/worker]
 edge:
   routes: [{ app: web }]
@@ -333,7 +330,7 @@ edge:
 	if web.Instances != 2 || web.Health.Path != "/healthz" || !strings.HasSuffix(web.Command[0], "/bin/server") {
 		t.Errorf("web = %+v; want merged command and health with instances 2", web)
 	}
-	if !strings.HasSuffix(worker.Command[0], "/bin/worker") || worker.Health.Path != "/healthz" || worker.Writes != WritesPrimary || worker.Instances != 0 {
+	if !strings.HasSuffix(worker.Command[0], "/bin/worker") || worker.Health.Path != "/healthz" || len(worker.Release) != 1 || worker.Instances != 0 {
 		t.Errorf("worker = %+v; want its own command and the merged health", worker)
 	}
 }

@@ -54,6 +54,5 @@ func (a *App) setDefaults() {
 	a.Retries = RetryPolicy{Attempts: 3, Budget: 0.2, Hedge: true, PerTryTimeout: PerTryTimeout{
 		Percentile: 99, Factor: 2, Min: Duration(50 * time.Millisecond), Max: Duration(2 * time.Second),
 	}}
-	a.Writes = WritesAny
 	a.Deploy.setDefaults()
 }

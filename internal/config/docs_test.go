@@ -79,8 +79,8 @@ func TestDocsExampleParses(t *testing.T) {
 	web, def := full.Apps["web"], min.Apps["web"]
 	if web.Health != (HealthCheck{Path: "/healthz", Interval: def.Health.Interval, Timeout: def.Health.Timeout, Rise: def.Health.Rise,
 		Fall: def.Health.Fall, Startup: def.Health.Startup, RestartAfter: def.Health.RestartAfter}) ||
-		web.Stop != def.Stop || web.Restart != def.Restart || web.Retries != def.Retries || web.Writes != def.Writes {
-		t.Errorf("example app web = %+v; want the default health, stop, restart, retries and writes of %+v", web, def)
+		web.Stop != def.Stop || web.Restart != def.Restart || web.Retries != def.Retries {
+		t.Errorf("example app web = %+v; want the default health, stop, restart and retries of %+v", web, def)
 	}
 	if got := web.Dir; got != filepath.Clean(full.Dir) {
 		t.Errorf("dir: . = %q; want %q", got, full.Dir)

@@ -76,7 +76,7 @@ func TestParseProblems(t *testing.T) {
 		{"zero per-try min", "    retries: { per_try_timeout: { min: 0s } }\n", 5, "apps.web.retries.per_try_timeout.min", "must be > 0"},
 		{"per-try max below min", "    retries: { per_try_timeout: { min: 1s, max: 500ms } }\n", 5, "apps.web.retries.per_try_timeout.max", "must be >= min (1s), got 500ms"},
 		{"memory too small", "    limits: { memory: 1MiB }\n", 5, "apps.web.limits.memory", "must be 0 (no limit) or >= 4MiB, got 1MiB"},
-		{"writes", "    writes: some\n", 5, "apps.web.writes", "must be any or primary"},
+		{"writes", "    writes: primary\n", 5, "apps.web.writes", "unknown field"},
 		// durations and sizes
 		{"bare integer duration", "    health: { interval: 2 }\n", 5, "apps.web.health.interval", "use a unit, e.g. 2s"},
 		{"bad duration", "    stop: { grace: soon }\n", 5, "apps.web.stop.grace", `invalid duration "soon"`},
