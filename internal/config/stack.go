@@ -20,6 +20,12 @@ type Stack struct {
 	// Database is the PostgreSQL cluster tandem runs for the apps; nil
 	// when the stack file has no database section.
 	Database *Database `yaml:"database"`
+	// Upstreams are the services reached by URL that routes may send to,
+	// by name; nil when there are none.
+	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	// Storage is the apps' object storage; nil when the stack file has
+	// no storage section.
+	Storage *Storage `yaml:"storage"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`
@@ -27,6 +33,8 @@ type Stack struct {
 	JobNames []string `yaml:"-"`
 	// CheckNames lists the keys of Checks in the order of the file.
 	CheckNames []string `yaml:"-"`
+	// UpstreamNames lists the keys of Upstreams in the order of the file.
+	UpstreamNames []string `yaml:"-"`
 	// File is the stack file's name as given to Parse or Load.
 	File string `yaml:"-"`
 	// Dir is the absolute directory relative paths were resolved against.
