@@ -102,6 +102,9 @@ func New(opts Options) (*Server, error) {
 	routes := make([]Route, len(opts.Routes))
 	for i, r := range opts.Routes {
 		r.handler = s.apps[r.App]
+		if r.StripPath {
+			r.handler = stripPrefix(r.Path, r.handler)
+		}
 		r.label = routeLabel(r.Host, r.Path)
 		if r.Cache != nil && opts.Cache != nil {
 			h, err := opts.Cache.Handler(*r.Cache, s.markForward(r.handler))

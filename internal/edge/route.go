@@ -27,6 +27,9 @@ type Route struct {
 	// uploads the app must see as they come. A slow client then holds an
 	// app worker as long as it sends.
 	StreamBody bool
+	// StripPath removes Path from requests before they go on (behind the
+	// cache): an upstream served at /legacy/ gets /legacy/a as /a.
+	StripPath bool
 
 	handler http.Handler // the app's proxy, behind the cache if any
 	label   string       // names the route in metrics: host pattern and path

@@ -30,6 +30,7 @@ import (
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/apprun"
+	"github.com/tandem-run/tandem/internal/balance"
 	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/cron"
@@ -92,17 +93,19 @@ type Node struct {
 	presence *apprun.Presence // built by Run, once the listeners are bound
 	peers    *peer.Transport  // to other nodes' node listeners
 	cache    *httpcache.Cache // nil when edge.cache.memory is 0
-	purges   *purge.Replicator
-	edge     *edge.Server
-	jobs     *cron.Runner    // nil when the stack has no jobs
-	checks   *uptime.Monitor // nil when the stack has none
-	alerts   *uptime.Alerter // one-off events: a database failover
-	database *dbPart         // nil when the stack has no database; opened by Run
-	audit    *admin.AuditLog
-	tokens   *admin.RecordTokenStore
-	admin    *admin.Server
-	releases *deploy.Store
-	started  time.Time
+	// upstreams are the pools of the stack's upstreams, by name.
+	upstreams map[string]*balance.Pool
+	purges    *purge.Replicator
+	edge      *edge.Server
+	jobs      *cron.Runner    // nil when the stack has no jobs
+	checks    *uptime.Monitor // nil when the stack has none
+	alerts    *uptime.Alerter // one-off events: a database failover
+	database  *dbPart         // nil when the stack has no database; opened by Run
+	audit     *admin.AuditLog
+	tokens    *admin.RecordTokenStore
+	admin     *admin.Server
+	releases  *deploy.Store
+	started   time.Time
 
 	// upgrades takes the upgrades Upgrade accepted; Run carries them out.
 	upgrades  chan upgradeJob
@@ -217,6 +220,12 @@ func (n *Node) buildEdge() (err error) {
 	upstreams := make(map[string]http.RoundTripper)
 	for _, a := range n.apps.Apps() {
 		upstreams[a.Name()] = a.Gate()
+	}
+	if n.upstreams, err = newUpstreamPools(n.st, n.tracedPool, n.log); err != nil {
+		return err
+	}
+	for name, p := range n.upstreams {
+		upstreams[name] = p
 	}
 	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
 	if o.Inherited, err = n.inheritEdge(); err != nil {

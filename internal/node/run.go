@@ -45,6 +45,9 @@ func (n *Node) Run(ctx context.Context) error {
 	for _, a := range n.apps.Apps() {
 		p.run("balancer "+a.Name(), a.Pool().Run)
 	}
+	for name, pool := range n.upstreams {
+		p.run("upstream "+name, pool.Run)
+	}
 	if n.cache != nil {
 		p.run("cache", n.cache.Run)
 	}
