@@ -20,6 +20,8 @@ type Status struct {
 	Checks []CheckSummary `json:"checks,omitempty"`
 	// Database is the stack's PostgreSQL; nil when the stack has none.
 	Database *DatabaseStatus `json:"database,omitempty"`
+	// Storage is the apps' object storage; nil when the stack has none.
+	Storage *StorageStatus `json:"storage,omitempty"`
 
 	// Upgrade is the last upgrade of the node's binary in place (tandem
 	// upgrade), while it runs and once it ended; nil if none since the

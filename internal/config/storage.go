@@ -63,7 +63,7 @@ type EmbeddedStore struct {
 	Dir string `yaml:"dir"`
 	// AccessKey and SecretKey are the store's credentials; both or
 	// neither. Neither: tandem makes them on the first start and keeps
-	// them in <data_dir>/objectstore.
+	// them in <data_dir>/storage.
 	AccessKey string `yaml:"access_key"`
 	SecretKey string `yaml:"secret_key"`
 }

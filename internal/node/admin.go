@@ -103,6 +103,7 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 			s := admin.DatabaseOf{DB: db.db}.Status(ctx)
 			st.Database = &s
 		}
+		st.Storage = n.storage.status()
 		return st
 	}
 }

@@ -101,6 +101,7 @@ type Node struct {
 	checks    *uptime.Monitor // nil when the stack has none
 	alerts    *uptime.Alerter // one-off events: a database failover
 	database  *dbPart         // nil when the stack has no database; opened by Run
+	storage   *storagePart    // nil when the stack has no storage section
 	audit     *admin.AuditLog
 	tokens    *admin.RecordTokenStore
 	admin     *admin.Server
@@ -148,7 +149,7 @@ func New(opts Options) (_ *Node, err error) {
 			n.stopTracing()
 		}
 	}()
-	for _, build := range []func() error{n.buildCluster, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildAdmin} {
+	for _, build := range []func() error{n.buildCluster, n.buildStorage, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildAdmin} {
 		if err := build(); err != nil {
 			return nil, fmt.Errorf("new node: %w", err)
 		}
@@ -199,6 +200,9 @@ func (n *Node) buildApps() (err error) {
 		o.Pool.RemoteTransport = n.peers
 		o.Processes, o.Store, o.Cluster, o.Peers = n.sup, n.releases, n.cl, client
 		o.OnDeployEnd, o.OnChange = n.tel.deployEnded, apprun.Notify(n.changed)
+		if n.storage != nil {
+			o.Env = func() []string { return n.storage.env(name) }
+		}
 		a, err := apprun.New(o)
 		if err != nil {
 			return err
@@ -226,6 +230,11 @@ func (n *Node) buildEdge() (err error) {
 	}
 	for name, p := range n.upstreams {
 		upstreams[name] = p
+	}
+	if n.storage != nil {
+		for app, r := range n.storage.readers {
+			upstreams[storageUpstream(app)] = r
+		}
 	}
 	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
 	if o.Inherited, err = n.inheritEdge(); err != nil {

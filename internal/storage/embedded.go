@@ -67,8 +67,8 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	g.Meta = filepath.Join(o.StateDir, "meta")
 	if g.Access == "" {
 		var err error
-		if g.Access, g.Secret, err = loadOrCreateCredentials(filepath.Join(o.StateDir, "credentials.json")); err != nil {
-			return nil, fmt.Errorf("embedded store: %w", err)
+		if g.Access, g.Secret, err = EmbeddedCredentials(o.StateDir); err != nil {
+			return nil, err
 		}
 	}
 	e := &Embedded{opts: g}
@@ -168,8 +168,17 @@ type credentialsFile struct {
 	SecretKey string `json:"secret_key"`
 }
 
-// loadOrCreateCredentials reads the store's credentials, or makes them
-// on the first start: random, kept 0600, written atomically.
+// EmbeddedCredentials are the embedded store's access key and secret
+// kept in stateDir, made on the first start: random, kept 0600, written
+// atomically.
+func EmbeddedCredentials(stateDir string) (access, secret string, err error) {
+	access, secret, err = loadOrCreateCredentials(filepath.Join(stateDir, "credentials.json"))
+	if err != nil {
+		return "", "", fmt.Errorf("embedded store: %w", err)
+	}
+	return access, secret, nil
+}
+
 func loadOrCreateCredentials(path string) (string, string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {

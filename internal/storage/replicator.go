@@ -51,6 +51,7 @@ type Replicator struct {
 	requests chan string
 
 	mu          sync.Mutex // guards the fields below and every bucketRepl's status
+	running     bool       // Run is running
 	storeDown   time.Time  // when the store stopped answering; zero while it answers
 	replicaDown time.Time
 	resyncing   string // the running re-sync's reason; "" when none runs
@@ -96,6 +97,20 @@ func NewReplicator(o ReplicatorOptions) (*Replicator, error) {
 	return r, nil
 }
 
+// Running reports whether Run runs: on one node of a cluster, the one
+// holding the replication's lock.
+func (r *Replicator) Running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
+}
+
+func (r *Replicator) setRunning(v bool) {
+	r.mu.Lock()
+	r.running = v
+	r.mu.Unlock()
+}
+
 // RequestResync asks Run for a re-sync, for reason; it never blocks. A
 // request while one runs or is asked for already is dropped.
 func (r *Replicator) RequestResync(reason string) {
@@ -111,6 +126,8 @@ func (r *Replicator) Run(ctx context.Context) error {
 	if err := resetDir(r.opts.SpoolDir); err != nil {
 		return fmt.Errorf("run replicator: %w", err)
 	}
+	r.setRunning(true)
+	defer r.setRunning(false)
 	for _, b := range r.buckets {
 		// Another node may have replicated since this one last ran (Run
 		// follows a cluster lock): learn the replica anew.

@@ -78,6 +78,12 @@ func New(o Options) (*Storage, error) {
 	return s, nil
 }
 
+// Store is the store the buckets are in.
+func (s *Storage) Store() Endpoint { return s.opts.Store }
+
+// Replica is the store they are copied to; nil without one.
+func (s *Storage) Replica() *Endpoint { return s.opts.Replica }
+
 // Pairs returns the apps' buckets.
 func (s *Storage) Pairs() []*Pair { return s.pairs }
 
