@@ -1,0 +1,474 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/backup"
+	"github.com/tandem-run/tandem/internal/storage"
+)
+
+// s3Server is an S3-compatible store on loopback (versitygw's posix
+// backend, as the embedded store runs it: this binary in the gateway's
+// mode), which a test stops and starts: another site's store, or a cloud
+// bucket.
+type s3Server struct {
+	t    *testing.T
+	opts storage.GatewayOptions
+	log  string
+
+	mu   sync.Mutex // guards cmd and done
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+const (
+	s3TestAccess = "e2e-access"
+	s3TestSecret = "e2e-secret-0123456789"
+)
+
+func startS3Server(t *testing.T) *s3Server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &s3Server{t: t, log: filepath.Join(dir, "gateway.log"), opts: storage.GatewayOptions{
+		Listen: freeAddr(t), Dir: filepath.Join(dir, "objects"), Meta: filepath.Join(dir, "meta"), Access: s3TestAccess, Secret: s3TestSecret}}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *s3Server) url() string { return "http://" + s.opts.Listen }
+
+// start runs the store and waits until it serves.
+func (s *s3Server) start() {
+	s.t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	log, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(exe, storage.GatewayArgs(s.opts)...)
+	cmd.Env = append(os.Environ(), storage.GatewayEnv(s.opts)...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := startOnForkThread(cmd); err != nil {
+		s.t.Fatalf("start S3 server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.url() + storage.GatewayHealthPath); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(s.log)
+			s.t.Fatalf("S3 server exited at start:\n%s", b)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	s.t.Fatalf("S3 server not serving on %s after 30s", s.opts.Listen)
+}
+
+// stop kills the store (a site lost, a crash) and waits for it to exit.
+func (s *s3Server) stop() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Kill()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.t.Errorf("S3 server did not exit")
+	}
+}
+
+// objects reads every object of bucket: key -> hex MD5 of its bytes.
+func (s *s3Server) objects(bucket string) map[string]string {
+	s.t.Helper()
+	b, err := backup.NewS3Bucket(backup.S3Options{Endpoint: s.url(), Bucket: bucket, PathStyle: true, AccessKey: s3TestAccess, SecretKey: s3TestSecret})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := make(map[string]string)
+	err = b.List(ctx, func(o backup.BucketObject) error {
+		rc, _, err := b.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		h := md5.New()
+		if _, err := io.Copy(h, rc); err != nil {
+			return err
+		}
+		out[o.Key] = hex.EncodeToString(h.Sum(nil))
+		return nil
+	})
+	if err != nil {
+		s.t.Fatalf("read %s: %v", bucket, err)
+	}
+	return out
+}
+
+// wikiUser is a logged-in user of the wiki behind the edge.
+type wikiUser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newWikiUser(t *testing.T, base, name string) *wikiUser {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	u := &wikiUser{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	resp, err := u.c.PostForm(base+"/login", url.Values{"username": {name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: status %d", resp.StatusCode)
+	}
+	return u
+}
+
+// upload posts a file through the upload form and returns the status and
+// body of the answer.
+func (u *wikiUser) upload(name string, content []byte) (int, string) {
+	u.t.Helper()
+	form, _ := getCached(u.t, u.c, u.base+"/upload")
+	csrf := csrfRE.FindStringSubmatch(form)
+	if csrf == nil {
+		u.t.Fatalf("upload form without csrf:\n%s", form)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("csrf", csrf[1])
+	fw, _ := mw.CreateFormFile("file", name)
+	fw.Write(content)
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, u.base+"/upload", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := u.c.Do(req)
+	if err != nil {
+		u.t.Fatalf("upload %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// fileURL follows the wiki's link to a file: a redirect to where the edge
+// serves it from the store.
+func (u *wikiUser) fileURL(name string) string {
+	u.t.Helper()
+	resp, err := u.c.Get(u.base + "/files/" + name)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		u.t.Fatalf("GET /files/%s: status %d; want 302 to the store's public URL", name, resp.StatusCode)
+	}
+	return resp.Header.Get("Location")
+}
+
+// getBytes GETs url and returns the status, the body and Cache-Status.
+func getBytes(t *testing.T, url string, header http.Header) (int, []byte, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, b, resp.Header.Get("Cache-Status")
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func md5Hex(b []byte) string {
+	s := md5.Sum(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestWikiUploadsInEmbeddedStore: on one node, the stack's storage
+// section runs the embedded store; the wiki, told where its bucket is by
+// the conventional environment, stores an upload there through the AWS
+// SDK; its link leads to /media/, which the edge serves from the store,
+// caches (the second read a hit) and revalidates by ETag. The upload
+// outlives the instance that took it, and the node's status shows the
+// store and the bucket.
+func TestWikiUploadsInEmbeddedStore(t *testing.T) {
+	t.Parallel()
+	storeAddr := freeAddr(t)
+	n := startNode(t, `
+cluster: { name: shop, data_dir: "{{dir}}/tandem" }
+edge:
+  listen: "{{edge}}"
+  routes:
+    - { path: /media/, storage: wiki }
+    - { path: /, app: wiki }
+admin: { listen: "{{admin}}" }
+apps:
+  wiki:
+    command: ["{{wiki}}", "serve"]
+    instances: 2
+    env: { WIKI_DATA: "{{dir}}/wiki" }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1, fall: 3 }
+storage:
+  store: { embedded: { listen: "`+storeAddr+`" } }
+  apps: { wiki: {} }
+`)
+	st := n.waitFor("2 healthy wiki instances", 30*time.Second, healthy("wiki", 2))
+	if s := st.Storage; s == nil || s.Embedded == nil || s.Embedded.State != "running" || len(s.Buckets) != 1 ||
+		s.Buckets[0].Bucket != "shop-wiki" || s.Buckets[0].PublicURL != "/media/" {
+		t.Fatalf("status's storage = %+v; want the embedded store running, bucket shop-wiki at /media/", s)
+	}
+	base := "http://" + n.edge
+	u := newWikiUser(t, base, "alice")
+	photo := randomBytes(t, 100<<10)
+	if code, body := u.upload("photo.png", photo); code != http.StatusSeeOther {
+		t.Fatalf("upload: status %d\n%s", code, body)
+	}
+	loc := u.fileURL("photo.png")
+	if want := "/media/" + sha256Hex(photo); loc != want {
+		t.Fatalf("the file's link leads to %q; want %q", loc, want)
+	}
+	// The bytes are in the store's directory, not the wiki's.
+	if _, err := os.Stat(filepath.Join(st.Storage.Embedded.Dir, "shop-wiki", sha256Hex(photo))); err != nil {
+		t.Errorf("the upload is not in the store's directory: %v", err)
+	}
+
+	code, got, cs := getBytes(t, base+loc, nil)
+	if code != http.StatusOK || !bytes.Equal(got, photo) || isHit(cs) {
+		t.Fatalf("first GET %s = %d, %d bytes (%s); want the upload, a miss", loc, code, len(got), cs)
+	}
+	if code, got, cs = getBytes(t, base+loc, nil); code != http.StatusOK || !bytes.Equal(got, photo) || !isHit(cs) {
+		t.Errorf("second GET = %d, %d bytes (%s); want a hit", code, len(got), cs)
+	}
+	etag := `"` + md5Hex(photo) + `"`
+	if code, _, _ = getBytes(t, base+loc, http.Header{"If-None-Match": {etag}}); code != http.StatusNotModified {
+		t.Errorf("GET with If-None-Match of the store's ETag = %d; want 304", code)
+	}
+	if code, _, _ = getBytes(t, base+"/media/no-such-object", nil); code != http.StatusNotFound {
+		t.Errorf("GET of a missing object = %d; want 404", code)
+	}
+
+	// An instance dies: the upload is in the store, not on it.
+	for _, in := range st.Apps[0].Instances {
+		if err := syscall.Kill(in.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	doc := randomBytes(t, 10<<10)
+	if code, body := u.upload("after-kill.txt", doc); code != http.StatusSeeOther {
+		t.Fatalf("upload after an instance was killed: status %d\n%s", code, body)
+	}
+	for name, want := range map[string][]byte{"photo.png": photo, "after-kill.txt": doc} {
+		if code, got, _ := getBytes(t, base+u.fileURL(name), nil); code != http.StatusOK || !bytes.Equal(got, want) {
+			t.Errorf("GET %s after the kill = %d, %d bytes; want the upload", name, code, len(got))
+		}
+	}
+}
+
+// TestStorageFailsOverToReplica: the wiki's uploads in an external store
+// are copied to a replica (another site's store); the edge serves them
+// from the store, and from the replica once the store is down; an upload
+// while the store is down fails with a clear error and records nothing;
+// when the store returns, uploads work again, the re-sync after the
+// outage finds both sides the same, and nothing is lost.
+func TestStorageFailsOverToReplica(t *testing.T) {
+	t.Parallel()
+	primary, replica := startS3Server(t), startS3Server(t)
+	n := startNode(t, `
+cluster: { name: shop, data_dir: "{{dir}}/tandem" }
+edge:
+  listen: "{{edge}}"
+  routes:
+    - { path: /media/, storage: wiki }
+    - { path: /, app: wiki }
+admin: { listen: "{{admin}}" }
+apps:
+  wiki:
+    command: ["{{wiki}}", "serve"]
+    instances: 2
+    env: { WIKI_DATA: "{{dir}}/wiki" }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1, fall: 3 }
+storage:
+  store: { s3: { endpoint: "`+primary.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
+  replica: { s3: { endpoint: "`+replica.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
+  apps: { wiki: { replica_bucket: shop-wiki-copy } }
+  replication: { interval: 100ms }
+`)
+	n.waitFor("2 healthy wiki instances", 30*time.Second, healthy("wiki", 2))
+	base := "http://" + n.edge
+	u := newWikiUser(t, base, "alice")
+	photo := randomBytes(t, 100<<10)
+	if code, body := u.upload("photo.png", photo); code != http.StatusSeeOther {
+		t.Fatalf("upload: status %d\n%s", code, body)
+	}
+	key := sha256Hex(photo)
+	loc := u.fileURL("photo.png")
+	n.waitFor("the upload replicated", 20*time.Second, replicated(1))
+	if got := replica.objects("shop-wiki-copy"); got[key] != md5Hex(photo) {
+		t.Fatalf("the replica holds %v; want the upload %s", got, key)
+	}
+
+	if code, got, cs := getBytes(t, base+loc, nil); code != http.StatusOK || !bytes.Equal(got, photo) || isHit(cs) {
+		t.Fatalf("first GET = %d, %d bytes (%s); want the upload, a miss", code, len(got), cs)
+	}
+	if _, _, cs := getBytes(t, base+loc, nil); !isHit(cs) {
+		t.Errorf("second GET not a hit (%s)", cs)
+	}
+	purgeURL(t, base+loc)
+
+	// The store's site is lost: reads come from the replica.
+	primary.stop()
+	waitBytes(t, base+loc, photo, 20*time.Second)
+	code, body := u.upload("during.txt", []byte("written while the store is down"))
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "file store is not answering") {
+		t.Errorf("upload with the store down = %d\n%s\nwant 503 saying the file store is not answering", code, body)
+	}
+	if resp, err := u.c.Get(base + "/files/during.txt"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /files/during.txt after the failed upload = %v, %v; want 404 (nothing recorded)", resp, err)
+	}
+	st := n.waitFor("the store seen down", 20*time.Second, func(s admin.Status) bool {
+		return s.Storage != nil && s.Storage.Replication != nil && !s.Storage.Replication.StoreDown.IsZero()
+	})
+	t.Logf("replication while the store is down: %+v", st.Storage.Replication.Buckets)
+
+	// The store returns: uploads work, the re-sync converges.
+	primary.start()
+	doc := []byte("written after the store came back")
+	waitUpload(t, u, "after.txt", doc, 20*time.Second)
+	n.waitFor("the re-sync after the store's return", 30*time.Second, func(s admin.Status) bool {
+		r := s.Storage.Replication
+		return r != nil && r.LastResync != nil && strings.HasPrefix(r.LastResync.Reason, "store back")
+	})
+	n.waitFor("both uploads replicated", 20*time.Second, replicated(2))
+	final, err := n.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := final.Storage.Replication.LastResync
+	if rep.Err != "" || rep.Unresolved != 0 || rep.Failed != 0 || rep.DamagedStore+rep.DamagedReplica != 0 {
+		t.Errorf("re-sync after the outage = %+v; want no error, nothing damaged", rep)
+	}
+	want := map[string]string{key: md5Hex(photo), sha256Hex(doc): md5Hex(doc)}
+	for name, got := range map[string]map[string]string{"store": primary.objects("shop-wiki"), "replica": replica.objects("shop-wiki-copy")} {
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("the %s holds %v; want %v", name, got, want)
+		}
+	}
+}
+
+// replicated is a status condition: the replica holds objects copies and
+// nothing is pending.
+func replicated(objects int) func(admin.Status) bool {
+	return func(s admin.Status) bool {
+		r := s.Storage.Replication
+		return r != nil && len(r.Buckets) == 1 && r.Buckets[0].Objects == objects && r.Buckets[0].Pending == 0
+	}
+}
+
+// purgeURL sends a PURGE of url to the edge.
+func purgeURL(t *testing.T, url string) {
+	t.Helper()
+	req, _ := http.NewRequest("PURGE", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PURGE %s: status %d", url, resp.StatusCode)
+	}
+}
+
+// waitBytes GETs url until it answers 200 with want, within timeout.
+func waitBytes(t *testing.T, url string, want []byte, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		code, got, _ := getBytes(t, url, nil)
+		if code == http.StatusOK && bytes.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %d, %d bytes after %s; want 200 and the upload", url, code, len(got), timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitUpload uploads until the wiki takes it, within timeout: the store
+// has just come back.
+func waitUpload(t *testing.T, u *wikiUser, name string, content []byte, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		code, body := u.upload(name, content)
+		if code == http.StatusSeeOther {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upload %s: status %d after %s\n%s", name, code, timeout, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
