@@ -472,3 +472,29 @@ func waitUpload(t *testing.T, u *wikiUser, name string, content []byte, timeout 
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestStorageRefusedCredentials: a store that refuses the stack file's
+// credentials stops `tandem up` before any app starts, with an error
+// naming the fields to check.
+func TestStorageRefusedCredentials(t *testing.T) {
+	t.Parallel()
+	s := startS3Server(t)
+	sf := writeStack(t, `
+cluster: { data_dir: "{{dir}}/tandem" }
+edge: { listen: "{{edge}}" }
+admin: { listen: "{{admin}}" }
+apps:
+  web:
+    command: ["{{testapp}}"]
+storage:
+  store: { s3: { endpoint: "`+s.url()+`", access_key: `+s3TestAccess+`, secret_key: not-the-secret } }
+  apps: { web: {} }
+`)
+	out, code := runCLI(t, "up", "-f", sf.path)
+	if code == 0 || !strings.Contains(out, "storage.store.s3.access_key, storage.store.s3.secret_key: the store refused them") {
+		t.Errorf("tandem up with a wrong secret: exit %d\n%s\nwant a failure naming storage.store.s3's keys", code, tail(out, 5))
+	}
+	if strings.Contains(out, `"instance started","app":"web"`) {
+		t.Error("an app instance started before the store's credentials were checked")
+	}
+}
