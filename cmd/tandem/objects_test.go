@@ -24,6 +24,7 @@ import (
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/backup"
+	"github.com/tandem-run/tandem/internal/disktest"
 	"github.com/tandem-run/tandem/internal/storage"
 )
 
@@ -381,8 +382,8 @@ storage:
 	primary.stop()
 	waitBytes(t, base+loc, photo, 20*time.Second)
 	code, body := u.upload("during.txt", []byte("written while the store is down"))
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "file store is not answering") {
-		t.Errorf("upload with the store down = %d\n%s\nwant 503 saying the file store is not answering", code, body)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "file store is not answering; nothing was saved") || strings.Contains(body, "dial tcp") {
+		t.Errorf("upload with the store down = %d\n%s\nwant 503 saying the file store is not answering, without the store's error", code, body)
 	}
 	if resp, err := u.c.Get(base + "/files/during.txt"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /files/during.txt after the failed upload = %v, %v; want 404 (nothing recorded)", resp, err)
@@ -496,5 +497,53 @@ storage:
 	}
 	if strings.Contains(out, `"instance started","app":"web"`) {
 		t.Error("an app instance started before the store's credentials were checked")
+	}
+}
+
+// TestWikiUploadOnFullDisk: with the embedded store's disk full, an
+// upload fails with an error that says so and records nothing; what was
+// stored before is still served; once space is freed, uploads work.
+func TestWikiUploadOnFullDisk(t *testing.T) {
+	t.Parallel()
+	objects := disktest.Mount(t, 16<<20)
+	storeAddr := freeAddr(t)
+	n := startNode(t, `
+cluster: { name: shop, data_dir: "{{dir}}/tandem" }
+edge:
+  listen: "{{edge}}"
+  routes:
+    - { path: /media/, storage: wiki }
+    - { path: /, app: wiki }
+admin: { listen: "{{admin}}" }
+apps:
+  wiki:
+    command: ["{{wiki}}", "serve"]
+    env: { WIKI_DATA: "{{dir}}/wiki" }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1, fall: 3 }
+storage:
+  store: { embedded: { listen: "`+storeAddr+`", dir: "`+objects+`" } }
+  apps: { wiki: {} }
+`)
+	n.waitFor("a healthy wiki instance", 30*time.Second, healthy("wiki", 1))
+	base := "http://" + n.edge
+	u := newWikiUser(t, base, "alice")
+	before := randomBytes(t, 100<<10)
+	if code, body := u.upload("before.png", before); code != http.StatusSeeOther {
+		t.Fatalf("upload: status %d\n%s", code, body)
+	}
+	fill := disktest.Fill(t, objects, 32<<10)
+	code, body := u.upload("big.png", randomBytes(t, 1<<20))
+	if code != http.StatusInsufficientStorage || !strings.Contains(body, "file store is full; nothing was saved.") {
+		t.Errorf("upload to a full store = %d\n%s\nwant 507 saying the file store is full", code, body)
+	}
+	if resp, err := u.c.Get(base + "/files/big.png"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /files/big.png after the failed upload = %v, %v; want 404 (nothing recorded)", resp, err)
+	}
+	if code, got, _ := getBytes(t, base+u.fileURL("before.png"), nil); code != http.StatusOK || !bytes.Equal(got, before) {
+		t.Errorf("GET of the earlier upload on a full disk = %d, %d bytes; want it", code, len(got))
+	}
+	fill.Remove()
+	if code, body := u.upload("big.png", randomBytes(t, 1<<20)); code != http.StatusSeeOther {
+		t.Errorf("upload once space is freed: status %d\n%s", code, body)
 	}
 }

@@ -30,9 +30,13 @@ type ObjectsConfig struct {
 	PublicURL string
 }
 
-// errStorageDown is an upload or a read the object store did not take:
-// the user may try again; nothing was recorded.
-var errStorageDown = errors.New("the file store is not answering; nothing was saved, try again in a moment")
+// The object store's failures a user is told of: nothing was recorded,
+// and they may try again.
+var (
+	errStorageDown = errors.New("the file store is not answering; nothing was saved, try again in a moment")
+	errStorageFull = errors.New("the file store is full; nothing was saved")
+	errStorageFail = errors.New("the file store failed to save the file; nothing was saved, try again in a moment")
+)
 
 // Objects keeps uploaded bytes in an S3 bucket, by their SHA-256: the
 // same bytes are one object, and an object never changes.
@@ -95,16 +99,32 @@ func (o *Objects) URL(sum string) string {
 	return o.public + sum
 }
 
-// storeError wraps a store's failure: one the store answered (a refusal,
-// a missing bucket) is the wiki's problem and logged as such; one it did
-// not answer is errStorageDown, a 503 the user can retry.
+// storeError wraps a store's failure: a full store is a 507, a store
+// failing (5xx) or not answering a 503, which the user may retry; a
+// refusal or a missing bucket is the wiki's problem, a 500 logged as such.
 func storeError(op string, err error) error {
 	var api smithy.APIError
-	if errors.As(err, &api) {
+	var resp interface{ HTTPStatusCode() int }
+	switch {
+	case errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusInsufficientStorage,
+		errors.As(err, &api) && api.ErrorCode() == "InsufficientStorage":
+		return withStatus(http.StatusInsufficientStorage, &storeFailure{told: errStorageFull, cause: fmt.Errorf("%s: %w", op, err)})
+	case errors.As(err, &resp) && resp.HTTPStatusCode() >= 500:
+		return withStatus(http.StatusServiceUnavailable, &storeFailure{told: errStorageFail, cause: fmt.Errorf("%s: %w", op, err)})
+	case errors.As(err, &api):
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return withStatus(http.StatusServiceUnavailable, fmt.Errorf("%w (%s: %w)", errStorageDown, op, err))
+	return withStatus(http.StatusServiceUnavailable, &storeFailure{told: errStorageDown, cause: fmt.Errorf("%s: %w", op, err)})
 }
+
+// storeFailure is a failure of the store told to the user as told; its
+// cause (the store's answer, with its request ids) is logged, not shown.
+type storeFailure struct {
+	told, cause error
+}
+
+func (e *storeFailure) Error() string   { return e.told.Error() }
+func (e *storeFailure) Unwrap() []error { return []error{e.told, e.cause} }
 
 // objectsFromEnv reads the bucket's configuration; ok is false when
 // S3_BUCKET is unset (uploads stay in the local directory).
