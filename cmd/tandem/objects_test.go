@@ -547,3 +547,67 @@ storage:
 		t.Errorf("upload once space is freed: status %d\n%s", code, body)
 	}
 }
+
+// TestUpgradeKeepsEmbeddedStore: tandem upgrade hands the embedded
+// store's process to the new binary with the app instances: it keeps
+// serving the same process, which the new binary supervises (restarts
+// when killed).
+func TestUpgradeKeepsEmbeddedStore(t *testing.T) {
+	t.Parallel()
+	storeAddr := freeAddr(t)
+	n := startProcess(t, writeStack(t, `
+cluster: { name: shop, data_dir: "{{dir}}", zone: a }
+edge:
+  listen: "{{edge}}"
+  routes:
+    - { path: /media/, storage: web }
+    - { path: /, app: web }
+  cache: { memory: 0 }
+admin: { listen: "{{admin}}" }
+apps:
+  web:
+    command: ["{{testapp}}"]
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1, fall: 3 }
+storage:
+  store: { embedded: { listen: "`+storeAddr+`" } }
+  apps: { web: {} }
+`))
+	st := n.waitFor("a healthy instance", 30*time.Second, healthy("web", 1))
+	emb := st.Storage.Embedded
+	if emb == nil || emb.State != "running" || emb.PID == 0 {
+		t.Fatalf("embedded store in status = %+v; want it running", emb)
+	}
+	access, secret, err := storage.EmbeddedCredentials(filepath.Join(filepath.Dir(emb.Dir), "storage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backup.NewS3Bucket(backup.S3Options{Endpoint: "http://" + storeAddr, Bucket: "shop-web", PathStyle: true, AccessKey: access, SecretKey: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("an object stored before the upgrade")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := b.Put(ctx, "kept.txt", bytes.NewReader(body), int64(len(body)), backup.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitBytes(t, "http://"+n.edge+"/media/kept.txt", body, 10*time.Second)
+
+	if out, code := n.cli("upgrade", "--binary", tandemV2Bin, "--drain", "5s"); code != 0 || !strings.Contains(out, "node runs "+upgradeVersion) {
+		t.Fatalf("tandem upgrade: exit %d\n%s", code, out)
+	}
+	st = n.waitFor("the new version", 20*time.Second, func(s admin.Status) bool { return s.Version == upgradeVersion })
+	if after := st.Storage.Embedded; after == nil || after.PID != emb.PID || after.State != "running" {
+		t.Errorf("embedded store after the upgrade = %+v; want the same process (pid %d) running", after, emb.PID)
+	}
+	waitBytes(t, "http://"+n.edge+"/media/kept.txt", body, 10*time.Second)
+
+	if err := syscall.Kill(emb.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	n.waitFor("the store restarted by the new binary", 20*time.Second, func(s admin.Status) bool {
+		e := s.Storage.Embedded
+		return e != nil && e.PID != emb.PID && e.PID != 0 && e.State == "running"
+	})
+	waitBytes(t, "http://"+n.edge+"/media/kept.txt", body, 10*time.Second)
+}
