@@ -611,3 +611,68 @@ storage:
 	})
 	waitBytes(t, "http://"+n.edge+"/media/kept.txt", body, 10*time.Second)
 }
+
+// TestClusterReplicationMovesOnNodeLoss: in a cluster every node serves
+// the apps' buckets from the shared store, one node replicates (status
+// shows it there only), and when that node dies another takes the
+// replication over: a write after the loss reaches the replica.
+func TestClusterReplicationMovesOnNodeLoss(t *testing.T) {
+	t.Parallel()
+	slow(t)
+	primary, replica := startS3Server(t), startS3Server(t)
+	nodes := startCluster(t, clusterStack+`
+storage:
+  store: { s3: { endpoint: "`+primary.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
+  replica: { s3: { endpoint: "`+replica.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
+  apps: { web: {} }
+  replication: { interval: 100ms }
+`, "a")
+	replicating := func() []string {
+		var who []string
+		for _, cn := range nodes {
+			if st, err := cn.status(); err == nil && st.Storage != nil && st.Storage.Replication != nil {
+				who = append(who, cn.name)
+			}
+		}
+		return who
+	}
+	waitUntilTrue(t, "one node replicating", 30*time.Second, func() bool { return len(replicating()) == 1 })
+	if who := replicating(); who[0] != "node-a" {
+		t.Fatalf("%s replicates; want node-a, the first to start", who[0])
+	}
+	store, err := backup.NewS3Bucket(backup.S3Options{Endpoint: primary.url(), Bucket: "e2e-web", PathStyle: true, AccessKey: s3TestAccess, SecretKey: s3TestSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putObject := func(key string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		body := []byte("object " + key)
+		if _, err := store.Put(ctx, key, bytes.NewReader(body), int64(len(body)), backup.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putObject("before.txt")
+	waitUntilTrue(t, "before.txt replicated", 20*time.Second, func() bool { return replica.objects("e2e-web")["before.txt"] != "" })
+
+	nodes[0].kill(t)
+	putObject("after.txt")
+	waitUntilTrue(t, "after.txt replicated by another node", 60*time.Second, func() bool { return replica.objects("e2e-web")["after.txt"] != "" })
+	nodes = nodes[1:]
+	if who := replicating(); len(who) != 1 {
+		t.Errorf("nodes replicating after node-a's loss: %v; want one", who)
+	}
+}
+
+// waitUntilTrue polls cond every 100ms until it holds or timeout passes.
+func waitUntilTrue(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
