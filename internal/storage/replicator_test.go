@@ -230,3 +230,40 @@ func TestLagWindow(t *testing.T) {
 		t.Errorf("after a full window of 1s: p50 %s max %s; want the old lags gone", p50, m)
 	}
 }
+
+// TestResyncOnSchedule: the re-sync runs when NextResync says, and is
+// scheduled again after it.
+func TestResyncOnSchedule(t *testing.T) {
+	t.Parallel()
+	s, r := startStore(t), startStore(t)
+	pair := &Pair{Bucket: Bucket{App: "web"}, Store: s.bucket("web-files"), Replica: r.bucket("web-copy")}
+	put(t, pair.Store, "a.txt", []byte("a"))
+	var mu sync.Mutex
+	var asked []time.Time
+	repl, err := NewReplicator(ReplicatorOptions{Pairs: []*Pair{pair}, Interval: 50 * time.Millisecond, SpoolDir: t.TempDir(),
+		NextResync: func(now time.Time) time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, now)
+			return now.Add(300 * time.Millisecond)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- repl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, "scheduled re-sync", 20*time.Second, func() bool {
+		rep := repl.Status().LastResync
+		return rep != nil && rep.Reason == "schedule"
+	})
+	if rep := repl.Status().LastResync; rep.Checked != 1 || rep.Differences() != 0 {
+		t.Errorf("scheduled re-sync = %+v; want a.txt checked, in sync (copied by the polls)", rep)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) < 2 {
+		t.Errorf("NextResync asked %d times; want again after the re-sync started", len(asked))
+	}
+}
