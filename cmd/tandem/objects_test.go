@@ -246,17 +246,9 @@ func md5Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// TestWikiUploadsInEmbeddedStore: on one node, the stack's storage
-// section runs the embedded store; the wiki, told where its bucket is by
-// the conventional environment, stores an upload there through the AWS
-// SDK; its link leads to /media/, which the edge serves from the store,
-// caches (the second read a hit) and revalidates by ETag. The upload
-// outlives the instance that took it, and the node's status shows the
-// store and the bucket.
-func TestWikiUploadsInEmbeddedStore(t *testing.T) {
-	t.Parallel()
-	storeAddr := freeAddr(t)
-	n := startNode(t, `
+// wikiMediaStack is the wiki behind the edge with its bucket served at
+// /media/; a test adds its storage section.
+const wikiMediaStack = `
 cluster: { name: shop, data_dir: "{{dir}}/tandem" }
 edge:
   listen: "{{edge}}"
@@ -270,7 +262,19 @@ apps:
     instances: 2
     env: { WIKI_DATA: "{{dir}}/wiki" }
     health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1, fall: 3 }
-storage:
+`
+
+// TestWikiUploadsInEmbeddedStore: on one node, the stack's storage
+// section runs the embedded store; the wiki, told where its bucket is by
+// the conventional environment, stores an upload there through the AWS
+// SDK; its link leads to /media/, which the edge serves from the store,
+// caches (the second read a hit) and revalidates by ETag. The upload
+// outlives the instance that took it, and the node's status shows the
+// store and the bucket.
+func TestWikiUploadsInEmbeddedStore(t *testing.T) {
+	t.Parallel()
+	storeAddr := freeAddr(t)
+	n := startNode(t, wikiMediaStack+`storage:
   store: { embedded: { listen: "`+storeAddr+`" } }
   apps: { wiki: {} }
 `)
@@ -336,21 +340,7 @@ storage:
 func TestStorageFailsOverToReplica(t *testing.T) {
 	t.Parallel()
 	primary, replica := startS3Server(t), startS3Server(t)
-	n := startNode(t, `
-cluster: { name: shop, data_dir: "{{dir}}/tandem" }
-edge:
-  listen: "{{edge}}"
-  routes:
-    - { path: /media/, storage: wiki }
-    - { path: /, app: wiki }
-admin: { listen: "{{admin}}" }
-apps:
-  wiki:
-    command: ["{{wiki}}", "serve"]
-    instances: 2
-    env: { WIKI_DATA: "{{dir}}/wiki" }
-    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1, fall: 3 }
-storage:
+	n := startNode(t, wikiMediaStack+`storage:
   store: { s3: { endpoint: "`+primary.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
   replica: { s3: { endpoint: "`+replica.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
   apps: { wiki: { replica_bucket: shop-wiki-copy } }
@@ -507,20 +497,7 @@ func TestWikiUploadOnFullDisk(t *testing.T) {
 	t.Parallel()
 	objects := disktest.Mount(t, 16<<20)
 	storeAddr := freeAddr(t)
-	n := startNode(t, `
-cluster: { name: shop, data_dir: "{{dir}}/tandem" }
-edge:
-  listen: "{{edge}}"
-  routes:
-    - { path: /media/, storage: wiki }
-    - { path: /, app: wiki }
-admin: { listen: "{{admin}}" }
-apps:
-  wiki:
-    command: ["{{wiki}}", "serve"]
-    env: { WIKI_DATA: "{{dir}}/wiki" }
-    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1, fall: 3 }
-storage:
+	n := startNode(t, strings.Replace(wikiMediaStack, "instances: 2", "instances: 1", 1)+`storage:
   store: { embedded: { listen: "`+storeAddr+`", dir: "`+objects+`" } }
   apps: { wiki: {} }
 `)
