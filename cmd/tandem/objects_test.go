@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -399,6 +400,10 @@ func TestStorageFailsOverToReplica(t *testing.T) {
 	rep := final.Storage.Replication.LastResync
 	if rep.Err != "" || rep.Unresolved != 0 || rep.Failed != 0 || rep.DamagedStore+rep.DamagedReplica != 0 {
 		t.Errorf("re-sync after the outage = %+v; want no error, nothing damaged", rep)
+	}
+	if out, code := n.cli("status"); code != 0 || !strings.Contains(out, "storage "+primary.url()+"  replica "+replica.url()) ||
+		!regexp.MustCompile(`wiki +`+primary.url()+`/shop-wiki +\S+ +2 +0 `).MatchString(out) || !strings.Contains(out, "last re-sync") {
+		t.Errorf("tandem status: exit %d\n%s\nwant the store, the replica, the bucket with 2 objects and none pending, the last re-sync", code, out)
 	}
 	want := map[string]string{key: md5Hex(photo), sha256Hex(doc): md5Hex(doc)}
 	for name, got := range map[string]map[string]string{"store": primary.objects("shop-wiki"), "replica": replica.objects("shop-wiki-copy")} {
