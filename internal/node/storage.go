@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
@@ -46,7 +47,9 @@ type storagePart struct {
 	repl    *storage.Replicator // nil without a replica
 	metrics *telemetry.Replication
 
-	running *storage.Embedded // set by start; nil for an external store
+	// running is the embedded store once start has started it; nil
+	// before, and for an external store. The admin API reads it.
+	running atomic.Pointer[storage.Embedded]
 }
 
 // buildStorage builds the storage part from the stack file. It starts
@@ -220,7 +223,7 @@ func (sp *storagePart) start(ctx context.Context, n *Node, run func(string, func
 		if err != nil {
 			return err
 		}
-		sp.running = e
+		sp.running.Store(e)
 	}
 	ectx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
@@ -313,7 +316,7 @@ func (sp *storagePart) status() *admin.StorageStatus {
 		}
 		st.Buckets = append(st.Buckets, b)
 	}
-	if e := sp.running; e != nil {
+	if e := sp.running.Load(); e != nil {
 		ps := e.Status()
 		st.Embedded = &admin.EmbeddedStoreStatus{Listen: sp.embedded.Gateway.Listen, Dir: sp.embedded.Gateway.Dir, PID: ps.PID,
 			State: string(ps.State), Restarts: ps.Restarts}
