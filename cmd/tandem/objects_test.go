@@ -412,6 +412,21 @@ func TestStorageFailsOverToReplica(t *testing.T) {
 		!regexp.MustCompile(`wiki +`+primary.url()+`/shop-wiki +\S+ +2 +0 `).MatchString(out) || !strings.Contains(out, "last re-sync") {
 		t.Errorf("tandem status: exit %d\n%s\nwant the store, the replica, the bucket with 2 objects and none pending, the last re-sync", code, out)
 	}
+	metrics := adminGet(t, n, "/metrics")
+	// A copy the re-sync made before a poll saw the change has no lag.
+	if got, ok := metricValue(metrics, `tandem_storage_replication_lag_seconds_count{app="wiki"}`); !ok || got < 1 {
+		t.Errorf("/metrics: the lag histogram counts %v (found %v); want the copies' lags", got, ok)
+	}
+	for series, want := range map[string]float64{
+		`tandem_storage_replication_writes_total{app="wiki",kind="copied"}`: 2,
+		`tandem_storage_replication_pending{app="wiki"}`:                    0,
+		`tandem_storage_up{app="wiki",side="store"}`:                        1,
+		`tandem_storage_up{app="wiki",side="replica"}`:                      1,
+	} {
+		if got, ok := metricValue(metrics, series); !ok || got != want {
+			t.Errorf("/metrics: %s = %v (found %v); want %v", series, got, ok, want)
+		}
+	}
 	want := map[string]string{key: md5Hex(photo), sha256Hex(doc): md5Hex(doc)}
 	for name, got := range map[string]map[string]string{"store": primary.objects("shop-wiki"), "replica": replica.objects("shop-wiki-copy")} {
 		if fmt.Sprint(got) != fmt.Sprint(want) {

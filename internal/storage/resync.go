@@ -41,16 +41,16 @@ func (r *Replicator) repair(ctx context.Context, rp repair) error {
 		if err != nil {
 			return err
 		}
-		if b.indexed {
-			b.index[rp.key] = etag
+		if b.indexed { // counted as a poll's copy, with its lag if a poll saw it
+			r.outcome(b, change{key: rp.key}, etag, false, nil)
 		}
 	case deleteReplica:
 		deleted, err := deleteCopy(ctx, rp.pair, rp.key)
 		if err != nil {
 			return err
 		}
-		if deleted && b.indexed {
-			delete(b.index, rp.key)
+		if b.indexed {
+			r.outcome(b, change{key: rp.key, delete: true}, "", deleted, nil)
 		}
 	case restorePrimary:
 		return restoreObject(ctx, rp.pair, rp.key, rp.etag, r.opts.SpoolDir)
