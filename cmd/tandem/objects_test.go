@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -131,6 +132,9 @@ func (s *s3Server) objects(bucket string) map[string]string {
 	out := make(map[string]string)
 	err = b.List(ctx, func(o backup.BucketObject) error {
 		rc, _, err := b.Get(ctx, o.Key)
+		if errors.Is(err, backup.ErrNotFound) {
+			return nil // deleted since the listing
+		}
 		if err != nil {
 			return err
 		}

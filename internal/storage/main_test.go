@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -169,6 +170,9 @@ func contents(t testing.TB, b *backup.S3Bucket) map[string]string {
 	out := make(map[string]string)
 	err := b.List(ctx, func(o backup.BucketObject) error {
 		rc, _, err := b.Get(ctx, o.Key)
+		if errors.Is(err, backup.ErrNotFound) {
+			return nil // deleted since the listing
+		}
 		if err != nil {
 			return err
 		}
