@@ -200,8 +200,12 @@ func (sp *storagePart) replicator(n *Node) (*storage.Replicator, error) {
 	})
 }
 
-// replicationSamples are the replication's metrics at a scrape.
+// replicationSamples are the replication's metrics at a scrape: none on
+// a node that does not replicate, which knows nothing current of it.
 func (sp *storagePart) replicationSamples() []telemetry.ReplicationSample {
+	if !sp.repl.Running() {
+		return nil
+	}
 	st := sp.repl.Status()
 	var out []telemetry.ReplicationSample
 	for _, b := range st.Buckets {
