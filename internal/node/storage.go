@@ -109,6 +109,11 @@ func (sp *storagePart) storeEndpoint(n *Node) (storage.Endpoint, error) {
 		return e, nil
 	}
 	emb := st.Store.Embedded
+	if n.opts.Join != "" {
+		// Each node would run a store of its own: the apps on different
+		// nodes would not see the same bucket.
+		return storage.Endpoint{}, errors.New("storage.store: a node joining a cluster cannot use the embedded store, which lives on one node's disk: give storage.store.s3, a store every node reaches")
+	}
 	stateDir := filepath.Join(n.st.Cluster.DataDir, "storage") // not below dir: versitygw refuses metadata inside its root
 	access, secret := emb.AccessKey, emb.SecretKey
 	if access == "" {
