@@ -684,3 +684,23 @@ func waitUntilTrue(t *testing.T, what string, timeout time.Duration, cond func()
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestEmbeddedStoreRefusedOnJoin: a node joining a cluster does not run
+// an embedded store of its own, which its apps alone would see.
+func TestEmbeddedStoreRefusedOnJoin(t *testing.T) {
+	t.Parallel()
+	sf := writeStack(t, `
+cluster: { data_dir: "{{dir}}/tandem" }
+edge: { listen: "{{edge}}" }
+admin: { listen: "{{admin}}" }
+apps:
+  web:
+    command: ["{{testapp}}"]
+storage:
+  apps: { web: {} }
+`)
+	out, code := runCLI(t, "up", "-f", sf.path, "--join", "tdm1.not-a-token")
+	if code == 0 || !strings.Contains(out, "a node joining a cluster cannot use the embedded store") {
+		t.Errorf("tandem up --join with an embedded store: exit %d\n%s\nwant a refusal naming storage.store", code, tail(out, 5))
+	}
+}

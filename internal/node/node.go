@@ -134,6 +134,9 @@ func New(opts Options) (_ *Node, err error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st := opts.Stack
+	if err := checkStorage(st, opts.Join); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
 	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(st), upgrades: make(chan upgradeJob)}
 	if h := opts.Handover; h != nil {
 		u := h.st.Upgrade // how it ended is known once the node has taken over (Run)

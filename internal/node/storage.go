@@ -52,6 +52,20 @@ type storagePart struct {
 	running atomic.Pointer[storage.Embedded]
 }
 
+// errEmbeddedJoin refuses an embedded store on a node joining a cluster:
+// each node would run a store of its own, and the apps on different nodes
+// would not see the same bucket.
+var errEmbeddedJoin = errors.New("storage.store: a node joining a cluster cannot use the embedded store, which lives on one node's disk: give storage.store.s3, a store every node reaches")
+
+// checkStorage refuses what the stack file's checks cannot see: an
+// embedded store on a node that joins a cluster.
+func checkStorage(st *config.Stack, join string) error {
+	if join != "" && st.Storage != nil && st.Storage.Store.Embedded != nil {
+		return errEmbeddedJoin
+	}
+	return nil
+}
+
 // buildStorage builds the storage part from the stack file. It starts
 // nothing; the embedded store's credentials are read, or made on the
 // first start.
@@ -109,11 +123,6 @@ func (sp *storagePart) storeEndpoint(n *Node) (storage.Endpoint, error) {
 		return e, nil
 	}
 	emb := st.Store.Embedded
-	if n.opts.Join != "" {
-		// Each node would run a store of its own: the apps on different
-		// nodes would not see the same bucket.
-		return storage.Endpoint{}, errors.New("storage.store: a node joining a cluster cannot use the embedded store, which lives on one node's disk: give storage.store.s3, a store every node reaches")
-	}
 	stateDir := filepath.Join(n.st.Cluster.DataDir, "storage") // not below dir: versitygw refuses metadata inside its root
 	access, secret := emb.AccessKey, emb.SecretKey
 	if access == "" {
