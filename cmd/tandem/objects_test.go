@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -402,5 +403,49 @@ storage:
 	out, code := runCLI(t, "up", "-f", sf.path, "--join", "tdm1.not-a-token")
 	if code == 0 || !strings.Contains(out, "a node joining a cluster cannot use the embedded store") {
 		t.Errorf("tandem up --join with an embedded store: exit %d\n%s\nwant a refusal naming storage.store", code, tail(out, 5))
+	}
+}
+
+// TestWikiUploadsSurviveNodeLoss: the wiki on the stack's PostgreSQL
+// across three nodes, its uploads in a store every node reaches. An
+// upload made through one node is served by every node's edge; SIGKILL
+// of the node holding the database's primary loses no upload, and the
+// wiki takes uploads again once the database has failed over.
+func TestWikiUploadsSurviveNodeLoss(t *testing.T) {
+	t.Parallel()
+	slow(t)
+	store := startS3Server(t)
+	pgport, dbport := freePortOn(t, "127.0.0.1"), freePortOn(t, "127.0.0.1")
+	tmpl := strings.NewReplacer("{{pgport}}", strconv.Itoa(pgport), "{{dbport}}", strconv.Itoa(dbport),
+		"  cache: { memory: 0 }\n", "  cache: { memory: 16MiB }\n  routes:\n    - { path: /media/, storage: web }\n    - { path: /, app: web }\n").Replace(databaseStack) + `
+storage:
+  store: { s3: { endpoint: "` + store.url() + `", access_key: ` + s3TestAccess + `, secret_key: ` + s3TestSecret + ` } }
+  apps: { web: {} }
+`
+	nodes := startCluster(t, tmpl, "a")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	waitDatabase(t, c, "node-a", true, 90*time.Second)
+
+	u := newWikiUser(t, "http://"+c.edge, "alice")
+	photo := randomBytes(t, 100<<10)
+	if code, body := u.upload("photo.png", photo); code != http.StatusSeeOther {
+		t.Fatalf("upload through node-c: status %d\n%s", code, body)
+	}
+	loc := u.fileURL("photo.png")
+	for _, n := range nodes {
+		waitBytes(t, "http://"+n.edge+loc, photo, 10*time.Second)
+	}
+
+	a.kill(t)
+	waitDatabase(t, c, "node-b", false, 60*time.Second)
+	for _, n := range []*clusterNode{b, c} {
+		waitBytes(t, "http://"+n.edge+loc, photo, 10*time.Second)
+	}
+	doc := randomBytes(t, 10<<10)
+	waitUpload(t, u, "after-loss.txt", doc, 30*time.Second)
+	ub := newWikiUser(t, "http://"+b.edge, "bob")
+	waitBytes(t, "http://"+b.edge+ub.fileURL("after-loss.txt"), doc, 10*time.Second)
+	if got := store.objects("e2e-web"); len(got) != 2 || got[sha256Hex(photo)] != md5Hex(photo) || got[sha256Hex(doc)] != md5Hex(doc) {
+		t.Errorf("the store holds %v; want both uploads", got)
 	}
 }
