@@ -26,6 +26,7 @@ func newTestBucket(t *testing.T, g *gateway, bucket, secret string) *S3Bucket {
 }
 
 func TestS3BucketEnsure(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -51,6 +52,7 @@ func TestS3BucketEnsure(t *testing.T) {
 }
 
 func TestS3BucketObjects(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
