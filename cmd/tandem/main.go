@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/tandem-run/tandem/internal/cli"
+	"github.com/tandem-run/tandem/internal/storage"
 	"github.com/tandem-run/tandem/internal/supervise"
 )
 
@@ -18,6 +19,11 @@ func main() {
 	// kills the app processes if tandem dies. Nothing else may run first.
 	if len(os.Args) > 1 && os.Args[1] == supervise.KeeperArg {
 		os.Exit(supervise.KeeperMain())
+	}
+	// The node runs this binary as its embedded object store (a hidden
+	// mode): a supervised process of its own.
+	if len(os.Args) > 1 && os.Args[1] == storage.GatewayArg {
+		os.Exit(storage.GatewayMain(os.Args[2:], os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tandem-run/tandem/internal/cli"
+	"github.com/tandem-run/tandem/internal/storage"
 )
 
 // The end-to-end tests drive tandem the way a user does: a stack file,
@@ -44,6 +45,10 @@ var (
 const programEnv = "TANDEM_E2E_PROGRAM"
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == storage.GatewayArg {
+		// A node in this process runs this binary as its embedded store.
+		os.Exit(storage.GatewayMain(os.Args[2:], os.Stderr))
+	}
 	switch program() {
 	case "tandem":
 		main() // exits

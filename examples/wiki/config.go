@@ -22,6 +22,9 @@ type Config struct {
 	UploadDir   string // $WIKI_DATA/uploads
 	PurgeURL    string // TANDEM_PURGE_URL; empty means edits purge nothing
 	Instance    string // TANDEM_INSTANCE; empty means no X-Instance header
+	// Objects is the S3 bucket uploads go to (S3_BUCKET and the AWS
+	// SDK's variables); nil keeps them in UploadDir.
+	Objects *ObjectsConfig
 }
 
 // configFromEnv reads the configuration through getenv (os.Getenv in main,
@@ -67,6 +70,12 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return Config{}, fmt.Errorf("TANDEM_PURGE_URL: %q is not an absolute http(s) URL", c.PurgeURL)
 		}
+	}
+	switch oc, ok, err := objectsFromEnv(getenv); {
+	case err != nil:
+		return Config{}, err
+	case ok:
+		c.Objects = &oc
 	}
 	if len(c.Instance) > 100 || strings.ContainsFunc(c.Instance, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return Config{}, fmt.Errorf("TANDEM_INSTANCE: must be at most 100 printable characters")

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"maps"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,43 @@ func TestConfigFromEnv(t *testing.T) {
 	c, _ = configFromEnv(envFunc(map[string]string{"WIKI_DATA": "/srv/wiki"}))
 	if c.UploadDir != "/srv/wiki/uploads" {
 		t.Errorf("UploadDir = %q; want /srv/wiki/uploads", c.UploadDir)
+	}
+}
+
+func TestObjectsFromEnv(t *testing.T) {
+	t.Parallel()
+	store := map[string]string{"S3_BUCKET": "shop-wiki", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:7480", "S3_FORCE_PATH_STYLE": "true", "S3_PUBLIC_URL": "/media/"}
+	with := func(k, v string) map[string]string {
+		m := maps.Clone(store)
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want *ObjectsConfig
+		err  string
+	}{
+		{"no bucket: the upload directory", map[string]string{"AWS_ENDPOINT_URL_S3": "http://x"}, nil, ""},
+		{"tandem's environment", store, &ObjectsConfig{Bucket: "shop-wiki", PathStyle: true, PublicURL: "/media/"}, ""},
+		{"AWS S3 by region", map[string]string{"S3_BUCKET": "b", "AWS_REGION": "eu-west-1"}, &ObjectsConfig{Bucket: "b"}, ""},
+		{"nowhere", with("AWS_ENDPOINT_URL_S3", ""), nil, "neither AWS_ENDPOINT_URL_S3 nor AWS_REGION"},
+		{"bad path style", with("S3_FORCE_PATH_STYLE", "yes please"), nil, "S3_FORCE_PATH_STYLE"},
+	} {
+		c, err := configFromEnv(func(k string) string { return tc.env[k] })
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: configFromEnv = %v; want an error naming %s", tc.name, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%s: configFromEnv: %v", tc.name, err)
+		case !reflect.DeepEqual(c.Objects, tc.want):
+			t.Errorf("%s: Objects = %+v; want %+v", tc.name, c.Objects, tc.want)
+		}
 	}
 }

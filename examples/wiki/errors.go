@@ -42,6 +42,9 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &se):
 		status, msg = se.status, se.Error()
+		if sf := (*storeFailure)(nil); errors.As(err, &sf) {
+			a.log.Warn("file store failed", "method", r.Method, "path", r.URL.Path, "err", sf.cause)
+		}
 	case errors.As(err, &tooBig):
 		status, msg = http.StatusRequestEntityTooLarge, "The request is too large."
 	case errors.Is(err, ErrNotFound):

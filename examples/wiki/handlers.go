@@ -44,7 +44,10 @@ type AppOptions struct {
 	Purger    *Purger
 	Logger    *slog.Logger
 	Instance  string // shown in X-Instance and the footer; may be empty
-	UploadDir string // where uploaded bytes live
+	UploadDir string // where uploaded bytes live; with Objects, where they wait to be sent
+	// Objects, if not nil, is the S3 bucket that keeps the uploaded
+	// bytes instead of UploadDir.
+	Objects *Objects
 }
 
 // App is the wiki's HTTP side. It holds no per-user state: sessions,
@@ -56,6 +59,7 @@ type App struct {
 	log       *slog.Logger
 	instance  string
 	uploadDir string
+	objects   *Objects                      // nil: uploads in uploadDir
 	pages     map[string]*template.Template // by file name, e.g. "page.html"
 	build     string                        // templates' hash + markupVersion, for ETags
 }
@@ -66,7 +70,7 @@ func NewApp(o AppOptions) (*App, error) {
 		return nil, fmt.Errorf("create upload directory: %w", err)
 	}
 	a := &App{store: o.Store, purger: o.Purger, log: o.Logger, instance: o.Instance,
-		uploadDir: o.UploadDir, pages: map[string]*template.Template{}}
+		uploadDir: o.UploadDir, objects: o.Objects, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{
 		"display":  displayTitle,
 		"pagePath": titlePath,

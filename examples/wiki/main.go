@@ -36,7 +36,9 @@ const usage = `usage: wiki [serve|migrate]
   serve    run the web server on $PORT (the default)
   migrate  create or upgrade the database schema, then exit
 
-Environment: PORT, DATABASE_URL, WIKI_DATA, TANDEM_PURGE_URL, TANDEM_INSTANCE.
+Environment: PORT, DATABASE_URL, WIKI_DATA, TANDEM_PURGE_URL, TANDEM_INSTANCE;
+S3_BUCKET (with AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_REGION, S3_FORCE_PATH_STYLE, S3_PUBLIC_URL) keeps uploads in S3.
 `
 
 func main() {
@@ -131,8 +133,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.PurgeURL != "" {
 		purger = NewPurger(cfg.PurgeURL)
 	}
+	var objects *Objects
+	if cfg.Objects != nil {
+		if objects, err = NewObjects(ctx, *cfg.Objects); err != nil {
+			return err
+		}
+	}
 	app, err := NewApp(AppOptions{Store: store, Purger: purger, Logger: log,
-		Instance: cfg.Instance, UploadDir: cfg.UploadDir})
+		Instance: cfg.Instance, UploadDir: cfg.UploadDir, Objects: objects})
 	if err != nil {
 		return err
 	}
@@ -151,7 +159,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "port", cfg.Port, "addr", ln.Addr().String(), "db", cfg.Database(),
-		"purge_url", cfg.PurgeURL)
+		"purge_url", cfg.PurgeURL, "uploads", uploadsWhere(cfg))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -174,4 +182,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// uploadsWhere says where uploads go, for the log.
+func uploadsWhere(cfg Config) string {
+	if cfg.Objects != nil {
+		return "s3 bucket " + cfg.Objects.Bucket
+	}
+	return cfg.UploadDir
 }

@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"time"
 )
 
@@ -81,13 +81,21 @@ func (a *App) upload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	f, err := a.storeBlob(src)
+	f, tmp, err := a.spoolUpload(src)
 	if err != nil {
 		return err
 	}
 	f.Name, f.UploadedBy, f.Created = name, sess.Username, time.Now().UTC().Truncate(time.Second)
 	if f.ContentType = mime.TypeByExtension(filepath.Ext(name)); f.ContentType == "" {
 		f.ContentType = f.sniffed
+	}
+	if a.objects != nil {
+		err = a.putObject(r.Context(), tmp, f.File)
+	} else {
+		err = a.keepBlob(tmp, f.SHA256)
+	}
+	if err != nil {
+		return err
 	}
 	if err := a.store.AddFile(r.Context(), f.File); err != nil {
 		return err // a blob without a row is harmless: same bytes, same blob
@@ -102,49 +110,60 @@ type blob struct {
 	sniffed string // content type guessed from the first bytes
 }
 
-// storeBlob writes src into the upload directory under its SHA-256:
-// temporary file, fsync, rename, fsync the directory. Names chosen by
-// users never reach the file system, and identical bytes share one blob.
-func (a *App) storeBlob(src io.Reader) (blob, error) {
+// spoolUpload writes src to a temporary file in the upload directory,
+// hashing it, and returns it open: keepBlob or putObject takes it from
+// there, and removes it.
+func (a *App) spoolUpload(src io.Reader) (blob, *os.File, error) {
 	head := make([]byte, 512)
 	n, err := io.ReadFull(src, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return blob{}, fmt.Errorf("read upload: %w", err)
+		return blob{}, nil, fmt.Errorf("read upload: %w", err)
 	}
 	head = head[:n]
 
 	tmp, err := os.CreateTemp(a.uploadDir, ".upload-*")
 	if err != nil {
-		return blob{}, fmt.Errorf("store upload: %w", err)
+		return blob{}, nil, fmt.Errorf("store upload: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	defer tmp.Close()
+	fail := func(err error) (blob, *os.File, error) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return blob{}, nil, err
+	}
 	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes it 0600
-		return blob{}, fmt.Errorf("store upload: %w", err)
+		return fail(fmt.Errorf("store upload: %w", err))
 	}
-
 	h := sha256.New()
 	size, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(io.MultiReader(bytes.NewReader(head), src), maxUpload+1))
 	if err != nil {
-		return blob{}, fmt.Errorf("store upload: %w", err)
+		return fail(fmt.Errorf("store upload: %w", err))
 	}
 	if size > maxUpload {
-		return blob{}, withStatus(http.StatusRequestEntityTooLarge, fmt.Errorf("a file is at most %d MiB", maxUpload>>20))
-	}
-	if err := tmp.Sync(); err != nil {
-		return blob{}, fmt.Errorf("store upload: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return blob{}, fmt.Errorf("store upload: %w", err)
+		return fail(withStatus(http.StatusRequestEntityTooLarge, fmt.Errorf("a file is at most %d MiB", maxUpload>>20)))
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
+	return blob{File: File{SHA256: sum, Size: size}, sniffed: http.DetectContentType(head)}, tmp, nil
+}
+
+// keepBlob moves a spooled upload into the upload directory under its
+// SHA-256: fsync, rename, fsync the directory. Names chosen by users
+// never reach the file system, and identical bytes share one blob.
+func (a *App) keepBlob(tmp *os.File, sum string) error {
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	defer tmp.Close()
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("store upload: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("store upload: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), filepath.Join(a.uploadDir, sum)); err != nil {
-		return blob{}, fmt.Errorf("store upload: %w", err)
+		return fmt.Errorf("store upload: %w", err)
 	}
 	if err := syncDir(a.uploadDir); err != nil {
-		return blob{}, fmt.Errorf("store upload: %w", err)
+		return fmt.Errorf("store upload: %w", err)
 	}
-	return blob{File: File{SHA256: sum, Size: size}, sniffed: http.DetectContentType(head)}, nil
+	return nil
 }
 
 func syncDir(dir string) error {
@@ -168,23 +187,59 @@ func (a *App) file(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if a.objects != nil {
+		return a.objectFile(w, r, f)
+	}
 	content, err := os.Open(filepath.Join(a.uploadDir, f.SHA256))
 	if err != nil {
 		return fmt.Errorf("open upload %q: %w", name, err)
 	}
 	defer content.Close()
+	fileHeaders(w.Header(), f)
+	http.ServeContent(w, r, "", f.Created, content)
+	return nil
+}
 
-	h := w.Header()
+// fileHeaders are the fields every answer with an upload's bytes has.
+func fileHeaders(h http.Header, f File) {
 	h.Set("Content-Type", f.ContentType)
 	h.Set("ETag", `"`+f.SHA256+`"`)
 	h.Set("Cache-Control", cacheFiles)
 	h.Set("Surrogate-Key", "files")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'")
-	mediaType, _, _ := strings.Cut(f.ContentType, ";")
-	if !inlineTypes[strings.TrimSpace(mediaType)] {
-		h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	if d := disposition(f); d != "" {
+		h.Set("Content-Disposition", d)
 	}
-	http.ServeContent(w, r, "", f.Created, content)
+}
+
+// objectFile serves an upload kept in the object store: a redirect to
+// its public URL, where the edge serves it from the store (a name's
+// object never changes, so the redirect is cached as the file would be);
+// else its bytes, read from the store.
+func (a *App) objectFile(w http.ResponseWriter, r *http.Request, f File) error {
+	if u := a.objects.URL(f.SHA256); u != "" {
+		w.Header().Set("Cache-Control", cacheFiles)
+		w.Header().Set("Surrogate-Key", "files")
+		http.Redirect(w, r, u, http.StatusFound)
+		return nil
+	}
+	if match := r.Header.Get("If-None-Match"); match == `"`+f.SHA256+`"` {
+		fileHeaders(w.Header(), f)
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	body, err := a.objects.Open(r.Context(), f.SHA256)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	fileHeaders(w.Header(), f)
+	w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	if r.Method != http.MethodHead {
+		if _, err := io.Copy(w, body); err != nil {
+			a.log.Warn("upload not sent in full", "name", f.Name, "err", err)
+		}
+	}
 	return nil
 }

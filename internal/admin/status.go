@@ -22,6 +22,8 @@ type Status struct {
 	Database *DatabaseStatus `json:"database,omitempty"`
 	// Sites are the stack's sites; nil when the stack has none.
 	Sites *SitesStatus `json:"sites,omitempty"`
+	// Storage is the apps' object storage; nil when the stack has none.
+	Storage *StorageStatus `json:"storage,omitempty"`
 
 	// Upgrade is the last upgrade of the node's binary in place (tandem
 	// upgrade), while it runs and once it ended; nil if none since the

@@ -62,6 +62,10 @@ type Options struct {
 	// OnChange is told when the app's instances or their health change,
 	// so that they are published; it must not block. nil ignores them.
 	OnChange func()
+	// Env, if set, returns what the app's processes get besides the
+	// node's environment (before the release's env, which may override
+	// it): the app's bucket (S3_*). It is called for each process.
+	Env func() []string
 	// Logger receives the app's log; nil discards it.
 	Logger *slog.Logger
 }

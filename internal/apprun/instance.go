@@ -90,6 +90,9 @@ func (a *App) releaseEnv(rel deploy.Release) []string {
 	a.mu.Lock()
 	env := slices.Clone(a.env)
 	a.mu.Unlock()
+	if a.opts.Env != nil {
+		env = append(env, a.opts.Env()...)
+	}
 	for _, k := range sortedKeys(rel.Env) {
 		env = append(env, k+"="+rel.Env[k])
 	}

@@ -80,6 +80,20 @@ func NewS3Store(o S3Options) (*S3Store, error) {
 	if o.PartSize < minPartSize {
 		return nil, fmt.Errorf("s3 store: part size %d is below S3's minimum of 5 MiB", o.PartSize)
 	}
+	client, err := newS3Client(o)
+	if err != nil {
+		return nil, err
+	}
+	name := "s3://" + o.Bucket + "/" + o.Prefix
+	if o.Endpoint != "" {
+		name = strings.TrimSuffix(o.Endpoint, "/") + "/" + o.Bucket + "/" + o.Prefix
+	}
+	return &S3Store{client: client, bucket: o.Bucket, prefix: o.Prefix, partSize: o.PartSize, name: name}, nil
+}
+
+// newS3Client makes the client of o's endpoint, shared by S3Store and
+// S3Bucket. It does no I/O.
+func newS3Client(o S3Options) (*s3.Client, error) {
 	if o.Region == "" {
 		o.Region = "us-east-1"
 	}
@@ -107,11 +121,7 @@ func NewS3Store(o S3Options) (*S3Store, error) {
 	if o.Endpoint != "" {
 		opts.BaseEndpoint = aws.String(o.Endpoint)
 	}
-	name := "s3://" + o.Bucket + "/" + o.Prefix
-	if o.Endpoint != "" {
-		name = strings.TrimSuffix(o.Endpoint, "/") + "/" + o.Bucket + "/" + o.Prefix
-	}
-	return &S3Store{client: s3.New(opts), bucket: o.Bucket, prefix: o.Prefix, partSize: o.PartSize, name: name}, nil
+	return s3.New(opts), nil
 }
 
 func s3HTTPClient(o S3Options) (*awshttp.BuildableClient, error) {

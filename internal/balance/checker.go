@@ -96,15 +96,22 @@ func (p *Pool) probe(ctx context.Context, t *target) error {
 	h := p.opts.Health
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.checkURL, nil)
 	if err != nil {
 		return fmt.Errorf("health check: %w", err)
 	}
-	if h.Host != "" {
+	switch {
+	case t.Host != "":
+		req.Host = t.Host
+	case h.Host != "" && t.URL == nil:
 		req.Host = h.Host
 	}
 	req.Header.Set("User-Agent", "tandem-health-check")
-	resp, err := p.checks.RoundTrip(req)
+	rt := http.RoundTripper(p.checks)
+	if t.Transport != nil {
+		rt = t.Transport
+	}
+	resp, err := rt.RoundTrip(req)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("health check: no answer within %s: %w", h.Timeout, err)
 	}

@@ -32,6 +32,18 @@
 // through [Pool.LocalTransport], which never chooses a Remote target, so that
 // no request travels on to a third node.
 //
+// # Services reached by URL
+//
+// A target with a URL (Target.URL) is a service tandem does not run: an
+// S3-compatible store, an existing backend put behind the edge. Its
+// attempts and health checks go to the URL's scheme and host, with the
+// URL's path before the request's and the target's own Host header, if
+// it has one; https uses Options.TLS, and a target may bring its own
+// Transport (one that signs requests). Targets have priorities
+// (Target.Priority), as HAProxy has backup servers: requests go to the
+// targets of the lowest priority that has an eligible one, and panic
+// mode comes only after every priority was tried.
+//
 // # Retries
 //
 // An attempt that fails before any response arrived is retried on a target

@@ -2,6 +2,7 @@ package balance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,12 @@ type Options struct {
 	// failures are recognised as *net.OpError with Op "dial", as net.Dialer
 	// reports them; a Transport that dials otherwise loses retries on them.
 	Transport http.RoundTripper
+
+	// TLS configures the connections of the pool's own transports to
+	// https URL targets (see Target.URL): the CA to trust, the server
+	// name to verify. nil means the system's roots and the URL's host.
+	// Ignored when Transport is set, and for targets with a Transport.
+	TLS *tls.Config
 
 	// RemoteTransport sends attempts to Remote targets: HTTPS to another
 	// node's node-to-node listener, with the client certificate that

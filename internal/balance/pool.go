@@ -3,11 +3,14 @@ package balance
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +40,11 @@ type Pool struct {
 
 	targets atomic.Pointer[[]*target] // sorted by ID; replaced, never modified
 	own     atomic.Pointer[[]*target] // the targets that are not Remote, likewise
+	// levels and ownLevels group targets and own by Priority, lowest
+	// first; nil while every target has priority 0, as for an app's
+	// instances, so that their requests pay nothing for priorities.
+	levels    atomic.Pointer[[][]*target]
+	ownLevels atomic.Pointer[[][]*target]
 
 	mu      sync.Mutex // guards the fields below and target.stop
 	byID    map[string]*target
@@ -124,25 +132,26 @@ func (p *Pool) startWatcherLocked(t *target) {
 // Add adds a target. It is not eligible until Rise consecutive health
 // checks passed (at once if checks are disabled).
 func (p *Pool) Add(tg Target) error {
-	if tg.ID == "" || tg.Addr == "" {
-		return fmt.Errorf("add target %q to %s: id and addr must not be empty", tg.ID, p.opts.App)
+	if tg.URL != nil && tg.Addr == "" {
+		tg.Addr = tg.URL.Host
 	}
-	if tg.Weight < 0 || tg.Weight > maxWeight {
-		return fmt.Errorf("add target %s to %s: weight %d: must be between 0 and %d", tg.ID, p.opts.App, tg.Weight, maxWeight)
-	}
-	if tg.Remote && p.opts.RemoteTransport == nil {
-		return fmt.Errorf("add target %s to %s: remote target without a remote transport in the pool's options", tg.ID, p.opts.App)
+	if err := p.checkTarget(tg); err != nil {
+		return fmt.Errorf("add target %q to %s: %w", tg.ID, p.opts.App, err)
 	}
 	t := &target{
-		Target:  tg,
-		local:   tg.Zone == "" || p.opts.Zone == "" || tg.Zone == p.opts.Zone,
-		url:     "http://" + tg.Addr + p.opts.Health.Path,
-		wake:    make(chan struct{}, 1),
-		health:  newHealthState(p.opts.Health.Rise, p.opts.Health.Fall),
-		outlier: newOutlier(p.opts.Passive),
+		Target:   tg,
+		local:    tg.Zone == "" || p.opts.Zone == "" || tg.Zone == p.opts.Zone,
+		checkURL: "http://" + tg.Addr + p.opts.Health.Path,
+		wake:     make(chan struct{}, 1),
+		health:   newHealthState(p.opts.Health.Rise, p.opts.Health.Fall),
+		outlier:  newOutlier(p.opts.Passive),
+	}
+	if u := tg.URL; u != nil {
+		t.base = &url.URL{Scheme: u.Scheme, Host: u.Host}
+		t.checkURL = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/") + p.opts.Health.Path
 	}
 	t.weight.Store(int64(max(tg.Weight, 1)))
-	if !tg.Remote && p.ownTrans != nil {
+	if !tg.Remote && p.ownTrans != nil && tg.Transport == nil && (tg.URL == nil || tg.URL.Scheme == "http") {
 		// The targets' own connections dial as the pool's Transport does.
 		t.conns = newConns(tg.Addr, p.ownTrans.DialContext, max(p.opts.UpstreamTimeout, 0))
 	}
@@ -158,6 +167,32 @@ func (p *Pool) Add(tg Target) error {
 	p.byID[tg.ID] = t
 	p.publishLocked()
 	p.startWatcherLocked(t)
+	return nil
+}
+
+// checkTarget says what is wrong with a target Add was given, if
+// anything.
+func (p *Pool) checkTarget(tg Target) error {
+	switch {
+	case tg.ID == "" || tg.Addr == "":
+		return errors.New("id and addr must not be empty")
+	case tg.Weight < 0 || tg.Weight > maxWeight:
+		return fmt.Errorf("weight %d: must be between 0 and %d", tg.Weight, maxWeight)
+	case tg.Priority < 0:
+		return fmt.Errorf("priority %d: must not be negative", tg.Priority)
+	case tg.Remote && p.opts.RemoteTransport == nil:
+		return errors.New("remote target without a remote transport in the pool's options")
+	}
+	if u := tg.URL; u != nil {
+		switch {
+		case tg.Remote:
+			return errors.New("a URL target cannot be remote")
+		case u.Scheme != "http" && u.Scheme != "https":
+			return fmt.Errorf("url %s: scheme must be http or https", u.Redacted())
+		case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+			return fmt.Errorf("url %s: must be scheme://host[:port][/path], without user, query or fragment", u.Redacted())
+		}
+	}
 	return nil
 }
 
@@ -192,6 +227,8 @@ func (p *Pool) publishLocked() {
 	own := slices.DeleteFunc(slices.Clone(ts), func(t *target) bool { return t.Remote })
 	p.targets.Store(&ts)
 	p.own.Store(&own)
+	p.levels.Store(byPriority(ts))
+	p.ownLevels.Store(byPriority(own))
 }
 
 func (p *Pool) lookup(op, id string) (*target, error) {
@@ -292,12 +329,16 @@ func (p *Pool) status(t *target) TargetStatus {
 		ID:       t.ID,
 		Addr:     t.Addr,
 		Zone:     t.Zone,
+		Priority: t.Priority,
 		Remote:   t.Remote,
 		Weight:   int(t.weight.Load()),
 		InFlight: t.inflight.Load(),
 		Requests: t.requests.Load(),
 		Failures: t.failures.Load(),
 		Latency:  time.Duration(math.Float64frombits(t.latency.Load())),
+	}
+	if t.base != nil {
+		s.URL = t.base.String()
 	}
 	if until := t.ejectedUntil.Load(); until > now {
 		s.EjectedUntil = p.epoch.Add(time.Duration(until))

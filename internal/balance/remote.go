@@ -3,6 +3,7 @@ package balance
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // AppHeader is the request header that tells a node receiving a request
@@ -21,6 +22,9 @@ const AppHeader = "Tandem-App"
 func (p *Pool) address(out *outRequest, t *target) http.RoundTripper {
 	out.r.URL = &out.u
 	out.u.Host = t.Addr
+	if t.base != nil {
+		return p.addressURL(out, t)
+	}
 	if t.Remote {
 		out.u.Scheme = "https"
 		h := out.r.Header.Clone()
@@ -40,6 +44,34 @@ func (p *Pool) address(out *outRequest, t *target) http.RoundTripper {
 		delete(out.r.Header, AppHeader)
 	}
 	if t.conns != nil && direct(&out.r) {
+		return t.conns
+	}
+	return p.transport
+}
+
+// addressURL points out at a URL target: its scheme and host, its path
+// before the request's, its Host header if it has one. The request's
+// header map is copied only when AppHeader must go.
+func (p *Pool) addressURL(out *outRequest, t *target) http.RoundTripper {
+	out.u.Scheme = t.base.Scheme
+	if base := strings.TrimSuffix(t.URL.Path, "/"); base != "" {
+		escaped := strings.TrimSuffix(t.URL.EscapedPath(), "/") + out.u.EscapedPath()
+		out.u.Path, out.u.RawPath = base+out.u.Path, ""
+		if escaped != out.u.EscapedPath() {
+			out.u.RawPath = escaped // keep the request's own escaping (%2F stays)
+		}
+	}
+	if t.Host != "" {
+		out.r.Host = t.Host
+	}
+	if _, ok := out.r.Header[AppHeader]; ok {
+		out.r.Header = out.r.Header.Clone()
+		delete(out.r.Header, AppHeader)
+	}
+	switch {
+	case t.Transport != nil:
+		return t.Transport
+	case t.conns != nil && direct(&out.r):
 		return t.conns
 	}
 	return p.transport

@@ -84,12 +84,17 @@ func (p *Pool) next(now int64, tried []*target, ownNode bool) *target {
 // acquire picks a target, not a Remote one if ownNode is set, and counts a
 // request in flight on it.
 func (p *Pool) acquire(now int64, tried []*target, ownNode bool) *target {
-	ts := *p.targets.Load()
+	ts, levels := *p.targets.Load(), p.levels.Load()
 	if ownNode {
-		ts = *p.own.Load()
+		ts, levels = *p.own.Load(), p.ownLevels.Load()
 	}
 	for {
-		t := pick(ts, now, tried, rand.Uint64(), p.spill)
+		var t *target
+		if levels == nil {
+			t = pick(ts, now, tried, rand.Uint64(), p.spill)
+		} else {
+			t = pickLevels(*levels, now, tried, rand.Uint64(), p.spill)
+		}
 		if t == nil {
 			return nil
 		}

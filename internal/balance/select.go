@@ -1,6 +1,10 @@
 package balance
 
-import "math"
+import (
+	"cmp"
+	"math"
+	"slices"
+)
 
 // pick chooses the target for one attempt among ts, never one in tried, by
 // power of two choices: two distinct candidates are drawn at random and the
@@ -104,4 +108,42 @@ func candidate(t *target, now int64, tried []*target) bool {
 // bounded maps x uniformly onto [0, n) (Lemire's multiply-shift).
 func bounded(x uint32, n int) int {
 	return int(uint64(x) * uint64(n) >> 32)
+}
+
+// byPriority groups ts by Target.Priority, lowest first, keeping each
+// group sorted as ts is; nil when every target has priority 0.
+func byPriority(ts []*target) *[][]*target {
+	if !slices.ContainsFunc(ts, func(t *target) bool { return t.Priority != 0 }) {
+		return nil
+	}
+	sorted := slices.Clone(ts)
+	slices.SortStableFunc(sorted, func(a, b *target) int { return cmp.Compare(a.Priority, b.Priority) })
+	var levels [][]*target
+	for i := 0; i < len(sorted); {
+		j := i + 1
+		for j < len(sorted) && sorted[j].Priority == sorted[i].Priority {
+			j++
+		}
+		levels = append(levels, sorted[i:j:j])
+		i = j
+	}
+	return &levels
+}
+
+// pickLevels is pick over targets grouped by priority: the first level
+// with an eligible target is drawn from, as HAProxy uses its backup
+// servers only when no other is up. Panic mode comes only after every
+// level: a healthy backup is better than an ejected primary.
+func pickLevels(levels [][]*target, now int64, tried []*target, r uint64, spill int64) *target {
+	for _, ts := range levels {
+		if t := pickFrom(ts, now, tried, r, spill); t != nil {
+			return t
+		}
+	}
+	for _, ts := range levels {
+		if t := pickFrom(ts, panicMode, tried, r, spill); t != nil {
+			return t
+		}
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package balance
 
 import (
 	"math"
+	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,28 @@ type Target struct {
 	// health across a reload. Its checks go on as usual and Fall failures
 	// make it unhealthy.
 	Healthy bool
+
+	// URL, when set, makes the target a service reached by URL rather
+	// than an instance: attempts and health checks use its scheme (http
+	// or https) and host, and its path, if any, is put before the
+	// request's ("/bucket" + "/a.png"). Addr is its host when left
+	// empty. It must have no query, fragment or user info, and is not
+	// modified. A URL target is never Remote.
+	URL *url.URL
+	// Host is the Host header of attempts and health checks sent to the
+	// target; "" leaves the request's (for a health check, the target's
+	// host).
+	Host string
+	// Priority orders targets as HAProxy's backup servers do: requests go
+	// to the targets of the lowest priority that has an eligible one, so
+	// targets of a higher priority only serve while every lower one is
+	// down, draining or ejected. 0 is the first; negative is refused.
+	Priority int
+	// Transport sends the attempts and health checks of this target; nil
+	// means the pool's. It must report dial failures as Options.Transport
+	// does. A URL target's Transport can sign requests (S3) or hold a TLS
+	// configuration of its own.
+	Transport http.RoundTripper
 }
 
 // maxWeight bounds Target.Weight, so that in-flight counts times weights
@@ -41,8 +65,10 @@ const maxWeight = 10000
 // OnHealthChange.
 type TargetStatus struct {
 	ID, Addr, Zone string
-	Remote         bool // another node (see Target.Remote)
-	Weight         int  // the current weight, at least 1 (see Target.Weight)
+	URL            string // the target's URL without its path; "" for an instance
+	Priority       int    // see Target.Priority
+	Remote         bool   // another node (see Target.Remote)
+	Weight         int    // the current weight, at least 1 (see Target.Weight)
 	State          State
 	InFlight       int64         // requests sent whose response body is not closed yet
 	Requests       uint64        // attempts sent to it
@@ -56,9 +82,10 @@ type TargetStatus struct {
 // target is the pool's live record of a Target. The fields read on the
 // request path are atomics, so that selection takes no lock.
 type target struct {
-	Target      // immutable
-	local  bool // in the pool's zone; immutable
-	url    string
+	Target            // immutable
+	local    bool     // in the pool's zone; immutable
+	checkURL string   // what a health check GETs; immutable
+	base     *url.URL // URL's scheme and host, for attempts; nil for an instance
 
 	inflight     atomic.Int64
 	weight       atomic.Int64  // Target.Weight, at least 1; set by Add and SetWeight

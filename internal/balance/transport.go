@@ -37,6 +37,7 @@ func newTransport(o Options) *http.Transport {
 		ResponseHeaderTimeout: max(o.UpstreamTimeout, 0),
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
+		TLSClientConfig:       o.TLS,
 	}
 }
 
@@ -51,5 +52,6 @@ func newHealthTransport(o Options) *http.Transport {
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
+		TLSClientConfig:        o.TLS,
 	}
 }

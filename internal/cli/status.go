@@ -125,6 +125,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 		tw.Flush()
 	}
 	printJobSummaries(w, st.Jobs, now)
+	printStorage(w, st.Storage, now)
 	printCluster(w, st.Cluster, now)
 	if st.Sites != nil {
 		fmt.Fprintln(w)

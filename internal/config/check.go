@@ -37,6 +37,8 @@ func (k *checker) check() {
 	k.apps()
 	k.jobs()
 	k.checks()
+	k.upstreams()
+	k.storage()
 	k.routes()
 	k.conflicts()
 	k.database()

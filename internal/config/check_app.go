@@ -53,12 +53,16 @@ func (k *checker) app(p string, a *App) {
 	if m := a.Limits.Memory; m != 0 && m < 4*MiB {
 		k.c.addf(p+".limits.memory", "must be 0 (no limit) or >= 4MiB, got %s", m)
 	}
-	k.between(p+".retries.attempts", a.Retries.Attempts, 1, 10)
+	k.retries(p+".retries", &a.Retries)
 	k.deployPolicy(p+".deploy", &a.Deploy)
-	if b := a.Retries.Budget; b < 0 || b > 1 {
-		k.c.addf(p+".retries.budget", "must be >= 0 and <= 1, got %g", b)
+}
+
+func (k *checker) retries(p string, r *RetryPolicy) {
+	k.between(p+".attempts", r.Attempts, 1, 10)
+	if b := r.Budget; b < 0 || b > 1 {
+		k.c.addf(p+".budget", "must be >= 0 and <= 1, got %g", b)
 	}
-	k.perTryTimeout(p+".retries.per_try_timeout", a.Retries.PerTryTimeout)
+	k.perTryTimeout(p+".per_try_timeout", r.PerTryTimeout)
 }
 
 func (k *checker) perTryTimeout(p string, t PerTryTimeout) {
@@ -157,16 +161,7 @@ func (k *checker) route(p string, r *Route) {
 	k.routeCache(p+".cache", &r.Cache)
 	k.routeBody(p, r)
 	k.routeCritical(p, r)
-	switch _, ok := k.st.Apps[r.App]; {
-	case r.App == "":
-		k.c.addf(p+".app", "required: the name of an app (%s)", strings.Join(k.st.AppNames, ", "))
-	case !ok:
-		hint := ""
-		if best := closest(r.App, k.st.AppNames); best != "" {
-			hint = fmt.Sprintf(" (did you mean %q?)", best)
-		}
-		k.c.addf(p+".app", "unknown app %q%s; apps are: %s", r.App, hint, strings.Join(k.st.AppNames, ", "))
-	}
+	k.routeTarget(p, r)
 }
 
 // sortedKeys returns m's keys in order, for deterministic messages.

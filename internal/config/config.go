@@ -67,6 +67,10 @@ func Parse(name string, data []byte, baseDir string, env func(string) (string, b
 	st.AppNames = d.order["apps"]
 	st.JobNames = d.order["jobs"]
 	st.CheckNames = d.order["checks"]
+	st.UpstreamNames = d.order["upstreams"]
+	if st.Storage != nil {
+		st.Storage.AppNames = d.order["storage.apps"]
+	}
 	dir, err := filepath.Abs(baseDir)
 	if err != nil {
 		c.add(0, "", "resolve base directory %q: %v", baseDir, err)

@@ -51,8 +51,12 @@ func (a *App) setDefaults() {
 	}
 	a.Stop = StopPolicy{Signal: syscall.SIGTERM, Grace: Duration(10 * time.Second)}
 	a.Restart = RestartPolicy{MinBackoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(30 * time.Second)}
-	a.Retries = RetryPolicy{Attempts: 3, Budget: 0.2, Hedge: true, PerTryTimeout: PerTryTimeout{
+	a.Retries.setDefaults()
+	a.Deploy.setDefaults()
+}
+
+func (r *RetryPolicy) setDefaults() {
+	*r = RetryPolicy{Attempts: 3, Budget: 0.2, Hedge: true, PerTryTimeout: PerTryTimeout{
 		Percentile: 99, Factor: 2, Min: Duration(50 * time.Millisecond), Max: Duration(2 * time.Second),
 	}}
-	a.Deploy.setDefaults()
 }

@@ -163,7 +163,19 @@ type Route struct {
 	// file is stored as "").
 	Host string `yaml:"host"`
 	Path string `yaml:"path"` // path prefix, starts with "/"; default "/"
-	App  string `yaml:"app"`  // a key of Stack.Apps
+	// App, Upstream or Storage says what serves the route; exactly one is
+	// set. App is a key of Stack.Apps.
+	App string `yaml:"app"`
+	// Upstream is a key of Stack.Upstreams: a service reached by URL.
+	Upstream string `yaml:"upstream"`
+	// Storage is an app whose bucket (Stack.Storage.Apps) the route
+	// serves, read-only: the path after the route's prefix is the
+	// object's key.
+	Storage string `yaml:"storage"`
+	// StripPath removes the route's path prefix from requests before
+	// they go on (an upstream served at /legacy/ that knows nothing of
+	// it). Storage routes always strip it.
+	StripPath bool `yaml:"strip_path"`
 	// Cache is how the route uses the edge cache.
 	Cache RouteCache `yaml:"cache"`
 	// RequestBody is RequestBodyBuffer (default) or RequestBodyStream:

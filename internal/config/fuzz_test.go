@@ -31,6 +31,10 @@ func FuzzParse(f *testing.F) {
 		base + "database:\n  postgres:\n    members: [n1, n2]\n    strict: true\n    ttl: 3s\n    endpoint: { listen: \"127.0.0.1:6432\", hold: 1s }\n" +
 			"    read_endpoint: { listen: \"off\" }\n    parameters: { work_mem: 4MB, pg_stat_statements.max: \"100\", synchronous_commit: remote_write }\n",
 		base + "database: { postgres: { members: [n1], user: pg_x, database: \"\", parameters: { port: \"1\", fsync: of } } }\n",
+		base + "upstreams:\n  api: { servers: [{ url: \"https://[::1]:8443/b/\" }, { url: \"http://a\", backup: true }], host: client, health: { path: /h } }\n" +
+			"edge: { routes: [{ app: web }, { path: /api/, upstream: api, strip_path: true }, { path: /m/, storage: web }] }\n" +
+			"storage: { store: { s3: { endpoint: \"http://127.0.0.1:9000\", access_key: a, secret_key: secret-key } }, replica: { s3: { endpoint: \"https://r\", access_key: b, secret_key: secret-two } }, apps: { web: { bucket: w-b } } }\n",
+		base + "storage: { apps: { web: { bucket: X } }, replication: { interval: 1ms, resync: \"@every\" } }\nupstreams: { web: { servers: [{ url: \"ftp://u:p@h?q\" }] } }\n",
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -64,9 +68,33 @@ func checkInvariants(t *testing.T, src string, st *Stack) {
 		t.Fatalf("Parse(%q) = %+v; want apps, names and routes", src, st)
 	}
 	for _, r := range st.Edge.Routes {
-		if st.Apps[r.App] == nil || r.Path == "" || r.Path[0] != '/' {
+		targets := 0
+		if st.Apps[r.App] != nil {
+			targets++
+		}
+		if st.Upstreams[r.Upstream] != nil {
+			targets++
+		}
+		if st.Storage != nil && st.Storage.Apps[r.Storage] != nil {
+			targets++
+		}
+		if targets != 1 || r.Path == "" || r.Path[0] != '/' {
 			t.Fatalf("Parse(%q): bad route %+v", src, r)
 		}
+	}
+	for _, name := range st.UpstreamNames {
+		u := st.Upstreams[name]
+		if u == nil || u.Name != name || len(u.Servers) == 0 || st.Apps[name] != nil {
+			t.Fatalf("Parse(%q): bad upstream %q: %+v", src, name, u)
+		}
+		for _, srv := range u.Servers {
+			if _, err := ParseUpstreamURL(srv.URL); err != nil {
+				t.Fatalf("Parse(%q): upstream %q server %q accepted: %v", src, name, srv.URL, err)
+			}
+		}
+	}
+	if s := st.Storage; s != nil {
+		checkStorage(t, src, st, s)
 	}
 	for _, name := range st.AppNames {
 		a := st.Apps[name]
@@ -117,6 +145,27 @@ func checkPostgres(t *testing.T, src string, p *Postgres) {
 	for name, v := range p.Parameters {
 		if IsPostgresOwned(name) || !pgParamRE.MatchString(name) || strings.ContainsAny(v, "\x00\r\n") {
 			t.Fatalf("Parse(%q): parameter %q = %q accepted", src, name, v)
+		}
+	}
+}
+
+// checkStorage checks what a successful Parse promises of a storage
+// section.
+func checkStorage(t *testing.T, src string, st *Stack, s *Storage) {
+	t.Helper()
+	if (s.Store.Embedded == nil) == (s.Store.S3 == nil) || len(s.Apps) == 0 || len(s.AppNames) != len(s.Apps) ||
+		s.Replication.Interval < minReplicationPoll || s.Replication.Workers < 1 {
+		t.Fatalf("Parse(%q): bad storage %+v", src, s)
+	}
+	if e := s.Store.Embedded; e != nil && (!filepath.IsAbs(e.Dir) || checkAddr(e.Listen) != "") {
+		t.Fatalf("Parse(%q): bad embedded store %+v", src, e)
+	}
+	if r := s.Replica; r != nil && r.S3 == nil {
+		t.Fatalf("Parse(%q): replica without s3: %+v", src, r)
+	}
+	for name, b := range s.Apps {
+		if st.Apps[name] == nil || !bucketRE.MatchString(b.Bucket) || !bucketRE.MatchString(b.ReplicaBucket) {
+			t.Fatalf("Parse(%q): bad bucket of %q: %+v", src, name, b)
 		}
 	}
 }

@@ -23,6 +23,12 @@ type Stack struct {
 	// Sites says which site leads and what follower sites do in an
 	// emergency; nil when the stack file has no sites section.
 	Sites *Sites `yaml:"sites"`
+	// Upstreams are the services reached by URL that routes may send to,
+	// by name; nil when there are none.
+	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	// Storage is the apps' object storage; nil when the stack file has
+	// no storage section.
+	Storage *Storage `yaml:"storage"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`
@@ -30,6 +36,8 @@ type Stack struct {
 	JobNames []string `yaml:"-"`
 	// CheckNames lists the keys of Checks in the order of the file.
 	CheckNames []string `yaml:"-"`
+	// UpstreamNames lists the keys of Upstreams in the order of the file.
+	UpstreamNames []string `yaml:"-"`
 	// File is the stack file's name as given to Parse or Load.
 	File string `yaml:"-"`
 	// Dir is the absolute directory relative paths were resolved against.

@@ -107,6 +107,9 @@ func New(opts Options) (*Server, error) {
 	routes := make([]Route, len(opts.Routes))
 	for i, r := range opts.Routes {
 		r.handler = s.apps[r.App]
+		if r.StripPath {
+			r.handler = stripPrefix(r.Path, r.handler)
+		}
 		if r.Fallback != nil {
 			r.handler = r.Fallback.wrap(r.handler)
 		}

@@ -30,6 +30,9 @@ type Route struct {
 	// Fallback, if not nil, answers the route's requests with a fallback
 	// page while it is on, from below the cache (see Fallback).
 	Fallback *Fallback
+	// StripPath removes Path from requests before they go on (behind the
+	// cache): an upstream served at /legacy/ gets /legacy/a as /a.
+	StripPath bool
 
 	handler http.Handler // the app's proxy, behind the cache if any
 	label   string       // names the route in metrics: host pattern and path

@@ -110,6 +110,7 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 			s := admin.SitesOf{C: n.sites.ctl}.Status(ctx)
 			st.Sites = &s
 		}
+		st.Storage = n.storage.status()
 		return st
 	}
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/apprun"
+	"github.com/tandem-run/tandem/internal/balance"
 	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/cron"
@@ -93,19 +94,22 @@ type Node struct {
 	presence *apprun.Presence // built by Run, once the listeners are bound
 	peers    *peer.Transport  // to other nodes' node listeners
 	cache    *httpcache.Cache // nil when edge.cache.memory is 0
-	purges   *purge.Replicator
-	edge     *edge.Server    // nil on a witness
-	jobs     *cron.Runner    // nil when the stack has no jobs
-	checks   *uptime.Monitor // nil when the stack has none
-	alerts   *uptime.Alerter // one-off events: a database failover
-	database *dbPart         // nil when the stack has no database; opened by Run
-	sites    *sitesPart      // nil when the stack has no sites section
-	clients  *sitesClients   // the sites' DNS responder and health proxy; nil without either
-	audit    *admin.AuditLog
-	tokens   *admin.RecordTokenStore
-	admin    *admin.Server
-	releases *deploy.Store
-	started  time.Time
+	// upstreams are the pools of the stack's upstreams, by name.
+	upstreams map[string]*balance.Pool
+	purges    *purge.Replicator
+	edge      *edge.Server    // nil on a witness
+	jobs      *cron.Runner    // nil when the stack has no jobs
+	checks    *uptime.Monitor // nil when the stack has none
+	alerts    *uptime.Alerter // one-off events: a database failover
+	database  *dbPart         // nil when the stack has no database; opened by Run
+	storage   *storagePart    // nil when the stack has no storage section
+	sites     *sitesPart      // nil when the stack has no sites section
+	clients   *sitesClients   // the sites' DNS responder and health proxy; nil without either
+	audit     *admin.AuditLog
+	tokens    *admin.RecordTokenStore
+	admin     *admin.Server
+	releases  *deploy.Store
+	started   time.Time
 
 	// upgrades takes the upgrades Upgrade accepted; Run carries them out.
 	upgrades  chan upgradeJob
@@ -133,6 +137,9 @@ func New(opts Options) (_ *Node, err error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st := opts.Stack
+	if err := checkStorage(st, opts.Join); err != nil {
+		return nil, fmt.Errorf("new node: %w", err)
+	}
 	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(st), upgrades: make(chan upgradeJob)}
 	if h := opts.Handover; h != nil {
 		u := h.st.Upgrade // how it ended is known once the node has taken over (Run)
@@ -148,7 +155,7 @@ func New(opts Options) (_ *Node, err error) {
 			n.stopTracing()
 		}
 	}()
-	for _, build := range []func() error{n.buildCluster, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildSites, n.buildAdmin} {
+	for _, build := range []func() error{n.buildCluster, n.buildStorage, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildSites, n.buildAdmin} {
 		if err := build(); err != nil {
 			return nil, fmt.Errorf("new node: %w", err)
 		}
@@ -199,6 +206,9 @@ func (n *Node) buildApps() (err error) {
 		o.Pool.RemoteTransport = n.peers
 		o.Processes, o.Store, o.Cluster, o.Peers = n.sup, n.releases, n.cl, client
 		o.OnDeployEnd, o.OnChange = n.tel.deployEnded, apprun.Notify(n.changed)
+		if n.storage != nil {
+			o.Env = func() []string { return n.storage.env(name) }
+		}
 		a, err := apprun.New(o)
 		if err != nil {
 			return err
@@ -226,6 +236,17 @@ func (n *Node) buildEdge() (err error) {
 	upstreams := make(map[string]http.RoundTripper)
 	for _, a := range n.apps.Apps() {
 		upstreams[a.Name()] = a.Gate()
+	}
+	if n.upstreams, err = newUpstreamPools(n.st, n.tracedPool, n.log); err != nil {
+		return err
+	}
+	for name, p := range n.upstreams {
+		upstreams[name] = p
+	}
+	if n.storage != nil {
+		for app, r := range n.storage.readers {
+			upstreams[storageUpstream(app)] = r
+		}
 	}
 	o := edgeOptions(n.st, upstreams, n.cache, n.purges, n.opts.AccessLog, n.log)
 	n.routeFallbacks(o.Routes)

@@ -75,18 +75,14 @@ func edgeOptions(st *config.Stack, upstreams map[string]http.RoundTripper, cache
 		o.TLS = &edge.TLSOptions{Listen: e.TLS.Listen, CertFile: e.TLS.Cert, KeyFile: e.TLS.Key}
 	}
 	for _, r := range e.Routes {
-		o.Routes = append(o.Routes, edge.Route{Host: r.Host, Path: r.Path, App: r.App, Cache: routeCacheOptions(r.Cache, cache),
-			StreamBody: r.RequestBody == config.RequestBodyStream})
+		o.Routes = append(o.Routes, edge.Route{Host: r.Host, Path: r.Path, App: routeUpstream(r), Cache: routeCacheOptions(r.Cache, cache),
+			StreamBody: r.RequestBody == config.RequestBodyStream, StripPath: r.StripPath || r.Storage != ""})
 	}
 	return o
 }
 
 func poolOptions(st *config.Stack, name string, a *config.App, log *slog.Logger) balance.Options {
 	h := a.Health
-	ratio := a.Retries.Budget
-	if ratio == 0 {
-		ratio = -1 // none: the balancer reads 0 as its default
-	}
 	return balance.Options{
 		App:  name,
 		Zone: st.Cluster.Zone,
@@ -97,17 +93,7 @@ func poolOptions(st *config.Stack, name string, a *config.App, log *slog.Logger)
 			Rise:     h.Rise,
 			Fall:     h.Fall,
 		},
-		Retry: balance.Retry{
-			Attempts: a.Retries.Attempts,
-			Ratio:    ratio,
-			Hedge: balance.Hedge{
-				Disabled:   !a.Retries.Hedge,
-				Percentile: a.Retries.PerTryTimeout.Percentile,
-				Factor:     a.Retries.PerTryTimeout.Factor,
-				Min:        time.Duration(a.Retries.PerTryTimeout.Min),
-				Max:        time.Duration(a.Retries.PerTryTimeout.Max),
-			},
-		},
+		Retry:           retryOptions(a.Retries),
 		UpstreamTimeout: time.Duration(st.Edge.Timeouts.Upstream),
 		Logger:          log.With("part", "balance"),
 	}

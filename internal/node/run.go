@@ -13,6 +13,8 @@ import (
 
 	"github.com/tandem-run/tandem/internal/apprun"
 	"github.com/tandem-run/tandem/internal/cluster"
+	"github.com/tandem-run/tandem/internal/storage"
+	"github.com/tandem-run/tandem/internal/supervise"
 )
 
 // openTimeout bounds founding, joining or rejoining the cluster at start.
@@ -45,6 +47,9 @@ func (n *Node) Run(ctx context.Context) error {
 	for _, a := range n.apps.Apps() {
 		p.run("balancer "+a.Name(), a.Pool().Run)
 	}
+	for name, pool := range n.upstreams {
+		p.run("upstream "+name, pool.Run)
+	}
 	if n.cache != nil {
 		p.run("cache", n.cache.Run)
 	}
@@ -64,7 +69,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.clients.run(p.run)
 
-	if err := n.startApps(ctx); err != nil {
+	if err := n.startParts(ctx, p); err != nil {
 		p.stop()
 		n.closeEdge()
 		return errors.Join(err, p.wait()) // a part that failed may be why
@@ -82,8 +87,20 @@ func (n *Node) Run(ctx context.Context) error {
 	return n.serve(ctx, p)
 }
 
+// startParts starts the storage (the apps' buckets are in their
+// environment) and then the apps.
+func (n *Node) startParts(ctx context.Context, p *parts) error {
+	if n.storage != nil {
+		if err := n.storage.start(ctx, n, p.run); err != nil {
+			return err
+		}
+	}
+	return n.startApps(ctx)
+}
+
 // startApps starts the apps' instances, or adopts those the supervisor
-// took over from the binary that ran before an upgrade.
+// took over from the binary that ran before an upgrade (the embedded
+// store's process is the storage's, adopted by it).
 func (n *Node) startApps(ctx context.Context) error {
 	env, err := n.appEnv(ctx)
 	if err != nil {
@@ -93,7 +110,8 @@ func (n *Node) startApps(ctx context.Context) error {
 	if h == nil {
 		return n.apps.Start(ctx, env)
 	}
-	return n.apps.Adopt(ctx, env, n.sup.Instances(), h.healthy())
+	procs := slices.DeleteFunc(n.sup.Instances(), func(in *supervise.Instance) bool { return in.Name() == storage.GatewayInstance })
+	return n.apps.Adopt(ctx, env, procs, h.healthy())
 }
 
 // serve runs the edge until ctx ends or a part fails, then stops the
