@@ -6,18 +6,20 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // Report is a whole run: where and how it ran, every result and the
 // targets. It is written as JSON (latest.json) and as markdown (latest.md).
 type Report struct {
-	Date      time.Time  `json:"date"`
-	Machine   Machine    `json:"machine"`
-	Settings  Settings   `json:"settings"`
-	Scenarios []Scenario `json:"scenarios"`
-	Results   []*Result  `json:"results"`
-	Ratios    []Ratios   `json:"ratios_vs_tandem"`
-	Targets   []Target   `json:"targets"`
+	Date      time.Time    `json:"date"`
+	Machine   host.Machine `json:"machine"`
+	Settings  Settings     `json:"settings"`
+	Scenarios []Scenario   `json:"scenarios"`
+	Results   []*Result    `json:"results"`
+	Ratios    []Ratios     `json:"ratios_vs_tandem"`
+	Targets   []Target     `json:"targets"`
 }
 
 // Settings are the run's parameters.
@@ -42,7 +44,7 @@ type Ratios struct {
 }
 
 // newReport fills in the ratios and targets.
-func newReport(date time.Time, m Machine, s Settings, scs []Scenario, results []*Result) *Report {
+func newReport(date time.Time, m host.Machine, s Settings, scs []Scenario, results []*Result) *Report {
 	rep := &Report{Date: date, Machine: m, Settings: s, Scenarios: scs, Results: results, Targets: evaluateTargets(results)}
 	rep.Ratios = computeRatios(results)
 	return rep

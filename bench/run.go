@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // run is the whole benchmark: check what is installed, build tandem and
@@ -66,7 +68,7 @@ func run(ctx context.Context, o Options, stdout, logw io.Writer) (*Report, error
 	if err != nil {
 		return nil, err
 	}
-	machine := describeMachine()
+	machine := host.Describe()
 	setups := peerSetups(ctx, peers, bins, ports, machine.Versions)
 	if useWrk {
 		machine.Versions["wrk"] = programVersion(ctx, bins["wrk"], "-v")
@@ -87,7 +89,7 @@ func run(ctx context.Context, o Options, stdout, logw io.Writer) (*Report, error
 	if err != nil {
 		return nil, err
 	}
-	machine.LoadAvg[1] = loadAvg()
+	machine.LoadAvg[1] = host.LoadAvg()
 	settings := Settings{Rounds: o.Rounds, Duration: o.Duration, Warmup: o.Warmup, Loader: loader.Name(), Smoke: o.Smoke, Peers: o.Peers}
 	rep := newReport(start, machine, settings, scs, results)
 	out := o.Out

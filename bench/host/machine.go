@@ -1,4 +1,8 @@
-package main
+// Package host describes the machine a benchmark runs on, for the heading
+// of its report: CPU, memory, OS, kernel, Go toolchain, the versions of the
+// programs measured and the load average, since other work on a shared
+// machine makes every figure noisier.
+package host
 
 import (
 	"bufio"
@@ -23,7 +27,9 @@ type Machine struct {
 	LoadAvg [2]string `json:"loadavg"`
 }
 
-func describeMachine() Machine {
+// Describe reads the machine's description; Versions starts empty and
+// LoadAvg[1] unset, for the caller to fill in.
+func Describe() Machine {
 	return Machine{
 		Nproc:    runtime.NumCPU(),
 		CPU:      fieldOf("/proc/cpuinfo", "model name", ':'),
@@ -32,13 +38,13 @@ func describeMachine() Machine {
 		MemTotal: memTotal(),
 		Go:       runtime.Version(),
 		Versions: map[string]string{},
-		LoadAvg:  [2]string{loadAvg()},
+		LoadAvg:  [2]string{LoadAvg()},
 	}
 }
 
 // String is a one-line description for the table's heading.
 func (m Machine) String() string {
-	return strings.Join([]string{m.CPU, itoa(m.Nproc) + " CPUs", m.MemTotal, m.OS, "Linux " + m.Kernel, m.Go}, ", ")
+	return strings.Join([]string{m.CPU, strconv.Itoa(m.Nproc) + " CPUs", m.MemTotal, m.OS, "Linux " + m.Kernel, m.Go}, ", ")
 }
 
 // memTotal is MemTotal from /proc/meminfo in GiB.
@@ -54,8 +60,8 @@ func memTotal() string {
 	return strconv.FormatFloat(kb/(1<<20), 'f', 1, 64) + " GiB RAM"
 }
 
-// loadAvg is the 1, 5 and 15 minute load averages.
-func loadAvg() string {
+// LoadAvg is the 1, 5 and 15 minute load averages, from /proc/loadavg.
+func LoadAvg() string {
 	f := strings.Fields(readString("/proc/loadavg"))
 	if len(f) < 3 {
 		return "unknown"
