@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // Exit codes.
@@ -45,7 +47,7 @@ func mainCode() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	_, err = run(ctx, o, os.Stdout, os.Stderr)
-	var missing *MissingPackagesError
+	var missing *host.MissingPackagesError
 	switch {
 	case err == nil:
 		return exitOK

@@ -1,22 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
-
-// MissingPackagesError lists the Debian packages a run needs and this
-// machine lacks. The harness never installs anything itself.
-type MissingPackagesError struct {
-	Packages []string
-}
-
-func (e *MissingPackagesError) Error() string {
-	return fmt.Sprintf("missing Debian packages: %s; install them with:\n\n    apt-get install -y %s\n",
-		strings.Join(e.Packages, " "), strings.Join(e.Packages, " "))
-}
 
 // program is an executable the run needs and the package that has it.
 type program struct {
@@ -26,7 +15,7 @@ type program struct {
 // locatePrograms finds each program on PATH or in /usr/sbin and /usr/bin
 // (nginx, varnishd and haproxy live in /usr/sbin, which a non-root PATH
 // may lack). It returns their absolute paths by name, or a
-// *MissingPackagesError naming every package missing.
+// *host.MissingPackagesError naming every package missing.
 func locatePrograms(progs []program) (map[string]string, error) {
 	found := map[string]string{}
 	var missing []string
@@ -38,7 +27,7 @@ func locatePrograms(progs []program) (map[string]string, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &MissingPackagesError{Packages: missing}
+		return nil, &host.MissingPackagesError{Packages: missing}
 	}
 	return found, nil
 }
