@@ -6,7 +6,7 @@
 // crashed at a random moment, the archive restored, the newest restored
 // commit compared with the newest acknowledged one.
 //
-//	go run ./bench/backup                  # about 45 minutes on 2 cores
+//	go run ./bench/backup                  # about 20 minutes on 2 cores
 //	go run ./bench/backup -quick           # a check of the harness, a minute or two
 //	go run ./bench/backup -rounds 5 -rpo-trials 5 -rpo steady@45s
 //	go run ./bench/backup -render bench/results/backup.json   # the report again, from a run's figures

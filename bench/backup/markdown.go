@@ -59,12 +59,14 @@ func (rep *Report) throughputSection(b *strings.Builder) {
 		{opBackup, "base backup: MB/s of database", func(s OpSummary) string { return s.MBps.cell(0) }},
 		{opBackup, "base backup: CPU s, tool + server", func(s OpSummary) string { return s.CPU.cell(1) }},
 		{opBackup, "… of which the tool / the server", func(s OpSummary) string { return s.ToolCPU.med(1) + " / " + s.ServerCPU.med(1) }},
+		{opBackup, "base backup: CPU s per GB of database", func(s OpSummary) string { return s.CPUPerGB.cell(1) }},
 		{opBackup, "base backup: stored MB", func(s OpSummary) string { return s.StoredMB.cell(1) }},
 		{opRestore, "restore: wall s until PostgreSQL accepts writes", func(s OpSummary) string { return s.Wall.cell(1) }},
 		{opRestore, "restore: MB/s of database", func(s OpSummary) string { return s.MBps.cell(0) }},
 		{opRestore, "… of which the restore command / start and recovery, s", func(s OpSummary) string { return s.Unpack.med(1) + " / " + s.Recovery.med(1) }},
 		{opRestore, "restore: CPU s, tool + server", func(s OpSummary) string { return s.CPU.cell(1) }},
 		{opRestore, "… of which the tool / the server", func(s OpSummary) string { return s.ToolCPU.med(1) + " / " + s.ServerCPU.med(1) }},
+		{opRestore, "restore: CPU s per GB of database", func(s OpSummary) string { return s.CPUPerGB.cell(1) }},
 		{opBackup, "base backups ok / failed", func(s OpSummary) string { return fmt.Sprintf("%d / %d", s.Trials-s.Failed, s.Failed) }},
 		{opRestore, "restores ok / failed", func(s OpSummary) string { return fmt.Sprintf("%d / %d", s.Trials-s.Failed, s.Failed) }},
 	}
@@ -87,7 +89,7 @@ func (rep *Report) throughputSection(b *strings.Builder) {
 func (rep *Report) rpoSection(b *strings.Builder) {
 	st := rep.Settings
 	fmt.Fprintf(b, "## RPO under steady writes\n\nEach trial starts a fresh copy of a small database (pgbench scale 1) archiving into an "+
-		"empty repository, takes a base backup, runs the load for 5 s plus a random part of archive_timeout, then freezes and "+
+		"empty repository, takes a base backup, runs the load for 5 s plus a random part of archive_timeout (the same for every archiver of a trial), then freezes and "+
 		"kills every process of the server's machine at once (PostgreSQL, tandem's archiver or pgBackRest's archive-push and "+
 		"its daemon); the data directory is lost with it. The archive is restored into a fresh directory; the RPO is the time "+
 		"from the newest commit restored to the newest commit acknowledged (the probe commits every 10 ms), and the commits "+

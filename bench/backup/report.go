@@ -107,8 +107,9 @@ type OpSummary struct {
 	Trials    int    `json:"trials"`
 	Failed    int    `json:"failed"`
 	Wall      Stat   `json:"wall_s"`
-	MBps      Stat   `json:"mb_per_s"` // database MB (10^6 bytes) per wall second
-	CPU       Stat   `json:"cpu_s"`    // tool and server
+	MBps      Stat   `json:"mb_per_s"`     // database MB (10^6 bytes) per wall second
+	CPU       Stat   `json:"cpu_s"`        // tool and server
+	CPUPerGB  Stat   `json:"cpu_s_per_gb"` // CPU s per GB (10^9 bytes) of database
 	ToolCPU   Stat   `json:"tool_cpu_s"`
 	ServerCPU Stat   `json:"server_cpu_s"`
 	StoredMB  Stat   `json:"stored_mb"`
@@ -191,7 +192,7 @@ func (rep *Report) addRatio(measure, tandem, versus string, t, p Stat) {
 
 func opSummaryOf(setup, op string, trials []OpTrial, dbBytes int64) OpSummary {
 	s := OpSummary{Setup: setup, Op: op}
-	var wall, mbps, cpu, tool, server, stored, unpack, recovery []float64
+	var wall, mbps, cpu, perGB, tool, server, stored, unpack, recovery []float64
 	for _, t := range trials {
 		if t.Setup != setup || t.Op != op {
 			continue
@@ -203,7 +204,8 @@ func opSummaryOf(setup, op string, trials []OpTrial, dbBytes int64) OpSummary {
 		}
 		w := t.Cost.Wall.Seconds()
 		wall, mbps = append(wall, w), append(mbps, float64(dbBytes)/1e6/w)
-		cpu = append(cpu, (t.Cost.ToolCPU + t.Cost.ServerCPU).Seconds())
+		c := (t.Cost.ToolCPU + t.Cost.ServerCPU).Seconds()
+		cpu, perGB = append(cpu, c), append(perGB, c/(float64(dbBytes)/1e9))
 		tool, server = append(tool, t.Cost.ToolCPU.Seconds()), append(server, t.Cost.ServerCPU.Seconds())
 		if op == opBackup {
 			stored = append(stored, float64(t.StoredBytes)/1e6)
@@ -211,7 +213,8 @@ func opSummaryOf(setup, op string, trials []OpTrial, dbBytes int64) OpSummary {
 			unpack, recovery = append(unpack, t.Unpack.Seconds()), append(recovery, t.Recovery.Seconds())
 		}
 	}
-	s.Wall, s.MBps, s.CPU, s.ToolCPU, s.ServerCPU = statOf(wall), statOf(mbps), statOf(cpu), statOf(tool), statOf(server)
+	s.Wall, s.MBps, s.CPU, s.CPUPerGB = statOf(wall), statOf(mbps), statOf(cpu), statOf(perGB)
+	s.ToolCPU, s.ServerCPU = statOf(tool), statOf(server)
 	s.StoredMB, s.Unpack, s.Recovery = statOf(stored), statOf(unpack), statOf(recovery)
 	return s
 }

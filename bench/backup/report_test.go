@@ -140,8 +140,8 @@ func TestReport(t *testing.T) {
 		{Setup: "pgbackrest-async", Case: c, RPO: 40}, {Setup: "pgbackrest-async", Case: c, Error: "crashed wrong"}}
 	rep.summarize()
 
-	if s := rep.opSummary("tandem-local", opBackup); s.Wall.Median != 15 || s.MBps.Max != 100 || s.StoredMB.Median != 40 {
-		t.Errorf("tandem-local backups = %+v; want median 15 s, best 100 MB/s, 40 MB stored", s)
+	if s := rep.opSummary("tandem-local", opBackup); s.Wall.Median != 15 || s.MBps.Max != 100 || s.StoredMB.Median != 40 || s.CPUPerGB.Median != 8.5 {
+		t.Errorf("tandem-local backups = %+v; want median 15 s, best 100 MB/s, 40 MB stored, 8.5 CPU s per GB", s)
 	}
 	if s := rep.opSummary("pgbackrest-local", opRestore); s.Trials != 1 || s.Failed != 1 || s.Wall.N != 0 {
 		t.Errorf("pgbackrest-local restores = %+v; want one, failed, not counted", s)
@@ -162,6 +162,7 @@ func TestReport(t *testing.T) {
 	for _, line := range []string{
 		"| base backup: wall s | 15.0 (10.0–20.0) | 40.0 (30.0–50.0) | 12.0 |",
 		"| restores ok / failed | 1 / 0 | 0 / 1 | 0 / 0 |",
+		"| base backup: CPU s per GB of database | 8.5 (8.0–9.0) | 21.0 (20.0–22.0) | 8.0 |",
 		"| base backup: wall time | 0.38 |",
 		"| steady@45s: RPO s | 20.00 (10.00–30.00) | 40.00 |",
 		"| RPO, steady@45s | 0.50 |",

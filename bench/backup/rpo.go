@@ -18,7 +18,11 @@ import (
 var rpoSettings = []string{"wal_level = replica", "archive_mode = on", "archive_command = '/bin/true'", "max_wal_senders = 10"}
 
 // rpoPhase runs every case's trials, each archiver in turn (in the
-// reverse order in even trials).
+// reverse order in even trials). The archivers of a trial crash after the
+// same time under load, 5 s plus a random part of archive_timeout, so the
+// crash falls anywhere in the cycle and yet each archiver is compared at
+// the same point of it: the phase, not the archiver, would otherwise make
+// most of the difference between a few trials.
 func (r *runner) rpoPhase(ctx context.Context) error {
 	template := filepath.Join(r.dir, "rpo-template")
 	if err := r.makeTemplate(ctx, template); err != nil {
@@ -27,6 +31,7 @@ func (r *runner) rpoPhase(ctx context.Context) error {
 	n := 0
 	for _, c := range r.o.rpo {
 		for i := 1; i <= r.o.rpoTrials; i++ {
+			hold := 5*time.Second + rand.N(c.ArchiveTimeout)
 			order := slices.Clone(r.o.archivers)
 			if i%2 == 0 {
 				slices.Reverse(order)
@@ -38,7 +43,7 @@ func (r *runner) rpoPhase(ctx context.Context) error {
 				n++
 				t := RPOTrial{Setup: a.Name, Case: c, Trial: i}
 				dir := filepath.Join(r.dir, fmt.Sprintf("rpo-%02d-%s", n, a.Name))
-				if err := r.crashTrial(ctx, a, template, dir, &t); err != nil {
+				if err := r.crashTrial(ctx, a, template, dir, hold, &t); err != nil {
 					t.Error = fmt.Sprintf("%v (files kept in %s)", err, dir)
 					r.kept = true
 				} else {
@@ -81,11 +86,11 @@ func (r *runner) makeTemplate(ctx context.Context, data string) error {
 }
 
 // crashTrial starts a copy of the template archiving through the
-// archiver, takes a base backup, runs the load, crashes the server's
-// whole box at a random moment, restores the archive into a fresh
+// archiver, takes a base backup, runs the load for hold, crashes the
+// server's whole box, restores the archive into a fresh
 // directory and compares the newest restored commit with the newest
 // acknowledged one.
-func (r *runner) crashTrial(ctx context.Context, a setup, template, dir string, t *RPOTrial) error {
+func (r *runner) crashTrial(ctx context.Context, a setup, template, dir string, hold time.Duration, t *RPOTrial) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
@@ -109,7 +114,7 @@ func (r *runner) crashTrial(ctx context.Context, a setup, template, dir string, 
 	if err != nil {
 		return err
 	}
-	acks, loadStart, err := r.loadAndCrash(ctx, srv, dir, t)
+	acks, loadStart, err := r.loadAndCrash(ctx, srv, dir, hold, t)
 	if err != nil {
 		return err
 	}
@@ -153,11 +158,10 @@ func (r *runner) startArchiving(ctx context.Context, eng engine, srv *server, ti
 	return info.ID, err
 }
 
-// loadAndCrash runs the load for 5 s plus a random part of
-// archive_timeout, so the crash falls anywhere in its cycle, then
-// crashes the server's box and stops the load. It returns the probe's
-// acknowledgements and when the load started.
-func (r *runner) loadAndCrash(ctx context.Context, srv *server, dir string, t *RPOTrial) ([]ack, time.Time, error) {
+// loadAndCrash runs the load for hold, then crashes the server's box and
+// stops the load. It returns the probe's acknowledgements and when the
+// load started.
+func (r *runner) loadAndCrash(ctx context.Context, srv *server, dir string, hold time.Duration, t *RPOTrial) ([]ack, time.Time, error) {
 	l, err := startLoad(ctx, t.Case.Load, srv, dir)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -175,7 +179,6 @@ func (r *runner) loadAndCrash(ctx context.Context, srv *server, dir string, t *R
 	if err != nil {
 		return nil, start, err
 	}
-	hold := 5*time.Second + rand.N(t.Case.ArchiveTimeout)
 	if err := sleep(ctx, hold); err != nil {
 		return nil, start, err
 	}
