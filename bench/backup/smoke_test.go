@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // repository when it is installed, and an RPO trial with tandem's
 // archiver. It checks every figure is there, both reports are written
 // and nothing is left behind. It needs root and PostgreSQL (the README's
-// test command installs it); 25-30 s here.
+// test command installs it); 25-35 s here.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL servers and versitygw: skipped in -short mode")
