@@ -40,6 +40,7 @@ func (k *checker) check() {
 	k.routes()
 	k.conflicts()
 	k.database()
+	k.backup()
 }
 
 func (k *checker) cluster() {

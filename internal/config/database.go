@@ -56,6 +56,10 @@ type Postgres struct {
 	// case) written on every member as given; nil when none. The settings
 	// tandem owns (IsPostgresOwned) are refused.
 	Parameters map[string]string `yaml:"parameters"`
+	// Bootstrap, if set, makes the member that creates the cluster
+	// restore a backup rather than start an empty database; nil when the
+	// file has none.
+	Bootstrap *PostgresBootstrap `yaml:"bootstrap"`
 }
 
 // PostgresEndpoint is one of a node's local database endpoints.

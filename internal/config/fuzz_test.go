@@ -31,6 +31,9 @@ func FuzzParse(f *testing.F) {
 		base + "database:\n  postgres:\n    members: [n1, n2]\n    strict: true\n    ttl: 3s\n    endpoint: { listen: \"127.0.0.1:6432\", hold: 1s }\n" +
 			"    read_endpoint: { listen: \"off\" }\n    parameters: { work_mem: 4MB, pg_stat_statements.max: \"100\", synchronous_commit: remote_write }\n",
 		base + "database: { postgres: { members: [n1], user: pg_x, database: \"\", parameters: { port: \"1\", fsync: of } } }\n",
+		base + "database: { postgres: { members: [n1, n2], bootstrap: { from_backup: latest, time: \"2026-12-06 04:00:00Z\" } } }\n" +
+			"backup:\n  s3: { bucket: b, prefix: p/, endpoint: \"http://h:1\" }\n  retention: { for: 14d }\n  files: { up: { dir: u }, db: { sqlite: d.db } }\n",
+		base + "backup: { local: x, local_shared: true, encryption_key: \"${EMPTY}\", archive_timeout: 0, restore_test: { check: [c] } }\n",
 	}
 	for _, s := range seeds {
 		f.Add(s)

@@ -20,6 +20,9 @@ type Stack struct {
 	// Database is the PostgreSQL cluster tandem runs for the apps; nil
 	// when the stack file has no database section.
 	Database *Database `yaml:"database"`
+	// Backup is where and when the database and the app's files are
+	// backed up; nil when the stack file has no backup section.
+	Backup *Backup `yaml:"backup"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`
