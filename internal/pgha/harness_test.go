@@ -306,6 +306,8 @@ type clusterSpec struct {
 	asynchronous bool
 	strict       bool
 	seed         string // member given a copy of the template; "" runs initdb
+	archive      Archive
+	bootstrap    func(ctx context.Context, dir string) error
 }
 
 type testCluster struct {
@@ -363,6 +365,7 @@ func (tc *testCluster) start(n string) {
 		Asynchronous: tc.spec.asynchronous, Strict: tc.spec.strict,
 		Parameters: map[string]string{"shared_buffers": "32MB", "max_connections": "40"},
 		Store:      store, TLS: TLS{CA: ca, Cert: cert, Key: key},
+		Archive: tc.spec.archive, Bootstrap: tc.spec.bootstrap,
 		Logger: testLogger(t, n),
 		OnEvent: func(e Event) {
 			select {
