@@ -20,6 +20,9 @@ type Status struct {
 	Checks []CheckSummary `json:"checks,omitempty"`
 	// Database is the stack's PostgreSQL; nil when the stack has none.
 	Database *DatabaseStatus `json:"database,omitempty"`
+	// Backup is the stack's backups as this node sees them; nil when the
+	// stack has none.
+	Backup *BackupStatus `json:"backup,omitempty"`
 
 	// Upgrade is the last upgrade of the node's binary in place (tandem
 	// upgrade), while it runs and once it ended; nil if none since the
