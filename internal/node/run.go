@@ -59,6 +59,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.database != nil {
 		n.database.run(p.run)
 	}
+	if n.backup != nil {
+		n.backup.run(p, n.watchBackups)
+	}
 
 	if err := n.startApps(ctx); err != nil {
 		p.stop()
@@ -153,7 +156,9 @@ func (n *Node) listen(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("open cluster: %w", err)
 	} else if err = n.prepareAdmin(ctx); err == nil { // the tokens live in the cluster
-		err = n.openDatabase() // its certificates are the cluster's
+		if err = n.openBackup(); err == nil { // the database's members archive through it
+			err = n.openDatabase() // its certificates are the cluster's
+		}
 	}
 	if err != nil {
 		n.edge.Close()
