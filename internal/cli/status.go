@@ -124,6 +124,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 		tw.Flush()
 	}
 	printJobSummaries(w, st.Jobs, now)
+	printBackupLine(w, st.Backup, now)
 	printCluster(w, st.Cluster, now)
 }
 
