@@ -242,49 +242,52 @@ func (n *Node) archiveMember(o *pgha.Options) {
 	}
 }
 
-// backupSource is the server a base backup is taken from: a streaming
+// backupSource is the member a base backup is taken from: a streaming
 // standby when there is one (sparing the primary), else the primary; as
 // the replication role, over TLS verified against the cluster's CA.
-func (n *Node) backupSource(ctx context.Context) (string, error) {
+func (n *Node) backupSource(ctx context.Context) (name, conn string, err error) {
 	d := n.database
 	if d == nil {
-		return "", errors.New("the database is not open yet")
+		return "", "", errors.New("the database is not open yet")
 	}
-	addr := sourceAddr(d.db.Status())
-	if addr == "" {
-		return "", errors.New("no running primary or streaming standby")
+	m, ok := sourceMember(d.db.Status())
+	if !ok {
+		return "", "", errors.New("no running primary or streaming standby")
 	}
 	creds, err := d.db.Credentials(ctx)
 	if err != nil {
-		return "", fmt.Errorf("the replication role's credentials: %w", err)
+		return "", "", fmt.Errorf("the replication role's credentials: %w", err)
 	}
 	connDir := filepath.Join(n.backup.dir, "conn")
 	ca, _, _ := n.cl.TLSPEM()
 	if err := n.backup.writeConnFiles(connDir, ca, creds.Replication); err != nil {
-		return "", err
+		return "", "", err
 	}
-	host, port, _ := strings.Cut(addr, ":")
-	return fmt.Sprintf("host=%s port=%s user=%s passfile=%s sslmode=verify-ca sslrootcert=%s application_name=tandem-backup connect_timeout=10",
+	host, port, _ := strings.Cut(m.Addr, ":")
+	return m.Name, fmt.Sprintf("host=%s port=%s user=%s passfile=%s sslmode=verify-ca sslrootcert=%s application_name=tandem-backup connect_timeout=10",
 		host, port, creds.Replication.User, filepath.Join(connDir, "pgpass"), filepath.Join(connDir, "ca.crt")), nil
 }
 
-// sourceAddr picks a streaming standby of the leader, the synchronous one
-// first; else the leader running as primary; "" when neither.
-func sourceAddr(st pgha.Status) string {
-	var primary, standby string
-	for _, m := range st.Members {
+// sourceMember picks a streaming standby of the leader, the synchronous
+// one first; else the leader running as primary; false when neither.
+func sourceMember(st pgha.Status) (pgha.MemberStatus, bool) {
+	var primary, standby *pgha.MemberStatus
+	for i, m := range st.Members {
 		switch {
 		case !m.Reachable:
 		case m.Leader && m.Role == "primary":
-			primary = m.Addr
-		case m.Role == "standby" && m.Streaming && (standby == "" || m.Name == st.SyncStandby):
-			standby = m.Addr
+			primary = &st.Members[i]
+		case m.Role == "standby" && m.Streaming && (standby == nil || m.Name == st.SyncStandby):
+			standby = &st.Members[i]
 		}
 	}
-	if standby != "" && primary != "" {
-		return standby
+	switch {
+	case primary == nil:
+		return pgha.MemberStatus{}, false
+	case standby != nil:
+		return *standby, true
 	}
-	return primary
+	return *primary, true
 }
 
 // writeConnFiles writes what pg_basebackup, run as the postgres user,

@@ -190,7 +190,8 @@ func (n *Node) needFirstBackup() bool {
 		return false
 	}
 	st := n.database.db.Status()
-	return st.Leader != "" && sourceAddr(st) != ""
+	_, ok := sourceMember(st)
+	return st.Leader != "" && ok
 }
 
 // firstBackup runs the backup job now unless the store holds a backup

@@ -70,7 +70,7 @@ func TestScheduleEvery(t *testing.T) {
 	}
 }
 
-func TestSourceAddr(t *testing.T) {
+func TestSourceMember(t *testing.T) {
 	primary := pgha.MemberStatus{Name: "a", Addr: "10.0.0.1:5432", Role: "primary", Leader: true, Reachable: true}
 	async := pgha.MemberStatus{Name: "b", Addr: "10.0.0.2:5432", Role: "standby", Streaming: true, Reachable: true}
 	sync := pgha.MemberStatus{Name: "c", Addr: "10.0.0.3:5432", Role: "standby", Streaming: true, Reachable: true}
@@ -87,8 +87,8 @@ func TestSourceAddr(t *testing.T) {
 		{"the primary when no standby streams", []pgha.MemberStatus{primary, stalled, gone}, primary.Addr},
 		{"nothing without a running primary", []pgha.MemberStatus{sync}, ""},
 	} {
-		if got := sourceAddr(pgha.Status{SyncStandby: "c", Members: tc.members}); got != tc.want {
-			t.Errorf("%s: sourceAddr = %q; want %q", tc.name, got, tc.want)
+		if got, _ := sourceMember(pgha.Status{SyncStandby: "c", Members: tc.members}); got.Addr != tc.want {
+			t.Errorf("%s: sourceMember = %q; want %q", tc.name, got.Addr, tc.want)
 		}
 	}
 }
