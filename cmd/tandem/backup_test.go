@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/backup"
+	"github.com/tandem-run/tandem/internal/config"
+)
+
+// backupStack is databaseStack with backups to a directory all three
+// nodes share (they run on one machine), a segment switch every 2 s and a
+// restore test every 20 s.
+const backupStack = databaseStack + `
+backup:
+  local: "{{store}}"
+  local_shared: true
+  schedule: "0 3 * * *"
+  archive_timeout: 2s
+  restore_test: { schedule: "@every 20s" }
+`
+
+var postgresTandemOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// postgresTandem is a copy of this binary named tandem that the postgres
+// user may run: archive_command and restore_command run it (db wal-push,
+// db wal-fetch), and Go builds this binary in a directory only root may
+// enter.
+func postgresTandem(t *testing.T) string {
+	t.Helper()
+	o := &postgresTandemOnce
+	o.Do(func() {
+		top := filepath.Dir(tandemBin)
+		dir := filepath.Join(top, "pg")
+		if o.err = os.Chmod(top, 0o711); o.err != nil {
+			return
+		}
+		if o.err = os.Mkdir(dir, 0o755); o.err != nil {
+			return
+		}
+		o.path = filepath.Join(dir, "tandem")
+		o.err = copyExecutable(tandemBin, o.path)
+	})
+	if o.err != nil {
+		t.Fatalf("a copy of tandem for the postgres user: %v", o.err)
+	}
+	return o.path
+}
+
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// memberConn connects to node cn's PostgreSQL member as the superuser,
+// over its Unix socket (peer authentication maps root to postgres).
+func memberConn(t *testing.T, cn *clusterNode, pgport int) *pgx.Conn {
+	t.Helper()
+	st, err := config.Load(cn.sf.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(st.Cluster.DataDir, "postgres", "run")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", sock, pgport))
+	if err != nil {
+		t.Fatalf("connect to %s's PostgreSQL: %v", cn.name, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// insertRows commits rows from..to, one transaction each.
+func insertRows(t *testing.T, conn *pgx.Conn, from, to int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for id := from; id <= to; id++ {
+		if _, err := conn.Exec(ctx, "INSERT INTO e2e_rows (id) VALUES ($1)", id); err != nil {
+			t.Fatalf("insert row %d: %v", id, err)
+		}
+	}
+}
+
+// waitArchived switches to a new WAL segment on the primary and waits
+// until the one it closed is archived.
+func waitArchived(t *testing.T, conn *pgx.Conn, timeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var seg string
+	if err := conn.QueryRow(ctx, "SELECT pg_walfile_name(pg_switch_wal())").Scan(&seg); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var last *string
+		if err := conn.QueryRow(ctx, "SELECT last_archived_wal FROM pg_stat_archiver").Scan(&last); err != nil {
+			t.Fatalf("segment %s not archived within %s: %v", seg, timeout, err)
+		}
+		if last != nil && *last >= seg {
+			return seg
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// backupList runs tandem db backups --json on cn.
+func backupList(t *testing.T, cn *clusterNode) admin.BackupList {
+	t.Helper()
+	out, code := cn.run("db", "backups", "--json")
+	if code != 0 {
+		t.Fatalf("tandem db backups at %s: exit %d\n%s", cn.name, code, out)
+	}
+	var l admin.BackupList
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("decode db backups: %v\n%s", err, out)
+	}
+	return l
+}
+
+// waitBackups polls tandem db backups on cn until cond holds.
+func waitBackups(t *testing.T, cn *clusterNode, what string, timeout time.Duration, cond func(admin.BackupList) bool) admin.BackupList {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		l := backupList(t, cn)
+		if cond(l) {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; tandem db backups at %s: %+v", what, timeout, cn.name, l)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestBackupRestoresToAPointAcrossAFailover: a two-member database with
+// backups to a shared directory. The cluster's first base backup is taken
+// as soon as the database runs; rows are committed, `tandem db backup`
+// takes another from the standby, more rows, then the primary's node is
+// killed (SIGKILL) and the standby takes over on a new timeline, which it
+// archives into the same archive; more rows, a moment T, more rows. `tandem
+// db restore --time T` on the third node (no member) restores a copy that
+// holds exactly the rows committed before T, across the timeline switch,
+// and does not archive. The scheduled restore test passes.
+func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
+	t.Parallel()
+	slow(t)
+	pg, err := backup.FindPostgres()
+	if err != nil {
+		t.Skipf("no PostgreSQL: %v", err)
+	}
+	pgport, dbport := freePortOn(t, "127.0.0.1"), freePortOn(t, "127.0.0.1")
+	store := t.TempDir()
+	tmpl := strings.NewReplacer("{{pgport}}", strconv.Itoa(pgport), "{{dbport}}", strconv.Itoa(dbport), "{{store}}", store).Replace(backupStack)
+	nodes := startCluster(t, tmpl, "a")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	waitDatabase(t, c, "node-a", true, 90*time.Second)
+	first := waitBackups(t, c, "the cluster's first base backup", 2*time.Minute, func(l admin.BackupList) bool { return len(l.Backups) > 0 })
+	t.Logf("first base backup %s from %s", first.Backups[0].ID, first.Backups[0].Source)
+
+	conn := memberConn(t, a, pgport)
+	if _, err := conn.Exec(context.Background(), "CREATE TABLE e2e_rows (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())"); err != nil {
+		t.Fatal(err)
+	}
+	insertRows(t, conn, 1, 10)
+	out, code := c.run("db", "backup")
+	if code != 0 || !strings.Contains(out, "base backup ") {
+		t.Fatalf("tandem db backup: exit %d\n%s", code, out)
+	}
+	t.Logf("tandem db backup:\n%s", out)
+	l := backupList(t, c)
+	taken := l.Backups[len(l.Backups)-1]
+	if taken.Source != "node-b" {
+		t.Errorf("the base backup was taken from %q; want node-b, the streaming standby", taken.Source)
+	}
+	insertRows(t, conn, 11, 20)
+	conn.Close(context.Background())
+
+	killed := time.Now()
+	a.kill(t)
+	st := waitDatabase(t, c, "node-b", false, 60*time.Second)
+	t.Logf("primary on %s %s after the kill", st.Leader, time.Since(killed).Round(time.Millisecond))
+	conn = memberConn(t, b, pgport)
+	insertRows(t, conn, 21, 30)
+	time.Sleep(1100 * time.Millisecond) // commit times on either side of T, a clear second apart
+	target := time.Now().Truncate(time.Second)
+	time.Sleep(1100 * time.Millisecond)
+	insertRows(t, conn, 31, 40)
+	seg := waitArchived(t, conn, time.Minute)
+	t.Logf("archived through %s on node-b", seg)
+
+	l = backupList(t, c)
+	if !slices.Contains(l.WAL.Timelines, 1) || !slices.Contains(l.WAL.Timelines, 2) || l.WAL.Histories < 1 {
+		t.Errorf("the archive after the failover: %+v; want segments of timelines 1 and 2 and a history file", l.WAL)
+	}
+	out, code = c.run("db", "backups")
+	if code != 0 || !strings.Contains(out, taken.ID) {
+		t.Errorf("tandem db backups: exit %d\n%s", code, out)
+	}
+	t.Logf("tandem db backups:\n%s", out)
+
+	dir := filepath.Join(traversable(t, t.TempDir()), "copy")
+	out, code = c.run("db", "restore", "--time", target.Format(time.RFC3339), "--to", dir, "--json")
+	if code != 0 {
+		t.Fatalf("tandem db restore --time %s: exit %d\n%s", target.Format(time.RFC3339), code, out)
+	}
+	var res admin.RestoreResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("decode the restore: %v\n%s", err, out)
+	}
+	t.Logf("restored backup %s to %s: last commit %s, timeline %d, in %s", res.Backup.ID, res.Target, res.LastCommit, res.Timeline, res.Took)
+	if res.Backup.ID != taken.ID {
+		t.Errorf("restored backup %s; want %s, the newest before T", res.Backup.ID, taken.ID)
+	}
+	if res.Timeline < 3 || res.LastCommit.After(target) || res.LastCommit.Before(target.Add(-3*time.Second)) {
+		t.Errorf("restore result %+v; want a new timeline after 2 and the last commit just before %s", res, target)
+	}
+
+	copyConn := startCopy(t, pg, dir)
+	var ids []int
+	rows, err := copyConn.Query(context.Background(), "SELECT id FROM e2e_rows ORDER BY id")
+	if err == nil {
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int, 30)
+	for i := range want {
+		want[i] = i + 1
+	}
+	if !slices.Equal(ids, want) {
+		t.Errorf("the copy restored to %s holds rows %v; want 1..30, exactly those committed before it", target, ids)
+	}
+	var mode string
+	if err := copyConn.QueryRow(context.Background(), "SHOW archive_mode").Scan(&mode); err != nil || mode != "off" {
+		t.Errorf("the copy's archive_mode = %q (%v); want off: a copy must not archive into the production archive", mode, err)
+	}
+
+	tested := waitBackups(t, c, "a restore test that passed", 2*time.Minute, func(l admin.BackupList) bool {
+		return l.LastTest != nil && l.LastTest.OK && l.LastTest.Started.After(killed)
+	})
+	t.Logf("restore test %s: backup %s in %s, %s behind", tested.LastTest.ID, tested.LastTest.BackupID, tested.LastTest.Took, tested.LastTest.Lag)
+	if out, code := c.run("status"); code != 0 || !strings.Contains(out, "restore test passed") {
+		t.Errorf("tandem status: exit %d; want a backup line with the restore test\n%s", code, out)
+	}
+}
+
+// startCopy starts PostgreSQL on a restored data directory, as the
+// documentation says, on a socket only, trusting local connections, and
+// connects to it; it is stopped when the test ends.
+func startCopy(t *testing.T, pg backup.Postgres, dir string) *pgx.Conn {
+	t.Helper()
+	run := traversable(t, t.TempDir())
+	if err := os.Chown(run, pg.UID, pg.GID); err != nil {
+		t.Fatal(err)
+	}
+	hba := filepath.Join(run, "pg_hba.conf")
+	if err := os.WriteFile(hba, []byte("local all all trust\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePortOn(t, "127.0.0.1")
+	pgctl := func(args ...string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(pg.BinDir, "pg_ctl"), append([]string{"-D", dir}, args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(pg.UID), Gid: uint32(pg.GID)}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pg_ctl %s: %w\n%s", args, err, out)
+		}
+		return nil
+	}
+	opts := fmt.Sprintf("-p %d -c listen_addresses='' -c unix_socket_directories=%s -c hba_file=%s", port, run, hba)
+	if err := pgctl("-w", "-t", "60", "-l", filepath.Join(run, "log"), "-o", opts, "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(run, "log"))
+		t.Fatalf("start the restored copy: %v\n%s", err, log)
+	}
+	t.Cleanup(func() {
+		if err := pgctl("-w", "-m", "fast", "stop"); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", run, port))
+	if err != nil {
+		t.Fatalf("connect to the restored copy: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
