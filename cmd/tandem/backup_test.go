@@ -27,8 +27,8 @@ import (
 )
 
 // backupStack is databaseStack with backups to a directory all three
-// nodes share (they run on one machine), a segment switch every 2 s and a
-// restore test every 20 s.
+// nodes share (they run on one machine), a segment switch every 2 s, a
+// restore test every 20 s and a directory of the app's files.
 const backupStack = databaseStack + `
 backup:
   local: "{{store}}"
@@ -36,6 +36,7 @@ backup:
   schedule: "0 3 * * *"
   archive_timeout: 2s
   restore_test: { schedule: "@every 20s" }
+  files: { uploads: { dir: "{{uploads}}" } }
 `
 
 var postgresTandemOnce struct {
@@ -84,6 +85,20 @@ func copyExecutable(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// writeUploads writes files (by path under dir: content) for a file set.
+func writeUploads(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // memberConn connects to node cn's PostgreSQL member as the superuser,
@@ -186,12 +201,14 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 		t.Skipf("no PostgreSQL: %v", err)
 	}
 	pgport, dbport := freePortOn(t, "127.0.0.1"), freePortOn(t, "127.0.0.1")
-	store := t.TempDir()
-	tmpl := strings.NewReplacer("{{pgport}}", strconv.Itoa(pgport), "{{dbport}}", strconv.Itoa(dbport), "{{store}}", store).Replace(backupStack)
+	store, uploads := t.TempDir(), t.TempDir()
+	writeUploads(t, uploads, map[string]string{"logo.png": "not really a PNG", "2026/12/report.pdf": "quarterly figures"})
+	tmpl := strings.NewReplacer("{{pgport}}", strconv.Itoa(pgport), "{{dbport}}", strconv.Itoa(dbport), "{{store}}", store,
+		"{{uploads}}", uploads).Replace(backupStack)
 	nodes := startCluster(t, tmpl, "a")
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	waitDatabase(t, c, "node-a", true, 90*time.Second)
-	first := waitBackups(t, c, "the cluster's first base backup", 2*time.Minute, func(l admin.BackupList) bool { return len(l.Backups) > 0 })
+	first := waitBackups(t, c, "the cluster's first base backup", 3*time.Minute, func(l admin.BackupList) bool { return len(l.Backups) > 0 })
 	t.Logf("first base backup %s from %s", first.Backups[0].ID, first.Backups[0].Source)
 
 	conn := memberConn(t, a, pgport)
@@ -200,7 +217,7 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	}
 	insertRows(t, conn, 1, 10)
 	out, code := c.run("db", "backup")
-	if code != 0 || !strings.Contains(out, "base backup ") {
+	if code != 0 || !strings.Contains(out, "base backup ") || !strings.Contains(out, "file set uploads: 2 files") {
 		t.Fatalf("tandem db backup: exit %d\n%s", code, out)
 	}
 	t.Logf("tandem db backup:\n%s", out)
@@ -208,6 +225,20 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	taken := l.Backups[len(l.Backups)-1]
 	if taken.Source != "node-b" {
 		t.Errorf("the base backup was taken from %q; want node-b, the streaming standby", taken.Source)
+	}
+	if len(l.Files) != 1 || l.Files[0].Set != "uploads" || l.Files[0].Snapshots < 2 || l.Files[0].Files != 2 {
+		t.Errorf("file sets in the store: %+v; want uploads with a snapshot per backup, 2 files", l.Files)
+	}
+	restored := filepath.Join(t.TempDir(), "uploads")
+	if out, code := c.run("db", "restore", "--files", "uploads", "--latest", "--to", restored); code != 0 || !strings.Contains(out, "restored file set uploads") {
+		t.Errorf("tandem db restore --files uploads: exit %d\n%s", code, out)
+	} else {
+		t.Logf("tandem db restore --files uploads:\n%s", out)
+	}
+	for name, want := range map[string]string{"logo.png": "not really a PNG", "2026/12/report.pdf": "quarterly figures"} {
+		if got, err := os.ReadFile(filepath.Join(restored, name)); err != nil || string(got) != want {
+			t.Errorf("restored %s = %q, %v; want %q", name, got, err, want)
+		}
 	}
 	insertRows(t, conn, 11, 20)
 	conn.Close(context.Background())
@@ -244,7 +275,8 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("decode the restore: %v\n%s", err, out)
 	}
-	t.Logf("restored backup %s to %s: last commit %s, timeline %d, in %s", res.Backup.ID, res.Target, res.LastCommit, res.Timeline, res.Took)
+	t.Logf("restored backup %s into %s on %s to %s: last commit %s, LSN %s, timeline %d, in %s",
+		res.Backup.ID, res.Dir, res.Node, res.Target.Format(time.RFC3339Nano), res.LastCommit.Format(time.RFC3339Nano), res.LSN, res.Timeline, res.Took)
 	if res.Backup.ID != taken.ID {
 		t.Errorf("restored backup %s; want %s, the newest before T", res.Backup.ID, taken.ID)
 	}
@@ -279,6 +311,11 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	t.Logf("restore test %s: backup %s in %s, %s behind", tested.LastTest.ID, tested.LastTest.BackupID, tested.LastTest.Took, tested.LastTest.Lag)
 	if out, code := c.run("status"); code != 0 || !strings.Contains(out, "restore test passed") {
 		t.Errorf("tandem status: exit %d; want a backup line with the restore test\n%s", code, out)
+	} else if _, line, ok := strings.Cut(out, "\nbackup: "); ok {
+		t.Logf("tandem status: backup: %s", strings.SplitN(line, "\n", 2)[0])
+	}
+	if out, code := b.run("db", "backups"); code == 0 {
+		t.Logf("tandem db backups at node-b:\n%s", out)
 	}
 }
 
@@ -411,7 +448,7 @@ func TestBackupStoreOutageLosesNothing(t *testing.T) {
 	nodes := startCluster(t, tmpl)
 	a, c := nodes[0], nodes[2]
 	waitDatabase(t, c, "node-a", true, 90*time.Second)
-	waitBackups(t, c, "the cluster's first base backup", 2*time.Minute, func(l admin.BackupList) bool { return len(l.Backups) > 0 })
+	waitBackups(t, c, "the cluster's first base backup", 3*time.Minute, func(l admin.BackupList) bool { return len(l.Backups) > 0 })
 
 	conn := memberConn(t, a, pgport)
 	if _, err := conn.Exec(context.Background(), "CREATE TABLE e2e_rows (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())"); err != nil {

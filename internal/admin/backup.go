@@ -186,6 +186,10 @@ type RestoreRequest struct {
 	Backup string `json:"backup,omitempty"`
 	// Time is the moment to recover to; zero replays the whole archive.
 	Time time.Time `json:"time,omitzero"`
+	// Files restores the app's file set of that name instead of the
+	// database: the snapshot Backup names, or the newest; Time does not
+	// apply.
+	Files string `json:"files,omitempty"`
 }
 
 // RestoreResult is its answer: a copy of the database in Dir, recovered
@@ -203,6 +207,20 @@ type RestoreResult struct {
 	Bytes      int64         `json:"bytes"`
 	Took       time.Duration `json:"took"`
 	Settings   []string      `json:"settings"` // what the restore wrote in postgresql.auto.conf
+	// Files is the file set snapshot restored, when the request named a
+	// set; the fields above are then empty.
+	Files *FileSnapshotInfo `json:"files,omitempty"`
+}
+
+// FileSnapshotInfo describes one snapshot of a file set.
+type FileSnapshotInfo struct {
+	Set     string    `json:"set"`
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"` // dir or sqlite
+	Files   int       `json:"files"`
+	Bytes   int64     `json:"bytes"`
+	Skipped []string  `json:"skipped,omitempty"` // entries not stored: symbolic links, sockets, devices
 }
 
 func (s *Server) registerBackups(mux *http.ServeMux) {

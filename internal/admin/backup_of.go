@@ -109,6 +109,11 @@ func FileSetSumOf(set string, snaps []backup.FileSnapshot) FileSetSum {
 	return s
 }
 
+// FileSnapshotInfoOf describes a file set's snapshot for the API.
+func FileSnapshotInfoOf(s backup.FileSnapshot) *FileSnapshotInfo {
+	return &FileSnapshotInfo{Set: s.Set, ID: s.ID, Time: s.Time, Kind: s.Kind, Files: s.Files, Bytes: s.Bytes, Skipped: s.Skipped}
+}
+
 // BackupError gives an error of the backup package its API kind.
 func BackupError(err error) error {
 	switch {

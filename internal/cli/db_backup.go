@@ -136,10 +136,10 @@ any of it failed.`,
 
 func newDBRestoreCmd() *cobra.Command {
 	var af adminFlags
-	var at, id, dir string
+	var at, id, dir, files string
 	var latest, asJSON bool
 	c := &cobra.Command{
-		Use:   "restore (--time T | --latest | --backup ID) --to DIR",
+		Use:   "restore (--time T | --latest | --backup ID) [--files SET] --to DIR",
 		Short: "Restore a copy of the database into a new directory",
 		Long: `Restore a copy of the database into DIR, a new or empty directory of the node
 asked: the base backup that fits, then the archived WAL up to the target,
@@ -153,11 +153,20 @@ archive. Start it with, for example:
 
   pg_ctl -D DIR -o "-p 5499 -c listen_addresses=''" start
 
+With --files SET, the app's file set SET (backup.files) is restored into
+DIR instead: its newest snapshot (--latest) or the one --backup names.
+
 To make a new cluster from a backup instead, see database.postgres.bootstrap
 in the stack file.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			req, err := restoreRequest(at, id, dir, latest)
+			if err == nil && files != "" {
+				req.Files = files
+				if at != "" {
+					err = errors.New("--time does not apply to --files: a file set restores a snapshot (--latest or --backup ID)")
+				}
+			}
 			if err != nil {
 				return usageError(c, err)
 			}
@@ -181,6 +190,7 @@ in the stack file.`,
 	c.Flags().BoolVar(&latest, "latest", false, "recover everything the archive holds")
 	c.Flags().StringVar(&id, "backup", "", "restore this backup (see tandem db backups)")
 	c.Flags().StringVar(&dir, "to", "", "the new data directory on the node: absolute, absent or empty")
+	c.Flags().StringVar(&files, "files", "", "restore this file set of the app (backup.files) instead of the database")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -304,6 +314,14 @@ func printBackupRun(w io.Writer, run admin.BackupRun) {
 }
 
 func printRestore(w io.Writer, r admin.RestoreResult) {
+	if f := r.Files; f != nil {
+		fmt.Fprintf(w, "restored file set %s, snapshot %s of %s, into %s on %s: %d files, %s\n", f.Set, f.ID,
+			f.Time.Local().Format(time.DateTime), r.Dir, r.Node, f.Files, bytesText(f.Bytes))
+		for _, s := range f.Skipped {
+			fmt.Fprintf(w, "not in the snapshot (not a regular file or directory): %s\n", s)
+		}
+		return
+	}
 	target := "the end of the archive"
 	if !r.Target.IsZero() {
 		target = r.Target.Format(time.RFC3339Nano)

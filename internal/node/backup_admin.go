@@ -133,6 +133,9 @@ func (d nodeBackups) Restore(ctx context.Context, req admin.RestoreRequest) (adm
 	if !filepath.IsAbs(req.Dir) {
 		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "dir %q: must be an absolute path on node %s", req.Dir, d.n.st.Cluster.Node)
 	}
+	if req.Files != "" {
+		return d.restoreFiles(ctx, b, req)
+	}
 	if b.pg.BinDir == "" {
 		return admin.RestoreResult{}, admin.Errorf(admin.ErrUnavailable, "node %s has no PostgreSQL to restore with: ask a node that has", d.n.st.Cluster.Node)
 	}
@@ -145,6 +148,21 @@ func (d nodeBackups) Restore(ctx context.Context, req admin.RestoreRequest) (adm
 	}
 	return admin.RestoreResult{Node: d.n.st.Cluster.Node, Dir: res.Dir, Backup: admin.BackupInfoOf(res.Backup), Target: res.Target,
 		LSN: res.LSN.String(), LastCommit: res.LastCommit, Timeline: res.Timeline, Bytes: res.Bytes, Took: res.Took, Settings: res.Settings}, nil
+}
+
+// restoreFiles restores a snapshot of one of the app's file sets.
+func (d nodeBackups) restoreFiles(ctx context.Context, b *backupPart, req admin.RestoreRequest) (admin.RestoreResult, error) {
+	if _, ok := b.cfg.Files[req.Files]; !ok {
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "files %q: the stack has no such file set (backup.files)", req.Files)
+	}
+	if !req.Time.IsZero() {
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "time: a file set restores a snapshot (its id, or the newest), not a point in time")
+	}
+	snap, err := b.mgr.RestoreFiles(ctx, req.Files, req.Backup, req.Dir)
+	if err != nil {
+		return admin.RestoreResult{}, admin.BackupError(err)
+	}
+	return admin.RestoreResult{Node: d.n.st.Cluster.Node, Dir: req.Dir, Files: admin.FileSnapshotInfoOf(snap)}, nil
 }
 
 // reachable checks that the postgres user may go through dir and every
