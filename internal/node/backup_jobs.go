@@ -28,8 +28,14 @@ const (
 const (
 	backupCheckEvery   = 5 * time.Second
 	backupRefreshEvery = time.Minute
-	firstBackupRetry   = 10 * time.Minute
-	refreshTimeout     = 30 * time.Second
+	// firstBackupRetry is the wait before the first base backup is tried
+	// again, doubled after each try up to firstBackupRetryMax: a try that
+	// found the database failing over, or the cluster without quorum, is
+	// soon followed by another; one that keeps failing does not load the
+	// primary's source every minute.
+	firstBackupRetry    = time.Minute
+	firstBackupRetryMax = time.Hour
+	refreshTimeout      = 30 * time.Second
 )
 
 // newBackupJobs builds the runner of the backup jobs.
@@ -161,6 +167,7 @@ func (n *Node) watchBackups(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var lastRefresh, lastFirst time.Time
+	firstTries := 0
 	t := time.NewTicker(backupCheckEvery)
 	defer t.Stop()
 	for {
@@ -168,8 +175,9 @@ func (n *Node) watchBackups(ctx context.Context) error {
 			b.refresh(ctx)
 			lastRefresh = time.Now()
 		}
-		if n.needFirstBackup() && time.Since(lastFirst) >= firstBackupRetry {
+		if n.needFirstBackup() && time.Since(lastFirst) >= firstBackupWait(firstTries) {
 			lastFirst = time.Now()
+			firstTries++
 			wg.Go(func() { n.firstBackup(ctx) })
 		}
 		b.alarms.update(time.Now(), n.decideBackupAlarms(time.Now()))
@@ -179,6 +187,15 @@ func (n *Node) watchBackups(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// firstBackupWait is how long after the last of tries tries of the
+// first base backup the next is due.
+func firstBackupWait(tries int) time.Duration {
+	if tries == 0 {
+		return 0
+	}
+	return min(firstBackupRetry<<min(tries-1, 10), firstBackupRetryMax)
 }
 
 // needFirstBackup reports whether this node should try the cluster's
@@ -204,7 +221,11 @@ func (n *Node) firstBackup(ctx context.Context) {
 		return
 	}
 	b.log.Info("the store holds no base backup: taking the first one")
-	if _, err := b.jobs.RunNow(ctx, backupJob); err != nil && !errors.Is(err, cron.ErrRunning) && !errors.Is(err, cron.ErrLocked) {
+	_, err = b.jobs.RunNow(ctx, backupJob)
+	switch {
+	case errors.Is(err, cron.ErrRunning), errors.Is(err, cron.ErrLocked):
+		b.log.Info("the first base backup runs elsewhere", "err", err)
+	case err != nil:
 		b.log.Warn("first base backup not taken", "err", err)
 	}
 }
