@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/backup"
+	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/cron"
 )
 
@@ -65,20 +67,34 @@ func (n *Node) newBackupJobs(b *backupPart) (*cron.Runner, error) {
 			}
 			return n.runBackup(ctx, output), nil
 		},
-		Locker: prefixLocker{jobLocker{cl: n.cl, node: n.st.Cluster.Node}, backupLockKeys},
+		Locker: backupLocker{jobLocker{cl: n.cl, node: n.st.Cluster.Node}, backupLockKeys},
 		Dir:    filepath.Join(b.dir, "jobs"),
 		Logger: b.log,
 	})
 }
 
-// prefixLocker puts its keys apart from another locker's.
-type prefixLocker struct {
-	cron.Locker
+// backupLocker is the backup jobs' locker: its keys apart from the
+// stack's jobs', and a run in progress holds its lock only while its node
+// lives (an etcd session). The cron's own mark of a run outlives a crashed
+// node for the job's whole timeout: no other node could take a base
+// backup, nor run a restore test, for twelve hours.
+type backupLocker struct {
+	jobLocker
 	prefix string
 }
 
-func (l prefixLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
-	return l.Locker.TryLock(ctx, l.prefix+key, ttl)
+func (l backupLocker) TryLock(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, error) {
+	if !strings.HasPrefix(key, cron.RunningKey) {
+		return l.jobLocker.TryLock(ctx, l.prefix+key, ttl) // a firing: reserved for its window
+	}
+	lock, err := l.cl.TryLock(ctx, l.prefix+key, l.node)
+	switch {
+	case errors.Is(err, cluster.ErrLocked):
+		return nil, fmt.Errorf("%w: %w", cron.ErrLocked, err)
+	case err != nil:
+		return nil, err
+	}
+	return lock.Unlock, nil
 }
 
 // runBackup is the backup job: a base backup of the database, the file
