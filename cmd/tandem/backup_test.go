@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -192,7 +191,9 @@ func waitBackups(t *testing.T, cn *clusterNode, what string, timeout time.Durati
 // archives into the same archive; more rows, a moment T, more rows. `tandem
 // db restore --time T` on the third node (no member) restores a copy that
 // holds exactly the rows committed before T, across the timeline switch,
-// and does not archive. The scheduled restore test passes.
+// and does not archive. The scheduled restore test passes; once an
+// object of the backup is damaged, it fails naming it and raises its
+// alarm, and a restore of that backup refuses it.
 func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	t.Parallel()
 	slow(t)
@@ -305,7 +306,7 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 		t.Errorf("the copy's archive_mode = %q (%v); want off: a copy must not archive into the production archive", mode, err)
 	}
 
-	tested := waitBackups(t, c, "a restore test that passed", 2*time.Minute, func(l admin.BackupList) bool {
+	tested := waitBackups(t, c, "a restore test that passed", 3*time.Minute, func(l admin.BackupList) bool {
 		return l.LastTest != nil && l.LastTest.OK && l.LastTest.Started.After(killed)
 	})
 	t.Logf("restore test %s: backup %s in %s, %s behind", tested.LastTest.ID, tested.LastTest.BackupID, tested.LastTest.Took, tested.LastTest.Lag)
@@ -316,6 +317,70 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	}
 	if out, code := b.run("db", "backups"); code == 0 {
 		t.Logf("tandem db backups at node-b:\n%s", out)
+	}
+
+	// A damaged object: the next restore test fails naming it and raises
+	// its alarm; a restore of that backup refuses it.
+	parts, _ := filepath.Glob(filepath.Join(store, "backups", taken.ID, "data", "*"))
+	if len(parts) == 0 {
+		t.Fatalf("no part of backup %s in the store", taken.ID)
+	}
+	flipByte(t, parts[0])
+	damaged := time.Now()
+	l = waitBackups(t, c, "a restore test that failed", 3*time.Minute, func(l admin.BackupList) bool {
+		return l.LastTest != nil && !l.LastTest.OK && l.LastTest.Started.After(damaged)
+	})
+	if e := l.LastTest.Error; !strings.Contains(e, "corrupt") || !strings.Contains(e, taken.ID) {
+		t.Errorf("the failed restore test says %q; want the damaged object named", e)
+	}
+	t.Logf("restore test after the damage: %s", l.LastTest.Error)
+	waitAlarm(t, []*clusterNode{b, c}, "restore-test-failed", 2*time.Minute)
+	out, code = c.run("db", "restore", "--backup", taken.ID, "--to", filepath.Join(filepath.Dir(dir), "damaged"))
+	if code == 0 || !strings.Contains(out, "corrupt") {
+		t.Errorf("tandem db restore --backup %s of a damaged backup: exit %d; want a failure naming the damage\n%s", taken.ID, code, out)
+	}
+}
+
+// flipByte damages a stored object.
+func flipByte(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, 100); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x40
+	if _, err := f.WriteAt(b, 100); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitAlarm waits until one of nodes shows the backup alarm name in its
+// status: the cluster's alarms are raised by one node.
+func waitAlarm(t *testing.T, nodes []*clusterNode, name string, timeout time.Duration) admin.BackupAlarm {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, n := range nodes {
+			st, err := n.client().Status(context.Background())
+			if err != nil || st.Backup == nil {
+				continue
+			}
+			for _, al := range st.Backup.Alarms {
+				if al.Name == name {
+					t.Logf("alarm %s on %s: %s", name, n.name, al.Message)
+					return al
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s alarm on %d nodes within %s", name, len(nodes), timeout)
+		}
+		time.Sleep(time.Second)
 	}
 }
 
@@ -376,42 +441,15 @@ alerts:
   webhook: { url: "{{hook}}/alerts", headers: { Authorization: "Bearer e2e-token" } }
 `
 
-// backupAlert is the webhook body of a backup alarm.
-type backupAlert struct {
-	Check   string `json:"check"`
-	Event   string `json:"event"`
-	Message string `json:"message"`
-}
-
-// alertHook collects the backup alerts posted to it.
-type alertHook struct {
-	mu     sync.Mutex // guards alerts
-	alerts []backupAlert
-}
-
-func (h *alertHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var a backupAlert
-	if r.Header.Get("Authorization") != "Bearer e2e-token" || json.NewDecoder(r.Body).Decode(&a) != nil {
-		http.Error(w, "bad alert", http.StatusBadRequest)
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if a.Check == "backup" {
-		h.alerts = append(h.alerts, a)
-	}
-}
-
-// wait waits until an alert of event that says about has come.
-func (h *alertHook) wait(t *testing.T, event, about string, timeout time.Duration) backupAlert {
+// waitBackupAlert waits until a backup alert of event that says about
+// has come to h.
+func waitBackupAlert(t *testing.T, h *hookReceiver, event, about string, timeout time.Duration) alert {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		h.mu.Lock()
-		got := slices.Clone(h.alerts)
-		h.mu.Unlock()
+		got := h.list()
 		for _, a := range got {
-			if a.Event == event && strings.Contains(a.Message, about) {
+			if a.Check == "backup" && a.Event == event && strings.Contains(a.Message, about) {
 				return a
 			}
 		}
@@ -439,7 +477,7 @@ func TestBackupStoreOutageLosesNothing(t *testing.T) {
 		t.Skipf("no PostgreSQL: %v", err)
 	}
 	gw := s3test.Start(t)
-	hook := &alertHook{}
+	hook := &hookReceiver{}
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
 	pgport, dbport := freePortOn(t, "127.0.0.1"), freePortOn(t, "127.0.0.1")
@@ -476,7 +514,7 @@ func TestBackupStoreOutageLosesNothing(t *testing.T) {
 	if ar := st.Backup.Archive; ar == nil || ar.WALWaiting < 1 || ar.DiskFree <= 0 || ar.StoreReachable {
 		t.Errorf("node-a's archiver while the store is away: %+v; want WAL waiting, the disk left, the store unreachable", ar)
 	}
-	alert := hook.wait(t, "store-unreachable", "node-a", time.Minute)
+	alert := waitBackupAlert(t, hook, "store-unreachable", "node-a", time.Minute)
 	t.Logf("alert %s %s after the store went away: %s", alert.Event, time.Since(down).Round(time.Second), alert.Message)
 	metrics := adminGet(t, a.node, "/metrics")
 	for _, want := range []string{`tandem_backup_alarm{alarm="store-unreachable"} 1`, "tandem_backup_store_reachable 0"} {
@@ -494,7 +532,7 @@ func TestBackupStoreOutageLosesNothing(t *testing.T) {
 
 	gw.Start()
 	up := time.Now()
-	hook.wait(t, "store-unreachable-cleared", "", 2*time.Minute)
+	waitBackupAlert(t, hook, "store-unreachable-cleared", "", 2*time.Minute)
 	t.Logf("the alarm cleared %s after the store came back", time.Since(up).Round(time.Second))
 	insertRows(t, conn, 31, 35)
 	seg := waitArchived(t, conn, 2*time.Minute)
