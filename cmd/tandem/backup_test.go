@@ -261,6 +261,11 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	if !slices.Contains(l.WAL.Timelines, 1) || !slices.Contains(l.WAL.Timelines, 2) || l.WAL.Histories < 1 {
 		t.Errorf("the archive after the failover: %+v; want segments of timelines 1 and 2 and a history file", l.WAL)
 	}
+	// Members publish their archiver's state every 15 s.
+	waitBackups(t, c, "node-b's archiver as node-c shows it", time.Minute, func(l admin.BackupList) bool {
+		i := slices.IndexFunc(l.Archivers, func(a admin.ArchiveInfo) bool { return a.Node == "node-b" })
+		return i >= 0 && l.Archivers[i].LastArchived >= "00000002" && l.Archivers[i].StoreReachable
+	})
 	out, code = c.run("db", "backups")
 	if code != 0 || !strings.Contains(out, taken.ID) {
 		t.Errorf("tandem db backups: exit %d\n%s", code, out)

@@ -87,6 +87,7 @@ type RestoreTestInfo struct {
 
 // ArchiveInfo is a node's WAL archiver.
 type ArchiveInfo struct {
+	Node           string    `json:"node,omitempty"`
 	LastArchived   string    `json:"last_archived,omitempty"`
 	LastArchivedAt time.Time `json:"last_archived_at,omitzero"`
 	Archived       int64     `json:"archived"`
@@ -126,7 +127,10 @@ type BackupList struct {
 	StoredBytes int64            `json:"stored_bytes"`
 	LastTest    *RestoreTestInfo `json:"last_test,omitempty"`
 	// Archive is the answering node's archiver; nil on a node without.
-	Archive       *ArchiveInfo   `json:"archive,omitempty"`
+	Archive *ArchiveInfo `json:"archive,omitempty"`
+	// Archivers are every database member's, by name: the answering
+	// node's now, the others' as they last published them (CheckedAt).
+	Archivers     []ArchiveInfo  `json:"archivers,omitempty"`
 	LastRetention *RetentionInfo `json:"last_retention,omitempty"`
 	Alarms        []BackupAlarm  `json:"alarms"`
 }

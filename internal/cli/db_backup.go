@@ -248,7 +248,12 @@ func printBackups(w io.Writer, l admin.BackupList, now time.Time) {
 	if r := l.LastRetention; r != nil {
 		fmt.Fprintf(w, "last retention %s: %d kept, %d deleted (%s), %d WAL files deleted\n", ago(now, r.At), r.Kept, r.Deleted, bytesText(r.DeletedBytes), r.WALDeleted)
 	}
-	printArchiver(w, l.Node, l.Archive, now)
+	if len(l.Archivers) == 0 {
+		printArchiver(w, l.Node, l.Archive, false, now)
+	}
+	for _, a := range l.Archivers {
+		printArchiver(w, a.Node, &a, a.Node != l.Node, now)
+	}
 	printAlarms(w, l.Alarms, now)
 }
 
@@ -264,7 +269,9 @@ func printRestoreTest(w io.Writer, t *admin.RestoreTestInfo, now time.Time) {
 	}
 }
 
-func printArchiver(w io.Writer, node string, a *admin.ArchiveInfo, now time.Time) {
+// printArchiver shows a member's archiver; published: as that member last
+// published it (the time it checked), not read now.
+func printArchiver(w io.Writer, node string, a *admin.ArchiveInfo, published bool, now time.Time) {
 	if a == nil {
 		return
 	}
@@ -281,11 +288,18 @@ func printArchiver(w io.Writer, node string, a *admin.ArchiveInfo, now time.Time
 	if a.DiskFree >= 0 {
 		fmt.Fprintf(w, ", %s free", bytesText(a.DiskFree))
 	}
-	if a.StoreReachable {
-		fmt.Fprintln(w, ", store reachable")
-	} else {
-		fmt.Fprintf(w, ", STORE UNREACHABLE: %s\n", a.StoreError)
+	switch {
+	case a.CheckedAt.IsZero():
+		fmt.Fprint(w, ", store not checked yet")
+	case a.StoreReachable:
+		fmt.Fprint(w, ", store reachable")
+	default:
+		fmt.Fprintf(w, ", STORE UNREACHABLE: %s", a.StoreError)
 	}
+	if published && !a.CheckedAt.IsZero() {
+		fmt.Fprintf(w, " (as of %s)", ago(now, a.CheckedAt))
+	}
+	fmt.Fprintln(w)
 	if !a.FailingSince.IsZero() {
 		fmt.Fprintf(w, "  failing since %s: %s\n", ago(now, a.FailingSince), a.LastFailure)
 	}

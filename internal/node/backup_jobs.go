@@ -30,6 +30,9 @@ const (
 const (
 	backupCheckEvery   = 5 * time.Second
 	backupRefreshEvery = time.Minute
+	// archiverPublishEvery: how often a member publishes its archiver's
+	// state for the other nodes (the archiver checks the store every 15 s).
+	archiverPublishEvery = 15 * time.Second
 	// firstBackupRetry is the wait before the first base backup is tried
 	// again, doubled after each try up to firstBackupRetryMax: a try that
 	// found the database failing over, or the cluster without quorum, is
@@ -182,11 +185,15 @@ func (n *Node) watchBackups(ctx context.Context) error {
 	b := n.backup
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	var lastRefresh, lastFirst time.Time
+	var lastRefresh, lastFirst, lastPublish time.Time
 	firstTries := 0
 	t := time.NewTicker(backupCheckEvery)
 	defer t.Stop()
 	for {
+		if b.archiver != nil && time.Since(lastPublish) >= archiverPublishEvery {
+			n.publishArchiver(ctx)
+			lastPublish = time.Now()
+		}
 		if time.Since(lastRefresh) >= backupRefreshEvery {
 			b.refresh(ctx)
 			lastRefresh = time.Now()
