@@ -470,7 +470,8 @@ func waitBackupAlert(t *testing.T, h *hookReceiver, event, about string, timeout
 // rows are committed and WAL segments close: archiving fails and
 // PostgreSQL retries (pg_stat_archiver.failed_count rises), the
 // primary's node raises store-unreachable with the WAL waiting and the
-// disk left (in tandem status, /metrics and an alert). The server
+// disk left (in tandem status, also on a node with no member, /metrics
+// and an alert). The server
 // returns: the alarm clears (an alert says so), archiving catches up, and
 // a restore of everything the archive holds has every row, so no
 // segment is missing.
@@ -531,8 +532,15 @@ func TestBackupStoreOutageLosesNothing(t *testing.T) {
 	if err := conn.QueryRow(context.Background(), "SELECT failed_count FROM pg_stat_archiver").Scan(&failed); err != nil || failed == 0 {
 		t.Errorf("pg_stat_archiver.failed_count = %d (%v); want failures while the store is away", failed, err)
 	}
-	if out, code := a.run("status"); code != 0 || !strings.Contains(out, "ALARM store-unreachable") {
-		t.Errorf("tandem status on node-a: exit %d; want the alarm\n%s", code, out)
+	// Node-c, with no member, shows node-a's alarm too (nodes publish
+	// theirs every 15 s).
+	if al := waitAlarm(t, []*clusterNode{c}, "store-unreachable", time.Minute); al.Node != "node-a" {
+		t.Errorf("node-c shows %+v; want the alarm node-a raised", al)
+	}
+	if out, code := c.run("status"); code != 0 || !strings.Contains(out, "ALARM store-unreachable on node-a") {
+		t.Errorf("tandem status on node-c: exit %d; want node-a's alarm\n%s", code, out)
+	} else {
+		t.Logf("tandem status on node-c:\n%s", out[strings.Index(out, "\nbackup:")+1:])
 	}
 
 	gw.Start()

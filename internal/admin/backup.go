@@ -46,7 +46,8 @@ type BackupStatus struct {
 	// Archive is this node's WAL archiver; nil on a node that runs no
 	// PostgreSQL member.
 	Archive *ArchiveInfo `json:"archive,omitempty"`
-	// Alarms are the backup alarms raised on this node now.
+	// Alarms are the backup alarms raised now: this node's, and those
+	// the others published within the last minute.
 	Alarms []BackupAlarm `json:"alarms"`
 }
 
@@ -108,7 +109,8 @@ type ArchiveInfo struct {
 
 // BackupAlarm is a backup alarm raised on a node.
 type BackupAlarm struct {
-	Name    string    `json:"name"` // archive-failing, archive-lag, store-unreachable, backup-overdue, restore-test-failed
+	Name    string    `json:"name"`           // archive-failing, archive-lag, store-unreachable, backup-overdue, restore-test-failed
+	Node    string    `json:"node,omitempty"` // the node that raised it
 	Since   time.Time `json:"since"`
 	Message string    `json:"message"`
 }

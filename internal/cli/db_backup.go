@@ -307,7 +307,11 @@ func printArchiver(w io.Writer, node string, a *admin.ArchiveInfo, published boo
 
 func printAlarms(w io.Writer, alarms []admin.BackupAlarm, now time.Time) {
 	for _, a := range alarms {
-		fmt.Fprintf(w, "ALARM %s (since %s): %s\n", a.Name, ago(now, a.Since), a.Message)
+		on := ""
+		if a.Node != "" {
+			on = " on " + a.Node
+		}
+		fmt.Fprintf(w, "ALARM %s%s (since %s): %s\n", a.Name, on, ago(now, a.Since), a.Message)
 	}
 }
 

@@ -54,6 +54,7 @@ type backupPart struct {
 	// every is the longest time between two base backups of the schedule.
 	every, testEvery time.Duration
 	alarms           *backupAlarms
+	peers            backupPeers // the other nodes' published state
 	log              *slog.Logger
 
 	mu      sync.Mutex       // guards lastRun

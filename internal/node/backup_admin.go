@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -50,7 +49,7 @@ func (d nodeBackups) Status() admin.BackupStatus {
 			}
 		}
 	}
-	out.Alarms = b.alarms.list()
+	out.Alarms = b.peers.alarms(d.n.st.Cluster.Node, b.alarms.list(), time.Now())
 	out.Overdue = d.n.backupOverdue(time.Now())
 	return out
 }
@@ -93,57 +92,8 @@ func (d nodeBackups) List(ctx context.Context) (admin.BackupList, error) {
 	b.refresh(ctx)
 	ms := b.mgr.Status()
 	out.LastTest, out.LastRetention = admin.RestoreTestInfoOf(ms.LastTest), admin.RetentionInfoOf(ms.LastRetention)
-	out.Archivers = d.n.archivers(ctx, out.Archive)
+	out.Archivers = b.peers.archivers(d.n.st.Cluster.Node, out.Archive, d.n.members())
 	return out, nil
-}
-
-// archiverRecord is the cluster record kind under which each database
-// member publishes its archiver's state, so any node can show them all.
-const archiverRecord = "backup-archiver"
-
-// publishArchiver publishes this node's archiver's state, once it has
-// checked the store.
-func (n *Node) publishArchiver(ctx context.Context) {
-	st := n.backup.archiver.Status()
-	if st.StoreCheckedAt.IsZero() {
-		return
-	}
-	a := admin.ArchiveInfoOf(&st)
-	a.Node = n.st.Cluster.Node
-	data, err := json.Marshal(a)
-	if err == nil {
-		err = n.cl.PutRecord(ctx, archiverRecord, a.Node, data)
-	}
-	if err != nil {
-		n.backup.log.Debug("archiver state not published", "err", err)
-	}
-}
-
-// archivers returns every database member's archiver: own, this node's
-// now; the others' as they last published it. A member that never
-// published is left out.
-func (n *Node) archivers(ctx context.Context, own *admin.ArchiveInfo) []admin.ArchiveInfo {
-	pg := n.postgres()
-	if pg == nil {
-		return nil
-	}
-	var out []admin.ArchiveInfo
-	for _, m := range pg.Members {
-		if m == n.st.Cluster.Node && own != nil {
-			a := *own
-			a.Node = m
-			out = append(out, a)
-			continue
-		}
-		data, err := n.cl.Record(ctx, archiverRecord, m)
-		var a admin.ArchiveInfo
-		if err != nil || json.Unmarshal(data, &a) != nil {
-			continue
-		}
-		a.Node = m
-		out = append(out, a)
-	}
-	return out
 }
 
 // Backup implements admin.Backups: the backup job, run now on this node;

@@ -30,9 +30,6 @@ const (
 const (
 	backupCheckEvery   = 5 * time.Second
 	backupRefreshEvery = time.Minute
-	// archiverPublishEvery: how often a member publishes its archiver's
-	// state for the other nodes (the archiver checks the store every 15 s).
-	archiverPublishEvery = 15 * time.Second
 	// firstBackupRetry is the wait before the first base backup is tried
 	// again, doubled after each try up to firstBackupRetryMax: a try that
 	// found the database failing over, or the cluster without quorum, is
@@ -190,8 +187,8 @@ func (n *Node) watchBackups(ctx context.Context) error {
 	t := time.NewTicker(backupCheckEvery)
 	defer t.Stop()
 	for {
-		if b.archiver != nil && time.Since(lastPublish) >= archiverPublishEvery {
-			n.publishArchiver(ctx)
+		if time.Since(lastPublish) >= peersEvery {
+			n.publishBackupState(ctx)
 			lastPublish = time.Now()
 		}
 		if time.Since(lastRefresh) >= backupRefreshEvery {

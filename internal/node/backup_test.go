@@ -197,3 +197,32 @@ func TestFirstBackupWait(t *testing.T) {
 		t.Errorf("firstBackupWait(1000) = %s; want an hour", got)
 	}
 }
+
+// TestBackupPeers: a node shows its own alarms and those the others
+// published lately, each naming its node, and every member's archiver;
+// a node that stopped publishing raises nothing any more.
+func TestBackupPeers(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	var p backupPeers
+	p.set(map[string]nodeRecord{
+		"node-a": {Node: "node-a", At: now.Add(-10 * time.Second), Archive: &admin.ArchiveInfo{LastArchived: "A"},
+			Alarms: []admin.BackupAlarm{{Name: alarmStoreUnreachable, Message: "down"}}},
+		"node-b": {Node: "node-b", At: now.Add(-10 * time.Minute), Archive: &admin.ArchiveInfo{LastArchived: "B"},
+			Alarms: []admin.BackupAlarm{{Name: alarmArchiveFailing, Message: "stale"}}},
+		"node-c": {Node: "node-c", At: now, Alarms: []admin.BackupAlarm{{Name: alarmBackupOverdue, Message: "published by self"}}},
+	})
+	got := p.alarms("node-c", []admin.BackupAlarm{{Name: alarmTestFailed, Message: "own"}}, now)
+	want := []admin.BackupAlarm{{Name: alarmStoreUnreachable, Node: "node-a", Message: "down"}, {Name: alarmTestFailed, Node: "node-c", Message: "own"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("alarms = %+v; want %+v", got, want)
+	}
+	own := &admin.ArchiveInfo{LastArchived: "C"}
+	arch := p.archivers("node-c", own, []string{"node-a", "node-b", "node-c", "node-d"})
+	var names []string
+	for _, a := range arch {
+		names = append(names, a.Node+":"+a.LastArchived)
+	}
+	if want := []string{"node-a:A", "node-b:B", "node-c:C"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("archivers = %q; want %q (node-d never published)", names, want)
+	}
+}
