@@ -56,7 +56,7 @@ func (f *fakeNode) status(context.Context) Status {
 			LastTest:   &RestoreTestInfo{ID: "t1", Started: f.now.Add(-3 * time.Hour), OK: true},
 			Archive: &ArchiveInfo{LastArchived: "000000020000000100000042", LastArchivedAt: f.now.Add(-20 * time.Minute), WALWaiting: 80,
 				WALWaitingBytes: 80 << 24, DiskFree: 2 << 30, StoreError: "store unreachable: connection refused"},
-			Alarms: []BackupAlarm{{Name: "store-unreachable", Since: f.now.Add(-20 * time.Minute),
+			Alarms: []BackupAlarm{{Name: "store-unreachable", Node: "n1", Since: f.now.Add(-20 * time.Minute),
 				Message: "the backup store s3://backups/shop/ does not answer n1: connection refused; 80 WAL segments (1.2 GiB) wait in pg_wal, 2.0 GiB free on its disk"}}},
 	}
 }

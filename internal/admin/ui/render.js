@@ -239,7 +239,7 @@ function renderBackup(b, now) {
     badge(state === 'failed' ? 'alarm' : state, state))]);
   document.getElementById('backup-alarms').hidden = alarms.length === 0;
   fillTable('backup-alarms', alarms.map((al) => row({ 'data-backup-alarm': al.name },
-    badge(al.name, 'failed'), fmtAgo(now, al.since), al.message)));
+    badge(al.name, 'failed'), al.node || '–', fmtAgo(now, al.since), al.message)));
 }
 
 // Formatting.
