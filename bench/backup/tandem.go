@@ -58,11 +58,11 @@ func newTandemEngine(e env, s setup, dir string) (*tandemEngine, error) {
 	pg := backup.Postgres{BinDir: e.pg.bin, UID: int(e.pg.cred.Uid), GID: int(e.pg.cred.Gid)}
 	t.mgr, err = backup.New(backup.Options{Repository: t.repo, Postgres: pg, FastCheckpoint: true,
 		ArchiveWait: 5 * time.Minute, Command: []string{e.exe},
-		Source: func(context.Context) (string, error) {
+		Source: func(context.Context) (string, string, error) {
 			if t.srv == nil {
-				return "", errors.New("no server")
+				return "", "", errors.New("no server")
 			}
-			return t.srv.connString(), nil
+			return "bench", t.srv.connString(), nil
 		}})
 	return t, err
 }

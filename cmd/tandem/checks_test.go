@@ -36,6 +36,7 @@ alerts:
 // alert is the webhook body tandem posts.
 type alert struct {
 	Check    string                        `json:"check"`
+	Event    string                        `json:"event"` // a one-off event's (a backup alarm)
 	State    string                        `json:"state"`
 	Previous string                        `json:"previous"`
 	Since    time.Time                     `json:"since"`

@@ -104,6 +104,9 @@ func traversable(t *testing.T, dir string) string {
 // gives the edge and the admin API.
 type stackFile struct {
 	path, edge, admin string
+	// program runs the node instead of tandemBin when set: a stack with
+	// backups needs one the postgres user may run (postgresTandem).
+	program string
 }
 
 // writeStack fills tmpl and writes it to a file.
@@ -128,7 +131,11 @@ func startStack(t *testing.T, sf stackFile, args ...string) *node {
 	n.stop = cancel
 	go func() {
 		defer close(n.done)
-		n.code = cli.Main(ctx, append([]string{"up", "-f", sf.path}, args...), strings.NewReader(""), n.stdout, n.stderr)
+		var opts cli.Options // what archive_command runs: see postgresTandem
+		if sf.program != "" {
+			opts.Program = []string{sf.program}
+		}
+		n.code = cli.Run(ctx, opts, append([]string{"up", "-f", sf.path}, args...), strings.NewReader(""), n.stdout, n.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -144,7 +151,11 @@ func startStack(t *testing.T, sf stackFile, args ...string) *node {
 func startProcess(t *testing.T, sf stackFile, args ...string) *node {
 	t.Helper()
 	n := newNode(t, sf)
-	cmd := exec.Command(tandemBin, append([]string{"up", "-f", sf.path}, args...)...)
+	bin := tandemBin
+	if sf.program != "" {
+		bin = sf.program
+	}
+	cmd := exec.Command(bin, append([]string{"up", "-f", sf.path}, args...)...)
 	cmd.Stdout, cmd.Stderr = n.stdout, n.stderr
 	cmd.Env = append(os.Environ(), programEnv+"=tandem")
 	// If this test binary dies, so do its nodes (and their instances).
@@ -330,8 +341,12 @@ func writeStackOn(t *testing.T, tmpl, ip string) stackFile {
 		edge:  net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
 		admin: net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip))),
 	}
-	if err := os.WriteFile(sf.path, []byte(withClusterPorts(t, stackVars(t, tmpl, sf.edge, sf.admin), ip)), 0o644); err != nil {
+	body := withClusterPorts(t, stackVars(t, tmpl, sf.edge, sf.admin), ip)
+	if err := os.WriteFile(sf.path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(body, "\nbackup:") {
+		sf.program = postgresTandem(t)
 	}
 	return sf
 }

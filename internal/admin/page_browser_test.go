@@ -59,6 +59,13 @@ func (f *fakeNode) status(context.Context) Status {
 			Sites: []SiteStatus{{Name: "home", Leader: true, Nodes: []string{"h1"}, LagBytes: -1, LagSeconds: -1},
 				{Name: "cloud", Primary: true, Up: true, Nodes: []string{"n1"}, UpNodes: []string{"n1"}, LagBytes: -1, LagSeconds: -1},
 				{Name: "witness", Up: true, Nodes: []string{"w1"}, UpNodes: []string{"w1"}, LagBytes: -1, LagSeconds: -1}}},
+		Backup: &BackupStatus{Store: "s3://backups/shop/", Schedule: "0 3 * * *", NextBackup: f.now.Add(5 * time.Hour),
+			LastBackup: &BackupInfo{ID: "20261206T030000Z", Source: "db-2", Finished: f.now.Add(-7 * time.Hour), DataBytes: 1 << 30, StoredBytes: 300 << 20},
+			LastTest:   &RestoreTestInfo{ID: "t1", Started: f.now.Add(-3 * time.Hour), OK: true},
+			Archive: &ArchiveInfo{LastArchived: "000000020000000100000042", LastArchivedAt: f.now.Add(-20 * time.Minute), WALWaiting: 80,
+				WALWaitingBytes: 80 << 24, DiskFree: 2 << 30, StoreError: "store unreachable: connection refused"},
+			Alarms: []BackupAlarm{{Name: "store-unreachable", Node: "n1", Since: f.now.Add(-20 * time.Minute),
+				Message: "the backup store s3://backups/shop/ does not answer n1: connection refused; 80 WAL segments (1.2 GiB) wait in pg_wal, 2.0 GiB free on its disk"}}},
 	}
 }
 
@@ -235,6 +242,12 @@ func TestPageInBrowser(t *testing.T) {
 		if _, hidden := e["hidden"]; (e["id"] == "login" || e["id"] == "banner") && !hidden {
 			t.Errorf("#%s shown while the node answers; want it hidden", e["id"])
 		}
+	}
+	if e := p.Elements("data-backup"); len(e) != 1 || e[0]["data-backup"] != "failed" {
+		t.Errorf("backup rows %v; want one, failed (an alarm is raised)", e)
+	}
+	if e := p.Elements("data-backup-alarm"); len(e) != 1 || e[0]["data-backup-alarm"] != "store-unreachable" {
+		t.Errorf("backup alarm rows %v; want store-unreachable", e)
 	}
 	if node, _ := p.Text("node"); node != "n1" {
 		t.Errorf("header node = %q; want n1", node)

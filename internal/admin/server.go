@@ -45,6 +45,9 @@ type Options struct {
 	// Sites are the stack's sites; nil when the stack has none (their
 	// endpoints answer 404).
 	Sites Sites
+	// Backups are the stack's backups; nil when the stack has none (their
+	// endpoints answer 404).
+	Backups Backups
 	// Upgrade upgrades the node's binary in place; nil answers 501.
 	Upgrade Upgrader
 	// Tokens holds the tokens API calls are made with; required: every
@@ -95,6 +98,9 @@ func routeScopes() map[string]Scope {
 		"POST /v1/db/switchover":            ScopeDeploy,
 		"GET /v1/sites":                     ScopeRead,
 		"POST /v1/sites/failback":           ScopeDeploy,
+		"GET /v1/db/backups":                ScopeRead,
+		"POST /v1/db/backups":               ScopeDeploy,
+		"POST /v1/db/restore":               ScopeAdmin, // writes a copy of the data to a directory of the node's
 		"POST /v1/purge":                    ScopePurge,
 		"POST /v1/apps/{app}/deploy":        ScopeDeploy,
 		"POST /v1/apps/{app}/rollback":      ScopeDeploy,
@@ -142,6 +148,7 @@ func New(opts Options) (*Server, error) {
 	s.registerChecks(mux)
 	s.registerDatabase(mux)
 	s.registerSites(mux)
+	s.registerBackups(mux)
 	s.registerTokens(mux)
 	mux.HandleFunc("POST /v1/purge", s.purge)
 	mux.HandleFunc("POST /v1/upgrade", s.upgrade)

@@ -24,6 +24,9 @@ type Status struct {
 	Sites *SitesStatus `json:"sites,omitempty"`
 	// Storage is the apps' object storage; nil when the stack has none.
 	Storage *StorageStatus `json:"storage,omitempty"`
+	// Backup is the stack's backups as this node sees them; nil when the
+	// stack has none.
+	Backup *BackupStatus `json:"backup,omitempty"`
 
 	// Upgrade is the last upgrade of the node's binary in place (tandem
 	// upgrade), while it runs and once it ended; nil if none since the

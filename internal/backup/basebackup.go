@@ -53,11 +53,14 @@ func (m *Manager) baseBackup(ctx context.Context, start time.Time) (*Backup, err
 	if m.opts.Source == nil {
 		return nil, errors.New("base backup: no source server configured")
 	}
-	conn, err := m.opts.Source(ctx)
+	name, conn, err := m.opts.Source(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("base backup: choose source: %w", err)
 	}
-	b := &Backup{ID: start.UTC().Format("20060102T150405Z"), StartTime: start.UTC(), Source: connSummary(conn),
+	if name == "" {
+		name = connSummary(conn)
+	}
+	b := &Backup{ID: start.UTC().Format("20060102T150405Z"), StartTime: start.UTC(), Source: name,
 		Encrypted: m.repo.codec.key != nil, Compression: "zstd"}
 	if b.ID, err = m.freeID(ctx, b.ID); err != nil {
 		return nil, fmt.Errorf("base backup: %w", err)

@@ -18,10 +18,12 @@ type Options struct {
 	// Nil on a node that archives nothing.
 	Archiver *Archiver
 
-	// Source returns the connection string (libpq key=value or URL) of the
-	// server to take a base backup from: a healthy standby when there is
-	// one, else the primary. The user needs the REPLICATION attribute.
-	Source func(ctx context.Context) (string, error)
+	// Source returns the server to take a base backup from (a healthy
+	// standby when there is one, else the primary): its name, which the
+	// backup records ("": host, port and user of conn), and its connection
+	// string (libpq key=value or URL). The user needs the REPLICATION
+	// attribute.
+	Source func(ctx context.Context) (name, conn string, err error)
 	// FastCheckpoint starts a backup with an immediate checkpoint rather
 	// than a spread one: quicker to start, harder on the server's I/O.
 	FastCheckpoint bool

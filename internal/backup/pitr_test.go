@@ -15,7 +15,7 @@ import (
 func newManager(t testing.TB, repo *Repository, c *cluster, dir string, a *Archiver) *Manager {
 	t.Helper()
 	m, err := New(Options{Repository: repo, Postgres: testEnv.pg, Archiver: a,
-		Source:         func(context.Context) (string, error) { return c.connString(), nil },
+		Source:         func(context.Context) (string, string, error) { return "", c.connString(), nil },
 		FastCheckpoint: true, PartSize: 256 << 10, ArchiveWait: time.Minute,
 		ScratchDir: dir, Command: walCommand(), RecoveryTimeout: 2 * time.Minute})
 	if err != nil {

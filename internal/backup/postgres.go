@@ -21,6 +21,7 @@ import (
 type Postgres struct {
 	BinDir   string // e.g. /usr/lib/postgresql/15/bin
 	UID, GID int    // the postgres user
+	Home     string // its home directory
 }
 
 // ErrNoPostgres is wrapped when PostgreSQL's programs or user are missing.
@@ -40,7 +41,7 @@ func FindPostgres() (Postgres, error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	return Postgres{BinDir: filepath.Dir(dirs[len(dirs)-1]), UID: uid, GID: gid}, nil
+	return Postgres{BinDir: filepath.Dir(dirs[len(dirs)-1]), UID: uid, GID: gid, Home: u.HomeDir}, nil
 }
 
 func pgMajor(path string) int {
@@ -56,6 +57,11 @@ func (p Postgres) command(ctx context.Context, name string, args ...string) *exe
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(p.UID), Gid: uint32(p.GID)}}
 	}
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "PGTZ=UTC")
+	if os.Geteuid() != p.UID && p.Home != "" {
+		// libpq looks for client certificates in ~/.postgresql: under
+		// root's home, which the postgres user may not enter, it fails.
+		cmd.Env = append(cmd.Env, "HOME="+p.Home)
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	return cmd

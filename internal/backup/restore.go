@@ -240,7 +240,42 @@ func (m *Manager) writeRecoveryConfig(b Backup, o RestoreOptions) ([]string, err
 			return nil, err
 		}
 	}
+	if !o.Bootstrap {
+		if err := detachConfig(filepath.Join(o.Dir, "postgresql.conf")); err != nil {
+			return nil, err
+		}
+	}
 	return settings, nil
+}
+
+// detachConfig comments out the include directives of a copy's
+// postgresql.conf. The database driver's postgresql.conf only includes
+// the member's own configuration, by its path on that member's node: on
+// another node the file does not exist and the copy would not start; on
+// that node it would give the copy the member's port, sockets and
+// certificates. A copy runs with PostgreSQL's defaults and the settings
+// the restore wrote.
+func detachConfig(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var out strings.Builder
+	for line := range strings.Lines(string(data)) {
+		name := strings.TrimSpace(line)
+		if i := strings.IndexAny(name, " \t="); i >= 0 {
+			name = name[:i]
+		}
+		switch strings.ToLower(name) {
+		case "include", "include_if_exists", "include_dir":
+			line = "# restored copy, not included: " + line
+		}
+		out.WriteString(line)
+	}
+	return os.WriteFile(path, []byte(out.String()), 0o600)
 }
 
 // pgQuote quotes a value for postgresql.conf.

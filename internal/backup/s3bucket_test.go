@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandem-run/tandem/internal/backup/s3test"
 )
 
 func newTestBucket(t *testing.T, g *gateway, bucket, secret string) *S3Bucket {
@@ -30,7 +32,7 @@ func TestS3BucketEnsure(t *testing.T) {
 	g := startGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b := newTestBucket(t, g, "apps-web", gwSecretKey)
+	b := newTestBucket(t, g, "apps-web", s3test.SecretKey)
 	if created, err := b.Ensure(ctx); err != nil || !created {
 		t.Fatalf("Ensure of a missing bucket = %v, %v; want created", created, err)
 	}
@@ -56,7 +58,7 @@ func TestS3BucketObjects(t *testing.T) {
 	g := startGateway(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b := newTestBucket(t, g, g.Bucket, gwSecretKey)
+	b := newTestBucket(t, g, g.Bucket, s3test.SecretKey)
 	body := []byte("some bytes of an upload")
 	sum := md5.Sum(body)
 	meta := ObjectMeta{ContentType: "image/png", CacheControl: "public, max-age=60", ContentDisposition: `attachment; filename="x.png"`,

@@ -42,6 +42,10 @@ type Options struct {
 	// runs as its keeper (this one); "" runs none, as a node inside a
 	// test process does.
 	Keeper string
+	// Program is the command that runs this binary, for PostgreSQL's
+	// archive_command and restore_command; nil: Keeper, else the running
+	// executable (see node.Options.Program).
+	Program []string
 }
 
 // Main runs the command line with no keeper and returns the process exit
@@ -120,7 +124,7 @@ the admin address.`,
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(
-		newUpCmd(opts.Keeper, args),
+		newUpCmd(opts, args),
 		newUpgradeCmd(),
 		newVersionCmd(),
 		newValidateCmd(),

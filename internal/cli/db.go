@@ -20,7 +20,8 @@ database.postgres.members; a leader lease in the cluster's etcd decides
 which is primary, and every node's database endpoint (DATABASE_URL) follows
 it.`,
 	}
-	c.AddCommand(newDBStatusCmd(), newDBSwitchoverCmd())
+	c.AddCommand(newDBStatusCmd(), newDBSwitchoverCmd(), newDBBackupsCmd(), newDBBackupCmd(), newDBRestoreCmd(),
+		newWALPushCmd(), newWALFetchCmd())
 	return c
 }
 

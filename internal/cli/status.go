@@ -126,6 +126,7 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 	}
 	printJobSummaries(w, st.Jobs, now)
 	printStorage(w, st.Storage, now)
+	printBackupLine(w, st.Backup, now)
 	printCluster(w, st.Cluster, now)
 	if st.Sites != nil {
 		fmt.Fprintln(w)

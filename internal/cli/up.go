@@ -12,7 +12,7 @@ import (
 	"github.com/tandem-run/tandem/internal/node"
 )
 
-func newUpCmd(keeper string, args []string) *cobra.Command {
+func newUpCmd(opts Options, args []string) *cobra.Command {
 	var file, join string
 	c := &cobra.Command{
 		Use:   "up",
@@ -58,7 +58,8 @@ and the running instances over (see docs/operations.md).`,
 				Environ:   os.Environ(),
 				Version:   Version,
 				Join:      join,
-				Keeper:    keeper,
+				Keeper:    opts.Keeper,
+				Program:   opts.Program,
 				Args:      args,
 				Handover:  h,
 			})

@@ -43,6 +43,7 @@ func (k *checker) check() {
 	k.conflicts()
 	k.database()
 	k.sites()
+	k.backup()
 }
 
 func (k *checker) cluster() {

@@ -63,6 +63,10 @@ type Postgres struct {
 	// received; CrossSiteSync makes a standby in another site the
 	// synchronous one: no commit is lost, every commit waits for the link.
 	CrossSite string `yaml:"cross_site"`
+	// Bootstrap, if set, makes the member that creates the cluster
+	// restore a backup rather than start an empty database; nil when the
+	// file has none.
+	Bootstrap *PostgresBootstrap `yaml:"bootstrap"`
 }
 
 // Values of Postgres.CrossSite.

@@ -35,6 +35,9 @@ func FuzzParse(f *testing.F) {
 			"edge: { routes: [{ app: web }, { path: /api/, upstream: api, strip_path: true }, { path: /m/, storage: web }] }\n" +
 			"storage: { store: { s3: { endpoint: \"http://127.0.0.1:9000\", access_key: a, secret_key: secret-key } }, replica: { s3: { endpoint: \"https://r\", access_key: b, secret_key: secret-two } }, apps: { web: { bucket: w-b } } }\n",
 		base + "storage: { apps: { web: { bucket: X } }, replication: { interval: 1ms, resync: \"@every\" } }\nupstreams: { web: { servers: [{ url: \"ftp://u:p@h?q\" }] } }\n",
+		base + "database: { postgres: { members: [n1, n2], bootstrap: { from_backup: latest, time: \"2026-12-06 04:00:00Z\" } } }\n" +
+			"backup:\n  s3: { bucket: b, prefix: p/, endpoint: \"http://h:1\" }\n  retention: { for: 14d }\n  files: { up: { dir: u }, db: { sqlite: d.db } }\n",
+		base + "backup: { local: x, local_shared: true, encryption_key: \"${EMPTY}\", archive_timeout: 0, restore_test: { check: [c] } }\n",
 	}
 	for _, s := range seeds {
 		f.Add(s)

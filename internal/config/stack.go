@@ -29,6 +29,9 @@ type Stack struct {
 	// Storage is the apps' object storage; nil when the stack file has
 	// no storage section.
 	Storage *Storage `yaml:"storage"`
+	// Backup is where and when the database and the app's files are
+	// backed up; nil when the stack file has no backup section.
+	Backup *Backup `yaml:"backup"`
 
 	// AppNames lists the keys of Apps in the order of the file.
 	AppNames []string `yaml:"-"`

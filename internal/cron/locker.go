@@ -23,6 +23,12 @@ type Locker interface {
 	TryLock(ctx context.Context, key string, ttl time.Duration) (release func(context.Context) error, err error)
 }
 
+// RunningKey prefixes the key of the lock a job's run holds while it is in
+// progress (the job's name follows); it is released when the run ends. A
+// Locker may hold these for less than their ttl (only while its node
+// lives), unlike the firings', which must last their whole window.
+const RunningKey = "cron/running/"
+
 var _ Locker = (*LocalLocker)(nil)
 
 // LocalLocker is a Locker for runners in one process: a single node.

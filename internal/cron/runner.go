@@ -284,7 +284,7 @@ func (r *Runner) start(j *job, trigger string, at time.Time) (Run, <-chan struct
 	if j.Timeout > 0 {
 		ttl = j.Timeout + time.Minute
 	}
-	release, err := r.locker.TryLock(ctx, "cron/running/"+j.Name, ttl)
+	release, err := r.locker.TryLock(ctx, RunningKey+j.Name, ttl)
 	j.mu.Lock()
 	if err != nil {
 		j.busy = false

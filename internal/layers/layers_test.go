@@ -32,7 +32,7 @@ var owners = map[string][]string{
 	"github.com/spf13/cobra":            {"internal/cli"},
 	"golang.org/x/sys/unix":             {"internal/supervise", "internal/backup"},
 	"github.com/jackc/":                 {"internal/pgha", "internal/backup"},
-	"github.com/aws/":                   {"internal/backup"},
+	"github.com/aws/":                   {"internal/backup", "internal/backup/s3test"}, // s3test: the tests' store
 	"github.com/miekg/dns":              {"internal/sitedns"},
 	"github.com/versity/":               {"internal/storage"},
 	"github.com/Shopify/toxiproxy/":     nil,

@@ -72,6 +72,9 @@ func (n *Node) buildAdmin() error {
 	if n.st.Database != nil {
 		o.Database = nodeDatabase{n}
 	}
+	if n.st.Backup != nil {
+		o.Backups = nodeBackups{n}
+	}
 	if t := n.st.Admin.TLS; t != nil {
 		o.TLSCert, o.TLSKey = t.Cert, t.Key
 	}
@@ -111,6 +114,10 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 			st.Sites = &s
 		}
 		st.Storage = n.storage.status()
+		if n.backup != nil {
+			s := nodeBackups{n}.Status()
+			st.Backup = &s
+		}
 		return st
 	}
 }

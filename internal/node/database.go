@@ -71,7 +71,9 @@ func (n *Node) openDatabase() (err error) {
 		if err := letThrough(n.st.Cluster.DataDir); err != nil {
 			return err
 		}
-		d.db, err = pgha.New(memberOptions(n.st, d.store, pgha.TLS{CA: ca, Cert: cert, Key: key}, n.onDatabaseEvent, n.log))
+		o := memberOptions(n.st, d.store, pgha.TLS{CA: ca, Cert: cert, Key: key}, n.onDatabaseEvent, n.log)
+		n.archiveMember(&o)
+		d.db, err = pgha.New(o)
 	} else {
 		d.db = pgha.NewFollower(pgha.FollowerOptions{Name: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Site: n.st.Cluster.Site, Store: d.store,
 			Asynchronous: !pg.Synchronous, AppUser: pg.User, TTL: time.Duration(pg.TTL), Logger: n.log.With("part", "database")})

@@ -70,6 +70,11 @@ type Options struct {
 	// Args are the command-line arguments the node was started with
 	// (after the program's name), which an upgrade gives the new binary.
 	Args []string
+	// Program is the command that runs this tandem binary (the program and
+	// any leading arguments), which PostgreSQL's archive_command and
+	// restore_command run as the postgres user to reach the node's WAL
+	// archiver; nil: Keeper, else the running executable.
+	Program []string
 	// Handover, if not nil, is what the binary that ran this node before
 	// an upgrade handed over (OpenHandover): the node takes its listeners
 	// and instances over rather than binding and starting them.
@@ -103,6 +108,7 @@ type Node struct {
 	alerts    *uptime.Alerter // one-off events: a database failover
 	database  *dbPart         // nil when the stack has no database; opened by Run
 	storage   *storagePart    // nil when the stack has no storage section
+	backup    *backupPart     // nil when the stack has no backup section; opened by Run
 	sites     *sitesPart      // nil when the stack has no sites section
 	clients   *sitesClients   // the sites' DNS responder and health proxy; nil without either
 	audit     *admin.AuditLog
@@ -310,6 +316,9 @@ func (n *Node) buildChecks() (err error) {
 	}
 	if err == nil {
 		err = n.tel.watch(n.cache, n.apps, n.edge, n.checks, n.clusterSample)
+	}
+	if err == nil && n.st.Backup != nil {
+		err = n.tel.metrics.WatchBackup(n.backupSample)
 	}
 	return err
 }

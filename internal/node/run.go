@@ -68,6 +68,9 @@ func (n *Node) Run(ctx context.Context) error {
 		n.sites.run(p.run)
 	}
 	n.clients.run(p.run)
+	if n.backup != nil {
+		n.backup.run(p, n.watchBackups)
+	}
 
 	if err := n.startParts(ctx, p); err != nil {
 		p.stop()
@@ -183,7 +186,9 @@ func (n *Node) listen(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("open cluster: %w", err)
 	} else if err = n.prepareAdmin(ctx); err == nil { // the tokens live in the cluster
-		err = n.openDatabase() // its certificates are the cluster's
+		if err = n.openBackup(); err == nil { // the database's members archive through it
+			err = n.openDatabase() // its certificates are the cluster's
+		}
 	}
 	if err != nil {
 		n.closeEdge()

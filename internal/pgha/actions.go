@@ -261,7 +261,15 @@ func (m *Member) startPostgres(ctx context.Context, r role) error {
 		return fmt.Errorf("start postgres: %w", err)
 	}
 	m.control, m.lastStart = nil, time.Now()
-	return m.srv.start()
+	if err := m.srv.start(); err != nil {
+		return err
+	}
+	// PostgreSQL 15's checkpointer, which forces archive_timeout's
+	// segment switches, sleeps a whole checkpoint_timeout after a start
+	// before it first looks at archive_timeout; a reload wakes it. The
+	// first observation that reaches the started server sends it.
+	m.conn.reloadPending = m.opts.Archive.Timeout > 0
+	return nil
 }
 
 // prepareData re-asserts tandem's settings in the data directory: the

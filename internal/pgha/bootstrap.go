@@ -22,8 +22,12 @@ const (
 )
 
 // initdb creates the database cluster with data checksums (pg_rewind
-// needs them, or wal_log_hints) and the superuser's generated password.
+// needs them, or wal_log_hints) and the superuser's generated password;
+// or, with Options.Bootstrap, restores it from a backup.
 func (m *Member) initdb(ctx context.Context, c Credentials) error {
+	if m.opts.Bootstrap != nil {
+		return m.bootstrapFromBackup(ctx)
+	}
 	ctx, cancel := context.WithTimeout(ctx, initdbTimeout)
 	defer cancel()
 	if _, err := moveAside(m.l.data(), m.opts.Clock()); err != nil { // a partial initdb's
@@ -46,6 +50,114 @@ func initdbArgs(dir, pwfile string) []string {
 	return []string{"-D", dir, "--data-checksums", "--encoding=UTF8", "--locale=C.UTF-8",
 		"--auth-local=peer", "--auth-host=scram-sha-256", "--username=" + superuser,
 		"--pwfile=" + pwfile, "--no-instructions"}
+}
+
+// bootstrapFromBackup fills the data directory with Options.Bootstrap (a
+// restore from a backup) and, when the restore asks for a recovery
+// (recovery.signal), runs it to its end on a server of its own, which is
+// promoted at the recovery target and then stopped. The loop starts it as
+// the primary once it holds the lease. The recovery runs here, inside the
+// long action, because the machine would promote a standby that holds the
+// lease at once, cutting the recovery short.
+func (m *Member) bootstrapFromBackup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, cloneTimeout)
+	defer cancel()
+	if _, err := moveAside(m.l.data(), m.opts.Clock()); err != nil { // a failed attempt's
+		return fmt.Errorf("bootstrap from backup: %w", err)
+	}
+	start := time.Now()
+	if err := m.opts.Bootstrap(ctx, m.l.data()); err != nil {
+		return fmt.Errorf("bootstrap from backup: %w", err)
+	}
+	// tandem's postgresql.conf, and none of the restore's settings tandem
+	// owns (its restore_command: tandem's own reaches the same archive).
+	if err := m.prepareData(); err != nil {
+		return fmt.Errorf("bootstrap from backup: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(m.l.data(), "recovery.signal")); err == nil {
+		if err := m.recoverFromArchive(ctx); err != nil {
+			return fmt.Errorf("bootstrap from backup: %w", err)
+		}
+	}
+	if err := m.dropRecoveryTargets(); err != nil {
+		return fmt.Errorf("bootstrap from backup: %w", err)
+	}
+	m.log.Info("restored from a backup", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// recoverFromArchive runs a restored directory's recovery: postgres
+// with tandem's settings of a primary (restore_command and archiving as
+// Options.Archive says, so the new timeline is archived), until it is
+// promoted; then a fast shutdown, whose checkpoint makes the next start
+// quick.
+func (m *Member) recoverFromArchive(ctx context.Context) error {
+	if err := writeOwned(m.l.confFile(), renderConf(m.opts.settings(m.l, role{})), 0o600, m.inst); err != nil {
+		return err
+	}
+	if err := m.srv.start(); err != nil {
+		return err
+	}
+	err := m.waitPromoted(ctx)
+	if serr := m.srv.stop(false, checkpointTimeout); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// waitPromoted waits until the recovering server accepts writes, failing
+// when it exits (a target it cannot reach, WAL it cannot fetch).
+func (m *Member) waitPromoted(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if !m.srv.running() {
+			logTail, _ := readTail(m.l.logFile(), 4096)
+			return fmt.Errorf("recovery: postgres stopped: %s", tail(logTail, 3))
+		}
+		if done, err := m.recovered(ctx); err == nil && done {
+			m.log.Info("recovery from the archive done: promoted")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("recovery: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// recovered asks the server, on a connection of its own (the loop's is
+// the loop's), whether its recovery is over.
+func (m *Member) recovered(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, m.conn.cfg)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var inRecovery bool
+	err = conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+	return !inRecovery, err
+}
+
+// dropRecoveryTargets removes the restore's recovery targets from
+// postgresql.auto.conf: a standby (this member later, or a clone of it,
+// which copies the file) would otherwise stop at the target and promote.
+func (m *Member) dropRecoveryTargets() error {
+	auto, err := readFileIfExists(m.l.autoConf())
+	if err != nil || auto == nil {
+		return err
+	}
+	var out strings.Builder
+	for line := range strings.Lines(string(auto)) {
+		if strings.HasPrefix(confLineName(line), "recovery_target") {
+			continue
+		}
+		out.WriteString(line)
+	}
+	return writeOwned(m.l.autoConf(), []byte(out.String()), 0o600, m.inst)
 }
 
 // finishBootstrap gives the roles their generated passwords, creates the

@@ -310,6 +310,8 @@ type clusterSpec struct {
 	// site; nil and "" leave the site rules off.
 	sites      map[string]string
 	leaderSite string
+	archive    Archive
+	bootstrap  func(ctx context.Context, dir string) error
 }
 
 type testCluster struct {
@@ -367,6 +369,7 @@ func (tc *testCluster) start(n string) {
 		Asynchronous: tc.spec.asynchronous, Strict: tc.spec.strict,
 		Parameters: map[string]string{"shared_buffers": "32MB", "max_connections": "40"},
 		Store:      store, TLS: TLS{CA: ca, Cert: cert, Key: key},
+		Archive: tc.spec.archive, Bootstrap: tc.spec.bootstrap,
 		Logger: testLogger(t, n),
 		OnEvent: func(e Event) {
 			select {

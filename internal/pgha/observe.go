@@ -23,6 +23,9 @@ const queryTimeout = time.Second
 type localConn struct {
 	cfg  *pgx.ConnConfig
 	conn *pgx.Conn
+	// reloadPending: the server was started and has not yet been asked to
+	// reload its configuration (see Member.startPostgres).
+	reloadPending bool
 }
 
 func newLocalConn(l layout, port int) (*localConn, error) {
@@ -99,6 +102,12 @@ func (c *localConn) observeRunning(ctx context.Context, l *Local, slotOwner map[
 		return err
 	}
 	l.SysID = uint64(sysid)
+	if c.reloadPending {
+		// Not an observation's failure if it fails: the next one asks again.
+		if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err == nil {
+			c.reloadPending = false
+		}
+	}
 	if inRecovery {
 		l.State = PGStandby
 		err = observeStandby(ctx, conn, l)

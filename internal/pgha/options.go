@@ -1,6 +1,7 @@
 package pgha
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,13 @@ type Options struct {
 	HBA []string
 	// Archive sets WAL archiving; the zero value archives nothing.
 	Archive Archive
+	// Bootstrap, if set, fills the data directory dir (which does not
+	// exist yet) when this member creates the cluster, instead of initdb:
+	// a restore from a backup. When it leaves a recovery.signal, the member
+	// runs that recovery to its end, with Archive's restore_command and
+	// archiving, before it takes the lease and starts as the primary. A
+	// cluster initialised once never calls it. Nil runs initdb.
+	Bootstrap func(ctx context.Context, dir string) error
 	// AppUser is the role generated for the app; DefaultAppUser if "".
 	AppUser string
 	// AppDatabase is the database created for the app, owned by AppUser;

@@ -49,6 +49,7 @@ function render(d) {
   renderChecks(d.checks, d.now);
   renderDeploys(d.histories, d.now);
   renderJobs(d.jobs, d.now);
+  renderBackup(d.status.backup, d.now);
   document.getElementById('updated').textContent = 'updated ' + d.now.toLocaleTimeString();
 }
 
@@ -233,6 +234,33 @@ function renderJobs(r, now) {
     run.job, run.id, run.trigger, run.started ? fmtAgo(now, run.started) : (run.scheduled ? fmtTime(run.scheduled) : '–'),
     run.started && run.finished ? fmtTook(Date.parse(run.finished) - Date.parse(run.started)) : '–',
     badge(run.result), run.exit_code, run.error || '')), 'no runs yet');
+}
+
+// renderBackup shows the node's view of the backups (status.backup): the
+// last base backup, the last restore test, this node's WAL archiver and
+// the alarms raised.
+function renderBackup(b, now) {
+  document.getElementById('backup-section').hidden = !b;
+  if (!b) return;
+  const last = b.last_backup;
+  const test = b.last_test;
+  const a = b.archive;
+  const alarms = b.alarms || [];
+  let state = 'ok';
+  if (alarms.length) state = 'failed';
+  else if (!last) state = 'unknown';
+  fillTable('backup', [row({ 'data-backup': state },
+    b.store + (b.encrypted ? ' (encrypted)' : ''),
+    last ? fmtAgo(now, last.finished) + ' · ' + last.id + ' from ' + last.source : 'none yet',
+    last ? fmtBytes(last.stored_bytes) + ' of ' + fmtBytes(last.data_bytes) : '–',
+    b.next_backup ? fmtTime(b.next_backup) : '–',
+    test ? (test.ok ? 'passed ' : 'FAILED ') + fmtAgo(now, test.started) + (test.ok ? '' : ': ' + test.error) : 'none yet',
+    a ? (a.last_archived ? a.last_archived + ' ' + fmtAgo(now, a.last_archived_at) : 'nothing yet') : '–',
+    a && a.wal_waiting >= 0 ? a.wal_waiting + ' (' + fmtBytes(a.wal_waiting_bytes) + ')' + (a.disk_free >= 0 ? ', ' + fmtBytes(a.disk_free) + ' free' : '') : '–',
+    badge(state === 'failed' ? 'alarm' : state, state))]);
+  document.getElementById('backup-alarms').hidden = alarms.length === 0;
+  fillTable('backup-alarms', alarms.map((al) => row({ 'data-backup-alarm': al.name },
+    badge(al.name, 'failed'), al.node || '–', fmtAgo(now, al.since), al.message)));
 }
 
 // Formatting.

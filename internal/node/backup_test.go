@@ -1,0 +1,228 @@
+package node
+
+import (
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/backup"
+	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/pgha"
+)
+
+// TestBackupConfigMapsTheSection: a section config accepted maps onto a
+// backup.Config that the backup package accepts too, field for field.
+func TestBackupConfigMapsTheSection(t *testing.T) {
+	st, err := config.Parse("stack.yaml", []byte(`cluster: { node: n1, data_dir: /srv/tandem }
+apps: { web: { command: [x] } }
+database: { postgres: { members: [n1, n2] } }
+backup:
+  s3: { endpoint: "https://s3.example:9000", bucket: b, prefix: shop/, path_style: true, access_key: a, secret_key: s }
+  encryption_key: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=
+  schedule: "0 */6 * * *"
+  retention: { backups: 3, for: 2d }
+  archive_timeout: 30s
+  restore_test: { schedule: "@daily", query: SELECT 1, check: [/bin/true] }
+  files: { uploads: { dir: /srv/up }, db: { sqlite: /srv/w.db } }
+`), "/srv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := backupConfig(st.Backup)
+	if ps := c.Validate(); len(ps) > 0 {
+		t.Fatalf("backup.Config.Validate() = %+v; want none for a section config accepted", ps)
+	}
+	want := backup.Config{
+		S3:            &backup.S3Config{Endpoint: "https://s3.example:9000", Bucket: "b", Prefix: "shop/", Region: "us-east-1", PathStyle: true, AccessKey: "a", SecretKey: "s"},
+		EncryptionKey: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		Schedule:      "0 */6 * * *", Retention: backup.RetentionConfig{Backups: 3, For: 48 * time.Hour}, ArchiveTimeout: 30 * time.Second,
+		RestoreTest: backup.RestoreTestConfig{Schedule: "@daily", Query: "SELECT 1", Check: []string{"/bin/true"}},
+		Files:       map[string]backup.FileConfig{"uploads": {Dir: "/srv/up"}, "db": {SQLite: "/srv/w.db"}},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("backupConfig = %+v;\nwant %+v", c, want)
+	}
+	s := c.PostgresSettings([]string{"/usr/bin/tandem"}, "/srv/tandem/backup/wal.sock")
+	if s["archive_mode"] != "always" || s["archive_timeout"] != "30s" ||
+		s["archive_command"] != "'/usr/bin/tandem' db wal-push %p %f --socket '/srv/tandem/backup/wal.sock'" {
+		t.Errorf("PostgresSettings = %q", s)
+	}
+}
+
+func TestScheduleEvery(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want time.Duration
+	}{
+		{"0 3 * * *", 24 * time.Hour},
+		{"@every 90m", 90 * time.Minute},
+		{"0 3 * * 1,4", 4 * 24 * time.Hour}, // Thursday to Monday
+		{"@hourly", time.Hour},
+		{"nonsense", 0},
+	} {
+		// Summer time may stretch a day by an hour.
+		if got := scheduleEvery(tc.spec); got < tc.want || got > tc.want+time.Hour {
+			t.Errorf("scheduleEvery(%q) = %s; want %s", tc.spec, got, tc.want)
+		}
+	}
+}
+
+func TestSourceMember(t *testing.T) {
+	primary := pgha.MemberStatus{Name: "a", Addr: "10.0.0.1:5432", Role: "primary", Leader: true, Reachable: true}
+	async := pgha.MemberStatus{Name: "b", Addr: "10.0.0.2:5432", Role: "standby", Streaming: true, Reachable: true}
+	sync := pgha.MemberStatus{Name: "c", Addr: "10.0.0.3:5432", Role: "standby", Streaming: true, Reachable: true}
+	stalled := pgha.MemberStatus{Name: "d", Addr: "10.0.0.4:5432", Role: "standby", Reachable: true}
+	gone := sync
+	gone.Reachable = false
+	for _, tc := range []struct {
+		name    string
+		members []pgha.MemberStatus
+		want    string
+	}{
+		{"the synchronous standby first", []pgha.MemberStatus{primary, sync, async}, sync.Addr},
+		{"any streaming standby", []pgha.MemberStatus{primary, async}, async.Addr},
+		{"the primary when no standby streams", []pgha.MemberStatus{primary, stalled, gone}, primary.Addr},
+		{"nothing without a running primary", []pgha.MemberStatus{sync}, ""},
+	} {
+		if got, _ := sourceMember(pgha.Status{SyncStandby: "c", Members: tc.members}); got.Addr != tc.want {
+			t.Errorf("%s: sourceMember = %q; want %q", tc.name, got.Addr, tc.want)
+		}
+	}
+}
+
+// TestBackupAlarms: each alarm raised from the state that calls for it,
+// and the cluster's own only on the node that speaks for the cluster.
+func TestBackupAlarms(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	healthy := backup.ArchiveStatus{LastArchived: "000000010000000000000009", LastArchivedAt: t0.Add(-10 * time.Second),
+		WALWaiting: 0, DiskFree: 10 << 30, StoreReachable: true, StoreCheckedAt: t0.Add(-5 * time.Second)}
+	good := &backup.BackupResult{Finished: t0.Add(-2 * time.Hour), Backup: &backup.Backup{ID: "x"}}
+	base := alarmInput{now: t0, node: "n1", store: "s3://b/", archiveTimeout: 45 * time.Second, backupEvery: 24 * time.Hour,
+		testEvery: 24 * time.Hour, since: t0.Add(-48 * time.Hour), speaker: true,
+		st: backup.Status{LastGood: good, LastTest: &backup.RestoreTestResult{OK: true, Started: t0.Add(-time.Hour)}}}
+	with := func(f func(in *alarmInput)) alarmInput {
+		in := base
+		a, g, test := healthy, *base.st.LastGood, *base.st.LastTest
+		in.st.Archive, in.st.LastGood, in.st.LastTest = &a, &g, &test
+		f(&in)
+		return in
+	}
+	for _, tc := range []struct {
+		name string
+		in   alarmInput
+		want map[string]string // alarm -> a part of its message
+	}{
+		{"healthy", with(func(*alarmInput) {}), map[string]string{}},
+		{"store down", with(func(in *alarmInput) {
+			in.st.Archive.StoreReachable, in.st.Archive.StoreError = false, "store unreachable: dial tcp: connection refused"
+			in.st.Archive.WALWaiting, in.st.Archive.WALWaitingBytes = 3, 48<<20
+			in.st.Archive.FailingSince = t0.Add(-20 * time.Second)
+		}), map[string]string{alarmStoreUnreachable: "3 WAL segments (48.0 MiB) wait in pg_wal, 10.0 GiB free on its disk"}},
+		{"failing for a minute", with(func(in *alarmInput) {
+			in.st.Archive.FailingSince, in.st.Archive.Failures, in.st.Archive.LastFailure = t0.Add(-61*time.Second), 7, "store refused access"
+			in.st.Archive.WALWaiting = 2
+		}), map[string]string{alarmArchiveFailing: "(7 failures): store refused access; 2 WAL segments"}},
+		{"stuck without failures", with(func(in *alarmInput) {
+			in.st.Archive.LastArchivedAt, in.st.Archive.WALWaiting = t0.Add(-2*time.Minute), 1
+		}), map[string]string{alarmArchiveLag: "nothing archived on n1 for 2m0s while WAL waits: 1 WAL segment"}},
+		{"a segment archived a while ago but none waiting", with(func(in *alarmInput) {
+			in.st.Archive.LastArchivedAt = t0.Add(-time.Hour)
+		}), map[string]string{}},
+		{"conflict", with(func(in *alarmInput) { in.st.Archive.Conflicts = 1 }), map[string]string{alarmArchiveConflict: "two primaries"}},
+		{"backup overdue", with(func(in *alarmInput) {
+			in.st.LastGood.Finished = t0.Add(-26 * time.Hour)
+			in.st.LastBackup = &backup.BackupResult{Err: "base backup: no running primary"}
+		}), map[string]string{alarmBackupOverdue: "the last attempt failed: base backup: no running primary"}},
+		{"no backup yet, just started", with(func(in *alarmInput) { in.st.LastGood, in.since = nil, t0.Add(-time.Hour) }), map[string]string{}},
+		{"no backup for too long", with(func(in *alarmInput) { in.st.LastGood = nil }), map[string]string{alarmBackupOverdue: "no base backup in the store s3://b/"}},
+		{"restore test failed", with(func(in *alarmInput) {
+			in.st.LastTest = &backup.RestoreTestResult{Started: t0.Add(-time.Hour), Err: "object wal/X is corrupt"}
+		}), map[string]string{alarmTestFailed: "object wal/X is corrupt"}},
+		{"restore test overdue", with(func(in *alarmInput) { in.st.LastTest.Started = t0.Add(-26 * time.Hour) }),
+			map[string]string{alarmTestOverdue: "no restore test ran for 26h0m0s"}},
+		{"the cluster's alarms are another node's to raise", with(func(in *alarmInput) {
+			in.speaker, in.st.LastGood, in.st.LastTest.OK = false, nil, false
+		}), map[string]string{}},
+	} {
+		got := decideAlarms(tc.in)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: alarms %q; want %q", tc.name, got, tc.want)
+			continue
+		}
+		for name, part := range tc.want {
+			if !strings.Contains(got[name], part) {
+				t.Errorf("%s: alarm %s = %q; want it to say %q", tc.name, name, got[name], part)
+			}
+		}
+	}
+}
+
+// TestBackupAlarmsSendChanges: an alert when an alarm is raised, one when
+// it clears, none while it stays.
+func TestBackupAlarmsSendChanges(t *testing.T) {
+	type sent struct{ event, msg string }
+	var got []sent
+	a := &backupAlarms{send: func(_ time.Time, subject, event, msg string) {
+		if subject != "backup" {
+			t.Errorf("subject %q; want backup", subject)
+		}
+		got = append(got, sent{event, msg})
+	}, log: slog.New(slog.DiscardHandler), active: map[string]admin.BackupAlarm{}}
+	t0 := time.Now()
+	a.update(t0, map[string]string{alarmStoreUnreachable: "down"})
+	a.update(t0.Add(5*time.Second), map[string]string{alarmStoreUnreachable: "still down"})
+	if l := a.list(); len(l) != 1 || !l[0].Since.Equal(t0) || l[0].Message != "still down" {
+		t.Errorf("active = %+v; want the alarm since its first raise, with the newest message", l)
+	}
+	a.update(t0.Add(40*time.Second), nil)
+	want := []sent{{alarmStoreUnreachable, "down"}, {alarmStoreUnreachable + "-cleared", alarmStoreUnreachable + " cleared after 40s"}}
+	if !reflect.DeepEqual(got, want) || len(a.list()) != 0 {
+		t.Errorf("sent %q, active %+v; want %q and none", got, a.list(), want)
+	}
+}
+
+// TestFirstBackupWait: the first base backup is tried at once, then a
+// minute later, doubling up to an hour.
+func TestFirstBackupWait(t *testing.T) {
+	want := []time.Duration{0, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour}
+	for tries, w := range want {
+		if got := firstBackupWait(tries); got != w {
+			t.Errorf("firstBackupWait(%d) = %s; want %s", tries, got, w)
+		}
+	}
+	if got := firstBackupWait(1000); got != time.Hour {
+		t.Errorf("firstBackupWait(1000) = %s; want an hour", got)
+	}
+}
+
+// TestBackupPeers: a node shows its own alarms and those the others
+// published lately, each naming its node, and every member's archiver;
+// a node that stopped publishing raises nothing any more.
+func TestBackupPeers(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	var p backupPeers
+	p.set(map[string]nodeRecord{
+		"node-a": {Node: "node-a", At: now.Add(-10 * time.Second), Archive: &admin.ArchiveInfo{LastArchived: "A"},
+			Alarms: []admin.BackupAlarm{{Name: alarmStoreUnreachable, Message: "down"}}},
+		"node-b": {Node: "node-b", At: now.Add(-10 * time.Minute), Archive: &admin.ArchiveInfo{LastArchived: "B"},
+			Alarms: []admin.BackupAlarm{{Name: alarmArchiveFailing, Message: "stale"}}},
+		"node-c": {Node: "node-c", At: now, Alarms: []admin.BackupAlarm{{Name: alarmBackupOverdue, Message: "published by self"}}},
+	})
+	got := p.alarms("node-c", []admin.BackupAlarm{{Name: alarmTestFailed, Message: "own"}}, now)
+	want := []admin.BackupAlarm{{Name: alarmStoreUnreachable, Node: "node-a", Message: "down"}, {Name: alarmTestFailed, Node: "node-c", Message: "own"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("alarms = %+v; want %+v", got, want)
+	}
+	own := &admin.ArchiveInfo{LastArchived: "C"}
+	arch := p.archivers("node-c", own, []string{"node-a", "node-b", "node-c", "node-d"})
+	var names []string
+	for _, a := range arch {
+		names = append(names, a.Node+":"+a.LastArchived)
+	}
+	if want := []string{"node-a:A", "node-b:B", "node-c:C"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("archivers = %q; want %q (node-d never published)", names, want)
+	}
+}
