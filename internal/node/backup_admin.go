@@ -207,7 +207,7 @@ func (n *Node) backupSample() telemetry.BackupSample {
 		s.TestRan, s.TestOK, s.TestAge, s.TestDuration, s.TestRestoreLag = true, t.OK, now.Sub(t.Started).Seconds(), t.Took.Seconds(), t.Lag.Seconds()
 	}
 	s.Alarms = map[string]bool{}
-	for _, name := range []string{alarmStoreUnreachable, alarmArchiveFailing, alarmArchiveLag, alarmArchiveConflict, alarmBackupOverdue, alarmTestFailed, alarmTestOverdue} {
+	for _, name := range backup.AlarmNames {
 		s.Alarms[name] = false
 	}
 	for _, a := range b.alarms.list() {

@@ -3,7 +3,6 @@ package node
 import (
 	"log/slog"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -93,73 +92,6 @@ func TestSourceMember(t *testing.T) {
 	}
 }
 
-// TestBackupAlarms: each alarm raised from the state that calls for it,
-// and the cluster's own only on the node that speaks for the cluster.
-func TestBackupAlarms(t *testing.T) {
-	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	healthy := backup.ArchiveStatus{LastArchived: "000000010000000000000009", LastArchivedAt: t0.Add(-10 * time.Second),
-		WALWaiting: 0, DiskFree: 10 << 30, StoreReachable: true, StoreCheckedAt: t0.Add(-5 * time.Second)}
-	good := &backup.BackupResult{Finished: t0.Add(-2 * time.Hour), Backup: &backup.Backup{ID: "x"}}
-	base := alarmInput{now: t0, node: "n1", store: "s3://b/", archiveTimeout: 45 * time.Second, backupEvery: 24 * time.Hour,
-		testEvery: 24 * time.Hour, since: t0.Add(-48 * time.Hour), speaker: true,
-		st: backup.Status{LastGood: good, LastTest: &backup.RestoreTestResult{OK: true, Started: t0.Add(-time.Hour)}}}
-	with := func(f func(in *alarmInput)) alarmInput {
-		in := base
-		a, g, test := healthy, *base.st.LastGood, *base.st.LastTest
-		in.st.Archive, in.st.LastGood, in.st.LastTest = &a, &g, &test
-		f(&in)
-		return in
-	}
-	for _, tc := range []struct {
-		name string
-		in   alarmInput
-		want map[string]string // alarm -> a part of its message
-	}{
-		{"healthy", with(func(*alarmInput) {}), map[string]string{}},
-		{"store down", with(func(in *alarmInput) {
-			in.st.Archive.StoreReachable, in.st.Archive.StoreError = false, "store unreachable: dial tcp: connection refused"
-			in.st.Archive.WALWaiting, in.st.Archive.WALWaitingBytes = 3, 48<<20
-			in.st.Archive.FailingSince = t0.Add(-20 * time.Second)
-		}), map[string]string{alarmStoreUnreachable: "3 WAL segments (48.0 MiB) wait in pg_wal, 10.0 GiB free on its disk"}},
-		{"failing for a minute", with(func(in *alarmInput) {
-			in.st.Archive.FailingSince, in.st.Archive.Failures, in.st.Archive.LastFailure = t0.Add(-61*time.Second), 7, "store refused access"
-			in.st.Archive.WALWaiting = 2
-		}), map[string]string{alarmArchiveFailing: "(7 failures): store refused access; 2 WAL segments"}},
-		{"stuck without failures", with(func(in *alarmInput) {
-			in.st.Archive.LastArchivedAt, in.st.Archive.WALWaiting = t0.Add(-2*time.Minute), 1
-		}), map[string]string{alarmArchiveLag: "nothing archived on n1 for 2m0s while WAL waits: 1 WAL segment"}},
-		{"a segment archived a while ago but none waiting", with(func(in *alarmInput) {
-			in.st.Archive.LastArchivedAt = t0.Add(-time.Hour)
-		}), map[string]string{}},
-		{"conflict", with(func(in *alarmInput) { in.st.Archive.Conflicts = 1 }), map[string]string{alarmArchiveConflict: "two primaries"}},
-		{"backup overdue", with(func(in *alarmInput) {
-			in.st.LastGood.Finished = t0.Add(-26 * time.Hour)
-			in.st.LastBackup = &backup.BackupResult{Err: "base backup: no running primary"}
-		}), map[string]string{alarmBackupOverdue: "the last attempt failed: base backup: no running primary"}},
-		{"no backup yet, just started", with(func(in *alarmInput) { in.st.LastGood, in.since = nil, t0.Add(-time.Hour) }), map[string]string{}},
-		{"no backup for too long", with(func(in *alarmInput) { in.st.LastGood = nil }), map[string]string{alarmBackupOverdue: "no base backup in the store s3://b/"}},
-		{"restore test failed", with(func(in *alarmInput) {
-			in.st.LastTest = &backup.RestoreTestResult{Started: t0.Add(-time.Hour), Err: "object wal/X is corrupt"}
-		}), map[string]string{alarmTestFailed: "object wal/X is corrupt"}},
-		{"restore test overdue", with(func(in *alarmInput) { in.st.LastTest.Started = t0.Add(-26 * time.Hour) }),
-			map[string]string{alarmTestOverdue: "no restore test ran for 26h0m0s"}},
-		{"the cluster's alarms are another node's to raise", with(func(in *alarmInput) {
-			in.speaker, in.st.LastGood, in.st.LastTest.OK = false, nil, false
-		}), map[string]string{}},
-	} {
-		got := decideAlarms(tc.in)
-		if len(got) != len(tc.want) {
-			t.Errorf("%s: alarms %q; want %q", tc.name, got, tc.want)
-			continue
-		}
-		for name, part := range tc.want {
-			if !strings.Contains(got[name], part) {
-				t.Errorf("%s: alarm %s = %q; want it to say %q", tc.name, name, got[name], part)
-			}
-		}
-	}
-}
-
 // TestBackupAlarmsSendChanges: an alert when an alarm is raised, one when
 // it clears, none while it stays.
 func TestBackupAlarmsSendChanges(t *testing.T) {
@@ -172,13 +104,13 @@ func TestBackupAlarmsSendChanges(t *testing.T) {
 		got = append(got, sent{event, msg})
 	}, log: slog.New(slog.DiscardHandler), active: map[string]admin.BackupAlarm{}}
 	t0 := time.Now()
-	a.update(t0, map[string]string{alarmStoreUnreachable: "down"})
-	a.update(t0.Add(5*time.Second), map[string]string{alarmStoreUnreachable: "still down"})
+	a.update(t0, map[string]string{backup.AlarmStoreUnreachable: "down"})
+	a.update(t0.Add(5*time.Second), map[string]string{backup.AlarmStoreUnreachable: "still down"})
 	if l := a.list(); len(l) != 1 || !l[0].Since.Equal(t0) || l[0].Message != "still down" {
 		t.Errorf("active = %+v; want the alarm since its first raise, with the newest message", l)
 	}
 	a.update(t0.Add(40*time.Second), nil)
-	want := []sent{{alarmStoreUnreachable, "down"}, {alarmStoreUnreachable + "-cleared", alarmStoreUnreachable + " cleared after 40s"}}
+	want := []sent{{backup.AlarmStoreUnreachable, "down"}, {backup.AlarmStoreUnreachable + "-cleared", backup.AlarmStoreUnreachable + " cleared after 40s"}}
 	if !reflect.DeepEqual(got, want) || len(a.list()) != 0 {
 		t.Errorf("sent %q, active %+v; want %q and none", got, a.list(), want)
 	}
@@ -206,13 +138,13 @@ func TestBackupPeers(t *testing.T) {
 	var p backupPeers
 	p.set(map[string]nodeRecord{
 		"node-a": {Node: "node-a", At: now.Add(-10 * time.Second), Archive: &admin.ArchiveInfo{LastArchived: "A"},
-			Alarms: []admin.BackupAlarm{{Name: alarmStoreUnreachable, Message: "down"}}},
+			Alarms: []admin.BackupAlarm{{Name: backup.AlarmStoreUnreachable, Message: "down"}}},
 		"node-b": {Node: "node-b", At: now.Add(-10 * time.Minute), Archive: &admin.ArchiveInfo{LastArchived: "B"},
-			Alarms: []admin.BackupAlarm{{Name: alarmArchiveFailing, Message: "stale"}}},
-		"node-c": {Node: "node-c", At: now, Alarms: []admin.BackupAlarm{{Name: alarmBackupOverdue, Message: "published by self"}}},
+			Alarms: []admin.BackupAlarm{{Name: backup.AlarmArchiveFailing, Message: "stale"}}},
+		"node-c": {Node: "node-c", At: now, Alarms: []admin.BackupAlarm{{Name: backup.AlarmBackupOverdue, Message: "published by self"}}},
 	})
-	got := p.alarms("node-c", []admin.BackupAlarm{{Name: alarmTestFailed, Message: "own"}}, now)
-	want := []admin.BackupAlarm{{Name: alarmStoreUnreachable, Node: "node-a", Message: "down"}, {Name: alarmTestFailed, Node: "node-c", Message: "own"}}
+	got := p.alarms("node-c", []admin.BackupAlarm{{Name: backup.AlarmTestFailed, Message: "own"}}, now)
+	want := []admin.BackupAlarm{{Name: backup.AlarmStoreUnreachable, Node: "node-a", Message: "down"}, {Name: backup.AlarmTestFailed, Node: "node-c", Message: "own"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("alarms = %+v; want %+v", got, want)
 	}
