@@ -47,6 +47,7 @@ const (
 //     never do both sides acknowledge at once.
 func TestSitesEmergencyFailbackPartition(t *testing.T) {
 	slow(t)
+	t.Parallel()
 	if _, err := os.Stat("/usr/lib/postgresql"); err != nil {
 		t.Skip("needs PostgreSQL (Debian's postgresql package)")
 	}
