@@ -75,8 +75,10 @@ func (m *Manager) baseBackup(ctx context.Context, start time.Time) (*Backup, err
 		return nil, err
 	}
 	files, streamErr := m.streamBaseBackup(ctx, conn, b, enc)
-	if streamErr == nil {
-		streamErr = enc.Close()
+	// The encoder is closed even after a failed stream: its goroutines
+	// write to pw until Close returns, and pw is closed after them.
+	if cerr := enc.Close(); streamErr == nil {
+		streamErr = cerr
 	}
 	parts, perr := pw.Close()
 	if err := errors.Join(streamErr, perr); err != nil {

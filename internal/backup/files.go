@@ -105,8 +105,10 @@ func (m *Manager) backupFileSet(ctx context.Context, set FileSet) (FileSnapshot,
 		return snap, err
 	}
 	werr := writeTree(enc, root, &snap)
-	if werr == nil {
-		werr = enc.Close()
+	// Closed after a failed write too: the encoder's goroutines write to
+	// pw until Close returns (see baseBackup).
+	if cerr := enc.Close(); werr == nil {
+		werr = cerr
 	}
 	parts, perr := pw.Close()
 	if err := errors.Join(werr, perr); err != nil {
