@@ -159,7 +159,11 @@ func (c *Cluster) admit(ctx context.Context, req *joinRequest) (*joinResponse, u
 	if errors.Is(err, rpctypes.ErrTooManyLearners) {
 		return nil, 0, ErrJoinInProgress
 	}
-	if errors.Is(err, rpctypes.ErrUnhealthy) || errors.Is(err, context.DeadlineExceeded) {
+	// etcd's own timeouts too: the proposal waited on a newcomer still
+	// catching up, and may even have been applied (the retry removes the
+	// learner it left, above).
+	if errors.Is(err, rpctypes.ErrUnhealthy) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrTimeout) ||
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) {
 		return nil, 0, fmt.Errorf("%w: add learner: %w", ErrJoinInProgress, err)
 	}
 	if err != nil {
