@@ -135,10 +135,25 @@ func (s *Store) Migrate(ctx context.Context) (from, to int, err error) {
 		return 0, 0, fmt.Errorf("migrate: %w", err)
 	}
 	err = s.retry(ctx, func(ctx context.Context) error {
+		if v, ok := s.current(ctx, ms); ok {
+			from, to = v, v
+			return nil
+		}
 		from, to, err = s.migrate(ctx, ms)
 		return err
 	})
 	return from, to, err
+}
+
+// current reports the schema's version when it needs no migration, found
+// without writing: an instance on a read-only standby (a follower site
+// serving reads) starts on a schema the primary's release phase made.
+func (s *Store) current(ctx context.Context, ms []migration) (int, bool) {
+	var v int
+	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&v); err != nil {
+		return 0, false // no schema yet, or the database is not there: migrate says which
+	}
+	return v, len(ms) == 0 || v >= ms[len(ms)-1].version
 }
 
 func (s *Store) migrate(ctx context.Context, ms []migration) (from, to int, err error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -66,6 +67,15 @@ type Options struct {
 	// node's environment (before the release's env, which may override
 	// it): the app's bucket (S3_*). It is called for each process.
 	Env func() []string
+	// InstanceEnv, if set, returns what the app's instances get after
+	// everything else, overriding it: not its release command nor its
+	// jobs. A follower site's instances that serve reads get their
+	// site's database in DATABASE_URL. It is called for each instance.
+	InstanceEnv func() []string
+	// Transport, if set, returns what the app's gate sends requests
+	// through, given the app's pool; nil sends them to the pool. A
+	// follower site's node routes reads and writes apart with it.
+	Transport func(*balance.Pool) http.RoundTripper
 	// Logger receives the app's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -157,7 +167,11 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("new app %s: %w", opts.Name, err)
 	}
 	a.pool = pool
-	a.gate = edge.NewGate(pool)
+	var next http.RoundTripper = pool
+	if opts.Transport != nil {
+		next = opts.Transport(pool)
+	}
+	a.gate = edge.NewGate(next)
 	return a, nil
 }
 

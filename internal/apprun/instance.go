@@ -111,6 +111,9 @@ func (a *App) instanceSpec(rel deploy.Release, name string, slot, port int) supe
 		"TANDEM_INSTANCE="+name,
 		"TANDEM_INSTANCE_INDEX="+strconv.Itoa(slot),
 	)
+	if a.opts.InstanceEnv != nil {
+		env = overrideEnv(env, a.opts.InstanceEnv())
+	}
 	return supervise.Spec{
 		Name:        name,
 		App:         a.name,
@@ -195,4 +198,16 @@ func (a *App) retireInstance(ctx context.Context, name string, drain time.Durati
 		return fmt.Errorf("retire instance %s: %w", name, stopErr)
 	}
 	return nil
+}
+
+// overrideEnv returns env with the variables of over in place of its own
+// of the same names: a process reading its environment may take the
+// first of two entries of a name (Go's os.Getenv does), so the old ones
+// go.
+func overrideEnv(env, over []string) []string {
+	env = slices.DeleteFunc(env, func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.ContainsFunc(over, func(o string) bool { return strings.HasPrefix(o, k+"=") })
+	})
+	return append(env, over...)
 }

@@ -152,7 +152,7 @@ func (a *App) syncRemoteTargets(self string, v cluster.View) {
 			continue
 		}
 		id := RemotePrefix + name
-		want[id] = balance.Target{ID: id, Addr: nv.Info.NodeAddr, Zone: nv.Info.Zone, Remote: true}
+		want[id] = balance.Target{ID: id, Addr: nv.Info.NodeAddr, Zone: nv.Info.Zone, Site: nv.Info.Site, Remote: true}
 		for _, in := range ins {
 			if in.State == cluster.InstanceHealthy {
 				healthy[id]++
@@ -166,7 +166,7 @@ func (a *App) syncRemoteTargets(self string, v cluster.View) {
 		}
 	}
 	for id, t := range want {
-		if old, ok := have[id]; ok && old.Addr != t.Addr {
+		if old, ok := have[id]; ok && (old.Addr != t.Addr || old.Site != t.Site) {
 			a.pool.Remove(id)
 			delete(have, id)
 		}

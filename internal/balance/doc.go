@@ -32,6 +32,11 @@
 // through [Pool.LocalTransport], which never chooses a Remote target, so that
 // no request travels on to a third node.
 //
+// A target may name its site (Target.Site; Remote targets name their
+// node's). [Pool.SiteTransport] balances over one site's targets only: a
+// follower site's node sends an app's reads to its own site and its
+// writes to the leader site through two of them.
+//
 // # Services reached by URL
 //
 // A target with a URL (Target.URL) is a service tandem does not run: an

@@ -53,7 +53,7 @@ type race struct {
 
 	mu      sync.Mutex // guards the fields below and the tries but their interrupts
 	req     *http.Request
-	ownNode bool
+	scope   scope
 	perTry  time.Duration
 	tries   [maxAttempts]try
 	tried   [maxAttempts]*target // tries[i].t, as pick wants them
@@ -74,9 +74,9 @@ func (p *Pool) newRace() *race {
 }
 
 // hedged sends a hedgeable request (see race).
-func (p *Pool) hedged(req *http.Request, ownNode bool) (*http.Response, error) {
+func (p *Pool) hedged(req *http.Request, sc scope) (*http.Response, error) {
 	r := p.races.Get().(*race)
-	r.req, r.ownNode = req, ownNode
+	r.req, r.scope = req, sc
 	r.work(false)
 	resp, err := r.wait()
 	r.reset()
@@ -135,7 +135,7 @@ func (r *race) startLocked(hedge bool) (int, bool) {
 		return 0, false
 	}
 	now := p.now()
-	t := p.next(now, r.tried[:r.n], r.ownNode)
+	t := p.next(now, r.tried[:r.n], r.scope)
 	if t == nil {
 		return 0, false
 	}

@@ -21,6 +21,7 @@ const maxAttempts = 10
 type Options struct {
 	App  string // the app the pool serves; names it in logs and errors; required
 	Zone string // the local zone; "" means no zone preference
+	Site string // the local site, for SiteTransport; "" means none
 
 	// SpillInFlight is when the local zone counts as saturated: once every
 	// eligible target in it has at least SpillInFlight requests in flight,

@@ -45,6 +45,9 @@ type Pool struct {
 	// instances, so that their requests pay nothing for priorities.
 	levels    atomic.Pointer[[][]*target]
 	ownLevels atomic.Pointer[[][]*target]
+	// sites groups the targets by site (Target.Site, or the pool's own
+	// site for ""), for SiteTransport; replaced, never modified.
+	sites atomic.Pointer[map[string]*targetGroup]
 
 	mu      sync.Mutex // guards the fields below and target.stop
 	byID    map[string]*target
@@ -80,6 +83,7 @@ func NewPool(opts Options) (*Pool, error) {
 	}
 	p.targets.Store(new([]*target))
 	p.own.Store(new([]*target))
+	p.sites.Store(new(map[string]*targetGroup))
 	return p, nil
 }
 
@@ -229,6 +233,7 @@ func (p *Pool) publishLocked() {
 	p.own.Store(&own)
 	p.levels.Store(byPriority(ts))
 	p.ownLevels.Store(byPriority(own))
+	p.sites.Store(p.groupBySite(ts))
 }
 
 func (p *Pool) lookup(op, id string) (*target, error) {
@@ -329,6 +334,7 @@ func (p *Pool) status(t *target) TargetStatus {
 		ID:       t.ID,
 		Addr:     t.Addr,
 		Zone:     t.Zone,
+		Site:     t.Site,
 		Priority: t.Priority,
 		Remote:   t.Remote,
 		Weight:   int(t.weight.Load()),

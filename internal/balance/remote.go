@@ -140,5 +140,5 @@ type localTransport struct{ p *Pool }
 // RoundTrip implements http.RoundTripper like Pool.RoundTrip, drawing from
 // the pool's own node's targets only.
 func (l localTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return l.p.roundTrip(req, true)
+	return l.p.roundTrip(req, scope{ownNode: true})
 }

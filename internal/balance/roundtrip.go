@@ -22,18 +22,17 @@ var errNoURL = errors.New("request has no url")
 // package comment). The response body must be closed: the target counts
 // the request as in flight until then. req is not modified.
 func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
-	return p.roundTrip(req, false)
+	return p.roundTrip(req, scope{})
 }
 
-// roundTrip is RoundTrip, drawing only targets that are not Remote if
-// ownNode is set.
-func (p *Pool) roundTrip(req *http.Request, ownNode bool) (*http.Response, error) {
+// roundTrip is RoundTrip, drawing only the targets in sc.
+func (p *Pool) roundTrip(req *http.Request, sc scope) (*http.Response, error) {
 	if req.URL == nil {
 		return nil, fmt.Errorf("pool %s: %w", p.opts.App, errNoURL)
 	}
 	p.budget.deposit()
 	if p.hedgeable(req) {
-		return p.hedged(req, ownNode)
+		return p.hedged(req, sc)
 	}
 	var body *replayBody
 	if req.Body != nil && req.Body != http.NoBody {
@@ -45,7 +44,7 @@ func (p *Pool) roundTrip(req *http.Request, ownNode bool) (*http.Response, error
 	var lastBody *attemptBody
 	for {
 		now := p.now()
-		t := p.next(now, tried, ownNode)
+		t := p.next(now, tried, sc)
 		if t == nil {
 			if lastErr == nil {
 				body.close()
@@ -72,8 +71,8 @@ func (p *Pool) roundTrip(req *http.Request, ownNode bool) (*http.Response, error
 // next acquires the target of a request's next try, never one in tried:
 // any try but the first takes a token from the retry budget, and gets no
 // target without one.
-func (p *Pool) next(now int64, tried []*target, ownNode bool) *target {
-	t := p.acquire(now, tried, ownNode)
+func (p *Pool) next(now int64, tried []*target, sc scope) *target {
+	t := p.acquire(now, tried, sc)
 	if t != nil && len(tried) > 0 && !p.budget.withdraw(now) {
 		t.release()
 		return nil
@@ -81,13 +80,10 @@ func (p *Pool) next(now int64, tried []*target, ownNode bool) *target {
 	return t
 }
 
-// acquire picks a target, not a Remote one if ownNode is set, and counts a
-// request in flight on it.
-func (p *Pool) acquire(now int64, tried []*target, ownNode bool) *target {
-	ts, levels := *p.targets.Load(), p.levels.Load()
-	if ownNode {
-		ts, levels = *p.own.Load(), p.ownLevels.Load()
-	}
+// acquire picks a target among those in sc and counts a request in
+// flight on it; nil when there is no candidate.
+func (p *Pool) acquire(now int64, tried []*target, sc scope) *target {
+	ts, levels := p.scoped(sc)
 	for {
 		var t *target
 		if levels == nil {

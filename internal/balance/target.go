@@ -14,6 +14,7 @@ type Target struct {
 	ID   string // unique in the pool, e.g. "web-1"
 	Addr string // host:port the instance serves HTTP on; for a Remote target, the node's node-to-node listener
 	Zone string // its zone; "" means the pool's zone
+	Site string // its site (see Pool.SiteTransport); "" means the pool's site
 	// Remote means the target is another node, which balances the request
 	// over its own instances of the app: attempts go over HTTPS through
 	// Options.RemoteTransport and carry AppHeader. The pool does not check
@@ -65,6 +66,7 @@ const maxWeight = 10000
 // OnHealthChange.
 type TargetStatus struct {
 	ID, Addr, Zone string
+	Site           string // the target's site; "" for the pool's own
 	URL            string // the target's URL without its path; "" for an instance
 	Priority       int    // see Target.Priority
 	Remote         bool   // another node (see Target.Remote)

@@ -52,6 +52,11 @@ type Postgres struct {
 	// ReadEndpoint is the address apps reach a standby at, read-only
 	// (DATABASE_READ_URL). Its Listen is "" when the file says "off".
 	ReadEndpoint PostgresEndpoint `yaml:"read_endpoint"`
+	// SiteEndpoint is the address a follower site's instances of an app
+	// with reads: local reach their site's database at (their
+	// DATABASE_URL): its standby, or its primary in an emergency. It is
+	// bound only on the nodes that run such an app.
+	SiteEndpoint PostgresEndpoint `yaml:"site_endpoint"`
 	// Parameters are PostgreSQL settings (postgresql.conf names, lower
 	// case) written on every member as given; nil when none. The settings
 	// tandem owns (IsPostgresOwned) are refused.
@@ -78,7 +83,8 @@ const (
 // PostgresEndpoint is one of a node's local database endpoints.
 type PostgresEndpoint struct {
 	// Listen is a loopback host:port; default "127.0.0.1:6432" for the
-	// endpoint, "127.0.0.1:6433" for the read endpoint.
+	// endpoint, "127.0.0.1:6433" for the read endpoint, "127.0.0.1:6434"
+	// for the site endpoint.
 	Listen string `yaml:"listen"`
 	// Hold is how long a new connection waits for a server while there is
 	// none (failing over) before it is refused with SQLSTATE 57P03; 0 to
@@ -107,6 +113,7 @@ func (p *Postgres) setDefaults() {
 	p.CrossSite = CrossSiteAsync
 	p.Endpoint = PostgresEndpoint{Listen: "127.0.0.1:6432", Hold: Duration(5 * time.Second), MaxConnections: 500}
 	p.ReadEndpoint = PostgresEndpoint{Listen: "127.0.0.1:6433", Hold: Duration(5 * time.Second), MaxConnections: 500}
+	p.SiteEndpoint = PostgresEndpoint{Listen: "127.0.0.1:6434", Hold: Duration(5 * time.Second), MaxConnections: 500}
 }
 
 // PostgresOwnedParameters are the PostgreSQL settings tandem sets itself
@@ -193,6 +200,7 @@ func (k *checker) database() {
 	p.User = k.pgName(f+".user", p.User, reservedRoles, func(s string) bool { return strings.HasPrefix(s, "pg_") })
 	k.pgEndpoint(f+".endpoint", &p.Endpoint, false)
 	k.pgEndpoint(f+".read_endpoint", &p.ReadEndpoint, true)
+	k.pgEndpoint(f+".site_endpoint", &p.SiteEndpoint, false)
 	k.pgParameters(f+".parameters", p)
 	k.pgConflicts(f, p)
 }
@@ -336,6 +344,9 @@ func (k *checker) pgConflicts(f string, p *Postgres) {
 	endpoints := []listener{{f + ".endpoint.listen", p.Endpoint.Listen}}
 	if p.ReadEndpoint.Listen != "" {
 		endpoints = append(endpoints, listener{f + ".read_endpoint.listen", p.ReadEndpoint.Listen})
+	}
+	if k.st.ReadsLocal() {
+		endpoints = append(endpoints, listener{f + ".site_endpoint.listen", p.SiteEndpoint.Listen})
 	}
 	pgPort := ":" + strconv.Itoa(p.Port)
 	for _, o := range append(others, endpoints...) {

@@ -30,6 +30,7 @@ func TestDatabaseDefaults(t *testing.T) {
 		Database: "my_wiki", User: "my_wiki", CrossSite: CrossSiteAsync,
 		Endpoint:     PostgresEndpoint{Listen: "127.0.0.1:6432", Hold: Duration(5 * time.Second), MaxConnections: 500},
 		ReadEndpoint: PostgresEndpoint{Listen: "127.0.0.1:6433", Hold: Duration(5 * time.Second), MaxConnections: 500},
+		SiteEndpoint: PostgresEndpoint{Listen: "127.0.0.1:6434", Hold: Duration(5 * time.Second), MaxConnections: 500},
 	}
 	if got := st.Database.Postgres; !reflect.DeepEqual(got, want) {
 		t.Errorf("database.postgres = %+v;\nwant %+v", got, want)

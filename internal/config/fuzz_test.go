@@ -132,7 +132,7 @@ func checkPostgres(t *testing.T, src string, p *Postgres) {
 		PostgresRoleReserved(p.User) || (p.Strict && (!p.Synchronous || len(p.Members) < 2)) {
 		t.Fatalf("Parse(%q): bad database.postgres %+v", src, p)
 	}
-	for _, ep := range []PostgresEndpoint{p.Endpoint, p.ReadEndpoint} {
+	for _, ep := range []PostgresEndpoint{p.Endpoint, p.ReadEndpoint, p.SiteEndpoint} {
 		if ep.Hold < 0 || ep.Hold > maxEndpointHold || ep.MaxConnections < 1 || ep.MaxConnections > maxEndpointConns {
 			t.Fatalf("Parse(%q): bad endpoint %+v", src, ep)
 		}

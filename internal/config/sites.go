@@ -63,7 +63,21 @@ type AppSite struct {
 	// EmergencyInstances is the same during an emergency, for a critical
 	// app on a follower site, 0..256; default the app's instances.
 	EmergencyInstances int `yaml:"emergency_instances"`
+	// Reads is where a follower site sends the app's reads in normal
+	// operation: ReadsLeader (default: every request goes where the
+	// balancer picks, the leader site's nodes when the site runs no
+	// instance) or ReadsLocal (GET and HEAD to the site's own instances,
+	// on the site's database standby; every other method to the leader
+	// site; a client that just wrote reads from the leader site until the
+	// standby has replayed its write).
+	Reads string `yaml:"reads"`
 }
+
+// Values of AppSite.Reads.
+const (
+	ReadsLeader = "leader"
+	ReadsLocal  = "local"
+)
 
 // unsetInstances marks an AppSite count the file left out, until the
 // checker fills in the app's.
@@ -71,6 +85,14 @@ const unsetInstances = -1
 
 func (s *AppSite) setDefaults() {
 	s.Instances, s.EmergencyInstances = unsetInstances, unsetInstances
+	s.Reads = ReadsLeader
+}
+
+// ReadsLocalOn reports whether a node of site serves the app's reads
+// from its own site (apps.X.sites.S.reads: local).
+func (a *App) ReadsLocalOn(site string) bool {
+	s, ok := a.Sites[site]
+	return ok && s.Reads == ReadsLocal
 }
 
 // InstancesOn returns how many instances of the app a node of site runs,
@@ -159,6 +181,34 @@ func (k *checker) appSites(p string, a *App) {
 		}
 		k.between(f+".instances", s.Instances, 0, maxInstances)
 		k.between(f+".emergency_instances", s.EmergencyInstances, 0, maxInstances)
+		k.reads(f+".reads", site, s)
+	}
+}
+
+// ReadsLocal reports whether this node serves an app's reads from its
+// site's database: then it binds database.postgres.site_endpoint.
+func (st *Stack) ReadsLocal() bool {
+	for _, a := range st.Apps {
+		if a.ReadsLocalOn(st.Cluster.Site) {
+			return true
+		}
+	}
+	return false
+}
+
+// reads checks an app's reads on a site: local only on a follower site
+// that runs instances, with the stack's PostgreSQL to read from.
+func (k *checker) reads(f, site string, s *AppSite) {
+	switch {
+	case s.Reads != ReadsLeader && s.Reads != ReadsLocal:
+		k.c.addf(f, "must be leader or local, got %q", s.Reads)
+	case s.Reads == ReadsLeader:
+	case k.st.Sites != nil && site == k.st.Sites.Leader:
+		k.c.addf(f, "%s is the leader site: it serves every request itself", site)
+	case s.Instances == 0:
+		k.c.addf(f, "local needs instances on site %s (instances is 0): its own instances serve the reads", site)
+	case k.st.Database == nil || k.st.Database.Postgres == nil:
+		k.c.addf(f, "local needs database.postgres: reads are served from the site's database standby")
 	}
 }
 

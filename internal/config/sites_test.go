@@ -65,6 +65,32 @@ func TestSitesDefaults(t *testing.T) {
 	}
 }
 
+// TestSitesReads: reads is leader unless a follower site says local; a
+// node of that site binds the site endpoint, a node of another does not.
+func TestSitesReads(t *testing.T) {
+	src := strings.Replace(sitesBase, "cloud: { instances: 0, emergency_instances: 3 }", "cloud: { instances: 1, reads: local }", 1) +
+		"database: { postgres: { members: [h1, c1] } }\n"
+	st, err := parse(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, adm := st.Apps["web"], st.Apps["admin"]
+	if !web.ReadsLocalOn("cloud") || web.ReadsLocalOn("home") || adm.ReadsLocalOn("cloud") || web.Sites["home"].Reads != ReadsLeader {
+		t.Errorf("reads: web cloud %v, web home %v, admin cloud %v, web home %q; want true, false, false, leader",
+			web.ReadsLocalOn("cloud"), web.ReadsLocalOn("home"), adm.ReadsLocalOn("cloud"), web.Sites["home"].Reads)
+	}
+	if !st.ReadsLocal() || st.Database.Postgres.SiteEndpoint.Listen != "127.0.0.1:6434" {
+		t.Errorf("ReadsLocal() = %v, site_endpoint %q at cloud; want true, 127.0.0.1:6434", st.ReadsLocal(), st.Database.Postgres.SiteEndpoint.Listen)
+	}
+	home, err := parse(t, strings.Replace(src, "node: c1, site: cloud", "node: h1, site: home", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if home.ReadsLocal() {
+		t.Errorf("ReadsLocal() at home = true; want false")
+	}
+}
+
 func TestSitesFull(t *testing.T) {
 	st, err := parse(t, strings.Replace(sitesBase, "sites: { leader: home }",
 		"sites: { leader: home, emergency_after: 8s, failback: auto, stable_for: 2m,\n"+
@@ -98,6 +124,11 @@ func TestSitesProblems(t *testing.T) {
 		{"route critical without sites", "cluster: { node: n }\napps: { web: { command: [x] } }\nedge: { routes: [{ app: web, critical: true }] }\n", "edge.routes[0].critical: needs a sites section"},
 		{"instances range", "cluster: { node: n }\nsites: { leader: home }\napps: { web: { command: [x], sites: { cloud: { emergency_instances: 300 } } } }\n", "apps.web.sites.cloud.emergency_instances: must be <= 256"},
 		{"leader emergency", "cluster: { node: n }\nsites: { leader: home }\napps: { web: { command: [x], sites: { home: { emergency_instances: 2 } } } }\n", "apps.web.sites.home.emergency_instances: home is the leader site"},
+		{"reads value", "cluster: { node: n }\nsites: { leader: home }\napps: { web: { command: [x], sites: { cloud: { reads: nearest } } } }\n", `apps.web.sites.cloud.reads: must be leader or local, got "nearest"`},
+		{"reads local at the leader", "cluster: { node: n }\nsites: { leader: home }\napps: { web: { command: [x], sites: { home: { reads: local } } } }\ndatabase: { postgres: { members: [n] } }\n", "apps.web.sites.home.reads: home is the leader site"},
+		{"reads local without instances", "cluster: { node: n }\nsites: { leader: home }\napps: { web: { command: [x], sites: { cloud: { instances: 0, reads: local } } } }\ndatabase: { postgres: { members: [n] } }\n", "apps.web.sites.cloud.reads: local needs instances on site cloud"},
+		{"reads local without a database", "cluster: { node: n }\nsites: { leader: home }\napps: { web: { command: [x], sites: { cloud: { reads: local } } } }\n", "apps.web.sites.cloud.reads: local needs database.postgres"},
+		{"site endpoint on the read endpoint", "cluster: { node: n, site: cloud }\nsites: { leader: home }\napps: { web: { command: [x], sites: { cloud: { reads: local } } } }\ndatabase: { postgres: { members: [n], site_endpoint: { listen: \"127.0.0.1:6433\" } } }\n", `database.postgres.site_endpoint.listen: "127.0.0.1:6433" is the same address as database.postgres.read_endpoint.listen`},
 		{"site name", "cluster: { node: n }\nsites: { leader: home }\napps: { web: { command: [x], sites: { Cloud: {} } } }\n", "apps.web.sites.Cloud: must be lower-case"},
 		{"unknown field", "cluster: { node: n }\nsites: { leader: home, lead: cloud }\napps: { web: { command: [x] } }\n", "sites.lead: unknown field"},
 		{"cross_site", "cluster: { node: n }\napps: { web: { command: [x] } }\ndatabase: { postgres: { members: [n], cross_site: sync } }\n", "database.postgres.cross_site: sync needs a sites section"},

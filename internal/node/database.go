@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/config"
@@ -44,6 +46,13 @@ type dbPart struct {
 	store    *cluster.DatabaseStore
 	endpoint *pgha.Endpoint // DATABASE_URL
 	read     *pgha.Endpoint // DATABASE_READ_URL; nil when read_endpoint is off
+	// site is the site endpoint, the DATABASE_URL of the instances of
+	// apps whose reads this follower site serves (siteURL, set with the
+	// apps' environment); lsn reads the leader's WAL position after
+	// their writes. Both nil when this node serves no such app.
+	site    *pgha.Endpoint
+	siteURL string
+	lsn     *pgxpool.Pool
 }
 
 // openDatabase opens the database's store, builds this node's member or
@@ -92,6 +101,9 @@ func (n *Node) openDatabase() (err error) {
 		if d.read, err = n.newEndpoint(pg.ReadEndpoint, true, serverTLS); err != nil {
 			return err
 		}
+	}
+	if err := d.openSiteReads(n, pg, serverTLS); err != nil {
+		return err
 	}
 	if err := n.tel.metrics.WatchDatabase(func() telemetry.DatabaseSample { return d.sample(pg.Members) }); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
@@ -160,6 +172,14 @@ func (d *dbPart) run(run func(string, func(context.Context) error)) {
 	if d.read != nil {
 		run("database read endpoint", d.read.Run)
 	}
+	if d.site != nil {
+		run("database site endpoint", d.site.Run)
+		run("database leader position", func(ctx context.Context) error {
+			<-ctx.Done()
+			d.lsn.Close()
+			return nil
+		})
+	}
 	run("database routes", d.followRoutes)
 }
 
@@ -171,6 +191,9 @@ func (d *dbPart) followRoutes(ctx context.Context) error {
 		d.endpoint.SetTarget(r.Primary)
 		if d.read != nil {
 			d.read.SetTarget(r.Standby)
+		}
+		if d.site != nil {
+			d.site.SetTarget(r.Site)
 		}
 		select {
 		case <-ctx.Done():
@@ -193,15 +216,21 @@ func (d *dbPart) env(ctx context.Context, pg *config.Postgres) ([]string, error)
 	if d.read != nil {
 		env = append(env, "DATABASE_READ_URL="+pgha.DatabaseURL(pg.ReadEndpoint.Listen, c.App.User, c.App.Password, pg.Database))
 	}
+	if d.site != nil {
+		d.siteURL = pgha.DatabaseURL(pg.SiteEndpoint.Listen, c.App.User, c.App.Password, pg.Database)
+	}
 	return env, nil
 }
 
 // close closes what openDatabase opened, when the node does not run.
 func (d *dbPart) close() {
-	for _, e := range []*pgha.Endpoint{d.endpoint, d.read} {
+	for _, e := range []*pgha.Endpoint{d.endpoint, d.read, d.site} {
 		if e != nil {
 			e.Close()
 		}
+	}
+	if d.lsn != nil {
+		d.lsn.Close()
 	}
 	if d.store != nil {
 		d.store.Close()

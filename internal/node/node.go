@@ -208,6 +208,7 @@ func (n *Node) buildApps() (err error) {
 	n.changed = make(chan struct{}, 1)
 	for _, name := range n.st.AppNames {
 		o := appOptions(n.st, name, n.log)
+		n.localReads(&o)
 		o.Pool = n.tracedPool(o.Pool)
 		o.Pool.RemoteTransport = n.peers
 		o.Processes, o.Store, o.Cluster, o.Peers = n.sup, n.releases, n.cl, client

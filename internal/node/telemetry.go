@@ -135,6 +135,9 @@ func (d *dbPart) sample(members []string) telemetry.DatabaseSample {
 	if d.read != nil {
 		s.Endpoints = append(s.Endpoints, endpointSample("standby", d.read, routes.Standby))
 	}
+	if d.site != nil {
+		s.Endpoints = append(s.Endpoints, endpointSample("site", d.site, routes.Site))
+	}
 	return s
 }
 

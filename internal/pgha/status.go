@@ -122,6 +122,13 @@ type Routes struct {
 	// node's zone first, then in its site, then the least behind; "" if
 	// none streams.
 	Standby string
+	// Site is where a follower site's instances that serve reads
+	// (apps.X.sites.S.reads: local) send their connections: the primary
+	// when it runs in this node's site (an emergency, or the leader
+	// site), else Standby (in this site first), else the primary. A
+	// standby refuses writes by itself; promoted in place, the same
+	// connections may write.
+	Site string
 }
 
 // routesOf computes Routes from a view, for a node at where. addrs are the
@@ -151,6 +158,10 @@ func routesOf(v View, where place, addrs map[string]string) Routes {
 	}
 	if best != nil {
 		r.Standby = best.Addr
+	}
+	r.Site = r.Standby
+	if lead, ok := v.Members[v.Leader]; r.Standby == "" || (ok && r.Primary == lead.Addr && where.site != "" && lead.Site == where.site) {
+		r.Site = r.Primary
 	}
 	return r
 }

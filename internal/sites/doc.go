@@ -15,6 +15,15 @@
 // applies this node's [Mode] through [Effects] (the apps' instances, the
 // routes' fallback pages).
 //
+// # Reads served by a follower site
+//
+// An app may have a follower site serve its reads (reads: local): on a
+// node of that site, [Reads] sends GET and HEAD to the site's own
+// instances, which read from the site's standby, and every other method
+// to the leader site; the response to a write carries [LSNCookie], the
+// primary's WAL position after it, and a read carrying it goes to the
+// leader site until the site's standby has replayed that far ([Decide]).
+//
 // # Deciding through the quorum
 //
 // Every node keeps a beat: its site under a short etcd lease

@@ -51,7 +51,9 @@ type DatabaseMemberSample struct {
 // (pgha.EndpointStats, and where it routes).
 type DatabaseEndpointSample struct {
 	// Endpoint names it by where it leads, as its log does: "primary"
-	// (DATABASE_URL) or "standby" (DATABASE_READ_URL, the nearest one).
+	// (DATABASE_URL), "standby" (DATABASE_READ_URL, the nearest one) or
+	// "site" (the DATABASE_URL of a follower site's instances serving
+	// reads: the site's standby).
 	Endpoint string
 	// Routed: it has a server to send new connections to.
 	Routed bool
