@@ -61,11 +61,19 @@ func needNetLab(t *testing.T) {
 	}
 }
 
+// netLabMu is held by the test whose lab exists.
+var netLabMu sync.Mutex
+
 // newNetLab creates the router and the link from the test's namespace;
 // it skips the test when the kernel refuses.
 func newNetLab(t *testing.T) *netLab {
 	t.Helper()
 	needNetLab(t)
+	// One lab at a time: its names and addresses come from the process
+	// id, so two tests' labs would be one. The lock is released after the
+	// lab's cleanup (cleanups run last registered first).
+	netLabMu.Lock()
+	t.Cleanup(netLabMu.Unlock)
 	pid := os.Getpid()
 	l := &netLab{t: t, id: fmt.Sprintf("%04d", pid%10000), octet: 100 + pid%100}
 	l.router = "tdm" + l.id + "rt"
