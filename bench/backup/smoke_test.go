@@ -32,6 +32,9 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL servers and versitygw: skipped in -short mode")
 	}
+	if raceDetector {
+		t.Skip("the benchmark's plumbing, checked without -race (go test ./bench/...)")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("runs PostgreSQL as the postgres user and makes cgroups: needs root")
 	}

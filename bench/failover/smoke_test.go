@@ -28,6 +28,9 @@ func TestSmokeTandemFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three tandem nodes and PostgreSQL: skipped in -short mode")
 	}
+	if raceDetector {
+		t.Skip("the benchmark's plumbing, checked without -race (go test ./bench/...)")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("runs PostgreSQL as the postgres user: needs root")
 	}
