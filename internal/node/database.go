@@ -10,8 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/config"
@@ -52,7 +50,7 @@ type dbPart struct {
 	// their writes. Both nil when this node serves no such app.
 	site    *pgha.Endpoint
 	siteURL string
-	lsn     *pgxpool.Pool
+	lsn     *pgha.LeaderLSN
 }
 
 // openDatabase opens the database's store, builds this node's member or

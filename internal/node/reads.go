@@ -4,12 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net/http"
-	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tandem-run/tandem/internal/apprun"
 	"github.com/tandem-run/tandem/internal/balance"
@@ -92,7 +87,7 @@ func (d readsDatabase) LeaderLSN(ctx context.Context) (pgha.LSN, error) {
 	if db == nil || db.lsn == nil {
 		return 0, errors.New("read the leader's wal position: the database is not open yet")
 	}
-	return db.leaderLSN(ctx)
+	return db.lsn.Read(ctx)
 }
 
 // openSiteReads binds the site endpoint and prepares the connections
@@ -105,32 +100,13 @@ func (d *dbPart) openSiteReads(n *Node, pg *config.Postgres, serverTLS *tls.Conf
 	if d.site, err = n.newEndpoint(pg.SiteEndpoint, false, serverTLS); err != nil {
 		return err
 	}
-	cfg, err := pgxpool.ParseConfig(pgha.DatabaseURL(pg.Endpoint.Listen, pg.User, "", pg.Database))
-	if err != nil {
-		return fmt.Errorf("read the leader's wal position: %w", err)
-	}
-	cfg.MaxConns, cfg.MaxConnIdleTime = leaderLSNConns, time.Minute
-	cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
-		c, err := d.db.Credentials(ctx)
-		if err != nil {
-			return err
-		}
-		cc.User, cc.Password = c.App.User, c.App.Password
-		return nil
-	}
-	if d.lsn, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
-		return fmt.Errorf("read the leader's wal position: %w", err)
-	}
-	return nil
-}
-
-// leaderLSN reads the primary's WAL position through the node's
-// endpoint: its insert position, which every commit acknowledged so far
-// has reached, whatever the commits' synchronous_commit.
-func (d *dbPart) leaderLSN(ctx context.Context) (pgha.LSN, error) {
-	var s string
-	if err := d.lsn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&s); err != nil {
-		return 0, fmt.Errorf("read the leader's wal position: %w", err)
-	}
-	return pgha.ParseLSN(s)
+	d.lsn, err = pgha.NewLeaderLSN(pgha.DatabaseURL(pg.Endpoint.Listen, pg.User, "", pg.Database), leaderLSNConns,
+		func(ctx context.Context) (string, string, error) {
+			c, err := d.db.Credentials(ctx)
+			if err != nil {
+				return "", "", err
+			}
+			return c.App.User, c.App.Password, nil
+		})
+	return err
 }
