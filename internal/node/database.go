@@ -38,6 +38,9 @@ const databaseStoreName = "postgres"
 // generated credentials (apps get them in DATABASE_URL).
 const credentialsTimeout = 30 * time.Second
 
+// credentialsRetry is the pause between two tries within it.
+const credentialsRetry = 500 * time.Millisecond
+
 // dbPart is the node's database while it runs.
 type dbPart struct {
 	db       database
@@ -206,7 +209,17 @@ func (d *dbPart) followRoutes(ctx context.Context) error {
 func (d *dbPart) env(ctx context.Context, pg *config.Postgres) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, credentialsTimeout)
 	defer cancel()
+	// Asked again until the deadline: a node that starts while etcd
+	// elects a leader (a joiner's arrival, a member's loss) gets a
+	// timeout that the next try does not.
 	c, err := d.db.Credentials(ctx)
+	for err != nil && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(credentialsRetry):
+			c, err = d.db.Credentials(ctx)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("database: the apps' credentials: %w", err)
 	}
