@@ -45,6 +45,10 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 		"post": post(base + "/echo"),
 	}, 5*time.Millisecond)
 
+	// Some load first; the slow POSTs start after it, so that they are
+	// still in flight (4 s) when the poll below looks, however long the
+	// load took to get going on a loaded machine.
+	l.waitServed(t, 20, 10*time.Second, "get1", "get2", "get3", "get4", "post")
 	// Slow POSTs in flight when web-2 dies: the balancer spreads them by
 	// in-flight count, so some are on the victim.
 	victim := instanceOf(st, "web", "web-2")
@@ -63,9 +67,6 @@ func TestKillInstanceUnderLoad(t *testing.T) {
 			slowPost <- resp.StatusCode
 		}()
 	}
-	// Some load, and the slow POSTs spread over the instances, the
-	// victim's among them.
-	l.waitServed(t, 20, 10*time.Second, "get1", "get2", "get3", "get4", "post")
 	// A GET is in flight for a millisecond, a slow POST for 4 s: web-2
 	// busy in three polls in a row (over 200 ms) holds a slow POST.
 	busy := 0
