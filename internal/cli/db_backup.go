@@ -154,7 +154,9 @@ archive. Start it with, for example:
   pg_ctl -D DIR -o "-p 5499 -c listen_addresses=''" start
 
 With --files SET, the app's file set SET (backup.files) is restored into
-DIR instead: its newest snapshot (--latest) or the one --backup names.
+DIR instead: its newest snapshot (--latest) or the one --backup names. An
+app's bucket (the storage section) is the set storage:APP: each object is
+restored as the file its key names.
 
 To make a new cluster from a backup instead, see database.postgres.bootstrap
 in the stack file.`,
@@ -190,9 +192,18 @@ in the stack file.`,
 	c.Flags().BoolVar(&latest, "latest", false, "recover everything the archive holds")
 	c.Flags().StringVar(&id, "backup", "", "restore this backup (see tandem db backups)")
 	c.Flags().StringVar(&dir, "to", "", "the new data directory on the node: absolute, absent or empty")
-	c.Flags().StringVar(&files, "files", "", "restore this file set of the app (backup.files) instead of the database")
+	c.Flags().StringVar(&files, "files", "", "restore this file set (backup.files, or storage:APP for an app's bucket) instead of the database")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// fileCount says how many files a file set's snapshot holds, or objects
+// for a bucket's.
+func fileCount(kind string, n int) string {
+	if kind == "bucket" {
+		return fmt.Sprintf("%d %s", n, plural(n, "object", "objects"))
+	}
+	return fmt.Sprintf("%d %s", n, plural(n, "file", "files"))
 }
 
 // restoreRequest checks the restore flags: a target, a directory.
@@ -240,8 +251,8 @@ func printBackups(w io.Writer, l admin.BackupList, now time.Time) {
 	}
 	fmt.Fprintf(w, "; %d timeline history %s, %d partial\n", wal.Histories, plural(wal.Histories, "file", "files"), wal.Partials)
 	for _, f := range l.Files {
-		fmt.Fprintf(w, "file set %s: %d snapshots (%s stored), newest %s: %d files, %s\n", f.Set, f.Snapshots, bytesText(f.StoredBytes),
-			ago(now, f.Last), f.Files, bytesText(f.Bytes))
+		fmt.Fprintf(w, "file set %s: %d snapshots (%s stored), newest %s: %s, %s\n", f.Set, f.Snapshots, bytesText(f.StoredBytes),
+			ago(now, f.Last), fileCount(f.Kind, f.Files), bytesText(f.Bytes))
 	}
 	fmt.Fprintln(w)
 	printRestoreTest(w, l.LastTest, now)
@@ -321,7 +332,11 @@ func printBackupRun(w io.Writer, run admin.BackupRun) {
 			bytesText(b.DataBytes), bytesText(b.StoredBytes), b.Took.Round(100*time.Millisecond))
 	}
 	for _, f := range run.Files {
-		fmt.Fprintf(w, "file set %s: %d files, %s\n", f.Set, f.Files, bytesText(f.Bytes))
+		copied := ""
+		if f.Kind == "bucket" {
+			copied = fmt.Sprintf(" (%d new or changed, copied)", f.Copied)
+		}
+		fmt.Fprintf(w, "file set %s: %s%s, %s\n", f.Set, fileCount(f.Kind, f.Files), copied, bytesText(f.Bytes))
 	}
 	if r := run.Retained; r != nil {
 		fmt.Fprintf(w, "retention: %d backups kept, %d deleted (%s), %d WAL files deleted\n", r.Kept, r.Deleted, bytesText(r.DeletedBytes), r.WALDeleted)
@@ -333,10 +348,14 @@ func printBackupRun(w io.Writer, run admin.BackupRun) {
 
 func printRestore(w io.Writer, r admin.RestoreResult) {
 	if f := r.Files; f != nil {
-		fmt.Fprintf(w, "restored file set %s, snapshot %s of %s, into %s on %s: %d files, %s\n", f.Set, f.ID,
-			f.Time.Local().Format(time.DateTime), r.Dir, r.Node, f.Files, bytesText(f.Bytes))
+		fmt.Fprintf(w, "restored file set %s, snapshot %s of %s, into %s on %s: %s, %s\n", f.Set, f.ID,
+			f.Time.Local().Format(time.DateTime), r.Dir, r.Node, fileCount(f.Kind, f.Files), bytesText(f.Bytes))
+		what := "not in the snapshot (not a regular file or directory)"
+		if f.Kind == "bucket" {
+			what = "not restored"
+		}
 		for _, s := range f.Skipped {
-			fmt.Fprintf(w, "not in the snapshot (not a regular file or directory): %s\n", s)
+			fmt.Fprintf(w, "%s: %s\n", what, s)
 		}
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
@@ -80,7 +81,7 @@ func (d nodeBackups) List(ctx context.Context) (admin.BackupList, error) {
 		out.Unreadable = append(out.Unreadable, e.Error())
 	}
 	out.StoredBytes += out.WAL.Bytes
-	for _, set := range b.cfg.FileSets() {
+	for _, set := range b.mgr.FileSets() {
 		snaps, err := b.repo.FileSnapshots(ctx, set.Name)
 		if err != nil {
 			return admin.BackupList{}, admin.BackupError(fmt.Errorf("list file set %s: %w", set.Name, err))
@@ -153,8 +154,9 @@ func (d nodeBackups) Restore(ctx context.Context, req admin.RestoreRequest) (adm
 
 // restoreFiles restores a snapshot of one of the app's file sets.
 func (d nodeBackups) restoreFiles(ctx context.Context, b *backupPart, req admin.RestoreRequest) (admin.RestoreResult, error) {
-	if _, ok := b.cfg.Files[req.Files]; !ok {
-		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "files %q: the stack has no such file set (backup.files)", req.Files)
+	if !slices.ContainsFunc(b.mgr.FileSets(), func(s backup.FileSet) bool { return s.Name == req.Files }) {
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "files %q: the stack has no such file set (backup.files, or %s<app> for an app's bucket of the storage section)",
+			req.Files, backup.BucketSetPrefix)
 	}
 	if !req.Time.IsZero() {
 		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "time: a file set restores a snapshot (its id, or the newest), not a point in time")
