@@ -132,6 +132,15 @@ backup: { schedule: "0 3 * * *" }
 			t.Errorf("restored object %s: %d bytes, %v; want the %d bytes uploaded", sha256Hex(want), len(got), err, len(want))
 		}
 	}
+	// Or into a bucket of the store.
+	out, code = n.cli("db", "restore", "--files", "storage:wiki", "--latest", "--into-bucket", "shop-wiki-restored")
+	if code != 0 || !strings.Contains(out, ": 2 objects") {
+		t.Fatalf("tandem db restore --files storage:wiki --into-bucket shop-wiki-restored: exit %d\n%s", code, out)
+	}
+	t.Logf("tandem db restore --files storage:wiki --latest --into-bucket shop-wiki-restored:\n%s", out)
+	if got, err := os.ReadFile(filepath.Join(st.Storage.Embedded.Dir, "shop-wiki-restored", sha256Hex(photo))); err != nil || !bytes.Equal(got, photo) {
+		t.Errorf("the photo restored into shop-wiki-restored: %d bytes, %v; want the %d bytes uploaded", len(got), err, len(photo))
+	}
 }
 
 // TestStorageFailsOverToReplica: the wiki's uploads in an external store

@@ -198,6 +198,11 @@ type RestoreRequest struct {
 	// database: the snapshot Backup names, or the newest; Time does not
 	// apply.
 	Files string `json:"files,omitempty"`
+	// IntoBucket, with Files naming an app's bucket (storage:<app>),
+	// restores its snapshot into this bucket of the storage's store
+	// instead of Dir, which is then empty: the objects it lacks are
+	// written, those it holds left as they are.
+	IntoBucket string `json:"into_bucket,omitempty"`
 }
 
 // RestoreResult is its answer: a copy of the database in Dir, recovered
@@ -218,6 +223,9 @@ type RestoreResult struct {
 	// Files is the file set snapshot restored, when the request named a
 	// set; the fields above are then empty.
 	Files *FileSnapshotInfo `json:"files,omitempty"`
+	// Bucket is the bucket restored into, with IntoBucket; Dir is then
+	// empty.
+	Bucket string `json:"bucket,omitempty"`
 }
 
 // FileSnapshotInfo describes one snapshot of a file set.

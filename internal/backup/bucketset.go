@@ -11,12 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -309,75 +304,4 @@ func (m *Manager) pruneBucketSet(ctx context.Context, set string, keep, drop []F
 		res.KeptBytes += s.StoredBytes
 	}
 	return nil
-}
-
-// restoreBucket writes every object of a bucket snapshot into dir as a
-// file named by its key, "/" separating directories, each checked as it
-// is written, with the object's modification time. A key that cannot be
-// a file there (an empty, "." or ".." segment; a key that is also
-// another's directory) is listed in the result's Skipped, as are the
-// objects the snapshot left out. Files and Bytes are what was restored.
-func (m *Manager) restoreBucket(ctx context.Context, snap FileSnapshot, dir string) (FileSnapshot, error) {
-	out := snap
-	out.Files, out.Bytes, out.Skipped = 0, 0, slices.Clone(snap.Skipped)
-	err := m.bucketIndex(ctx, snap, func(e BucketEntry) error {
-		p, ok := keyPath(dir, e.Key)
-		if !ok {
-			out.Skipped = append(out.Skipped, e.Key+" (not a file name)")
-			return nil
-		}
-		err := m.restoreObject(ctx, e, p)
-		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) {
-			out.Skipped = append(out.Skipped, fmt.Sprintf("%s (%v)", e.Key, err))
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		out.Files++
-		out.Bytes += e.Size
-		return nil
-	})
-	if err != nil {
-		return out, fmt.Errorf("restore file set %s: %w", snap.Set, err)
-	}
-	return out, nil
-}
-
-// restoreObject writes one object at p; a key ending in "/" with no
-// bytes (a "folder" some tools make) is a directory.
-func (m *Manager) restoreObject(ctx context.Context, e BucketEntry, p string) error {
-	if strings.HasSuffix(e.Key, "/") && e.Size == 0 {
-		return os.MkdirAll(p, 0o755)
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	err = m.readObject(ctx, e, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Chtimes(p, e.Modified, e.Modified)
-}
-
-// keyPath is where an object's key lands under dir; false when it cannot
-// be a path there.
-func keyPath(dir, key string) (string, bool) {
-	k := strings.TrimSuffix(key, "/")
-	if k == "" || strings.ContainsRune(k, 0) {
-		return "", false
-	}
-	for seg := range strings.SplitSeq(k, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return "", false
-		}
-	}
-	return filepath.Join(dir, filepath.FromSlash(k)), true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,6 +118,33 @@ func TestBucketSet(t *testing.T) {
 	}
 	checkRestored(s1.ID, want1)
 	checkRestored("", want2)
+
+	// Into a bucket: every object of the first snapshot but the one the
+	// bucket holds already, which is left alone; metadata as it was (versitygw makes
+	// "folder/" a directory of its own content type).
+	into := newTestBucket(t, g, "apps-wiki-restored", s3test.SecretKey)
+	if _, err := into.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := into.Put(ctx, "a.txt", bytes.NewReader([]byte("mine")), 4, PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := m.RestoreBucket(ctx, set, s1.ID, into)
+	if err != nil || rb.Files != 4 || len(rb.Skipped) != 1 || !strings.HasPrefix(rb.Skipped[0], "a.txt (") {
+		t.Fatalf("RestoreBucket = %d objects, skipped %q, %v; want 4 written, a.txt left", rb.Files, rb.Skipped, err)
+	}
+	for k, v := range map[string][]byte{"a.txt": []byte("mine"), "2026/12/photo.jpg": first["2026/12/photo.jpg"], "big": first["big"], "empty": nil, "folder/": nil} {
+		rc, o, err := into.Get(ctx, k)
+		if err != nil {
+			t.Errorf("restored bucket: %s: %v", k, err)
+			continue
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, v) || (k != "a.txt" && k != "folder/" && o.Meta.ContentType != "application/octet-stream") {
+			t.Errorf("restored bucket: %s = %d bytes, %q; want %d bytes, the content type it had", k, len(got), o.Meta.ContentType, len(v))
+		}
+	}
 
 	res, err := m.RunRestoreTest(ctx)
 	if err != nil || len(res.Files) != 1 || !strings.Contains(res.Files[0], "5 objects") || !strings.Contains(res.Files[0], "every checksum ok") {

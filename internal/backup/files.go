@@ -258,18 +258,10 @@ func (r *Repository) FileSnapshots(ctx context.Context, set string) ([]FileSnaps
 // into dir, which must not exist or be empty. A SQLite set restores as the
 // database file, named as the original.
 func (m *Manager) RestoreFiles(ctx context.Context, set, id, dir string) (FileSnapshot, error) {
-	list, err := m.repo.FileSnapshots(ctx, set)
+	snap, err := m.fileSnapshot(ctx, set, id)
 	if err != nil {
-		return FileSnapshot{}, err
+		return snap, err
 	}
-	i := len(list) - 1
-	if id != "" {
-		i = slices.IndexFunc(list, func(s FileSnapshot) bool { return s.ID == id })
-	}
-	if i < 0 {
-		return FileSnapshot{}, fmt.Errorf("restore file set %s: %w: no snapshot %q", set, ErrNoBackup, id)
-	}
-	snap := list[i]
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return snap, fmt.Errorf("restore file set %s into %s: %w", set, dir, ErrDirNotEmpty)
 	}
@@ -294,6 +286,22 @@ func (m *Manager) RestoreFiles(ctx context.Context, set, id, dir string) (FileSn
 		return snap, fmt.Errorf("restore file set %s: %d bytes restored, the snapshot recorded %d", set, n, snap.Bytes)
 	}
 	return snap, nil
+}
+
+// fileSnapshot is a set's snapshot id, or its newest when id is "".
+func (m *Manager) fileSnapshot(ctx context.Context, set, id string) (FileSnapshot, error) {
+	list, err := m.repo.FileSnapshots(ctx, set)
+	if err != nil {
+		return FileSnapshot{}, err
+	}
+	i := len(list) - 1
+	if id != "" {
+		i = slices.IndexFunc(list, func(s FileSnapshot) bool { return s.ID == id })
+	}
+	if i < 0 {
+		return FileSnapshot{}, fmt.Errorf("restore file set %s: %w: no snapshot %q", set, ErrNoBackup, id)
+	}
+	return list[i], nil
 }
 
 // verifyFileSet restores the newest snapshot of a set into scratch and

@@ -136,10 +136,10 @@ any of it failed.`,
 
 func newDBRestoreCmd() *cobra.Command {
 	var af adminFlags
-	var at, id, dir, files string
+	var at, id, dir, files, into string
 	var latest, asJSON bool
 	c := &cobra.Command{
-		Use:   "restore (--time T | --latest | --backup ID) [--files SET] --to DIR",
+		Use:   "restore (--time T | --latest | --backup ID) [--files SET] (--to DIR | --into-bucket NAME)",
 		Short: "Restore a copy of the database into a new directory",
 		Long: `Restore a copy of the database into DIR, a new or empty directory of the node
 asked: the base backup that fits, then the archived WAL up to the target,
@@ -156,13 +156,19 @@ archive. Start it with, for example:
 With --files SET, the app's file set SET (backup.files) is restored into
 DIR instead: its newest snapshot (--latest) or the one --backup names. An
 app's bucket (the storage section) is the set storage:APP: each object is
-restored as the file its key names.
+restored as the file its key names; or, with --into-bucket NAME instead of
+--to, into the bucket NAME of the storage's store (created if missing),
+metadata included: the objects it lacks are written, those it holds are
+left as they are, so the app's own bucket gets back what was deleted.
 
 To make a new cluster from a backup instead, see database.postgres.bootstrap
 in the stack file.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			req, err := restoreRequest(at, id, dir, latest)
+			req, err := restoreRequest(at, id, dir, into, latest)
+			if err == nil && into != "" && files == "" {
+				err = errors.New("--into-bucket goes with --files storage:APP: it restores an app's bucket")
+			}
 			if err == nil && files != "" {
 				req.Files = files
 				if at != "" {
@@ -193,6 +199,7 @@ in the stack file.`,
 	c.Flags().StringVar(&id, "backup", "", "restore this backup (see tandem db backups)")
 	c.Flags().StringVar(&dir, "to", "", "the new data directory on the node: absolute, absent or empty")
 	c.Flags().StringVar(&files, "files", "", "restore this file set (backup.files, or storage:APP for an app's bucket) instead of the database")
+	c.Flags().StringVar(&into, "into-bucket", "", "with --files storage:APP: restore into this bucket of the storage's store instead of --to")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -207,11 +214,13 @@ func fileCount(kind string, n int) string {
 }
 
 // restoreRequest checks the restore flags: a target, a directory.
-func restoreRequest(at, id, dir string, latest bool) (admin.RestoreRequest, error) {
-	req := admin.RestoreRequest{Dir: dir, Backup: id}
+func restoreRequest(at, id, dir, into string, latest bool) (admin.RestoreRequest, error) {
+	req := admin.RestoreRequest{Dir: dir, Backup: id, IntoBucket: into}
 	switch {
-	case dir == "":
+	case dir == "" && into == "":
 		return req, errors.New("--to DIR is required: the new data directory")
+	case dir != "" && into != "":
+		return req, errors.New("--to DIR or --into-bucket NAME, not both")
 	case latest && (at != "" || id != ""):
 		return req, errors.New("--latest goes alone: it restores the newest backup and all the WAL")
 	case !latest && at == "" && id == "":
@@ -348,8 +357,12 @@ func printBackupRun(w io.Writer, run admin.BackupRun) {
 
 func printRestore(w io.Writer, r admin.RestoreResult) {
 	if f := r.Files; f != nil {
+		where := r.Dir
+		if r.Bucket != "" {
+			where = r.Bucket
+		}
 		fmt.Fprintf(w, "restored file set %s, snapshot %s of %s, into %s on %s: %s, %s\n", f.Set, f.ID,
-			f.Time.Local().Format(time.DateTime), r.Dir, r.Node, fileCount(f.Kind, f.Files), bytesText(f.Bytes))
+			f.Time.Local().Format(time.DateTime), where, r.Node, fileCount(f.Kind, f.Files), bytesText(f.Bytes))
 		what := "not in the snapshot (not a regular file or directory)"
 		if f.Kind == "bucket" {
 			what = "not restored"
