@@ -121,6 +121,11 @@ backup: { schedule: "0 3 * * *" }
 		t.Fatalf("tandem db backup: exit %d\n%s", code, out)
 	}
 	t.Logf("tandem db backup:\n%s", out)
+	if out, code := n.cli("db", "backups"); code != 0 || !strings.Contains(out, "file set storage:wiki: 1 snapshot (") || !strings.Contains(out, ": 2 objects, 110.0 KiB") {
+		t.Errorf("tandem db backups: exit %d; want the bucket's snapshot listed\n%s", code, out)
+	} else {
+		t.Logf("tandem db backups:\n%s", out)
+	}
 	restored := filepath.Join(t.TempDir(), "bucket")
 	out, code = n.cli("db", "restore", "--files", "storage:wiki", "--latest", "--to", restored)
 	if code != 0 || !strings.Contains(out, "restored file set storage:wiki") {

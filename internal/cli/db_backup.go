@@ -260,7 +260,7 @@ func printBackups(w io.Writer, l admin.BackupList, now time.Time) {
 	}
 	fmt.Fprintf(w, "; %d timeline history %s, %d partial\n", wal.Histories, plural(wal.Histories, "file", "files"), wal.Partials)
 	for _, f := range l.Files {
-		fmt.Fprintf(w, "file set %s: %d snapshots (%s stored), newest %s: %s, %s\n", f.Set, f.Snapshots, bytesText(f.StoredBytes),
+		fmt.Fprintf(w, "file set %s: %d %s (%s stored), newest %s: %s, %s\n", f.Set, f.Snapshots, plural(f.Snapshots, "snapshot", "snapshots"), bytesText(f.StoredBytes),
 			ago(now, f.Last), fileCount(f.Kind, f.Files), bytesText(f.Bytes))
 	}
 	fmt.Fprintln(w)
