@@ -22,30 +22,43 @@ import (
 // another's directory) is listed in the result's Skipped, as are the
 // objects the snapshot left out. Files and Bytes are what was restored.
 func (m *Manager) restoreBucket(ctx context.Context, snap FileSnapshot, dir string) (FileSnapshot, error) {
-	out := snap
-	out.Files, out.Bytes, out.Skipped = 0, 0, slices.Clone(snap.Skipped)
-	err := m.bucketIndex(ctx, snap, func(e BucketEntry) error {
+	out, err := m.eachObject(ctx, snap, func(e BucketEntry) (string, error) {
 		p, ok := keyPath(dir, e.Key)
 		if !ok {
-			out.Skipped = append(out.Skipped, e.Key+" (not a file name)")
-			return nil
+			return "not a file name", nil
 		}
 		err := m.restoreObject(ctx, e, p)
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) {
-			out.Skipped = append(out.Skipped, fmt.Sprintf("%s (%v)", e.Key, err))
-			return nil
+			return err.Error(), nil
 		}
-		if err != nil {
-			return err
-		}
-		out.Files++
-		out.Bytes += e.Size
-		return nil
+		return "", err
 	})
 	if err != nil {
 		return out, fmt.Errorf("restore file set %s: %w", snap.Set, err)
 	}
 	return out, nil
+}
+
+// eachObject calls restore for every object of a snapshot, which writes
+// it somewhere or says why it did not; it returns the snapshot with Files
+// and Bytes counting what was written and Skipped listing the others.
+func (m *Manager) eachObject(ctx context.Context, snap FileSnapshot, restore func(BucketEntry) (skip string, err error)) (FileSnapshot, error) {
+	out := snap
+	out.Files, out.Bytes, out.Skipped = 0, 0, slices.Clone(snap.Skipped)
+	err := m.bucketIndex(ctx, snap, func(e BucketEntry) error {
+		skip, err := restore(e)
+		switch {
+		case err != nil:
+			return err
+		case skip != "":
+			out.Skipped = append(out.Skipped, e.Key+" ("+skip+")")
+		default:
+			out.Files++
+			out.Bytes += e.Size
+		}
+		return nil
+	})
+	return out, err
 }
 
 // restoreObject writes one object at p; a key ending in "/" with no
@@ -106,20 +119,12 @@ func (m *Manager) RestoreBucket(ctx context.Context, set, id string, into *S3Buc
 	if _, err := into.Ensure(ctx); err != nil {
 		return snap, fmt.Errorf("restore file set %s: %w", set, err)
 	}
-	out := snap
-	out.Files, out.Bytes, out.Skipped = 0, 0, slices.Clone(snap.Skipped)
-	err = m.bucketIndex(ctx, snap, func(e BucketEntry) error {
+	out, err := m.eachObject(ctx, snap, func(e BucketEntry) (string, error) {
 		err := m.putObject(ctx, e, into)
 		if errors.Is(err, ErrExists) {
-			out.Skipped = append(out.Skipped, e.Key+" (in the bucket already: left as it is)")
-			return nil
+			return "in the bucket already: left as it is", nil
 		}
-		if err != nil {
-			return err
-		}
-		out.Files++
-		out.Bytes += e.Size
-		return nil
+		return "", err
 	})
 	if err != nil {
 		return out, fmt.Errorf("restore file set %s into %s: %w", set, into, err)
