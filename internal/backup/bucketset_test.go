@@ -174,6 +174,26 @@ func TestBucketSet(t *testing.T) {
 	}
 	checkRestored("", want2)
 
+	// What a failed snapshot left (no snapshot.json) goes once a day old,
+	// not before: it could be a snapshot in progress.
+	stray := filesPrefix(set, "20261201T000000Z") + "objects/0/000000"
+	if _, err := putBytes(ctx, repo.Store(), stray, []byte("left over"), true); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(key string) bool { _, err := repo.Store().Stat(ctx, key); return err == nil }
+	if _, err := m.ApplyRetention(ctx); err != nil || !exists(stray) {
+		t.Fatalf("ApplyRetention = %v; want the fresh leftover kept (it is: %v)", err, exists(stray))
+	}
+	later, err := New(Options{Repository: repo, Retention: Retention{KeepBackups: 1}, Files: []FileSet{{Name: set, Bucket: b}},
+		Now: func() time.Time { return time.Now().Add(25 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := later.ApplyRetention(ctx); err != nil || exists(stray) {
+		t.Fatalf("ApplyRetention a day later = %v; want the leftover deleted (it is there: %v)", err, exists(stray))
+	}
+	checkRestored("", want2)
+
 	// One byte of a part of "big", stored by the first snapshot and
 	// shared by the second.
 	var bigPart string
@@ -212,4 +232,22 @@ func TestKeyPath(t *testing.T) {
 			t.Errorf("keyPath(/r, %q) = %q, %v; want %q", key, got, ok, want)
 		}
 	}
+}
+
+// FuzzKeyPath: whatever an object's key, the path it restores to is
+// inside the directory.
+func FuzzKeyPath(f *testing.F) {
+	for _, k := range []string{"a", "a/b", "dir/", "../x", "a/../../b", "./a", "/abs", "a//b", "..", "...", "a/.../b"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		p, ok := keyPath("/r", key)
+		if !ok {
+			return
+		}
+		rel, err := filepath.Rel("/r", p)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") || filepath.Clean(p) != p {
+			t.Errorf("keyPath(/r, %q) = %q: not a path inside /r", key, p)
+		}
+	})
 }
