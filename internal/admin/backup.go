@@ -160,6 +160,9 @@ type FileSetSum struct {
 	Bytes       int64     `json:"bytes"`
 	Copied      int       `json:"copied,omitempty"` // a bucket's objects the newest snapshot read; it shares the others
 	StoredBytes int64     `json:"stored_bytes"`     // of every snapshot
+	// LeftOut are a bucket's objects the newest snapshot could not store,
+	// damaged in the store, with the cause.
+	LeftOut []string `json:"left_out,omitempty"`
 }
 
 // RetentionInfo is what the last retention pass did.

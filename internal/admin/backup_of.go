@@ -105,6 +105,9 @@ func FileSetSumOf(set string, snaps []backup.FileSnapshot) FileSetSum {
 	if n := len(snaps); n > 0 {
 		last := snaps[n-1]
 		s.Kind, s.Last, s.Files, s.Bytes, s.Copied = last.Kind, last.Time, last.Files, last.Bytes, last.Copied
+		if last.Kind == "bucket" {
+			s.LeftOut = last.Skipped
+		}
 	}
 	return s
 }

@@ -346,6 +346,9 @@ func printBackupRun(w io.Writer, run admin.BackupRun) {
 			copied = fmt.Sprintf(" (%d new or changed, copied)", f.Copied)
 		}
 		fmt.Fprintf(w, "file set %s: %s%s, %s\n", f.Set, fileCount(f.Kind, f.Files), copied, bytesText(f.Bytes))
+		for _, o := range f.LeftOut {
+			fmt.Fprintf(w, "file set %s: left out: %s\n", f.Set, o)
+		}
 	}
 	if r := run.Retained; r != nil {
 		fmt.Fprintf(w, "retention: %d backups kept, %d deleted (%s), %d WAL files deleted\n", r.Kept, r.Deleted, bytesText(r.DeletedBytes), r.WALDeleted)

@@ -66,3 +66,19 @@ func TestPrintBackupsArchivers(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintBackupRunBucket: a bucket's line says how many objects were
+// copied, and each object left out (damaged in the store) is named.
+func TestPrintBackupRunBucket(t *testing.T) {
+	var b strings.Builder
+	printBackupRun(&b, admin.BackupRun{OK: true, Files: []admin.FileSetSum{
+		{Set: "uploads", Kind: "dir", Files: 1, Bytes: 10},
+		{Set: "storage:wiki", Kind: "bucket", Files: 3, Copied: 1, Bytes: 2048, LeftOut: []string{"photo.png (damaged in the store: ...)"}},
+	}})
+	want := "file set uploads: 1 file, 10 B\n" +
+		"file set storage:wiki: 3 objects (1 new or changed, copied), 2.0 KiB\n" +
+		"file set storage:wiki: left out: photo.png (damaged in the store: ...)\n"
+	if b.String() != want {
+		t.Errorf("printBackupRun =\n%s\nwant\n%s", b.String(), want)
+	}
+}

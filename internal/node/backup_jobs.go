@@ -121,6 +121,11 @@ func (n *Node) runBackup(ctx context.Context, output func(string)) int {
 		for _, s := range snaps {
 			run.Files = append(run.Files, admin.FileSetSumOf(s.Set, []backup.FileSnapshot{s}))
 			output(fmt.Sprintf("file set %s (%s): %d files, %d bytes, %d bytes stored", s.Set, s.Kind, s.Files, s.Bytes, s.StoredBytes))
+			if s.Kind == "bucket" {
+				for _, o := range s.Skipped {
+					output("file set " + s.Set + ": left out: " + o)
+				}
+			}
 		}
 		if err != nil {
 			fail(err)
