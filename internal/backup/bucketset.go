@@ -67,35 +67,47 @@ func (m *Manager) backupBucket(ctx context.Context, set FileSet, snap *FileSnaps
 		return err
 	}
 	je := json.NewEncoder(enc)
-	seq := 0 // names the objects copied (or tried: a damaged one's parts are left for retention)
-	werr := set.Bucket.List(ctx, func(o BucketObject) error {
-		e, ok := prev[o.Key]
-		if !ok || o.ETag == "" || e.ETag != o.ETag || e.Size != o.Size {
-			var copied bool
-			var cerr error
-			e, copied, cerr = m.copyObject(ctx, set.Bucket, o.Key, fmt.Sprintf("%sobjects/%d", prefix, seq))
-			seq++
-			switch {
-			case errors.Is(cerr, ErrDamagedObject):
-				// Left out, loudly; the snapshots before keep their copy,
-				// and the storage's re-sync repairs the store's.
-				m.log.Error("bucket object not backed up", "set", set.Name, "key", o.Key, "err", cerr)
-				snap.Skipped = append(snap.Skipped, o.Key+" (damaged in the store: "+cerr.Error()+")")
-				return nil
-			case cerr != nil:
-				return cerr
-			case !copied:
-				return nil // deleted since it was listed
-			}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	q := newObjectQueue(qctx, func(it *queued) error {
+		switch {
+		case errors.Is(it.err, ErrDamagedObject):
+			// Left out, loudly; the snapshots before keep their copy,
+			// and the storage's re-sync repairs the store's.
+			m.log.Error("bucket object not backed up", "set", set.Name, "key", it.key, "err", it.err)
+			snap.Skipped = append(snap.Skipped, it.key+" (damaged in the store: "+it.err.Error()+")")
+			return nil
+		case it.err != nil:
+			return it.err
+		case !it.copied:
+			return nil // deleted since it was listed
+		}
+		if it.fresh {
 			snap.Copied++
-			for _, p := range e.Parts {
+			for _, p := range it.e.Parts {
 				snap.StoredBytes += p.Size
 			}
 		}
 		snap.Files++
-		snap.Bytes += e.Size
-		return je.Encode(e)
+		snap.Bytes += it.e.Size
+		return je.Encode(it.e)
 	})
+	seq := 0 // names the objects copied (or tried: a damaged one's parts are left for retention)
+	werr := set.Bucket.List(ctx, func(o BucketObject) error {
+		if e, ok := prev[o.Key]; ok && o.ETag != "" && e.ETag == o.ETag && e.Size == o.Size {
+			return q.push(&queued{key: o.Key, e: e, copied: true})
+		}
+		data := fmt.Sprintf("%sobjects/%d", prefix, seq)
+		seq++
+		return q.copy(&queued{key: o.Key, fresh: true}, o.Size <= smallObject, func(ctx context.Context) (BucketEntry, bool, error) {
+			return m.copyObject(ctx, set.Bucket, o.Key, data)
+		})
+	})
+	if werr == nil {
+		werr = q.flush(true)
+	}
+	cancel() // on a failure, the copies in flight end
+	q.wait()
 	if werr == nil {
 		werr = enc.Close()
 	}

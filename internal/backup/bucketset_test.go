@@ -37,7 +37,8 @@ func TestBucketSet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	first := map[string][]byte{"a.txt": []byte("hello"), "2026/12/photo.jpg": randomBytes(300 << 10), "big": randomBytes(1 << 20), "empty": nil}
+	// "big" is copied alone, the others (up to smallObject) side by side.
+	first := map[string][]byte{"a.txt": []byte("hello"), "2026/12/photo.jpg": randomBytes(300 << 10), "big": randomBytes(smallObject + 1000), "empty": nil}
 	for k, v := range first {
 		put(k, v)
 	}
@@ -60,8 +61,13 @@ func TestBucketSet(t *testing.T) {
 		t.Fatalf("RunFileBackup = %+v, %v; want one snapshot", snaps, err)
 	}
 	s1 := snaps[0]
-	if s1.Kind != "bucket" || s1.Files != 5 || s1.Copied != 5 || s1.Bytes != 5+300<<10+1<<20 {
-		t.Fatalf("first snapshot = %d objects (%d copied), %d bytes, kind %s; want 5 (5), %d, bucket", s1.Files, s1.Copied, s1.Bytes, s1.Kind, 5+300<<10+1<<20)
+	if want := int64(5 + 300<<10 + smallObject + 1000); s1.Kind != "bucket" || s1.Files != 5 || s1.Copied != 5 || s1.Bytes != want {
+		t.Fatalf("first snapshot = %d objects (%d copied), %d bytes, kind %s; want 5 (5), %d, bucket", s1.Files, s1.Copied, s1.Bytes, s1.Kind, want)
+	}
+	var keys []string
+	m.bucketIndex(ctx, s1, func(e BucketEntry) error { keys = append(keys, e.Key); return nil })
+	if want := []string{"2026/12/photo.jpg", "a.txt", "big", "empty", "folder/"}; !slices.Equal(keys, want) {
+		t.Errorf("first snapshot's index lists %q; want %q, in key order", keys, want)
 	}
 
 	// Changed, deleted, added; and one added that the store damages.
