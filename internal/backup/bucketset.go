@@ -27,8 +27,9 @@ import (
 //	files/storage:<app>/<id>/index/000000...        the index: one BucketEntry per line, in key order
 //	files/storage:<app>/<id>/snapshot.json          written last, as for every file set
 //
-// Objects are streamed from the bucket to the store: a part (at most
-// Options.PartSize) of each is in memory at a time, whatever its size.
+// Objects are streamed from the bucket to the store, whatever their size:
+// small ones a few at a time, a large one alone, so that a few of its parts
+// (at most Options.PartSize each) are in memory (objectqueue.go).
 
 // BucketSetPrefix starts the name of an app's bucket's file set:
 // "storage:<app>". No other file set's name has a colon.
@@ -66,32 +67,9 @@ func (m *Manager) backupBucket(ctx context.Context, set FileSet, snap *FileSnaps
 		pw.Close()
 		return err
 	}
-	je := json.NewEncoder(enc)
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	q := newObjectQueue(qctx, func(it *queued) error {
-		switch {
-		case errors.Is(it.err, ErrDamagedObject):
-			// Left out, loudly; the snapshots before keep their copy,
-			// and the storage's re-sync repairs the store's.
-			m.log.Error("bucket object not backed up", "set", set.Name, "key", it.key, "err", it.err)
-			snap.Skipped = append(snap.Skipped, it.key+" (damaged in the store: "+it.err.Error()+")")
-			return nil
-		case it.err != nil:
-			return it.err
-		case !it.copied:
-			return nil // deleted since it was listed
-		}
-		if it.fresh {
-			snap.Copied++
-			for _, p := range it.e.Parts {
-				snap.StoredBytes += p.Size
-			}
-		}
-		snap.Files++
-		snap.Bytes += it.e.Size
-		return je.Encode(it.e)
-	})
+	q := newObjectQueue(qctx, m.indexer(snap, json.NewEncoder(enc)))
 	seq := 0 // names the objects copied (or tried: a damaged one's parts are left for retention)
 	werr := set.Bucket.List(ctx, func(o BucketObject) error {
 		if e, ok := prev[o.Key]; ok && o.ETag != "" && e.ETag == o.ETag && e.Size == o.Size {
@@ -122,8 +100,37 @@ func (m *Manager) backupBucket(ctx context.Context, set FileSet, snap *FileSnaps
 	return nil
 }
 
+// indexer returns what writes each entry of a snapshot into its index, in
+// order, and counts it.
+func (m *Manager) indexer(snap *FileSnapshot, je *json.Encoder) func(*queued) error {
+	return func(it *queued) error {
+		switch {
+		case errors.Is(it.err, ErrDamagedObject):
+			// Left out, loudly; the snapshots before keep their copy,
+			// and the storage's re-sync repairs the store's.
+			m.log.Error("bucket object not backed up", "set", snap.Set, "key", it.key, "err", it.err)
+			snap.Skipped = append(snap.Skipped, it.key+" (damaged in the store: "+it.err.Error()+")")
+			return nil
+		case it.err != nil:
+			return it.err
+		case !it.copied:
+			return nil // deleted since it was listed
+		}
+		if it.fresh {
+			snap.Copied++
+			for _, p := range it.e.Parts {
+				snap.StoredBytes += p.Size
+			}
+		}
+		snap.Files++
+		snap.Bytes += it.e.Size
+		return je.Encode(it.e)
+	}
+}
+
 // previousIndex reads the index of the set's newest snapshot, by key;
-// empty when there is none.
+// empty when there is none, or when it is damaged: then every object is
+// copied again, rather than no snapshot taken until the index expires.
 func (m *Manager) previousIndex(ctx context.Context, set string) (map[string]BucketEntry, error) {
 	list, err := m.repo.FileSnapshots(ctx, set)
 	if err != nil || len(list) == 0 {
@@ -131,7 +138,12 @@ func (m *Manager) previousIndex(ctx context.Context, set string) (map[string]Buc
 	}
 	prev := make(map[string]BucketEntry)
 	err = m.bucketIndex(ctx, list[len(list)-1], func(e BucketEntry) error { prev[e.Key] = e; return nil })
-	if err != nil {
+	var ce *CorruptError
+	switch {
+	case errors.As(err, &ce):
+		m.log.Error("the previous snapshot's index is damaged: every object is copied again", "set", set, "snapshot", list[len(list)-1].ID, "err", err)
+		return nil, nil
+	case err != nil:
 		return nil, fmt.Errorf("the previous snapshot's index: %w", err)
 	}
 	return prev, nil

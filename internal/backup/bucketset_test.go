@@ -217,6 +217,15 @@ func TestBucketSet(t *testing.T) {
 	if _, err := m.RestoreFiles(ctx, set, "", filepath.Join(t.TempDir(), "r")); !errors.As(err, &ce) || ce.Key != bigPart {
 		t.Errorf("RestoreFiles with a damaged part = %v; want a *CorruptError naming %s", err, bigPart)
 	}
+
+	// A damaged index of the newest snapshot: the next copies everything
+	// again rather than fail until retention drops it.
+	flipByte(t, filepath.Join(g.Root, g.Bucket, "repo", filepath.FromSlash(s2.Parts[0].Key)))
+	snaps, err = m.RunFileBackup(ctx)
+	if err != nil || len(snaps) != 1 || snaps[0].Files != 5 || snaps[0].Copied != 5 {
+		t.Fatalf("RunFileBackup after the index was damaged = %+v, %v; want the 5 objects copied again", snaps, err)
+	}
+	checkRestored("", want2)
 }
 
 func TestBucketSetValidate(t *testing.T) {
