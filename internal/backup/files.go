@@ -309,14 +309,11 @@ func (m *Manager) fileSnapshot(ctx context.Context, set, id string) (FileSnapsho
 // bucket's is read, not written: every object's size and SHA-256.
 func (m *Manager) verifyFileSet(ctx context.Context, set FileSet, scratch string) (string, error) {
 	if set.Bucket != nil {
-		list, err := m.repo.FileSnapshots(ctx, set.Name)
+		snap, err := m.fileSnapshot(ctx, set.Name, "")
 		if err != nil {
 			return "", err
 		}
-		if len(list) == 0 {
-			return "", fmt.Errorf("file set %s: %w: no snapshot", set.Name, ErrNoBackup)
-		}
-		return m.verifyBucket(ctx, list[len(list)-1])
+		return m.verifyBucket(ctx, snap)
 	}
 	dir := filepath.Join(scratch, "files-"+set.Name)
 	snap, err := m.RestoreFiles(ctx, set.Name, "", dir)
