@@ -27,9 +27,11 @@ import (
 //	files/storage:<app>/<id>/index/000000...        the index: one BucketEntry per line, in key order
 //	files/storage:<app>/<id>/snapshot.json          written last, as for every file set
 //
-// Objects are streamed from the bucket to the store, whatever their size:
-// small ones a few at a time, a large one alone, so that a few of its parts
-// (at most Options.PartSize each) are in memory (objectqueue.go).
+// Objects are streamed from the bucket to the store one at a time: a few
+// parts of one (at most Options.PartSize each) are in memory, whatever its
+// size. (Copying small objects side by side was tried: on loopback it
+// gained a quarter, and left the embedded store with connections that
+// delayed its shutdown by its whole grace.)
 
 // BucketSetPrefix starts the name of an app's bucket's file set:
 // "storage:<app>". No other file set's name has a colon.
@@ -67,25 +69,17 @@ func (m *Manager) backupBucket(ctx context.Context, set FileSet, snap *FileSnaps
 		pw.Close()
 		return err
 	}
-	qctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	q := newObjectQueue(qctx, m.indexer(snap, json.NewEncoder(enc)))
+	index := m.indexer(snap, json.NewEncoder(enc))
 	seq := 0 // names the objects copied (or tried: a damaged one's parts are left for retention)
 	werr := set.Bucket.List(ctx, func(o BucketObject) error {
 		if e, ok := prev[o.Key]; ok && o.ETag != "" && e.ETag == o.ETag && e.Size == o.Size {
-			return q.push(&queued{key: o.Key, e: e, copied: true})
+			return index(listed{key: o.Key, e: e, copied: true})
 		}
-		data := fmt.Sprintf("%sobjects/%d", prefix, seq)
+		it := listed{key: o.Key, fresh: true}
+		it.e, it.copied, it.err = m.copyObject(ctx, set.Bucket, o.Key, fmt.Sprintf("%sobjects/%d", prefix, seq))
 		seq++
-		return q.copy(&queued{key: o.Key, fresh: true}, o.Size <= smallObject, func(ctx context.Context) (BucketEntry, bool, error) {
-			return m.copyObject(ctx, set.Bucket, o.Key, data)
-		})
+		return index(it)
 	})
-	if werr == nil {
-		werr = q.flush(true)
-	}
-	cancel() // on a failure, the copies in flight end
-	q.wait()
 	if werr == nil {
 		werr = enc.Close()
 	}
@@ -100,10 +94,20 @@ func (m *Manager) backupBucket(ctx context.Context, set FileSet, snap *FileSnaps
 	return nil
 }
 
-// indexer returns what writes each entry of a snapshot into its index, in
-// order, and counts it.
-func (m *Manager) indexer(snap *FileSnapshot, je *json.Encoder) func(*queued) error {
-	return func(it *queued) error {
+// listed is an object of the bucket as a snapshot takes it: shared with
+// the previous snapshot, or copied now.
+type listed struct {
+	key    string
+	fresh  bool // copied by this snapshot
+	e      BucketEntry
+	copied bool  // false: deleted since it was listed
+	err    error // of the copy
+}
+
+// indexer returns what writes each object of a snapshot into its index,
+// in key order, and counts it.
+func (m *Manager) indexer(snap *FileSnapshot, je *json.Encoder) func(listed) error {
+	return func(it listed) error {
 		switch {
 		case errors.Is(it.err, ErrDamagedObject):
 			// Left out, loudly; the snapshots before keep their copy,

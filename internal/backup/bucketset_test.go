@@ -37,8 +37,7 @@ func TestBucketSet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// "big" is copied alone, the others (up to smallObject) side by side.
-	first := map[string][]byte{"a.txt": []byte("hello"), "2026/12/photo.jpg": randomBytes(300 << 10), "big": randomBytes(smallObject + 1000), "empty": nil}
+	first := map[string][]byte{"a.txt": []byte("hello"), "2026/12/photo.jpg": randomBytes(300 << 10), "big": randomBytes(1<<20 + 1000), "empty": nil}
 	for k, v := range first {
 		put(k, v)
 	}
@@ -61,7 +60,7 @@ func TestBucketSet(t *testing.T) {
 		t.Fatalf("RunFileBackup = %+v, %v; want one snapshot", snaps, err)
 	}
 	s1 := snaps[0]
-	if want := int64(5 + 300<<10 + smallObject + 1000); s1.Kind != "bucket" || s1.Files != 5 || s1.Copied != 5 || s1.Bytes != want {
+	if want := int64(5 + 300<<10 + 1<<20 + 1000); s1.Kind != "bucket" || s1.Files != 5 || s1.Copied != 5 || s1.Bytes != want {
 		t.Fatalf("first snapshot = %d objects (%d copied), %d bytes, kind %s; want 5 (5), %d, bucket", s1.Files, s1.Copied, s1.Bytes, s1.Kind, want)
 	}
 	var keys []string
