@@ -44,13 +44,16 @@ apps:
 // SDK; its link leads to /media/, which the edge serves from the store,
 // caches (the second read a hit) and revalidates by ETag. The upload
 // outlives the instance that took it, and the node's status shows the
-// store and the bucket.
+// store and the bucket. The bucket is part of the backups: `tandem db
+// backup` stores its objects, and `tandem db restore --files storage:wiki`
+// gives them back, byte for byte.
 func TestWikiUploadsInEmbeddedStore(t *testing.T) {
 	t.Parallel()
 	storeAddr := freeAddr(t)
 	n := startNode(t, wikiMediaStack+`storage:
   store: { embedded: { listen: "`+storeAddr+`" } }
   apps: { wiki: {} }
+backup: { schedule: "0 3 * * *" }
 `)
 	st := n.waitFor("2 healthy wiki instances", 30*time.Second, healthy("wiki", 2))
 	if s := st.Storage; s == nil || s.Embedded == nil || s.Embedded.State != "running" || len(s.Buckets) != 1 ||
@@ -109,6 +112,39 @@ func TestWikiUploadsInEmbeddedStore(t *testing.T) {
 	}
 	if code, got, _ := getBytes(t, base+u.fileURL("after-kill.txt"), nil); code != http.StatusOK || !bytes.Equal(got, doc) {
 		t.Errorf("GET after-kill.txt = %d, %d bytes; want the upload", code, len(got))
+	}
+
+	// The backup section backs the bucket up with the rest; restored
+	// into a directory, each object is the file its key names.
+	out, code := n.cli("db", "backup")
+	if code != 0 || !strings.Contains(out, "file set storage:wiki: 2 objects (2 new or changed, copied)") {
+		t.Fatalf("tandem db backup: exit %d\n%s", code, out)
+	}
+	t.Logf("tandem db backup:\n%s", out)
+	if out, code := n.cli("db", "backups"); code != 0 || !strings.Contains(out, "file set storage:wiki: 1 snapshot (") || !strings.Contains(out, ": 2 objects, 110.0 KiB") {
+		t.Errorf("tandem db backups: exit %d; want the bucket's snapshot listed\n%s", code, out)
+	} else {
+		t.Logf("tandem db backups:\n%s", out)
+	}
+	restored := filepath.Join(t.TempDir(), "bucket")
+	out, code = n.cli("db", "restore", "--files", "storage:wiki", "--latest", "--to", restored)
+	if code != 0 || !strings.Contains(out, "restored file set storage:wiki") {
+		t.Fatalf("tandem db restore --files storage:wiki: exit %d\n%s", code, out)
+	}
+	t.Logf("tandem db restore --files storage:wiki --latest --to %s:\n%s", restored, out)
+	for _, want := range [][]byte{photo, doc} {
+		if got, err := os.ReadFile(filepath.Join(restored, sha256Hex(want))); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("restored object %s: %d bytes, %v; want the %d bytes uploaded", sha256Hex(want), len(got), err, len(want))
+		}
+	}
+	// Or into a bucket of the store.
+	out, code = n.cli("db", "restore", "--files", "storage:wiki", "--latest", "--into-bucket", "shop-wiki-restored")
+	if code != 0 || !strings.Contains(out, ": 2 objects") {
+		t.Fatalf("tandem db restore --files storage:wiki --into-bucket shop-wiki-restored: exit %d\n%s", code, out)
+	}
+	t.Logf("tandem db restore --files storage:wiki --latest --into-bucket shop-wiki-restored:\n%s", out)
+	if got, err := os.ReadFile(filepath.Join(st.Storage.Embedded.Dir, "shop-wiki-restored", sha256Hex(photo))); err != nil || !bytes.Equal(got, photo) {
+		t.Errorf("the photo restored into shop-wiki-restored: %d bytes, %v; want the %d bytes uploaded", len(got), err, len(photo))
 	}
 }
 

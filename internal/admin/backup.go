@@ -153,11 +153,16 @@ type WALSummary struct {
 // FileSetSum is one of the app's file sets in the store.
 type FileSetSum struct {
 	Set         string    `json:"set"`
+	Kind        string    `json:"kind,omitempty"` // of the newest snapshot: dir, sqlite or bucket
 	Snapshots   int       `json:"snapshots"`
 	Last        time.Time `json:"last,omitzero"`
-	Files       int       `json:"files"` // of the newest snapshot
+	Files       int       `json:"files"` // of the newest snapshot; a bucket's objects
 	Bytes       int64     `json:"bytes"`
-	StoredBytes int64     `json:"stored_bytes"` // of every snapshot
+	Copied      int       `json:"copied,omitempty"` // a bucket's objects the newest snapshot read; it shares the others
+	StoredBytes int64     `json:"stored_bytes"`     // of every snapshot
+	// LeftOut are a bucket's objects the newest snapshot could not store,
+	// damaged in the store, with the cause.
+	LeftOut []string `json:"left_out,omitempty"`
 }
 
 // RetentionInfo is what the last retention pass did.
@@ -196,6 +201,11 @@ type RestoreRequest struct {
 	// database: the snapshot Backup names, or the newest; Time does not
 	// apply.
 	Files string `json:"files,omitempty"`
+	// IntoBucket, with Files naming an app's bucket (storage:<app>),
+	// restores its snapshot into this bucket of the storage's store
+	// instead of Dir, which is then empty: the objects it lacks are
+	// written, those it holds left as they are.
+	IntoBucket string `json:"into_bucket,omitempty"`
 }
 
 // RestoreResult is its answer: a copy of the database in Dir, recovered
@@ -216,17 +226,23 @@ type RestoreResult struct {
 	// Files is the file set snapshot restored, when the request named a
 	// set; the fields above are then empty.
 	Files *FileSnapshotInfo `json:"files,omitempty"`
+	// Bucket is the bucket restored into, with IntoBucket; Dir is then
+	// empty.
+	Bucket string `json:"bucket,omitempty"`
 }
 
 // FileSnapshotInfo describes one snapshot of a file set.
 type FileSnapshotInfo struct {
-	Set     string    `json:"set"`
-	ID      string    `json:"id"`
-	Time    time.Time `json:"time"`
-	Kind    string    `json:"kind"` // dir or sqlite
-	Files   int       `json:"files"`
-	Bytes   int64     `json:"bytes"`
-	Skipped []string  `json:"skipped,omitempty"` // entries not stored: symbolic links, sockets, devices
+	Set   string    `json:"set"`
+	ID    string    `json:"id"`
+	Time  time.Time `json:"time"`
+	Kind  string    `json:"kind"`  // dir, sqlite or bucket
+	Files int       `json:"files"` // a bucket's objects
+	Bytes int64     `json:"bytes"`
+	// Skipped are the entries not stored: symbolic links, sockets,
+	// devices; a bucket's objects damaged in the store, or (in a restore's
+	// answer) whose keys are no file names, each with its cause.
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 func (s *Server) registerBackups(mux *http.ServeMux) {

@@ -104,7 +104,10 @@ func FileSetSumOf(set string, snaps []backup.FileSnapshot) FileSetSum {
 	}
 	if n := len(snaps); n > 0 {
 		last := snaps[n-1]
-		s.Last, s.Files, s.Bytes = last.Time, last.Files, last.Bytes
+		s.Kind, s.Last, s.Files, s.Bytes, s.Copied = last.Kind, last.Time, last.Files, last.Bytes, last.Copied
+		if last.Kind == "bucket" {
+			s.LeftOut = last.Skipped
+		}
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -20,31 +21,52 @@ import (
 )
 
 // FileSet is an app's files kept beside the database: a directory tree
-// (uploads) or a SQLite database (the embedded default), stored in the same
-// repository, on the same schedule, restored and verified the same way.
+// (uploads), a SQLite database (the embedded default) or an app's bucket
+// in the storage's store, stored in the same repository, on the same
+// schedule, restored and verified the same way. Exactly one of Dir,
+// SQLite and Bucket is set.
 type FileSet struct {
 	Name   string // names the set in the repository: files/<name>/
 	Dir    string // a directory: its regular files and subdirectories
 	SQLite string // a SQLite database file, copied with VACUUM INTO, never raw
+	// Bucket is an app's bucket, its objects copied incrementally (see
+	// bucketset.go); the set's Name is BucketSetName of the app.
+	Bucket *S3Bucket
 }
 
 // FileSnapshot describes one stored copy of a file set
 // (files/<set>/<id>/snapshot.json, written last).
 type FileSnapshot struct {
-	ID          string    `json:"id"`
-	Set         string    `json:"set"`
-	Time        time.Time `json:"time"`
-	Kind        string    `json:"kind"` // "dir" or "sqlite"
-	Files       int       `json:"files"`
-	Bytes       int64     `json:"bytes"`   // content, uncompressed
-	Skipped     []string  `json:"skipped"` // entries not stored: symbolic links, sockets, devices
-	StoredBytes int64     `json:"stored_bytes"`
-	Parts       []Part    `json:"parts"`
+	ID    string    `json:"id"`
+	Set   string    `json:"set"`
+	Time  time.Time `json:"time"`
+	Kind  string    `json:"kind"`  // "dir", "sqlite" or "bucket"
+	Files int       `json:"files"` // a bucket's: objects
+	Bytes int64     `json:"bytes"` // content, uncompressed
+	// Skipped are the entries not stored: symbolic links, sockets,
+	// devices; a bucket's objects damaged in the store, with the cause.
+	Skipped []string `json:"skipped"`
+	// StoredBytes is what this snapshot wrote to the store: for a
+	// bucket, the objects it copied and its index, not the objects it
+	// shares with earlier snapshots.
+	StoredBytes int64 `json:"stored_bytes"`
+	// Parts are the stored stream: a tar of the directory or database,
+	// or a bucket's index (one BucketEntry per line).
+	Parts []Part `json:"parts"`
+	// Copied is, for a bucket, how many objects this snapshot read from
+	// it; the others had not changed since the set's previous snapshot.
+	Copied int `json:"copied,omitempty"`
 }
 
 var setNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func (s FileSet) validate() error {
+	if s.Bucket != nil {
+		if app, ok := strings.CutPrefix(s.Name, BucketSetPrefix); !ok || !setNameRE.MatchString(app) || s.Dir != "" || s.SQLite != "" {
+			return fmt.Errorf("file set %q: a bucket's set is named %s<app> and has no directory or SQLite file", s.Name, BucketSetPrefix)
+		}
+		return nil
+	}
 	switch {
 	case !setNameRE.MatchString(s.Name):
 		return fmt.Errorf("file set name %q: lower-case letters, digits and '-', at most 63", s.Name)
@@ -84,6 +106,13 @@ func (m *Manager) backupFileSet(ctx context.Context, set FileSet) (FileSnapshot,
 	}
 	now := m.opts.Now().UTC()
 	snap := FileSnapshot{ID: now.Format("20060102T150405Z"), Set: set.Name, Time: now, Kind: "dir"}
+	if set.Bucket != nil {
+		snap.Kind = "bucket"
+		if err := m.backupBucket(ctx, set, &snap); err != nil {
+			return snap, fmt.Errorf("file set %s: %w", set.Name, err)
+		}
+		return snap, m.putSnapshot(ctx, snap)
+	}
 	root := set.Dir
 	if set.SQLite != "" {
 		snap.Kind = "sqlite"
@@ -118,12 +147,21 @@ func (m *Manager) backupFileSet(ctx context.Context, set FileSet) (FileSnapshot,
 	for _, p := range parts {
 		snap.StoredBytes += p.Size
 	}
-	data, _ := json.MarshalIndent(snap, "", "  ")
-	if _, err := m.repo.store.PutIfAbsent(ctx, prefix+"snapshot.json", strings.NewReader(string(data)), int64(len(data))); err != nil {
-		return snap, fmt.Errorf("file set %s: %w", set.Name, err)
-	}
-	return snap, nil
+	return snap, m.putSnapshot(ctx, snap)
 }
+
+// putSnapshot writes a snapshot's description, which marks it complete.
+func (m *Manager) putSnapshot(ctx context.Context, snap FileSnapshot) error {
+	data, _ := json.MarshalIndent(snap, "", "  ")
+	key := filesPrefix(snap.Set, snap.ID) + "snapshot.json"
+	if _, err := m.repo.store.PutIfAbsent(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		return fmt.Errorf("file set %s: %w", snap.Set, err)
+	}
+	return nil
+}
+
+// FileSets are the manager's file sets: Options.Files.
+func (m *Manager) FileSets() []FileSet { return slices.Clone(m.opts.Files) }
 
 // vacuumInto writes a consistent copy of a live SQLite database: VACUUM
 // INTO reads it in one transaction, whatever other processes write.
@@ -222,23 +260,18 @@ func (r *Repository) FileSnapshots(ctx context.Context, set string) ([]FileSnaps
 // into dir, which must not exist or be empty. A SQLite set restores as the
 // database file, named as the original.
 func (m *Manager) RestoreFiles(ctx context.Context, set, id, dir string) (FileSnapshot, error) {
-	list, err := m.repo.FileSnapshots(ctx, set)
+	snap, err := m.fileSnapshot(ctx, set, id)
 	if err != nil {
-		return FileSnapshot{}, err
+		return snap, err
 	}
-	i := len(list) - 1
-	if id != "" {
-		i = slices.IndexFunc(list, func(s FileSnapshot) bool { return s.ID == id })
-	}
-	if i < 0 {
-		return FileSnapshot{}, fmt.Errorf("restore file set %s: %w: no snapshot %q", set, ErrNoBackup, id)
-	}
-	snap := list[i]
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return snap, fmt.Errorf("restore file set %s into %s: %w", set, dir, ErrDirNotEmpty)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return snap, err
+	}
+	if snap.Kind == "bucket" {
+		return m.restoreBucket(ctx, snap, dir)
 	}
 	pr := newPartsReader(ctx, m.repo, snap.Parts)
 	defer pr.Close()
@@ -257,9 +290,33 @@ func (m *Manager) RestoreFiles(ctx context.Context, set, id, dir string) (FileSn
 	return snap, nil
 }
 
+// fileSnapshot is a set's snapshot id, or its newest when id is "".
+func (m *Manager) fileSnapshot(ctx context.Context, set, id string) (FileSnapshot, error) {
+	list, err := m.repo.FileSnapshots(ctx, set)
+	if err != nil {
+		return FileSnapshot{}, err
+	}
+	i := len(list) - 1
+	if id != "" {
+		i = slices.IndexFunc(list, func(s FileSnapshot) bool { return s.ID == id })
+	}
+	if i < 0 {
+		return FileSnapshot{}, fmt.Errorf("restore file set %s: %w: no snapshot %q", set, ErrNoBackup, id)
+	}
+	return list[i], nil
+}
+
 // verifyFileSet restores the newest snapshot of a set into scratch and
-// checks it: its size, and for SQLite, PRAGMA integrity_check.
+// checks it: its size, and for SQLite, PRAGMA integrity_check. A
+// bucket's is read, not written: every object's size and SHA-256.
 func (m *Manager) verifyFileSet(ctx context.Context, set FileSet, scratch string) (string, error) {
+	if set.Bucket != nil {
+		snap, err := m.fileSnapshot(ctx, set.Name, "")
+		if err != nil {
+			return "", err
+		}
+		return m.verifyBucket(ctx, snap)
+	}
 	dir := filepath.Join(scratch, "files-"+set.Name)
 	snap, err := m.RestoreFiles(ctx, set.Name, "", dir)
 	if err != nil {

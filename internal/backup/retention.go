@@ -193,14 +193,33 @@ func (m *Manager) sweepIncomplete(ctx context.Context, res *RetentionResult) err
 func (m *Manager) pruneFiles(ctx context.Context, res *RetentionResult) error {
 	for _, set := range m.opts.Files {
 		snaps, err := m.repo.FileSnapshots(ctx, set.Name)
-		if err != nil || len(snaps) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(snaps) == 0 {
+			continue
 		}
 		times := make([]time.Time, len(snaps))
 		for i, s := range snaps {
 			times[i] = s.Time
 		}
-		for i, keep := range m.opts.Retention.keep(times, res.At) {
+		keep := m.opts.Retention.keep(times, res.At)
+		if set.Bucket != nil {
+			// Snapshots share objects: only those no kept one refers to go.
+			var kept, drop []FileSnapshot
+			for i, s := range snaps {
+				if keep[i] {
+					kept = append(kept, s)
+				} else {
+					drop = append(drop, s)
+				}
+			}
+			if err := m.pruneBucketSet(ctx, set.Name, kept, drop, res); err != nil {
+				return err
+			}
+			continue
+		}
+		for i, keep := range keep {
 			if keep {
 				res.KeptBytes += snaps[i].StoredBytes
 				continue

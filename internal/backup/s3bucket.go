@@ -177,6 +177,10 @@ type PutOptions struct {
 	// IfMatch, if not "", writes only while the object's ETag is this:
 	// the store refuses otherwise, and Put's error wraps ErrChanged.
 	IfMatch string
+	// IfAbsent writes only if the key holds no object (If-None-Match:
+	// *); otherwise Put's error wraps ErrExists. Not with IfMatch, and
+	// for objects up to a single PUT's size.
+	IfAbsent bool
 }
 
 // ErrChanged is returned by Put when PutOptions.IfMatch no longer holds:
@@ -186,7 +190,14 @@ var ErrChanged = errors.New("object changed")
 // Put writes the object at key from r (size bytes from its start, read
 // more than once), replacing any, and returns the store's ETag.
 func (b *S3Bucket) Put(ctx context.Context, key string, r io.ReadSeeker, size int64, o PutOptions) (string, error) {
+	var ifNoneMatch *string
+	if o.IfAbsent {
+		ifNoneMatch = aws.String("*")
+	}
 	if size > maxSinglePut {
+		if o.IfAbsent || o.IfMatch != "" {
+			return "", fmt.Errorf("put %s in %s: a conditional write of %d bytes: at most %d", key, b.name, size, int64(maxSinglePut))
+		}
 		etag, err := b.putParts(ctx, key, r, size, o.Meta)
 		if err != nil {
 			return "", fmt.Errorf("put %s in %s: %w", key, b.name, err)
@@ -202,7 +213,7 @@ func (b *S3Bucket) Put(ctx context.Context, key string, r io.ReadSeeker, size in
 	}
 	meta := o.Meta
 	out, err := b.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: &b.bucket, Key: &key, Body: body, ContentLength: aws.Int64(size), ContentMD5: &sum, IfMatch: optional(quote(o.IfMatch)),
+		Bucket: &b.bucket, Key: &key, Body: body, ContentLength: aws.Int64(size), ContentMD5: &sum, IfMatch: optional(quote(o.IfMatch)), IfNoneMatch: ifNoneMatch,
 		ContentType: optional(meta.ContentType), CacheControl: optional(meta.CacheControl), ContentDisposition: optional(meta.ContentDisposition),
 		ContentEncoding: optional(meta.ContentEncoding), ContentLanguage: optional(meta.ContentLanguage), Metadata: meta.User,
 	})

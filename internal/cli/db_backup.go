@@ -136,10 +136,10 @@ any of it failed.`,
 
 func newDBRestoreCmd() *cobra.Command {
 	var af adminFlags
-	var at, id, dir, files string
+	var at, id, dir, files, into string
 	var latest, asJSON bool
 	c := &cobra.Command{
-		Use:   "restore (--time T | --latest | --backup ID) [--files SET] --to DIR",
+		Use:   "restore (--time T | --latest | --backup ID) [--files SET] (--to DIR | --into-bucket NAME)",
 		Short: "Restore a copy of the database into a new directory",
 		Long: `Restore a copy of the database into DIR, a new or empty directory of the node
 asked: the base backup that fits, then the archived WAL up to the target,
@@ -154,13 +154,21 @@ archive. Start it with, for example:
   pg_ctl -D DIR -o "-p 5499 -c listen_addresses=''" start
 
 With --files SET, the app's file set SET (backup.files) is restored into
-DIR instead: its newest snapshot (--latest) or the one --backup names.
+DIR instead: its newest snapshot (--latest) or the one --backup names. An
+app's bucket (the storage section) is the set storage:APP: each object is
+restored as the file its key names; or, with --into-bucket NAME instead of
+--to, into the bucket NAME of the storage's store (created if missing),
+metadata included: the objects it lacks are written, those it holds are
+left as they are, so the app's own bucket gets back what was deleted.
 
 To make a new cluster from a backup instead, see database.postgres.bootstrap
 in the stack file.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			req, err := restoreRequest(at, id, dir, latest)
+			req, err := restoreRequest(at, id, dir, into, latest)
+			if err == nil && into != "" && files == "" {
+				err = errors.New("--into-bucket goes with --files storage:APP: it restores an app's bucket")
+			}
 			if err == nil && files != "" {
 				req.Files = files
 				if at != "" {
@@ -190,17 +198,29 @@ in the stack file.`,
 	c.Flags().BoolVar(&latest, "latest", false, "recover everything the archive holds")
 	c.Flags().StringVar(&id, "backup", "", "restore this backup (see tandem db backups)")
 	c.Flags().StringVar(&dir, "to", "", "the new data directory on the node: absolute, absent or empty")
-	c.Flags().StringVar(&files, "files", "", "restore this file set of the app (backup.files) instead of the database")
+	c.Flags().StringVar(&files, "files", "", "restore this file set (backup.files, or storage:APP for an app's bucket) instead of the database")
+	c.Flags().StringVar(&into, "into-bucket", "", "with --files storage:APP: restore into this bucket of the storage's store instead of --to")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
 
+// fileCount says how many files a file set's snapshot holds, or objects
+// for a bucket's.
+func fileCount(kind string, n int) string {
+	if kind == "bucket" {
+		return fmt.Sprintf("%d %s", n, plural(n, "object", "objects"))
+	}
+	return fmt.Sprintf("%d %s", n, plural(n, "file", "files"))
+}
+
 // restoreRequest checks the restore flags: a target, a directory.
-func restoreRequest(at, id, dir string, latest bool) (admin.RestoreRequest, error) {
-	req := admin.RestoreRequest{Dir: dir, Backup: id}
+func restoreRequest(at, id, dir, into string, latest bool) (admin.RestoreRequest, error) {
+	req := admin.RestoreRequest{Dir: dir, Backup: id, IntoBucket: into}
 	switch {
-	case dir == "":
+	case dir == "" && into == "":
 		return req, errors.New("--to DIR is required: the new data directory")
+	case dir != "" && into != "":
+		return req, errors.New("--to DIR or --into-bucket NAME, not both")
 	case latest && (at != "" || id != ""):
 		return req, errors.New("--latest goes alone: it restores the newest backup and all the WAL")
 	case !latest && at == "" && id == "":
@@ -240,8 +260,8 @@ func printBackups(w io.Writer, l admin.BackupList, now time.Time) {
 	}
 	fmt.Fprintf(w, "; %d timeline history %s, %d partial\n", wal.Histories, plural(wal.Histories, "file", "files"), wal.Partials)
 	for _, f := range l.Files {
-		fmt.Fprintf(w, "file set %s: %d snapshots (%s stored), newest %s: %d files, %s\n", f.Set, f.Snapshots, bytesText(f.StoredBytes),
-			ago(now, f.Last), f.Files, bytesText(f.Bytes))
+		fmt.Fprintf(w, "file set %s: %d %s (%s stored), newest %s: %s, %s\n", f.Set, f.Snapshots, plural(f.Snapshots, "snapshot", "snapshots"), bytesText(f.StoredBytes),
+			ago(now, f.Last), fileCount(f.Kind, f.Files), bytesText(f.Bytes))
 	}
 	fmt.Fprintln(w)
 	printRestoreTest(w, l.LastTest, now)
@@ -321,7 +341,14 @@ func printBackupRun(w io.Writer, run admin.BackupRun) {
 			bytesText(b.DataBytes), bytesText(b.StoredBytes), b.Took.Round(100*time.Millisecond))
 	}
 	for _, f := range run.Files {
-		fmt.Fprintf(w, "file set %s: %d files, %s\n", f.Set, f.Files, bytesText(f.Bytes))
+		copied := ""
+		if f.Kind == "bucket" {
+			copied = fmt.Sprintf(" (%d new or changed, copied)", f.Copied)
+		}
+		fmt.Fprintf(w, "file set %s: %s%s, %s\n", f.Set, fileCount(f.Kind, f.Files), copied, bytesText(f.Bytes))
+		for _, o := range f.LeftOut {
+			fmt.Fprintf(w, "file set %s: left out: %s\n", f.Set, o)
+		}
 	}
 	if r := run.Retained; r != nil {
 		fmt.Fprintf(w, "retention: %d backups kept, %d deleted (%s), %d WAL files deleted\n", r.Kept, r.Deleted, bytesText(r.DeletedBytes), r.WALDeleted)
@@ -333,10 +360,18 @@ func printBackupRun(w io.Writer, run admin.BackupRun) {
 
 func printRestore(w io.Writer, r admin.RestoreResult) {
 	if f := r.Files; f != nil {
-		fmt.Fprintf(w, "restored file set %s, snapshot %s of %s, into %s on %s: %d files, %s\n", f.Set, f.ID,
-			f.Time.Local().Format(time.DateTime), r.Dir, r.Node, f.Files, bytesText(f.Bytes))
+		where := r.Dir
+		if r.Bucket != "" {
+			where = r.Bucket
+		}
+		fmt.Fprintf(w, "restored file set %s, snapshot %s of %s, into %s on %s: %s, %s\n", f.Set, f.ID,
+			f.Time.Local().Format(time.DateTime), where, r.Node, fileCount(f.Kind, f.Files), bytesText(f.Bytes))
+		what := "not in the snapshot (not a regular file or directory)"
+		if f.Kind == "bucket" {
+			what = "not restored"
+		}
 		for _, s := range f.Skipped {
-			fmt.Fprintf(w, "not in the snapshot (not a regular file or directory): %s\n", s)
+			fmt.Fprintf(w, "%s: %s\n", what, s)
 		}
 		return
 	}

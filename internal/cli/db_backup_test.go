@@ -12,10 +12,10 @@ import (
 // or an error that names the flag.
 func TestRestoreRequest(t *testing.T) {
 	for _, tc := range []struct {
-		at, id, dir string
-		latest      bool
-		wantErr     string
-		wantTime    time.Time
+		at, id, dir, into string
+		latest            bool
+		wantErr           string
+		wantTime          time.Time
 	}{
 		{at: "2026-12-06T04:54:03Z", dir: "/srv/copy", wantTime: time.Date(2026, 12, 6, 4, 54, 3, 0, time.UTC)},
 		{at: "2026-12-06T05:54:03.25+01:00", id: "b1", dir: "/srv/copy", wantTime: time.Date(2026, 12, 6, 4, 54, 3, 250e6, time.UTC)},
@@ -25,8 +25,10 @@ func TestRestoreRequest(t *testing.T) {
 		{dir: "/srv/copy", wantErr: "--time T, --latest or --backup ID"},
 		{latest: true, at: "2026-12-06T04:54:03Z", dir: "/srv/copy", wantErr: "--latest goes alone"},
 		{at: "yesterday", dir: "/srv/copy", wantErr: "--time"},
+		{latest: true, into: "shop-wiki-restored"},
+		{latest: true, dir: "/srv/copy", into: "shop-wiki-restored", wantErr: "not both"},
 	} {
-		req, err := restoreRequest(tc.at, tc.id, tc.dir, tc.latest)
+		req, err := restoreRequest(tc.at, tc.id, tc.dir, tc.into, tc.latest)
 		switch {
 		case tc.wantErr != "":
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -34,7 +36,7 @@ func TestRestoreRequest(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("restoreRequest(%q, %q, %q, %v): %v", tc.at, tc.id, tc.dir, tc.latest, err)
-		case !req.Time.Equal(tc.wantTime) || req.Backup != tc.id || req.Dir != tc.dir:
+		case !req.Time.Equal(tc.wantTime) || req.Backup != tc.id || req.Dir != tc.dir || req.IntoBucket != tc.into:
 			t.Errorf("restoreRequest(%q, %q, %q, %v) = %+v", tc.at, tc.id, tc.dir, tc.latest, req)
 		}
 	}
@@ -62,5 +64,21 @@ func TestPrintBackupsArchivers(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("tandem db backups lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestPrintBackupRunBucket: a bucket's line says how many objects were
+// copied, and each object left out (damaged in the store) is named.
+func TestPrintBackupRunBucket(t *testing.T) {
+	var b strings.Builder
+	printBackupRun(&b, admin.BackupRun{OK: true, Files: []admin.FileSetSum{
+		{Set: "uploads", Kind: "dir", Files: 1, Bytes: 10},
+		{Set: "storage:wiki", Kind: "bucket", Files: 3, Copied: 1, Bytes: 2048, LeftOut: []string{"photo.png (damaged in the store: ...)"}},
+	}})
+	want := "file set uploads: 1 file, 10 B\n" +
+		"file set storage:wiki: 3 objects (1 new or changed, copied), 2.0 KiB\n" +
+		"file set storage:wiki: left out: photo.png (damaged in the store: ...)\n"
+	if b.String() != want {
+		t.Errorf("printBackupRun =\n%s\nwant\n%s", b.String(), want)
 	}
 }

@@ -185,13 +185,27 @@ func (n *Node) managerOptions(b *backupPart, pg backup.Postgres) backup.Options 
 		Command:     n.program(),
 		SanityQuery: c.RestoreTest.Query, CheckCommand: c.RestoreTest.Check,
 		Retention: backup.Retention{KeepBackups: c.Retention.Backups, KeepFor: c.Retention.For},
-		Files:     c.FileSets(),
+		Files:     append(c.FileSets(), n.bucketSets()...),
 		Logger:    b.log,
 	}
 	if n.postgres() != nil {
 		o.Source = n.backupSource
 	}
 	return o
+}
+
+// bucketSets are the apps' buckets of the storage section, each a file
+// set of the backups (storage:<app>): in the store the apps write to, not
+// the replica, which is a copy of it.
+func (n *Node) bucketSets() []backup.FileSet {
+	if n.storage == nil {
+		return nil
+	}
+	var out []backup.FileSet
+	for _, p := range n.storage.storage.Pairs() {
+		out = append(out, backup.FileSet{Name: backup.BucketSetName(p.App), Bucket: p.Store})
+	}
+	return out
 }
 
 // program is the command that runs this tandem binary, for PostgreSQL's

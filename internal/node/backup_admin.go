@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
@@ -80,7 +82,7 @@ func (d nodeBackups) List(ctx context.Context) (admin.BackupList, error) {
 		out.Unreadable = append(out.Unreadable, e.Error())
 	}
 	out.StoredBytes += out.WAL.Bytes
-	for _, set := range b.cfg.FileSets() {
+	for _, set := range b.mgr.FileSets() {
 		snaps, err := b.repo.FileSnapshots(ctx, set.Name)
 		if err != nil {
 			return admin.BackupList{}, admin.BackupError(fmt.Errorf("list file set %s: %w", set.Name, err))
@@ -131,6 +133,9 @@ func (d nodeBackups) Restore(ctx context.Context, req admin.RestoreRequest) (adm
 	if err != nil {
 		return admin.RestoreResult{}, err
 	}
+	if req.IntoBucket != "" {
+		return d.restoreIntoBucket(ctx, b, req)
+	}
 	if !filepath.IsAbs(req.Dir) {
 		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "dir %q: must be an absolute path on node %s", req.Dir, d.n.st.Cluster.Node)
 	}
@@ -153,8 +158,9 @@ func (d nodeBackups) Restore(ctx context.Context, req admin.RestoreRequest) (adm
 
 // restoreFiles restores a snapshot of one of the app's file sets.
 func (d nodeBackups) restoreFiles(ctx context.Context, b *backupPart, req admin.RestoreRequest) (admin.RestoreResult, error) {
-	if _, ok := b.cfg.Files[req.Files]; !ok {
-		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "files %q: the stack has no such file set (backup.files)", req.Files)
+	if !slices.ContainsFunc(b.mgr.FileSets(), func(s backup.FileSet) bool { return s.Name == req.Files }) {
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "files %q: the stack has no such file set (backup.files, or %s<app> for an app's bucket of the storage section)",
+			req.Files, backup.BucketSetPrefix)
 	}
 	if !req.Time.IsZero() {
 		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "time: a file set restores a snapshot (its id, or the newest), not a point in time")
@@ -164,6 +170,30 @@ func (d nodeBackups) restoreFiles(ctx context.Context, b *backupPart, req admin.
 		return admin.RestoreResult{}, admin.BackupError(err)
 	}
 	return admin.RestoreResult{Node: d.n.st.Cluster.Node, Dir: req.Dir, Files: admin.FileSnapshotInfoOf(snap)}, nil
+}
+
+// restoreIntoBucket restores a snapshot of an app's bucket into a bucket
+// of the storage's store.
+func (d nodeBackups) restoreIntoBucket(ctx context.Context, b *backupPart, req admin.RestoreRequest) (admin.RestoreResult, error) {
+	switch {
+	case !strings.HasPrefix(req.Files, backup.BucketSetPrefix):
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "into_bucket: restores an app's bucket (files: %s<app>), not %q", backup.BucketSetPrefix, req.Files)
+	case req.Dir != "":
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "dir: give a directory or into_bucket, not both")
+	case !req.Time.IsZero():
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "time: a bucket restores a snapshot (its id, or the newest), not a point in time")
+	case !slices.ContainsFunc(b.mgr.FileSets(), func(s backup.FileSet) bool { return s.Name == req.Files }):
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "files %q: the storage section gives no such app a bucket", req.Files)
+	}
+	into, err := d.n.storage.storage.StoreBucket(req.IntoBucket)
+	if err != nil {
+		return admin.RestoreResult{}, admin.Errorf(admin.ErrBadRequest, "into_bucket %q: %w", req.IntoBucket, err)
+	}
+	snap, err := b.mgr.RestoreBucket(ctx, req.Files, req.Backup, into)
+	if err != nil {
+		return admin.RestoreResult{}, admin.BackupError(err)
+	}
+	return admin.RestoreResult{Node: d.n.st.Cluster.Node, Bucket: into.String(), Files: admin.FileSnapshotInfoOf(snap)}, nil
 }
 
 // reachable checks that the postgres user may go through dir and every

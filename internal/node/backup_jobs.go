@@ -116,11 +116,16 @@ func (n *Node) runBackup(ctx context.Context, output func(string)) int {
 			output(fmt.Sprintf("base backup %s from %s: %d bytes of data, %d stored, in %s", bk.ID, bk.Source, bk.DataBytes, bk.StoredBytes, info.Took.Round(time.Millisecond)))
 		}
 	}
-	if len(b.cfg.Files) > 0 {
+	if len(b.mgr.FileSets()) > 0 {
 		snaps, err := b.mgr.RunFileBackup(ctx)
 		for _, s := range snaps {
 			run.Files = append(run.Files, admin.FileSetSumOf(s.Set, []backup.FileSnapshot{s}))
-			output(fmt.Sprintf("file set %s: %d files, %d bytes", s.Set, s.Files, s.Bytes))
+			output(fmt.Sprintf("file set %s (%s): %d files, %d bytes, %d bytes stored", s.Set, s.Kind, s.Files, s.Bytes, s.StoredBytes))
+			if s.Kind == "bucket" {
+				for _, o := range s.Skipped {
+					output("file set " + s.Set + ": left out: " + o)
+				}
+			}
 		}
 		if err != nil {
 			fail(err)

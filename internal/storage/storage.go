@@ -87,6 +87,12 @@ func (s *Storage) Replica() *Endpoint { return s.opts.Replica }
 // Pairs returns the apps' buckets.
 func (s *Storage) Pairs() []*Pair { return s.pairs }
 
+// StoreBucket makes a client of the bucket name in the store, which need
+// not be an app's: a backup of a bucket is restored into one.
+func (s *Storage) StoreBucket(name string) (*backup.S3Bucket, error) {
+	return s.opts.Store.bucket(name)
+}
+
 // Pair returns app's bucket; nil if it has none.
 func (s *Storage) Pair(app string) *Pair {
 	for _, p := range s.pairs {
