@@ -172,7 +172,10 @@ func get(ctx context.Context, rt http.RoundTripper, path string) (string, error)
 func proxy(t *testing.T, rt http.RoundTripper) *httptest.Server {
 	t.Helper()
 	rp := &httputil.ReverseProxy{
-		Rewrite:   func(pr *httputil.ProxyRequest) { pr.Out.URL.Scheme = "http" },
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.Header.Del("Expect") // as the edge does: its own server sends the 100
+		},
 		Transport: rt,
 	}
 	front := httptest.NewServer(rp)

@@ -23,6 +23,10 @@ func (s *Server) newProxy(app string, rt http.RoundTripper) http.Handler {
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = app
 			pr.Out.Host = pr.In.Host // the app sees the name the client used
+			// The edge answers the client's Expect: 100-continue itself (its
+			// server sends the 100 when the body is first read); passed on,
+			// the instance's own 100 reached the client as a second one.
+			pr.Out.Header.Del("Expect")
 			s.setForwarded(pr)
 			if x := exchangeFrom(pr.In.Context()); x != nil {
 				x.setSent(time.Now())
