@@ -86,7 +86,7 @@ upstreams:
     servers:
       - url: `+primary.srv.URL+`/base
       - { url: `+backup.srv.URL+`/base, backup: true }
-    health: { path: /healthz, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }
+    health: { path: /healthz, interval: 500ms, timeout: 500ms, rise: 1, fall: 2 }  # two missed checks, not one: a loaded machine misses one
 `)
 	n.waitFor("web healthy", 20*time.Second, healthy("web", 1))
 	base := "http://" + n.edge

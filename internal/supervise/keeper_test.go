@@ -212,7 +212,9 @@ func TestRunEndsKeeper(t *testing.T) {
 		t.Errorf("after Run: instance %d dead %v, keeper %d dead %v; want both gone", pid, dead(pid, 0), keeper, dead(keeper, 0))
 	}
 	for _, r := range logs.all() {
-		if r.Level >= slog.LevelWarn {
+		// Another run's leftover cgroup, swept at start, is not this run's
+		// doing: tests of other packages start and kill tandems beside it.
+		if r.Level >= slog.LevelWarn && r.Msg != "removed cgroup of a previous run" {
 			t.Errorf("log %s %q %v; want no warning", r.Level, r.Msg, r.Attrs)
 		}
 	}
