@@ -102,7 +102,7 @@ func (n *Node) openBackup() (err error) {
 			return err
 		}
 	}
-	b.every, b.testEvery = scheduleEvery(cfg.Schedule), scheduleEvery(cfg.RestoreTest.Schedule)
+	b.every, b.testEvery = cron.LongestInterval(cfg.Schedule), cron.LongestInterval(cfg.RestoreTest.Schedule)
 	if b.mgr, err = backup.New(n.managerOptions(b, pg)); err != nil {
 		return err
 	}
@@ -265,7 +265,7 @@ func (n *Node) backupSource(ctx context.Context) (name, conn string, err error) 
 	if d == nil {
 		return "", "", errors.New("the database is not open yet")
 	}
-	m, ok := sourceMember(d.db.Status())
+	m, ok := d.db.Status().BackupSource()
 	if !ok {
 		return "", "", errors.New("no running primary or streaming standby")
 	}
@@ -281,28 +281,6 @@ func (n *Node) backupSource(ctx context.Context) (name, conn string, err error) 
 	host, port, _ := strings.Cut(m.Addr, ":")
 	return m.Name, fmt.Sprintf("host=%s port=%s user=%s passfile=%s sslmode=verify-ca sslrootcert=%s application_name=tandem-backup connect_timeout=10",
 		host, port, creds.Replication.User, filepath.Join(connDir, "pgpass"), filepath.Join(connDir, "ca.crt")), nil
-}
-
-// sourceMember picks a streaming standby of the leader, the synchronous
-// one first; else the leader running as primary; false when neither.
-func sourceMember(st pgha.Status) (pgha.MemberStatus, bool) {
-	var primary, standby *pgha.MemberStatus
-	for i, m := range st.Members {
-		switch {
-		case !m.Reachable:
-		case m.Leader && m.Role == "primary":
-			primary = &st.Members[i]
-		case m.Role == "standby" && m.Streaming && (standby == nil || m.Name == st.SyncStandby):
-			standby = &st.Members[i]
-		}
-	}
-	switch {
-	case primary == nil:
-		return pgha.MemberStatus{}, false
-	case standby != nil:
-		return *standby, true
-	}
-	return *primary, true
 }
 
 // writeConnFiles writes what pg_basebackup, run as the postgres user,
@@ -341,27 +319,4 @@ func (b *backupPart) run(p *parts, watch func(context.Context) error) {
 		p.runEarly("backup jobs", b.jobs.Run)
 	}
 	p.runEarly("backup watch", watch)
-}
-
-// scheduleEvery is the longest time between two firings of a schedule,
-// over its next ones; 0 if it does not parse or never fires.
-func scheduleEvery(spec string) time.Duration {
-	s, err := cron.Parse(spec)
-	if err != nil {
-		return 0
-	}
-	if e := s.Every(); e > 0 {
-		return e
-	}
-	t := s.Next(time.Now(), time.Local)
-	var longest time.Duration
-	for range 16 {
-		next := s.Next(t, time.Local)
-		if t.IsZero() || next.IsZero() {
-			break
-		}
-		longest = max(longest, next.Sub(t))
-		t = next
-	}
-	return longest
 }

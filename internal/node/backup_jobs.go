@@ -232,7 +232,7 @@ func (n *Node) needFirstBackup() bool {
 		return false
 	}
 	st := n.database.db.Status()
-	_, ok := sourceMember(st)
+	_, ok := st.BackupSource()
 	return st.Leader != "" && ok
 }
 

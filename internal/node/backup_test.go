@@ -9,7 +9,6 @@ import (
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/backup"
 	"github.com/tandem-run/tandem/internal/config"
-	"github.com/tandem-run/tandem/internal/pgha"
 )
 
 // TestBackupConfigMapsTheSection: a section config accepted maps onto a
@@ -48,47 +47,6 @@ backup:
 	if s["archive_mode"] != "always" || s["archive_timeout"] != "30s" ||
 		s["archive_command"] != "'/usr/bin/tandem' db wal-push %p %f --socket '/srv/tandem/backup/wal.sock'" {
 		t.Errorf("PostgresSettings = %q", s)
-	}
-}
-
-func TestScheduleEvery(t *testing.T) {
-	for _, tc := range []struct {
-		spec string
-		want time.Duration
-	}{
-		{"0 3 * * *", 24 * time.Hour},
-		{"@every 90m", 90 * time.Minute},
-		{"0 3 * * 1,4", 4 * 24 * time.Hour}, // Thursday to Monday
-		{"@hourly", time.Hour},
-		{"nonsense", 0},
-	} {
-		// Summer time may stretch a day by an hour.
-		if got := scheduleEvery(tc.spec); got < tc.want || got > tc.want+time.Hour {
-			t.Errorf("scheduleEvery(%q) = %s; want %s", tc.spec, got, tc.want)
-		}
-	}
-}
-
-func TestSourceMember(t *testing.T) {
-	primary := pgha.MemberStatus{Name: "a", Addr: "10.0.0.1:5432", Role: "primary", Leader: true, Reachable: true}
-	async := pgha.MemberStatus{Name: "b", Addr: "10.0.0.2:5432", Role: "standby", Streaming: true, Reachable: true}
-	sync := pgha.MemberStatus{Name: "c", Addr: "10.0.0.3:5432", Role: "standby", Streaming: true, Reachable: true}
-	stalled := pgha.MemberStatus{Name: "d", Addr: "10.0.0.4:5432", Role: "standby", Reachable: true}
-	gone := sync
-	gone.Reachable = false
-	for _, tc := range []struct {
-		name    string
-		members []pgha.MemberStatus
-		want    string
-	}{
-		{"the synchronous standby first", []pgha.MemberStatus{primary, sync, async}, sync.Addr},
-		{"any streaming standby", []pgha.MemberStatus{primary, async}, async.Addr},
-		{"the primary when no standby streams", []pgha.MemberStatus{primary, stalled, gone}, primary.Addr},
-		{"nothing without a running primary", []pgha.MemberStatus{sync}, ""},
-	} {
-		if got, _ := sourceMember(pgha.Status{SyncStandby: "c", Members: tc.members}); got.Addr != tc.want {
-			t.Errorf("%s: sourceMember = %q; want %q", tc.name, got.Addr, tc.want)
-		}
 	}
 }
 
