@@ -15,9 +15,14 @@ import (
 // This file follows etcd's own guard against a full disk: at
 // Options.QuotaBackendBytes a member raises the NOSPACE alarm, and etcd
 // refuses writes across the cluster while it is raised. etcd never lowers
-// it by itself; the node lowers its member's once the database is below
-// the quota again (compacted and defragmented), and the health says it is
-// raised meanwhile.
+// it by itself; the node lowers its member's once the database is well
+// below the quota again (compacted and defragmented), and the health says
+// it is raised meanwhile.
+//
+// "Well below" is a margin of a tenth of the quota: the write that raised
+// the alarm was refused, so the file is often just under the quota when
+// it is raised. Lowering it at once would let the next write raise it
+// again, and the alarm would flap while nothing was freed.
 
 // noSpaceAlarm returns what the health says of a raised NOSPACE alarm:
 // "" when none is raised or it cannot be told now.
@@ -62,7 +67,7 @@ func memberName(e *embed.Etcd, id uint64) string {
 }
 
 // disarmNoSpace lowers this member's NOSPACE alarm once its database is
-// below the quota again.
+// below the quota by the margin again.
 func (c *Cluster) disarmNoSpace(ctx context.Context, e *embed.Etcd) {
 	id := uint64(e.Server.MemberID())
 	for _, a := range e.Server.Alarms() {
@@ -70,8 +75,8 @@ func (c *Cluster) disarmNoSpace(ctx context.Context, e *embed.Etcd) {
 			continue
 		}
 		size := e.Server.Backend().Size()
-		if size >= c.opts.QuotaBackendBytes {
-			c.logs.Warn("etcd's database is at its quota: control-plane writes are refused until it is compacted and defragmented",
+		if size > c.opts.QuotaBackendBytes-c.opts.QuotaBackendBytes/10 {
+			c.logs.Warn("etcd's database is at its quota: control-plane writes are refused until it is compacted and defragmented to a tenth below it",
 				"size", formatBytes(size), "quota", formatBytes(c.opts.QuotaBackendBytes))
 			return
 		}
