@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,21 +62,18 @@ func needNetLab(t *testing.T) {
 	}
 }
 
-// netLabMu is held by the test whose lab exists.
-var netLabMu sync.Mutex
+// netLabs counts the labs this process made: a lab's names and
+// addresses come from the process id and its number, so two tests' labs
+// run side by side apart, and so do two test processes'.
+var netLabs atomic.Int32
 
 // newNetLab creates the router and the link from the test's namespace;
 // it skips the test when the kernel refuses.
 func newNetLab(t *testing.T) *netLab {
 	t.Helper()
 	needNetLab(t)
-	// One lab at a time: its names and addresses come from the process
-	// id, so two tests' labs would be one. The lock is released after the
-	// lab's cleanup (cleanups run last registered first).
-	netLabMu.Lock()
-	t.Cleanup(netLabMu.Unlock)
-	pid := os.Getpid()
-	l := &netLab{t: t, id: fmt.Sprintf("%04d", pid%10000), octet: 100 + pid%100}
+	pid, seq := os.Getpid(), int(netLabs.Add(1)-1)
+	l := &netLab{t: t, id: fmt.Sprintf("%02d%02d", pid%100, seq%100), octet: 100 + (pid%10*10+seq)%100}
 	l.router = "tdm" + l.id + "rt"
 	t.Cleanup(l.cleanup)
 	if err := l.ip("netns", "add", l.router); err != nil {

@@ -64,6 +64,7 @@ func (tc *testCluster) superConn(ctx context.Context, n string) (*pgx.Conn, erro
 // for a checkpoint after recovery, which wakes it too.)
 func TestArchiveTimeoutAfterRestart(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	inst := needPostgres(t)
 	arch := archiveDir(t, inst, testDir(t), "archive")
 	const timeout = 2 * time.Second
@@ -108,6 +109,7 @@ func TestArchiveTimeoutAfterRestart(t *testing.T) {
 // directory.
 func TestBootstrapFromBackup(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	inst := needPostgres(t)
 	dir := testDir(t)
 	archX := archiveDir(t, inst, dir, "archive-x")

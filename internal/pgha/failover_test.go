@@ -87,6 +87,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 // (crash recovery) and leads again; nothing acknowledged is lost.
 func TestPostgresCrashRestartsInPlace(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	w := startWriter(tc, "pgcrash")
 	time.Sleep(time.Second)

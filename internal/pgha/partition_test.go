@@ -40,6 +40,7 @@ func lostWrites(t *testing.T, tc *testCluster, n string, w *writer) int {
 // takes its lease again; nothing acknowledged is lost.
 func TestFailsafeThroughStoreOutage(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	w := startWriter(tc, "outage")
 	time.Sleep(time.Second)
@@ -79,6 +80,7 @@ func TestFailsafeThroughStoreOutage(t *testing.T) {
 // etcd keep pointing at it.
 func TestFailsafePrimaryCutFromStoreOnly(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a"})
 	w := startWriter(tc, "cut-a")
 	tc.members["a"].etcd.cut()
@@ -107,12 +109,14 @@ func TestFailsafePrimaryCutFromStoreOnly(t *testing.T) {
 // had not received are (reported, as documented).
 func TestPrimaryCutFromAllDemotes(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	for _, async := range []bool{false, true} {
 		name := "synchronous"
 		if async {
 			name = "asynchronous"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a", asynchronous: async})
 			wa := startPinnedWriter(tc, "side-a", "a")
 			wb := startPinnedWriter(tc, "side-b", "b")

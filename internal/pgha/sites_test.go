@@ -19,6 +19,7 @@ import (
 // a second and loses nothing.
 func TestEmergencyAcrossSites(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	tc := newTestCluster(t, clusterSpec{names: []string{"a", "b", "c"}, seed: "a",
 		sites: map[string]string{"a": "home", "b": "home", "c": "cloud"}, leaderSite: "home"})
 	tc.waitHealthy("a", 90*time.Second)
