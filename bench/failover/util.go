@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/user"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -118,28 +115,6 @@ func get(ctx context.Context, c *http.Client, url string) (*http.Response, error
 		return nil, err
 	}
 	return c.Do(req)
-}
-
-// postgresUser is the credential PostgreSQL's processes run with: it
-// refuses to run as root.
-func postgresUser() (*syscall.Credential, error) {
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("the postgres user: %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("the postgres user: %w", err)
-	}
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	groups, _ := u.GroupIds()
-	for _, g := range groups {
-		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-			cred.Groups = append(cred.Groups, uint32(n))
-		}
-	}
-	return cred, nil
 }
 
 // keepOrRemove removes a cluster's directory, or keeps it (its logs and
