@@ -112,8 +112,8 @@ func startLoad(ctx context.Context, kind string, srv *server, dir string) (*load
 
 // running reports a load generator that stopped early.
 func (l *load) running() error {
-	if l.bench.exited() {
-		return fmt.Errorf("pgbench exited during the load (%v): %s", l.bench.err, l.bench.logTail())
+	if l.bench.Exited() {
+		return fmt.Errorf("pgbench exited during the load (%v): %s", l.bench.Err(), l.bench.logTail())
 	}
 	return nil
 }

@@ -64,8 +64,8 @@ func waitFile(ctx context.Context, path string, timeout time.Duration, p *proc) 
 		if _, err := os.Stat(path); err == nil {
 			return nil
 		}
-		if p.exited() {
-			return fmt.Errorf("%s exited (%v) before writing %s", p.name, p.err, path)
+		if p.Exited() {
+			return fmt.Errorf("%s exited (%v) before writing %s", p.Name, p.Err(), path)
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("%s not written within %s: %w", path, timeout, err)
