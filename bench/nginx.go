@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"text/template"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // Nginx is nginx as a reverse proxy (proxy_pass to an upstream with
@@ -26,25 +28,7 @@ func (Nginx) Version(ctx context.Context, bin string) string {
 // error log at crit only, unlimited keep-alive requests on both sides, a
 // keep-alive pool to the origin, buffers large enough that a 100 KiB
 // response is not spooled to a temp file.
-var nginxConf = template.Must(template.New("nginx").Parse(`
-daemon off;
-master_process on;
-worker_processes 2;
-worker_rlimit_nofile 65536;
-pid {{.Dir}}/nginx.pid;
-error_log stderr crit;
-{{if .Root}}user root;{{end}}
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path {{.Dir}}/client_body;
-  proxy_temp_path {{.Dir}}/proxy_temp;
-  fastcgi_temp_path {{.Dir}}/fastcgi_temp;
-  uwsgi_temp_path {{.Dir}}/uwsgi_temp;
-  scgi_temp_path {{.Dir}}/scgi_temp;
-  keepalive_timeout 120s;
-  keepalive_requests 100000000;
-  upstream origin {
+var nginxConf = template.Must(template.New("nginx").Parse(host.NginxPreamble + `  upstream origin {
     server {{.Origin}};
     keepalive 512;
     keepalive_requests 100000000;

@@ -101,7 +101,7 @@ func (g *gateway) waitUp(ctx context.Context) error {
 			c.Close()
 			break
 		}
-		if g.proc.exited() {
+		if g.proc.Exited() {
 			return fmt.Errorf("versitygw exited at start: %s", g.proc.logTail())
 		}
 		if err := sleep(ctx, 50*time.Millisecond); err != nil {

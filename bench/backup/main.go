@@ -28,9 +28,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/tandem-run/tandem/bench/host"
@@ -55,16 +53,10 @@ func main() {
 		}
 		return
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if _, err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "bench backup: %v\n", err)
-		var missing *host.MissingPackagesError
-		if errors.As(err, &missing) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	host.Main("backup", func(ctx context.Context) error {
+		_, err := run(ctx, o, os.Stdout, os.Stderr)
+		return err
+	})
 }
 
 // playTandem runs the program as the piece of tandem its arguments name
@@ -179,7 +171,7 @@ func run(ctx context.Context, o options, stdout, logw io.Writer) (_ *Report, err
 // archive_command's and restore_command's WAL client) and starts the
 // gateway if a setup needs it.
 func (r *runner) prepare(ctx context.Context, bins map[string]string) (env, error) {
-	cred, err := postgresUser()
+	cred, err := host.PostgresUser()
 	if err != nil {
 		return env{}, err
 	}

@@ -55,18 +55,18 @@ func (rep *Report) throughputSection(b *strings.Builder) {
 		op, title string
 		cell      func(OpSummary) string
 	}{
-		{opBackup, "base backup: wall s", func(s OpSummary) string { return s.Wall.cell(1) }},
-		{opBackup, "base backup: MB/s of database", func(s OpSummary) string { return s.MBps.cell(0) }},
-		{opBackup, "base backup: CPU s, tool + server", func(s OpSummary) string { return s.CPU.cell(1) }},
-		{opBackup, "… of which the tool / the server", func(s OpSummary) string { return s.ToolCPU.med(1) + " / " + s.ServerCPU.med(1) }},
-		{opBackup, "base backup: CPU s per GB of database", func(s OpSummary) string { return s.CPUPerGB.cell(1) }},
-		{opBackup, "base backup: stored MB", func(s OpSummary) string { return s.StoredMB.cell(1) }},
-		{opRestore, "restore: wall s until PostgreSQL accepts writes", func(s OpSummary) string { return s.Wall.cell(1) }},
-		{opRestore, "restore: MB/s of database", func(s OpSummary) string { return s.MBps.cell(0) }},
-		{opRestore, "… of which the restore command / start and recovery, s", func(s OpSummary) string { return s.Unpack.med(1) + " / " + s.Recovery.med(1) }},
-		{opRestore, "restore: CPU s, tool + server", func(s OpSummary) string { return s.CPU.cell(1) }},
-		{opRestore, "… of which the tool / the server", func(s OpSummary) string { return s.ToolCPU.med(1) + " / " + s.ServerCPU.med(1) }},
-		{opRestore, "restore: CPU s per GB of database", func(s OpSummary) string { return s.CPUPerGB.cell(1) }},
+		{opBackup, "base backup: wall s", func(s OpSummary) string { return s.Wall.Cell(1) }},
+		{opBackup, "base backup: MB/s of database", func(s OpSummary) string { return s.MBps.Cell(0) }},
+		{opBackup, "base backup: CPU s, tool + server", func(s OpSummary) string { return s.CPU.Cell(1) }},
+		{opBackup, "… of which the tool / the server", func(s OpSummary) string { return s.ToolCPU.Med(1) + " / " + s.ServerCPU.Med(1) }},
+		{opBackup, "base backup: CPU s per GB of database", func(s OpSummary) string { return s.CPUPerGB.Cell(1) }},
+		{opBackup, "base backup: stored MB", func(s OpSummary) string { return s.StoredMB.Cell(1) }},
+		{opRestore, "restore: wall s until PostgreSQL accepts writes", func(s OpSummary) string { return s.Wall.Cell(1) }},
+		{opRestore, "restore: MB/s of database", func(s OpSummary) string { return s.MBps.Cell(0) }},
+		{opRestore, "… of which the restore command / start and recovery, s", func(s OpSummary) string { return s.Unpack.Med(1) + " / " + s.Recovery.Med(1) }},
+		{opRestore, "restore: CPU s, tool + server", func(s OpSummary) string { return s.CPU.Cell(1) }},
+		{opRestore, "… of which the tool / the server", func(s OpSummary) string { return s.ToolCPU.Med(1) + " / " + s.ServerCPU.Med(1) }},
+		{opRestore, "restore: CPU s per GB of database", func(s OpSummary) string { return s.CPUPerGB.Cell(1) }},
 		{opBackup, "base backups ok / failed", func(s OpSummary) string { return fmt.Sprintf("%d / %d", s.Trials-s.Failed, s.Failed) }},
 		{opRestore, "restores ok / failed", func(s OpSummary) string { return fmt.Sprintf("%d / %d", s.Trials-s.Failed, s.Failed) }},
 	}
@@ -110,9 +110,9 @@ func (rep *Report) rpoSection(b *strings.Builder) {
 			title string
 			cell  func(RPOSummary) string
 		}{
-			{"RPO s", func(s RPOSummary) string { return s.RPO.cell(2) }},
-			{"acknowledged commits lost", func(s RPOSummary) string { return s.Lost.cell(0) }},
-			{"WAL written, MB/s", func(s RPOSummary) string { return s.WALRate.cell(2) }},
+			{"RPO s", func(s RPOSummary) string { return s.RPO.Cell(2) }},
+			{"acknowledged commits lost", func(s RPOSummary) string { return s.Lost.Cell(0) }},
+			{"WAL written, MB/s", func(s RPOSummary) string { return s.WALRate.Cell(2) }},
 			{"trials ok / failed", func(s RPOSummary) string { return fmt.Sprintf("%d / %d", s.Trials-s.Failed, s.Failed) }},
 		} {
 			fmt.Fprintf(b, "| %s: %s |", c, row.title)
@@ -218,23 +218,4 @@ func (rep *Report) failures(b *strings.Builder) {
 			fmt.Fprintf(b, "**%s %s trial %d failed**: %s\n\n", t.Setup, t.Case, t.Trial, t.Error)
 		}
 	}
-}
-
-// cell is "median (min–max)" with prec decimals; "-" when not measured.
-func (s Stat) cell(prec int) string {
-	if s.N == 0 {
-		return "-"
-	}
-	if s.N == 1 {
-		return fmt.Sprintf("%.*f", prec, s.Median)
-	}
-	return fmt.Sprintf("%.*f (%.*f–%.*f)", prec, s.Median, prec, s.Min, prec, s.Max)
-}
-
-// med is the median alone.
-func (s Stat) med(prec int) string {
-	if s.N == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.*f", prec, s.Median)
 }

@@ -9,20 +9,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // proc is a long-running process the benchmark started: a postmaster,
-// tandem's archiver, versitygw, pgbench. Its output goes to a log file;
-// it gets SIGKILL if the benchmark dies without cleaning up. Only
-// processes the benchmark started are signalled, by pid (or through the
-// box that holds them).
-type proc struct {
-	name string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{} // closed once it has been reaped
-	err  error         // its exit status; read after done
-}
+// tandem's archiver, versitygw, pgbench (or through the box that holds
+// them).
+type proc struct{ *host.Proc }
 
 // procSpec says what to start.
 type procSpec struct {
@@ -40,72 +34,37 @@ var baseEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LAN
 // startProc starts spec; a goroutine reaps it when it exits, which stop
 // (or a crash of its box) brings about.
 func startProc(spec procSpec) (*proc, error) {
-	logf, err := os.OpenFile(spec.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.name, err)
-	}
-	defer logf.Close() // the child has its own descriptor
-	cmd := exec.Command(spec.argv[0], spec.argv[1:]...)
-	cmd.Env = append(append([]string{}, baseEnv...), spec.env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: spec.cred}
+	hs := host.ProcSpec{Name: spec.name, Argv: spec.argv, Env: append(append([]string{}, baseEnv...), spec.env...), Log: spec.log, Cred: spec.cred}
 	if spec.box != nil {
-		err = spec.box.start(cmd)
-	} else {
-		err = cmd.Start()
+		hs.Start = spec.box.start
 	}
+	p, err := host.StartProc(hs)
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.name, err)
+		return nil, err
 	}
-	p := &proc{name: spec.name, log: spec.log, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// wait waits up to timeout for the process to exit.
-func (p *proc) wait(timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-t.C:
-		return fmt.Errorf("%s (pid %d) still runs after %s", p.name, p.cmd.Process.Pid, timeout)
-	}
+	return &proc{p}, nil
 }
 
 // stop sends sig to the process, waits up to grace, then SIGKILLs its
 // process group. Safe on a process that already exited.
 func (p *proc) stop(sig syscall.Signal, grace time.Duration) error {
-	if p.exited() {
+	if p.Exited() {
 		return nil
 	}
-	p.cmd.Process.Signal(sig) //nolint:errcheck // it may have exited meanwhile
-	if p.wait(grace) == nil {
+	p.Cmd.Process.Signal(sig) //nolint:errcheck // it may have exited meanwhile
+	if p.Wait(grace) == nil {
 		return nil
 	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // ESRCH: gone already
-	if err := p.wait(10 * time.Second); err != nil {
+	syscall.Kill(-p.Pid(), syscall.SIGKILL) //nolint:errcheck // ESRCH: gone already
+	if err := p.Wait(10 * time.Second); err != nil {
 		return err
 	}
-	return fmt.Errorf("%s did not stop within %s: killed", p.name, grace)
+	return fmt.Errorf("%s did not stop within %s: killed", p.Name, grace)
 }
 
 // logTail is the end of the process's log, for an error message.
 func (p *proc) logTail() string {
-	b, _ := os.ReadFile(p.log)
+	b, _ := os.ReadFile(p.Log)
 	return tail(string(b), 1500)
 }
 

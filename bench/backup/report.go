@@ -1,14 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/tandem-run/tandem/bench/host"
-	"github.com/tandem-run/tandem/internal/atomicfile"
 )
 
 // Report is a whole run: where and how it ran, every trial, the summaries
@@ -79,26 +74,7 @@ type RPOTrial struct {
 }
 
 // Stat is min, median and max of a measure over the trials that have it.
-type Stat struct {
-	N      int     `json:"n"`
-	Min    float64 `json:"min"`
-	Median float64 `json:"median"`
-	Max    float64 `json:"max"`
-}
-
-func statOf(xs []float64) Stat {
-	if len(xs) == 0 {
-		return Stat{}
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	med := s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return Stat{N: n, Min: s[0], Median: med, Max: s[n-1]}
-}
+type Stat = host.Stat
 
 // OpSummary is a setup's figures for backups or restores.
 type OpSummary struct {
@@ -213,9 +189,9 @@ func opSummaryOf(setup, op string, trials []OpTrial, dbBytes int64) OpSummary {
 			unpack, recovery = append(unpack, t.Unpack.Seconds()), append(recovery, t.Recovery.Seconds())
 		}
 	}
-	s.Wall, s.MBps, s.CPU, s.CPUPerGB = statOf(wall), statOf(mbps), statOf(cpu), statOf(perGB)
-	s.ToolCPU, s.ServerCPU = statOf(tool), statOf(server)
-	s.StoredMB, s.Unpack, s.Recovery = statOf(stored), statOf(unpack), statOf(recovery)
+	s.Wall, s.MBps, s.CPU, s.CPUPerGB = host.StatOf(wall), host.StatOf(mbps), host.StatOf(cpu), host.StatOf(perGB)
+	s.ToolCPU, s.ServerCPU = host.StatOf(tool), host.StatOf(server)
+	s.StoredMB, s.Unpack, s.Recovery = host.StatOf(stored), host.StatOf(unpack), host.StatOf(recovery)
 	return s
 }
 
@@ -233,7 +209,7 @@ func rpoSummaryOf(setup string, c rpoCase, trials []RPOTrial) RPOSummary {
 		}
 		rpo, lost, rate = append(rpo, t.RPO), append(lost, float64(t.Lost)), append(rate, t.WALRate/1e6)
 	}
-	s.RPO, s.Lost, s.WALRate = statOf(rpo), statOf(lost), statOf(rate)
+	s.RPO, s.Lost, s.WALRate = host.StatOf(rpo), host.StatOf(lost), host.StatOf(rate)
 	return s
 }
 
@@ -257,14 +233,5 @@ func (rep *Report) rpoSummary(setup, c string) *RPOSummary {
 
 // Write writes backup.json and backup.md into dir.
 func (rep *Report) Write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	if err := atomicfile.WriteJSON(filepath.Join(dir, "backup.json"), rep, 0o644); err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	if err := atomicfile.Write(filepath.Join(dir, "backup.md"), []byte(rep.Markdown()), 0o644); err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	return nil
+	return host.WriteReport(dir, "backup", rep, rep.Markdown())
 }

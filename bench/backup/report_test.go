@@ -38,26 +38,6 @@ func TestLossOf(t *testing.T) {
 	}
 }
 
-func TestStatOf(t *testing.T) {
-	tests := []struct {
-		in   []float64
-		want Stat
-	}{
-		{nil, Stat{}},
-		{[]float64{3}, Stat{1, 3, 3, 3}},
-		{[]float64{5, 1, 3}, Stat{3, 1, 3, 5}},
-		{[]float64{4, 1, 3, 2}, Stat{4, 1, 2.5, 4}},
-	}
-	for _, tt := range tests {
-		if got := statOf(tt.in); got != tt.want {
-			t.Errorf("statOf(%v) = %+v; want %+v", tt.in, got, tt.want)
-		}
-	}
-	if got := (Stat{3, 1.04, 2.06, 5.01}).cell(1); got != "2.1 (1.0–5.0)" {
-		t.Errorf("cell = %q; want %q", got, "2.1 (1.0–5.0)")
-	}
-}
-
 func TestParseOptions(t *testing.T) {
 	o, err := parseOptions([]string{"-setups", "tandem-s3,pgbackrest-s3", "-rpo", "heavy@45s, steady@5s", "-rpo-engines", "tandem"})
 	if err != nil {

@@ -95,8 +95,8 @@ func (s *server) start(ctx context.Context, timeout time.Duration) error {
 		if err == nil {
 			return c.Close(ctx)
 		}
-		if p.exited() {
-			return fmt.Errorf("postgres %s exited at start (%v): %s", s.name, p.err, p.logTail())
+		if p.Exited() {
+			return fmt.Errorf("postgres %s exited at start (%v): %s", s.name, p.Err(), p.logTail())
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return fmt.Errorf("postgres %s: no connection within %s: %w", s.name, timeout, err)
@@ -114,8 +114,8 @@ func (s *server) waitPromoted(ctx context.Context, timeout time.Duration) error 
 		if err == nil && v == "false" {
 			return nil
 		}
-		if s.proc.exited() {
-			return fmt.Errorf("postgres %s exited in recovery (%v): %s", s.name, s.proc.err, s.proc.logTail())
+		if s.proc.Exited() {
+			return fmt.Errorf("postgres %s exited in recovery (%v): %s", s.name, s.proc.Err(), s.proc.logTail())
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return fmt.Errorf("postgres %s: still in recovery after %s: %w", s.name, timeout, err)

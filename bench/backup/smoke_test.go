@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // TestMain lets the test binary play tandem's WAL client and archiver, as
@@ -38,7 +40,7 @@ func TestSmoke(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("runs PostgreSQL as the postgres user and makes cgroups: needs root")
 	}
-	if pgBinDir() == "" {
+	if host.PgBinDir() == "" {
 		t.Fatal("PostgreSQL is not installed: apt-get install -y postgresql postgresql-contrib")
 	}
 	if _, err := cgroup2Mount(); err != nil {

@@ -100,8 +100,8 @@ func waitSocket(ctx context.Context, path string, p *proc) error {
 		if _, err := os.Stat(path); err == nil {
 			return nil
 		}
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited (%v): %s", p.name, p.err, p.logTail())
+		if p != nil && p.Exited() {
+			return fmt.Errorf("%s exited (%v): %s", p.Name, p.Err(), p.logTail())
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return fmt.Errorf("socket %s not there within 30s: %w", path, err)
@@ -129,7 +129,7 @@ func (t *tandemEngine) attach(ctx context.Context, srv *server) error {
 		if !errors.Is(err, backup.ErrNotFound) {
 			return fmt.Errorf("check archiving: %w", err)
 		}
-		if t.archiver.exited() {
+		if t.archiver.Exited() {
 			return fmt.Errorf("check archiving: the archiver exited: %s", t.archiver.logTail())
 		}
 		if err := sleep(wctx, 50*time.Millisecond); err != nil {

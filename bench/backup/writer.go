@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // The probe commits one row every probeInterval; its acknowledgements are
@@ -49,41 +50,20 @@ func startProbe(ctx context.Context, srv *server) *probe {
 }
 
 func (p *probe) loop(ctx context.Context) {
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-	}()
-	tick := time.NewTicker(probeInterval)
-	defer tick.Stop()
-	for id := int64(1); ; id++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if conn == nil {
-			c, err := p.srv.connect(ctx)
-			if err != nil {
-				p.failed()
-				continue
-			}
-			conn = c
-		}
-		octx, cancel := context.WithTimeout(ctx, probeTimeout)
-		_, err := conn.Exec(octx, "INSERT INTO probe (id) VALUES ($1)", id)
-		cancel()
-		if err != nil {
-			p.failed()
-			conn.Close(context.Background())
-			conn = nil
-			continue
-		}
-		p.mu.Lock()
-		p.acks = append(p.acks, ack{ID: id, At: time.Now()})
-		p.mu.Unlock()
+	host.WriteLoop(ctx, probeInterval, p.srv.connect, p.insert, func(int64, error) { p.failed() })
+}
+
+// insert commits row id and records its acknowledgement.
+func (p *probe) insert(ctx context.Context, conn *pgx.Conn, id int64) error {
+	octx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	if _, err := conn.Exec(octx, "INSERT INTO probe (id) VALUES ($1)", id); err != nil {
+		return err
 	}
+	p.mu.Lock()
+	p.acks = append(p.acks, ack{ID: id, At: time.Now()})
+	p.mu.Unlock()
+	return nil
 }
 
 func (p *probe) failed() {
@@ -132,8 +112,8 @@ func startLoad(ctx context.Context, kind string, srv *server, dir string) (*load
 
 // running reports a load generator that stopped early.
 func (l *load) running() error {
-	if l.bench.exited() {
-		return fmt.Errorf("pgbench exited during the load (%v): %s", l.bench.err, l.bench.logTail())
+	if l.bench.Exited() {
+		return fmt.Errorf("pgbench exited during the load (%v): %s", l.bench.Err(), l.bench.logTail())
 	}
 	return nil
 }

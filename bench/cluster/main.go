@@ -31,18 +31,15 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 func main() {
 	if os.Getenv("BENCH_CLUSTER_APP") == "1" {
 		os.Exit(serveApp())
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "bench cluster: %v\n", err)
-		os.Exit(1)
-	}
+	host.Main("cluster", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Stdout) })
 }
 
 type options struct {

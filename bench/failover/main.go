@@ -25,10 +25,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tandem-run/tandem/bench/host"
@@ -46,16 +44,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench failover:", err)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if _, err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "bench failover: %v\n", err)
-		var missing *host.MissingPackagesError
-		if errors.As(err, &missing) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	host.Main("failover", func(ctx context.Context) error {
+		_, err := run(ctx, o, os.Stdout, os.Stderr)
+		return err
+	})
 }
 
 // setup is one system with one configuration.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // patroniCluster is the anchor's Patroni setup: one etcd and two Patroni
@@ -91,7 +92,7 @@ postgresql:
 const patroniConnectTimeout = 1500 * time.Millisecond
 
 func newPatroniCluster(bins map[string]string, s setup, dir string, log io.Writer) (*patroniCluster, error) {
-	cred, err := postgresUser()
+	cred, err := host.PostgresUser()
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tandem-run/tandem/bench/host"
 )
@@ -24,7 +21,7 @@ func locate(ss []setup) (map[string]string, error) {
 			missing = append(missing, pkg)
 		}
 	}
-	if dir := pgBinDir(); dir != "" {
+	if dir := host.PgBinDir(); dir != "" {
 		bins["pgbin"] = dir
 	} else {
 		need("postgresql")
@@ -33,7 +30,7 @@ func locate(ss []setup) (map[string]string, error) {
 		for _, p := range [][2]string{{"patroni", "patroni"}, {"patronictl", "patroni"}, {"etcd", "etcd-server"}} {
 			if path, err := exec.LookPath(p[0]); err == nil {
 				bins[p[0]] = path
-			} else if path := "/usr/bin/" + p[0]; isExecutable(path) {
+			} else if path := "/usr/bin/" + p[0]; host.IsExecutable(path) {
 				bins[p[0]] = path
 			} else {
 				need(p[1])
@@ -43,42 +40,20 @@ func locate(ss []setup) (map[string]string, error) {
 	if len(missing) > 0 {
 		return nil, &host.MissingPackagesError{Packages: missing}
 	}
-	if _, err := postgresUser(); err != nil {
+	if _, err := host.PostgresUser(); err != nil {
 		return nil, err
 	}
 	return bins, nil
 }
 
-// pgBinDir is the newest /usr/lib/postgresql/<version>/bin with a
-// postgres in it; "" if none.
-func pgBinDir() string {
-	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
-	slices.SortStableFunc(found, func(a, b string) int { return len(a) - len(b) }) // "9" before "15"
-	for i := len(found) - 1; i >= 0; i-- {
-		if isExecutable(found[i]) {
-			return filepath.Dir(found[i])
-		}
-	}
-	return ""
-}
-
-func isExecutable(path string) bool {
-	_, err := exec.LookPath(path)
-	return err == nil
-}
-
-var versionRE = regexp.MustCompile(`\d+\.\d+(\.\d+)?`)
-
-// version runs a program's version command and returns the first
-// version-looking word of its output, or "unknown".
+// version is the first version-looking word of a program's version
+// command, else the last word ("tandem version dev"), or "unknown".
 func version(ctx context.Context, argv ...string) string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
-	if v := versionRE.FindString(string(out)); v != "" {
+	out, v := host.VersionOutput(ctx, argv...)
+	if v != "" {
 		return v
 	}
-	if f := strings.Fields(string(out)); len(f) > 0 { // "tandem version dev"
+	if f := strings.Fields(out); len(f) > 0 {
 		return f[len(f)-1]
 	}
 	return "unknown"

@@ -6,25 +6,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // proc is one process the benchmark started: a tandem node, a Patroni
-// node or etcd. It runs in its own process group with its output in a
-// log file, and gets SIGKILL if the benchmark dies without cleaning up.
-// Only processes the benchmark started, and their descendants, are ever
-// signalled, by pid.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the wait goroutine has reaped it
-	err  error         // its exit status; read after done
-}
+// node or etcd. Only processes the benchmark started, and their
+// descendants, are ever signalled.
+type proc struct{ *host.Proc }
 
 // procSpec says what to start.
 type procSpec struct {
@@ -38,60 +32,27 @@ type procSpec struct {
 // startProc starts spec. Its wait goroutine ends when the process exits;
 // stop (or a crash and wait) sees to that.
 func startProc(spec procSpec) (*proc, error) {
-	logf, err := os.OpenFile(spec.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	p, err := host.StartProc(host.ProcSpec{Name: spec.name, Argv: spec.argv, Log: spec.log, Cred: spec.cred,
+		Env: append([]string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG=C.UTF-8"}, spec.env...)})
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.name, err)
+		return nil, err
 	}
-	defer logf.Close() // the child has its own descriptor
-	cmd := exec.Command(spec.argv[0], spec.argv[1:]...)
-	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG=C.UTF-8"}, spec.env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: spec.cred}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.name, err)
-	}
-	p := &proc{name: spec.name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// wait waits up to timeout for the process to exit.
-func (p *proc) wait(timeout time.Duration) error {
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(timeout):
-		return fmt.Errorf("%s (pid %d) still runs after %s", p.name, p.pid(), timeout)
-	}
+	return &proc{p}, nil
 }
 
 // stop sends SIGTERM to the process group, waits up to grace, then
 // SIGKILLs the group and every descendant (a postmaster has a group of
 // its own). Safe to call on a process that already exited.
 func (p *proc) stop(grace time.Duration) {
-	if !p.exited() {
-		syscall.Kill(-p.pid(), syscall.SIGTERM) //nolint:errcheck // ESRCH: gone already
-		p.wait(grace)                           //nolint:errcheck // killed below
+	if !p.Exited() {
+		syscall.Kill(-p.Pid(), syscall.SIGTERM) //nolint:errcheck // ESRCH: gone already
+		p.Wait(grace)                           //nolint:errcheck // killed below
 	}
-	if !p.exited() {
-		killTree([]int{p.pid()}, syscall.SIGKILL)
+	if !p.Exited() {
+		killTree([]int{p.Pid()}, syscall.SIGKILL)
 	}
-	syscall.Kill(-p.pid(), syscall.SIGKILL) //nolint:errcheck // ESRCH: nothing left in the group
-	p.wait(10 * time.Second)                //nolint:errcheck // the kernel reaps it; nothing more to do
+	syscall.Kill(-p.Pid(), syscall.SIGKILL) //nolint:errcheck // ESRCH: nothing left in the group
+	p.Wait(10 * time.Second)                //nolint:errcheck // the kernel reaps it; nothing more to do
 }
 
 // crash freezes and then kills the processes of roots and all their
@@ -231,19 +192,19 @@ func stopPostmaster(dataDir string, grace time.Duration) {
 // a process group of its own, Patroni's is detached) and all their
 // descendants, frozen and killed together (see crash).
 func crashNode(log io.Writer, name string, p *proc, dataDir string) (time.Time, error) {
-	if p == nil || p.exited() {
+	if p == nil || p.Exited() {
 		return time.Time{}, fmt.Errorf("crash %s: not running", name)
 	}
 	pm := postmasterPID(dataDir)
 	if pm == 0 {
 		return time.Time{}, fmt.Errorf("crash %s: its postgres does not run", name)
 	}
-	at, pids, err := crash([]int{p.pid(), pm})
+	at, pids, err := crash([]int{p.Pid(), pm})
 	if err != nil {
 		return at, fmt.Errorf("crash %s: %w", name, err)
 	}
 	fmt.Fprintf(log, "%s  SIGKILLed %s: %d processes\n", stamp(), name, len(pids))
-	return at, p.wait(10 * time.Second)
+	return at, p.Wait(10 * time.Second)
 }
 
 // stopNodes stops nodes all at once: SIGTERM to each (which stops its

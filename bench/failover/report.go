@@ -2,14 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/tandem-run/tandem/bench/host"
-	"github.com/tandem-run/tandem/internal/atomicfile"
 )
 
 // Report is a whole run: where and how it ran, every trial, the
@@ -35,26 +31,7 @@ type Settings struct {
 }
 
 // Stat is min, median and max of a measure over the trials that have it.
-type Stat struct {
-	N      int     `json:"n"`
-	Min    float64 `json:"min"`
-	Median float64 `json:"median"`
-	Max    float64 `json:"max"`
-}
-
-func statOf(xs []float64) Stat {
-	if len(xs) == 0 {
-		return Stat{}
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	med := s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return Stat{N: n, Min: s[0], Median: med, Max: s[n-1]}
-}
+type Stat = host.Stat
 
 // Summary is one setup's figures for one scenario.
 type Summary struct {
@@ -152,10 +129,10 @@ func summaryOf(setup, scenario string, trials []Trial) Summary {
 		}
 		cmd, stream, sync = appendSet(cmd, t.Command), appendSet(stream, t.RejoinStreaming), appendSet(sync, t.RejoinSync)
 	}
-	s.Downtime, s.MaxPause, s.Command = statOf(down), statOf(pause), statOf(cmd)
-	s.RejoinStreaming, s.RejoinSync = statOf(stream), statOf(sync)
+	s.Downtime, s.MaxPause, s.Command = host.StatOf(down), host.StatOf(pause), host.StatOf(cmd)
+	s.RejoinStreaming, s.RejoinSync = host.StatOf(stream), host.StatOf(sync)
 	if split {
-		killed, kept := statOf(byLeader[true]), statOf(byLeader[false])
+		killed, kept := host.StatOf(byLeader[true]), host.StatOf(byLeader[false])
 		s.DowntimeEtcdLeaderKilled, s.DowntimeEtcdLeaderKept = &killed, &kept
 	}
 	return s
@@ -180,16 +157,7 @@ func (rep *Report) summary(setup, scenario string) *Summary {
 
 // Write writes failover.json and failover.md into dir.
 func (rep *Report) Write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	if err := atomicfile.WriteJSON(filepath.Join(dir, "failover.json"), rep, 0o644); err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	if err := atomicfile.Write(filepath.Join(dir, "failover.md"), []byte(rep.Markdown()), 0o644); err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	return nil
+	return host.WriteReport(dir, "failover", rep, rep.Markdown())
 }
 
 // line is a trial in one line, for progress.
@@ -218,13 +186,6 @@ func secs(x float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fs", x)
-}
-
-func (s Stat) String() string {
-	if s.N == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f / %.2f / %.2f", s.Min, s.Median, s.Max)
 }
 
 // versions lists the versions of what was measured.

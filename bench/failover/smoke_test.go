@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // TestMain lets the test binary be tandem's app, as the program is.
@@ -34,7 +36,7 @@ func TestSmokeTandemFailover(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("runs PostgreSQL as the postgres user: needs root")
 	}
-	if pgBinDir() == "" {
+	if host.PgBinDir() == "" {
 		t.Fatal("PostgreSQL is not installed: apt-get install -y postgresql")
 	}
 	root, err := filepath.Abs("../..")

@@ -77,22 +77,6 @@ func TestMaxPauseWindow(t *testing.T) {
 	}
 }
 
-func TestStatOf(t *testing.T) {
-	for _, tc := range []struct {
-		in   []float64
-		want Stat
-	}{
-		{nil, Stat{}},
-		{[]float64{3}, Stat{1, 3, 3, 3}},
-		{[]float64{5, 1, 3}, Stat{3, 1, 3, 5}},
-		{[]float64{4, 1, 2, 3}, Stat{4, 1, 2.5, 4}},
-	} {
-		if got := statOf(tc.in); got != tc.want {
-			t.Errorf("statOf(%v) = %+v; want %+v", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestSummaryRatios(t *testing.T) {
 	mk := func(setup string, down float64, killed *bool) Trial {
 		tr := newTrial(setup, 1, scenarioFailover)
@@ -106,7 +90,7 @@ func TestSummaryRatios(t *testing.T) {
 		Trials: []Trial{mk("tandem", 6, &yes), mk("tandem", 3, &no), failed, mk("patroni-fast", 10, nil), mk("patroni-fast", 12, nil)}}
 	rep.summarize()
 	s := rep.summary("tandem", scenarioFailover)
-	if s.Trials != 3 || s.Failed != 1 || s.Lost != 2 || s.Downtime != (Stat{2, 3, 4.5, 6}) {
+	if s.Trials != 3 || s.Failed != 1 || s.Lost != 2 || s.Downtime != (Stat{N: 2, Min: 3, Median: 4.5, Max: 6}) {
 		t.Errorf("tandem summary = %+v; want 3 trials, 1 failed, 2 lost (the failed trial's), downtime 3 / 4.5 / 6", *s)
 	}
 	if s.DowntimeEtcdLeaderKilled == nil || s.DowntimeEtcdLeaderKilled.Median != 6 || s.DowntimeEtcdLeaderKept.Median != 3 {

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/user"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -67,8 +64,8 @@ func waitFile(ctx context.Context, path string, timeout time.Duration, p *proc) 
 		if _, err := os.Stat(path); err == nil {
 			return nil
 		}
-		if p.exited() {
-			return fmt.Errorf("%s exited (%v) before writing %s", p.name, p.err, path)
+		if p.Exited() {
+			return fmt.Errorf("%s exited (%v) before writing %s", p.Name, p.Err(), path)
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("%s not written within %s: %w", path, timeout, err)
@@ -118,28 +115,6 @@ func get(ctx context.Context, c *http.Client, url string) (*http.Response, error
 		return nil, err
 	}
 	return c.Do(req)
-}
-
-// postgresUser is the credential PostgreSQL's processes run with: it
-// refuses to run as root.
-func postgresUser() (*syscall.Credential, error) {
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("the postgres user: %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("the postgres user: %w", err)
-	}
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	groups, _ := u.GroupIds()
-	for _, g := range groups {
-		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-			cred.Groups = append(cred.Groups, uint32(n))
-		}
-	}
-	return cred, nil
 }
 
 // keepOrRemove removes a cluster's directory, or keeps it (its logs and

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tandem-run/tandem/bench/host"
 )
 
 // The load is the anchor's: one row every writeInterval, each INSERT
@@ -76,41 +77,19 @@ func startWriter(ctx context.Context, run string, connect connectFunc) *writer {
 }
 
 func (w *writer) loop(ctx context.Context) {
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close(context.Background())
+	connect := func(ctx context.Context) (*pgx.Conn, error) {
+		c, err := w.connect(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("connect: %w", err)
 		}
-	}()
-	tick := time.NewTicker(writeInterval)
-	defer tick.Stop()
-	for id := int64(1); ; id++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		w.mu.Lock()
-		w.lastID = id
-		w.mu.Unlock()
-		if conn == nil {
-			c, err := w.connect(ctx)
-			if err != nil {
-				w.failed(ctx, id, fmt.Errorf("connect: %w", err))
-				continue
-			}
-			conn = c
-		}
-		if err := w.write(ctx, conn, id); err != nil {
-			w.failed(ctx, id, err)
-			conn.Close(context.Background())
-			conn = nil
-		}
+		return c, nil
 	}
+	host.WriteLoop(ctx, writeInterval, connect, w.write, func(id int64, err error) { w.failed(ctx, id, err) })
 }
 
 // write inserts row id and records its acknowledgement.
 func (w *writer) write(ctx context.Context, conn *pgx.Conn, id int64) error {
+	w.tried(id)
 	octx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	sent := time.Now()
@@ -125,7 +104,15 @@ func (w *writer) write(ctx context.Context, conn *pgx.Conn, id int64) error {
 	return nil
 }
 
+// tried records id as the last id tried.
+func (w *writer) tried(id int64) {
+	w.mu.Lock()
+	w.lastID = id
+	w.mu.Unlock()
+}
+
 func (w *writer) failed(ctx context.Context, id int64, err error) {
+	w.tried(id)
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return // stopping
 	}

@@ -1,7 +1,10 @@
-// Package host describes the machine a benchmark runs on, for the heading
-// of its report: CPU, memory, OS, kernel, Go toolchain, the versions of the
+// Package host is what the benchmark programs share about the machine
+// they run on and how they run on it: its description for the heading of
+// a report (CPU, memory, OS, kernel, Go toolchain, the versions of the
 // programs measured and the load average, since other work on a shared
-// machine makes every figure noisier.
+// machine makes every figure noisier), the packages and PostgreSQL
+// binaries it has, nginx's tuning, the write load on PostgreSQL, the
+// report's statistics and files, and a program's exit.
 package host
 
 import (

@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/tandem-run/tandem/bench/host"
 	"github.com/tandem-run/tandem/internal/backup"
 	"github.com/tandem-run/tandem/internal/storage"
 )
@@ -41,12 +41,7 @@ func main() {
 		http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "bench storage: %v\n", err)
-		os.Exit(1)
-	}
+	host.Main("storage", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Stdout) })
 }
 
 const (
@@ -207,25 +202,7 @@ func startTandem(ctx context.Context, o options, store string) (*peer, error) {
 	return &peer{cmd: cmd, url: "http://" + edge}, nil
 }
 
-const nginxTmpl = `
-daemon off;
-master_process on;
-worker_processes 2;
-worker_rlimit_nofile 65536;
-pid {{.Dir}}/nginx.pid;
-error_log stderr crit;
-{{if .Root}}user root;{{end}}
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path {{.Dir}}/client_body;
-  proxy_temp_path {{.Dir}}/proxy_temp;
-  fastcgi_temp_path {{.Dir}}/fastcgi_temp;
-  uwsgi_temp_path {{.Dir}}/uwsgi_temp;
-  scgi_temp_path {{.Dir}}/scgi_temp;
-  keepalive_timeout 120s;
-  keepalive_requests 100000000;
-  upstream store {
+const nginxTmpl = host.NginxPreamble + `  upstream store {
     server {{.Store}};
     keepalive 512;
   }

@@ -324,7 +324,7 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	if len(parts) == 0 {
 		t.Fatalf("no part of backup %s in the store", taken.ID)
 	}
-	flipByte(t, parts[0])
+	s3test.FlipByte(t, parts[0], 100)
 	damaged := time.Now()
 	l = waitBackups(t, c, "a restore test that failed", 3*time.Minute, func(l admin.BackupList) bool {
 		return l.LastTest != nil && !l.LastTest.OK && l.LastTest.Started.After(damaged)
@@ -337,24 +337,6 @@ func TestBackupRestoresToAPointAcrossAFailover(t *testing.T) {
 	out, code = c.run("db", "restore", "--backup", taken.ID, "--to", filepath.Join(filepath.Dir(dir), "damaged"))
 	if code == 0 || !strings.Contains(out, "corrupt") {
 		t.Errorf("tandem db restore --backup %s of a damaged backup: exit %d; want a failure naming the damage\n%s", taken.ID, code, out)
-	}
-}
-
-// flipByte damages a stored object.
-func flipByte(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, 100); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x40
-	if _, err := f.WriteAt(b, 100); err != nil {
-		t.Fatal(err)
 	}
 }
 

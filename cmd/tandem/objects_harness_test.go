@@ -16,13 +16,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/backup"
+	"github.com/tandem-run/tandem/internal/backup/s3test"
 	"github.com/tandem-run/tandem/internal/storage"
 )
 
@@ -31,13 +31,8 @@ import (
 // mode), which a test stops and starts: another site's store, or a cloud
 // bucket.
 type s3Server struct {
-	t    *testing.T
-	opts storage.GatewayOptions
-	log  string
-
-	mu   sync.Mutex // guards cmd and done
-	cmd  *exec.Cmd
-	done chan struct{}
+	*s3test.Process
+	t *testing.T
 }
 
 const (
@@ -47,79 +42,25 @@ const (
 
 func startS3Server(t *testing.T) *s3Server {
 	t.Helper()
-	dir := t.TempDir()
-	s := &s3Server{t: t, log: filepath.Join(dir, "gateway.log"), opts: storage.GatewayOptions{
-		Listen: freeAddr(t), Dir: filepath.Join(dir, "objects"), Meta: filepath.Join(dir, "meta"), Access: s3TestAccess, Secret: s3TestSecret}}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *s3Server) url() string { return "http://" + s.opts.Listen }
-
-// start runs the store and waits until it serves.
-func (s *s3Server) start() {
-	s.t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	log, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer log.Close()
-	cmd := exec.Command(exe, storage.GatewayArgs(s.opts)...)
-	cmd.Env = append(os.Environ(), storage.GatewayEnv(s.opts)...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := startOnForkThread(cmd); err != nil {
-		s.t.Fatalf("start S3 server: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	s.mu.Lock()
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(s.url() + storage.GatewayHealthPath); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(s.log)
-			s.t.Fatalf("S3 server exited at start:\n%s", b)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	s.t.Fatalf("S3 server not serving on %s after 30s", s.opts.Listen)
-}
-
-// stop kills the store (a site lost, a crash) and waits for it to exit.
-func (s *s3Server) stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Kill()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.t.Errorf("S3 server did not exit")
-	}
+	dir := t.TempDir()
+	opts := storage.GatewayOptions{Listen: freeAddr(t), Dir: filepath.Join(dir, "objects"), Meta: filepath.Join(dir, "meta"), Access: s3TestAccess, Secret: s3TestSecret}
+	p := s3test.StartProcess(t, s3test.ProcessOptions{Name: "S3 server", Addr: opts.Listen, Args: append([]string{exe}, storage.GatewayArgs(opts)...),
+		Env: storage.GatewayEnv(opts), Health: storage.GatewayHealthPath, Log: filepath.Join(dir, "gateway.log"),
+		StartCmd: func(cmd *exec.Cmd) error {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			return startOnForkThread(cmd)
+		}})
+	return &s3Server{Process: p, t: t}
 }
 
 // objects reads every object of bucket: key -> hex MD5 of its bytes.
 func (s *s3Server) objects(bucket string) map[string]string {
 	s.t.Helper()
-	b, err := backup.NewS3Bucket(backup.S3Options{Endpoint: s.url(), Bucket: bucket, PathStyle: true, AccessKey: s3TestAccess, SecretKey: s3TestSecret})
+	b, err := backup.NewS3Bucket(backup.S3Options{Endpoint: s.URL(), Bucket: bucket, PathStyle: true, AccessKey: s3TestAccess, SecretKey: s3TestSecret})
 	if err != nil {
 		s.t.Fatal(err)
 	}

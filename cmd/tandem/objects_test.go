@@ -158,8 +158,8 @@ func TestStorageFailsOverToReplica(t *testing.T) {
 	t.Parallel()
 	primary, replica := startS3Server(t), startS3Server(t)
 	n := startNode(t, wikiMediaStack+`storage:
-  store: { s3: { endpoint: "`+primary.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
-  replica: { s3: { endpoint: "`+replica.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
+  store: { s3: { endpoint: "`+primary.URL()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
+  replica: { s3: { endpoint: "`+replica.URL()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
   apps: { wiki: { replica_bucket: shop-wiki-copy } }
   replication: { interval: 100ms }
 `)
@@ -186,7 +186,7 @@ func TestStorageFailsOverToReplica(t *testing.T) {
 	purgeURL(t, base+loc)
 
 	// The store's site is lost: reads come from the replica.
-	primary.stop()
+	primary.Stop()
 	waitBytes(t, base+loc, photo, 20*time.Second)
 	code, body := u.upload("during.txt", []byte("written while the store is down"))
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "file store is not answering; nothing was saved") || strings.Contains(body, "dial tcp") {
@@ -201,7 +201,7 @@ func TestStorageFailsOverToReplica(t *testing.T) {
 	t.Logf("replication while the store is down: %+v", st.Storage.Replication.Buckets)
 
 	// The store returns: uploads work, the re-sync converges.
-	primary.start()
+	primary.Start()
 	doc := []byte("written after the store came back")
 	waitUpload(t, u, "after.txt", doc, 20*time.Second)
 	n.waitFor("the re-sync after the store's return", 30*time.Second, func(s admin.Status) bool {
@@ -217,8 +217,8 @@ func TestStorageFailsOverToReplica(t *testing.T) {
 	if rep.Err != "" || rep.Unresolved != 0 || rep.Failed != 0 || rep.DamagedStore+rep.DamagedReplica != 0 {
 		t.Errorf("re-sync after the outage = %+v; want no error, nothing damaged", rep)
 	}
-	if out, code := n.cli("status"); code != 0 || !strings.Contains(out, "storage "+primary.url()+"  replica "+replica.url()) ||
-		!regexp.MustCompile(`wiki +`+primary.url()+`/shop-wiki +\S+ +2 +0 `).MatchString(out) || !strings.Contains(out, "last re-sync") {
+	if out, code := n.cli("status"); code != 0 || !strings.Contains(out, "storage "+primary.URL()+"  replica "+replica.URL()) ||
+		!regexp.MustCompile(`wiki +`+primary.URL()+`/shop-wiki +\S+ +2 +0 `).MatchString(out) || !strings.Contains(out, "last re-sync") {
 		t.Errorf("tandem status: exit %d\n%s\nwant the store, the replica, the bucket with 2 objects and none pending, the last re-sync", code, out)
 	}
 	metrics := adminGet(t, n, "/metrics")
@@ -258,7 +258,7 @@ apps:
   web:
     command: ["{{testapp}}"]
 storage:
-  store: { s3: { endpoint: "`+s.url()+`", access_key: `+s3TestAccess+`, secret_key: not-the-secret } }
+  store: { s3: { endpoint: "`+s.URL()+`", access_key: `+s3TestAccess+`, secret_key: not-the-secret } }
   apps: { web: {} }
 `)
 	out, code := runCLI(t, "up", "-f", sf.path)
@@ -379,8 +379,8 @@ func TestClusterReplicationMovesOnNodeLoss(t *testing.T) {
 	primary, replica := startS3Server(t), startS3Server(t)
 	nodes := startCluster(t, clusterStack+`
 storage:
-  store: { s3: { endpoint: "`+primary.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
-  replica: { s3: { endpoint: "`+replica.url()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
+  store: { s3: { endpoint: "`+primary.URL()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
+  replica: { s3: { endpoint: "`+replica.URL()+`", access_key: `+s3TestAccess+`, secret_key: `+s3TestSecret+` } }
   apps: { web: {} }
   replication: { interval: 100ms }
 `, "a")
@@ -397,7 +397,7 @@ storage:
 	if who := replicating(); who[0] != "node-a" {
 		t.Fatalf("%s replicates; want node-a, the first to start", who[0])
 	}
-	store, err := backup.NewS3Bucket(backup.S3Options{Endpoint: primary.url(), Bucket: "e2e-web", PathStyle: true, AccessKey: s3TestAccess, SecretKey: s3TestSecret})
+	store, err := backup.NewS3Bucket(backup.S3Options{Endpoint: primary.URL(), Bucket: "e2e-web", PathStyle: true, AccessKey: s3TestAccess, SecretKey: s3TestSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +455,7 @@ func TestWikiUploadsSurviveNodeLoss(t *testing.T) {
 	tmpl := strings.NewReplacer("{{pgport}}", strconv.Itoa(pgport), "{{dbport}}", strconv.Itoa(dbport),
 		"  cache: { memory: 0 }\n", "  cache: { memory: 16MiB }\n  routes:\n    - { path: /media/, storage: web }\n    - { path: /, app: web }\n").Replace(databaseStack) + `
 storage:
-  store: { s3: { endpoint: "` + store.url() + `", access_key: ` + s3TestAccess + `, secret_key: ` + s3TestSecret + ` } }
+  store: { s3: { endpoint: "` + store.URL() + `", access_key: ` + s3TestAccess + `, secret_key: ` + s3TestSecret + ` } }
   apps: { web: {} }
 `
 	nodes := startCluster(t, tmpl, "a")

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandem-run/tandem/internal/backup/s3test"
 )
 
 // storeUnderTest is a store and a way to damage an object behind its back.
@@ -48,22 +50,8 @@ func TestStoreContract(t *testing.T) {
 	})
 }
 
-func flipByte(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, 10); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x40
-	if _, err := f.WriteAt(b, 10); err != nil {
-		t.Fatal(err)
-	}
-}
+// flipByte damages a stored object.
+func flipByte(t *testing.T, path string) { s3test.FlipByte(t, path, 10) }
 
 func randomBytes(n int) []byte {
 	b := make([]byte, n)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -29,19 +30,13 @@ want of a valid token or scope (denied). Needs a token with scope admin.`,
 			if limit < 1 {
 				return usageError(c, fmt.Errorf("--limit must be at least 1"))
 			}
-			cl, err := af.client()
-			if err != nil {
-				return err
+			audit := func(cl *admin.Client, ctx context.Context) (admin.AuditList, error) {
+				es, err := cl.Audit(ctx, limit)
+				return admin.AuditList{Entries: es}, err
 			}
-			es, err := cl.Audit(c.Context(), limit)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), admin.AuditList{Entries: es})
-			}
-			printAudit(c.OutOrStdout(), es)
-			return nil
+			return show(c, &af, asJSON, audit, func(c *cobra.Command, es admin.AuditList) {
+				printAudit(c.OutOrStdout(), es.Entries)
+			})
 		},
 	}
 	af.register(c)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -41,20 +42,11 @@ func newClusterTokenCmd() *cobra.Command {
 			if ttl < 0 || ttl > admin.MaxJoinTokenTTL {
 				return &exitError{code: ExitUsage, err: fmt.Errorf("--ttl %v: must be positive and at most %v", ttl, admin.MaxJoinTokenTTL)}
 			}
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			tok, err := cl.JoinToken(c.Context(), ttl)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), tok)
-			}
-			fmt.Fprintln(c.OutOrStdout(), tok.Token)
-			fmt.Fprintf(c.ErrOrStderr(), "valid until %s; start the new node with the token in $TANDEM_JOIN (not on the command line, where ps shows it):\n  TANDEM_JOIN=<token> tandem up -f <stack file>\n", tok.Expires.Local().Format(time.DateTime))
-			return nil
+			joinToken := func(cl *admin.Client, ctx context.Context) (admin.JoinToken, error) { return cl.JoinToken(ctx, ttl) }
+			return show(c, &af, asJSON, joinToken, func(c *cobra.Command, tok admin.JoinToken) {
+				fmt.Fprintln(c.OutOrStdout(), tok.Token)
+				fmt.Fprintf(c.ErrOrStderr(), "valid until %s; start the new node with the token in $TANDEM_JOIN (not on the command line, where ps shows it):\n  TANDEM_JOIN=<token> tandem up -f <stack file>\n", tok.Expires.Local().Format(time.DateTime))
+			})
 		},
 	}
 	af.register(c)
@@ -71,19 +63,9 @@ func newClusterMembersCmd() *cobra.Command {
 		Short: "List the cluster's etcd members",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			ms, err := cl.Members(c.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), ms)
-			}
-			printMembers(c.OutOrStdout(), ms)
-			return nil
+			return show(c, &af, asJSON, (*admin.Client).Members, func(c *cobra.Command, ms []admin.ClusterMember) {
+				printMembers(c.OutOrStdout(), ms)
+			})
 		},
 	}
 	af.register(c)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -33,19 +34,9 @@ func newDBStatusCmd() *cobra.Command {
 		Short: "Show the database's members, roles, timelines, LSNs and lag",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			st, err := cl.DBStatus(c.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), st)
-			}
-			printDBStatus(c.OutOrStdout(), st)
-			return nil
+			return show(c, &af, asJSON, (*admin.Client).DBStatus, func(c *cobra.Command, st admin.DatabaseStatus) {
+				printDBStatus(c.OutOrStdout(), st)
+			})
 		},
 	}
 	af.register(c)
@@ -68,19 +59,12 @@ under a second and none is lost; the database endpoints hold new
 connections meanwhile. It returns once the new primary runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
+			switchover := func(cl *admin.Client, ctx context.Context) (admin.SwitchoverResult, error) {
+				return cl.Switchover(ctx, to)
 			}
-			res, err := cl.Switchover(c.Context(), to)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), res)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "switchover done: %s is the primary (%s)\n", res.Leader, res.Took.Round(time.Millisecond))
-			return nil
+			return show(c, &af, asJSON, switchover, func(c *cobra.Command, res admin.SwitchoverResult) {
+				fmt.Fprintf(c.OutOrStdout(), "switchover done: %s is the primary (%s)\n", res.Leader, res.Took.Round(time.Millisecond))
+			})
 		},
 	}
 	af.register(c)

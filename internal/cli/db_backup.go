@@ -76,19 +76,9 @@ the last restore test, and this node's WAL archiver (what it last archived,
 failures, WAL waiting, disk left) and its backup alarms.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			l, err := cl.Backups(c.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), l)
-			}
-			printBackups(c.OutOrStdout(), l, time.Now())
-			return nil
+			return show(c, &af, asJSON, (*admin.Client).Backups, func(c *cobra.Command, l admin.BackupList) {
+				printBackups(c.OutOrStdout(), l, time.Now())
+			})
 		},
 	}
 	af.register(c)
@@ -178,19 +168,10 @@ in the stack file.`,
 			if err != nil {
 				return usageError(c, err)
 			}
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			res, err := cl.Restore(c.Context(), req)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), res)
-			}
-			printRestore(c.OutOrStdout(), res)
-			return nil
+			restore := func(cl *admin.Client, ctx context.Context) (admin.RestoreResult, error) { return cl.Restore(ctx, req) }
+			return show(c, &af, asJSON, restore, func(c *cobra.Command, res admin.RestoreResult) {
+				printRestore(c.OutOrStdout(), res)
+			})
 		},
 	}
 	af.register(c)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -261,19 +262,10 @@ func newHistoryCmd() *cobra.Command {
 		Short: "Show an app's kept releases and its deploys",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			h, err := cl.History(c.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), h)
-			}
-			printHistory(c.OutOrStdout(), h, time.Now())
-			return nil
+			history := func(cl *admin.Client, ctx context.Context) (admin.History, error) { return cl.History(ctx, args[0]) }
+			return show(c, &af, asJSON, history, func(c *cobra.Command, h admin.History) {
+				printHistory(c.OutOrStdout(), h, time.Now())
+			})
 		},
 	}
 	af.register(c)

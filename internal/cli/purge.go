@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -40,25 +41,16 @@ gets the stale copy at once while one request fetches a fresh one.`,
 			if given != 1 {
 				return &exitError{code: ExitUsage, err: fmt.Errorf("give exactly one of a URL, --tag or --ban (see tandem purge --help)")}
 			}
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			res, err := cl.Purge(c.Context(), req)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), res)
-			}
-			if req.BanPath != "" || req.BanHost != "" {
-				// A ban is lazy: it is checked as stored responses are
-				// looked up, so nothing is counted when it is recorded.
-				fmt.Fprintln(c.OutOrStdout(), "ban recorded: every stored response it matches is dropped when it is next looked up (bans are lazy, so none is counted now)")
-				return nil
-			}
-			fmt.Fprintf(c.OutOrStdout(), "purged %d stored %s\n", res.Purged, plural(res.Purged, "response", "responses"))
-			return nil
+			purge := func(cl *admin.Client, ctx context.Context) (admin.PurgeResult, error) { return cl.Purge(ctx, req) }
+			return show(c, &af, asJSON, purge, func(c *cobra.Command, res admin.PurgeResult) {
+				if req.BanPath != "" || req.BanHost != "" {
+					// A ban is lazy: it is checked as stored responses are
+					// looked up, so nothing is counted when it is recorded.
+					fmt.Fprintln(c.OutOrStdout(), "ban recorded: every stored response it matches is dropped when it is next looked up (bans are lazy, so none is counted now)")
+					return
+				}
+				fmt.Fprintf(c.OutOrStdout(), "purged %d stored %s\n", res.Purged, plural(res.Purged, "response", "responses"))
+			})
 		},
 	}
 	af.register(c)

@@ -27,19 +27,9 @@ start. tandem sites failback hands the lead back once the leader site is
 back.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			st, err := cl.Sites(c.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), st)
-			}
-			printSites(c.OutOrStdout(), st, time.Now())
-			return nil
+			return show(c, &af, asJSON, (*admin.Client).Sites, func(c *cobra.Command, st admin.SitesStatus) {
+				printSites(c.OutOrStdout(), st, time.Now())
+			})
 		},
 	}
 	af.register(c)
@@ -62,23 +52,13 @@ their emergency instances and serve every route again. It is refused while
 the leader site is down or its database is still catching up.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			res, err := cl.Failback(c.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), res)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "failback done: site %s leads again", res.Site)
-			if res.Target != "" {
-				fmt.Fprintf(c.OutOrStdout(), "; database primary %s (switchover %s)", res.Target, res.Switchover.Round(time.Millisecond))
-			}
-			fmt.Fprintln(c.OutOrStdout())
-			return nil
+			return show(c, &af, asJSON, (*admin.Client).Failback, func(c *cobra.Command, res admin.FailbackResult) {
+				fmt.Fprintf(c.OutOrStdout(), "failback done: site %s leads again", res.Site)
+				if res.Target != "" {
+					fmt.Fprintf(c.OutOrStdout(), "; database primary %s (switchover %s)", res.Target, res.Switchover.Round(time.Millisecond))
+				}
+				fmt.Fprintln(c.OutOrStdout())
+			})
 		},
 	}
 	af.register(c)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -73,19 +74,9 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show a node's apps and instances, and the cluster it belongs to",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
-			}
-			st, err := cl.Status(c.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), st)
-			}
-			printStatus(c.OutOrStdout(), st, time.Now())
-			return nil
+			return show(c, &af, asJSON, (*admin.Client).Status, func(c *cobra.Command, st admin.Status) {
+				printStatus(c.OutOrStdout(), st, time.Now())
+			})
 		},
 	}
 	af.register(c)
@@ -166,4 +157,26 @@ func shortDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 	}
+}
+
+// call is one admin API call: a method of *admin.Client, such as
+// (*admin.Client).Status.
+type call[T any] func(*admin.Client, context.Context) (T, error)
+
+// show is the work of a command that asks the node one thing and prints
+// the answer: as JSON with --json, else as text writes it.
+func show[T any](c *cobra.Command, af *adminFlags, asJSON bool, ask call[T], text func(*cobra.Command, T)) error {
+	cl, err := af.client()
+	if err != nil {
+		return err
+	}
+	v, err := ask(cl, c.Context())
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.OutOrStdout(), v)
+	}
+	text(c, v)
+	return nil
 }

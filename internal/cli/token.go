@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -59,21 +60,14 @@ func newTokenCreateCmd() *cobra.Command {
 				}
 				req.TTL = time.Duration(d)
 			}
-			cl, err := af.client()
-			if err != nil {
-				return err
+			createToken := func(cl *admin.Client, ctx context.Context) (admin.IssuedToken, error) {
+				return cl.CreateToken(ctx, req)
 			}
-			tok, err := cl.CreateToken(c.Context(), req)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), tok)
-			}
-			fmt.Fprintln(c.OutOrStdout(), tok.Value)
-			fmt.Fprintf(c.ErrOrStderr(), "token %s (id %s, scope %s, %s): shown only now; the node keeps a hash\n",
-				tok.Name, tok.ID, strings.Join(scopeStrings(tok.Scopes), ","), expiry(tok.Expires))
-			return nil
+			return show(c, &af, asJSON, createToken, func(c *cobra.Command, tok admin.IssuedToken) {
+				fmt.Fprintln(c.OutOrStdout(), tok.Value)
+				fmt.Fprintf(c.ErrOrStderr(), "token %s (id %s, scope %s, %s): shown only now; the node keeps a hash\n",
+					tok.Name, tok.ID, strings.Join(scopeStrings(tok.Scopes), ","), expiry(tok.Expires))
+			})
 		},
 	}
 	af.register(c)
@@ -91,19 +85,13 @@ func newTokenListCmd() *cobra.Command {
 		Short: "List the cluster's tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := af.client()
-			if err != nil {
-				return err
+			tokens := func(cl *admin.Client, ctx context.Context) (admin.TokenList, error) {
+				ts, err := cl.Tokens(ctx)
+				return admin.TokenList{Tokens: ts}, err
 			}
-			ts, err := cl.Tokens(c.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), admin.TokenList{Tokens: ts})
-			}
-			printTokens(c.OutOrStdout(), ts, time.Now())
-			return nil
+			return show(c, &af, asJSON, tokens, func(c *cobra.Command, ts admin.TokenList) {
+				printTokens(c.OutOrStdout(), ts.Tokens, time.Now())
+			})
 		},
 	}
 	af.register(c)

@@ -8,16 +8,14 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/backup"
+	"github.com/tandem-run/tandem/internal/backup/s3test"
 )
 
 // The tests' S3-compatible stores are this package's own gateway
@@ -37,13 +35,9 @@ const (
 
 // store is a gateway process on loopback that a test can stop and start.
 type store struct {
+	*s3test.Process
 	t    testing.TB
 	opts GatewayOptions
-	log  string
-
-	mu   sync.Mutex // guards cmd and done
-	cmd  *exec.Cmd
-	done chan struct{}
 }
 
 // startStore starts a gateway on a free loopback port over a fresh
@@ -57,73 +51,15 @@ func startStore(t testing.TB) *store {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &store{t: t, log: filepath.Join(dir, "gateway.log"),
-		opts: GatewayOptions{Listen: addr, Dir: filepath.Join(dir, "objects"), Meta: filepath.Join(dir, "meta"), Access: testAccess, Secret: testSecret}}
-	s.Start()
-	t.Cleanup(s.Stop)
-	return s
-}
-
-// Start starts the gateway and waits until it serves.
-func (s *store) Start() {
-	s.t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	log, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer log.Close()
-	cmd := exec.Command(exe, GatewayArgs(s.opts)...)
-	cmd.Env = append(os.Environ(), GatewayEnv(s.opts)...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start gateway: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	s.mu.Lock()
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL() + GatewayHealthPath)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(s.log)
-			s.t.Fatalf("gateway exited at start:\n%s", b)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	s.t.Fatalf("gateway not serving on %s after 30s", s.opts.Listen)
+	opts := GatewayOptions{Listen: addr, Dir: filepath.Join(dir, "objects"), Meta: filepath.Join(dir, "meta"), Access: testAccess, Secret: testSecret}
+	p := s3test.StartProcess(t, s3test.ProcessOptions{Name: "gateway", Addr: addr, Args: append([]string{exe}, GatewayArgs(opts)...),
+		Env: GatewayEnv(opts), Health: GatewayHealthPath, Log: filepath.Join(dir, "gateway.log")})
+	return &store{Process: p, t: t, opts: opts}
 }
-
-// Stop kills the gateway and waits for it to exit.
-func (s *store) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Kill()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.t.Errorf("gateway did not exit")
-	}
-}
-
-func (s *store) URL() string { return "http://" + s.opts.Listen }
 
 // endpoint is the store as Storage sees it.
 func (s *store) endpoint(field string) Endpoint {
