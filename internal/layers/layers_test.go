@@ -60,6 +60,7 @@ var forbidden = map[string][]string{
 	"internal/apprun":    {"internal/node", "internal/admin", "internal/peer", "internal/purge", "internal/cli"},
 	"internal/peer":      {"internal/node", "internal/admin"},
 	"internal/purge":     {"internal/node", "internal/admin", "internal/apprun"},
+	"internal/backuprun": {"internal/node", "internal/config", "internal/apprun", "internal/cli", "internal/edge"},
 	"internal/config":    {"internal/node", "internal/edge", "internal/cluster", "internal/apprun", "internal/admin"},
 	"internal/telemetry": {"internal/node", "internal/edge", "internal/apprun", "internal/admin", "internal/cluster"},
 	"internal/cron":      {"internal/node", "internal/cluster", "internal/apprun"},

@@ -73,7 +73,7 @@ func (n *Node) buildAdmin() error {
 		o.Database = nodeDatabase{n}
 	}
 	if n.st.Backup != nil {
-		o.Backups = nodeBackups{n}
+		o.Backups = n.backup
 	}
 	if t := n.st.Admin.TLS; t != nil {
 		o.TLSCert, o.TLSKey = t.Cert, t.Key
@@ -115,7 +115,7 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 		}
 		st.Storage = n.storage.status()
 		if n.backup != nil {
-			s := nodeBackups{n}.Status()
+			s := n.backup.Status()
 			st.Backup = &s
 		}
 		return st

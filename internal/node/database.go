@@ -82,7 +82,9 @@ func (n *Node) openDatabase() (err error) {
 			return err
 		}
 		o := memberOptions(n.st, d.store, pgha.TLS{CA: ca, Cert: cert, Key: key}, n.onDatabaseEvent, n.log)
-		n.archiveMember(&o)
+		if n.backup != nil {
+			n.backup.ArchiveMember(&o)
+		}
 		d.db, err = pgha.New(o)
 	} else {
 		d.db = pgha.NewFollower(pgha.FollowerOptions{Name: n.st.Cluster.Node, Zone: n.st.Cluster.Zone, Site: n.st.Cluster.Site, Store: d.store,

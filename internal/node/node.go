@@ -31,6 +31,7 @@ import (
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/apprun"
+	"github.com/tandem-run/tandem/internal/backuprun"
 	"github.com/tandem-run/tandem/internal/balance"
 	"github.com/tandem-run/tandem/internal/cluster"
 	"github.com/tandem-run/tandem/internal/config"
@@ -102,15 +103,15 @@ type Node struct {
 	// upstreams are the pools of the stack's upstreams, by name.
 	upstreams map[string]*balance.Pool
 	purges    *purge.Replicator
-	edge      *edge.Server    // nil on a witness
-	jobs      *cron.Runner    // nil when the stack has no jobs
-	checks    *uptime.Monitor // nil when the stack has none
-	alerts    *uptime.Alerter // one-off events: a database failover
-	database  *dbPart         // nil when the stack has no database; opened by Run
-	storage   *storagePart    // nil when the stack has no storage section
-	backup    *backupPart     // nil when the stack has no backup section; opened by Run
-	sites     *sitesPart      // nil when the stack has no sites section
-	clients   *sitesClients   // the sites' DNS responder and health proxy; nil without either
+	edge      *edge.Server       // nil on a witness
+	jobs      *cron.Runner       // nil when the stack has no jobs
+	checks    *uptime.Monitor    // nil when the stack has none
+	alerts    *uptime.Alerter    // one-off events: a database failover
+	database  *dbPart            // nil when the stack has no database; opened by Run
+	storage   *storagePart       // nil when the stack has no storage section
+	backup    *backuprun.Runtime // nil when the stack has no backup section; built by New, opened by Run
+	sites     *sitesPart         // nil when the stack has no sites section
+	clients   *sitesClients      // the sites' DNS responder and health proxy; nil without either
 	audit     *admin.AuditLog
 	tokens    *admin.RecordTokenStore
 	admin     *admin.Server
@@ -161,7 +162,7 @@ func New(opts Options) (_ *Node, err error) {
 			n.stopTracing()
 		}
 	}()
-	for _, build := range []func() error{n.buildCluster, n.buildStorage, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildSites, n.buildAdmin} {
+	for _, build := range []func() error{n.buildCluster, n.buildStorage, n.buildApps, n.buildEdge, n.buildJobs, n.buildChecks, n.buildBackup, n.buildSites, n.buildAdmin} {
 		if err := build(); err != nil {
 			return nil, fmt.Errorf("new node: %w", err)
 		}
@@ -317,9 +318,6 @@ func (n *Node) buildChecks() (err error) {
 	}
 	if err == nil {
 		err = n.tel.watch(n.cache, n.apps, n.edge, n.checks, n.clusterSample)
-	}
-	if err == nil && n.st.Backup != nil {
-		err = n.tel.metrics.WatchBackup(n.backupSample)
 	}
 	return err
 }

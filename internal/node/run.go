@@ -69,7 +69,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.clients.run(p.run)
 	if n.backup != nil {
-		n.backup.run(p, n.watchBackups)
+		n.backup.Run(p.run, p.runEarly)
 	}
 
 	if err := n.startParts(ctx, p); err != nil {

@@ -1,10 +1,12 @@
-package node
+package backuprun
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 // and tandem db backups on any node show every member's archiving and
 // every alarm, wherever it was raised.
 const (
-	backupRecord = "backup-node"
+	nodeRecordKind = "backup-node"
 	// peersEvery is how often a node publishes and reads (the archiver
 	// checks the store every 15 s).
 	peersEvery = 15 * time.Second
@@ -36,19 +38,19 @@ type nodeRecord struct {
 	Alarms  []admin.BackupAlarm `json:"alarms"`
 }
 
-// backupPeers holds the other nodes' records as last read.
-type backupPeers struct {
+// peers holds the other nodes' records as last read.
+type peers struct {
 	mu     sync.Mutex // guards byNode
 	byNode map[string]nodeRecord
 }
 
-func (p *backupPeers) set(recs map[string]nodeRecord) {
+func (p *peers) set(recs map[string]nodeRecord) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.byNode = recs
 }
 
-func (p *backupPeers) get() map[string]nodeRecord {
+func (p *peers) get() map[string]nodeRecord {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.byNode
@@ -56,7 +58,7 @@ func (p *backupPeers) get() map[string]nodeRecord {
 
 // alarms returns own, this node's alarms, and the fresh ones of the
 // others, each naming its node, by node then name.
-func (p *backupPeers) alarms(self string, own []admin.BackupAlarm, now time.Time) []admin.BackupAlarm {
+func (p *peers) alarms(self string, own []admin.BackupAlarm, now time.Time) []admin.BackupAlarm {
 	out := make([]admin.BackupAlarm, 0, len(own))
 	for _, a := range own {
 		a.Node = self
@@ -74,28 +76,15 @@ func (p *backupPeers) alarms(self string, own []admin.BackupAlarm, now time.Time
 		}
 	}
 	slices.SortStableFunc(out, func(a, b admin.BackupAlarm) int {
-		if a.Node != b.Node {
-			return cmpString(a.Node, b.Node)
-		}
-		return cmpString(a.Name, b.Name)
+		return cmp.Or(strings.Compare(a.Node, b.Node), strings.Compare(a.Name, b.Name))
 	})
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // archivers returns every database member's archiver: this node's, own,
 // now; the others' as they last published it. A member that never
 // published is left out.
-func (p *backupPeers) archivers(self string, own *admin.ArchiveInfo, members []string) []admin.ArchiveInfo {
+func (p *peers) archivers(self string, own *admin.ArchiveInfo, members []string) []admin.ArchiveInfo {
 	recs := p.get()
 	var out []admin.ArchiveInfo
 	for _, m := range members {
@@ -114,42 +103,33 @@ func (p *backupPeers) archivers(self string, own *admin.ArchiveInfo, members []s
 	return out
 }
 
-// members are the database's members; none without a database.
-func (n *Node) members() []string {
-	if pg := n.postgres(); pg != nil {
-		return pg.Members
-	}
-	return nil
-}
-
-// publishBackupState publishes this node's record and reads the others'.
-func (n *Node) publishBackupState(ctx context.Context) {
-	b := n.backup
-	rec := nodeRecord{Node: n.st.Cluster.Node, At: time.Now(), Alarms: b.alarms.list()}
-	if b.archiver != nil {
-		if st := b.archiver.Status(); !st.StoreCheckedAt.IsZero() {
+// publish publishes this node's record and reads the others'.
+func (r *Runtime) publish(ctx context.Context) {
+	rec := nodeRecord{Node: r.o.Node, At: time.Now(), Alarms: r.alarms.list()}
+	if r.archiver != nil {
+		if st := r.archiver.Status(); !st.StoreCheckedAt.IsZero() {
 			rec.Archive = admin.ArchiveInfoOf(&st)
 			rec.Archive.Node = rec.Node
 		}
 	}
 	data, err := json.Marshal(rec)
 	if err == nil {
-		err = n.cl.PutRecord(ctx, backupRecord, rec.Node, data)
+		err = r.o.Cluster.PutRecord(ctx, nodeRecordKind, rec.Node, data)
 	}
 	if err != nil {
-		b.log.Debug("backup state not published", "err", err)
+		r.log.Debug("backup state not published", "err", err)
 	}
-	raw, err := n.cl.Records(ctx, backupRecord)
+	raw, err := r.o.Cluster.Records(ctx, nodeRecordKind)
 	if err != nil {
-		b.log.Debug("the other nodes' backup state not read", "err", err)
+		r.log.Debug("the other nodes' backup state not read", "err", err)
 		return
 	}
 	recs := make(map[string]nodeRecord, len(raw))
 	for id, data := range raw {
-		var r nodeRecord
-		if json.Unmarshal(data, &r) == nil {
-			recs[id] = r
+		var rec nodeRecord
+		if json.Unmarshal(data, &rec) == nil {
+			recs[id] = rec
 		}
 	}
-	b.peers.set(recs)
+	r.peers.set(recs)
 }
