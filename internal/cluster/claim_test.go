@@ -9,6 +9,7 @@ import (
 )
 
 func TestClaimOneWinnerPerTick(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	const ticks = 50
 	base := time.Unix(1700000000, 0)
@@ -55,6 +56,7 @@ func TestClaimOneWinnerPerTick(t *testing.T) {
 }
 
 func TestLockExcludes(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	var inside, runs atomic.Int32
 	var wg sync.WaitGroup

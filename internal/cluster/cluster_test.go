@@ -18,6 +18,7 @@ import (
 // etcd and the node listener require a certificate from the cluster CA and
 // that the key survives a restart from the same data directory.
 func TestSingleNode(t *testing.T) {
+	t.Parallel()
 	opts := testOptions(t, "a", "127.0.0.1")
 	opts.NodeHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello "+r.TLS.PeerCertificates[0].Subject.CommonName)

@@ -61,6 +61,7 @@ func TestDatabaseCampaignIsExclusive(t *testing.T) {
 }
 
 func TestDatabaseLeaseExpires(t *testing.T) {
+	t.Parallel()
 	s := newTestDatabaseStore(t)
 	ctx := t.Context()
 	lease, err := s.Campaign(ctx, time.Second, []byte("a"), 0, nil)
@@ -110,6 +111,7 @@ func TestDatabaseInitializeAndCredentials(t *testing.T) {
 }
 
 func TestDatabaseMemberRecordsAndWatch(t *testing.T) {
+	t.Parallel()
 	s := newTestDatabaseStore(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var notified atomic.Int32

@@ -334,6 +334,7 @@ func TestQuotaAlarm(t *testing.T) {
 // and they keep their quorum — and starts again and catches up once
 // space is freed.
 func TestDiskFloorInCluster(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("forms a three-member cluster and mounts a filesystem")
 	}

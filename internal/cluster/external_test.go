@@ -13,6 +13,7 @@ import (
 // standing in for it): both take the same cluster CA from etcd, so each
 // node's certificate is accepted by the other's node listener.
 func TestExternal(t *testing.T) {
+	t.Parallel()
 	etcd := openNode(t, testOptions(t, "etcd", "127.0.0.1"))
 	pkiDir := filepath.Join(etcd.opts.DataDir, "pki")
 	ext := &External{

@@ -109,6 +109,7 @@ func checkApplied(t *testing.T, f *testFollower, want []appliedPurge, wantResets
 }
 
 func TestPurgeLogReplicates(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	fa, fb, fc := newTestFollower(t, client, "a"), newTestFollower(t, client, "b"), newTestFollower(t, client, "c")
 	for _, f := range []*testFollower{fa, fb, fc} {
@@ -175,6 +176,7 @@ func TestPurgeLogReplicates(t *testing.T) {
 }
 
 func TestWaitAppliedNamesLaggards(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	fa, fb := newTestFollower(t, client, "a"), newTestFollower(t, client, "b")
 	fa.start()
@@ -193,6 +195,7 @@ func TestWaitAppliedNamesLaggards(t *testing.T) {
 }
 
 func TestPurgeFollowUnusableCursorResets(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	pub := NewPurgeLog(PurgeLogOptions{Client: fixedClient(client), Prefix: testPrefix, Node: "a"})
 	publish(t, pub, 0, 3) // history the cursor cannot be trusted to cover

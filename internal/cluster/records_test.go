@@ -8,6 +8,7 @@ import (
 )
 
 func TestTryLock(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	ctx := context.Background()
 	release, err := TryLock(ctx, client, testPrefix, "cron/firing/x/1", "a", 10*time.Second)

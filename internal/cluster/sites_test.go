@@ -14,6 +14,7 @@ import (
 // emergency key is written and deleted only at the revision read, and
 // the database store reads it in the same transaction as its own keys.
 func TestSiteBeats(t *testing.T) {
+	t.Parallel()
 	n := openNode(t, testOptions(t, "n1", "127.0.0.1"))
 	ctx := t.Context()
 	stopHome := goRun(t, n.SiteBeat("home-1", "home", 2*time.Second).Run)
@@ -90,6 +91,7 @@ func TestSiteBeats(t *testing.T) {
 // TestSiteBeatExpires: a beat whose node stops renewing it (cut off)
 // disappears once its lease runs out, decided by etcd, not by the node.
 func TestSiteBeatExpires(t *testing.T) {
+	t.Parallel()
 	n := openNode(t, testOptions(t, "n1", "127.0.0.1"))
 	ctx := t.Context()
 	lease, err := n.etcd().Grant(ctx, 2)

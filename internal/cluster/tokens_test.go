@@ -113,6 +113,7 @@ func TestTokenRecords(t *testing.T) {
 // are still served, however old; unknown ones and every change fail with
 // an error that is not ErrNoRecord; all works again once etcd is back.
 func TestTokenRecordsWithoutEtcd(t *testing.T) {
+	t.Parallel()
 	e := newTestEtcd(t)
 	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
 	r := newTestTokenRecords(t, e.newClient(), clock)

@@ -19,6 +19,7 @@ func apiCluster(client *clientv3.Client) *Cluster {
 // one's name, Lock waits for the same lock, and after unlock the lock is
 // free again and the first holder's Lost channel is closed.
 func TestTryLockNamesHolder(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	c := apiCluster(client)
 	lock, err := c.TryLock(t.Context(), "deploy/web", "node-a: deploy v2 by ann")

@@ -15,6 +15,7 @@ func testNodeInfo(name, zone string) NodeInfo {
 }
 
 func TestViewSeesRegistries(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	viewer := NewViewer(ViewerOptions{Client: fixedClient(client), Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
 	goRun(t, viewer.Run)
@@ -149,6 +150,7 @@ func nodeLease(t *testing.T, client *clientv3.Client, name string) clientv3.Leas
 // next registry of the node takes its keys over under a lease of its own,
 // so that they outlive the old lease.
 func TestRegistryKeptForHandover(t *testing.T) {
+	t.Parallel()
 	client := startTestEtcd(t)
 	viewer := NewViewer(ViewerOptions{Client: fixedClient(client), Prefix: testPrefix, StaleAfter: time.Second, Logger: testLogger(t)})
 	goRun(t, viewer.Run)
