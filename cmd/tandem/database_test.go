@@ -194,7 +194,7 @@ func TestDatabaseFailoverKeepsWikiWritable(t *testing.T) {
 	waitDatabase(t, c, "node-a", true, 90*time.Second)
 
 	w := startWikiWriter(t, c.edge)
-	waitCount(t, w, 20, 30*time.Second)
+	waitCount(t, w, 20, 60*time.Second)
 	killed := time.Now()
 	a.kill(t)
 	st := waitDatabase(t, c, "node-b", false, 60*time.Second)
