@@ -267,3 +267,41 @@ func TestResyncOnSchedule(t *testing.T) {
 		t.Errorf("NextResync asked %d times; want again after the re-sync started", len(asked))
 	}
 }
+
+// TestResyncRepairAfterAPoll: a re-sync that found the replica without
+// the store's version of a key leaves it be when a poll copied that
+// version meanwhile (it copied it a second time), and still replaces a
+// copy it found damaged.
+func TestResyncRepairAfterAPoll(t *testing.T) {
+	t.Parallel()
+	store, replica := startStore(t), startStore(t)
+	pair := &Pair{Bucket: Bucket{App: "web", Name: "web-files", Replica: "web-copy"},
+		Store: store.bucket("web-files"), Replica: replica.bucket("web-copy")}
+	r, err := NewReplicator(ReplicatorOptions{Pairs: []*Pair{pair}, Interval: time.Hour, Workers: 1, SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := put(t, pair.Store, "a.txt", []byte("first"))
+	b := r.bucketOf(pair)
+	// What the index holds after a poll copied a.txt; the replica's
+	// bucket is left empty, so that a copy made by the repair shows.
+	b.indexed, b.index = true, map[string]string{"a.txt": etag}
+
+	ctx := t.Context()
+	if err := r.repair(ctx, repair{pair: pair, key: "a.txt", v: copyToReplica, etag: etag, outdated: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, pair.Replica); len(got) != 0 {
+		t.Errorf("replica after the repair of a copy a poll made = %v; want it left to the poll (no second copy)", got)
+	}
+	if st := r.Status().Buckets[0]; st.Copied != 0 {
+		t.Errorf("copies counted = %d; want 0", st.Copied)
+	}
+
+	if err := r.repair(ctx, repair{pair: pair, key: "a.txt", v: copyToReplica, etag: etag}); err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, pair.Replica); got["a.txt"] == "" {
+		t.Errorf("replica after the repair of a damaged copy = %v; want a.txt copied again", got)
+	}
+}

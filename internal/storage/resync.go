@@ -28,7 +28,10 @@ type repair struct {
 	key  string
 	v    verdict
 	etag string // the store's ETag as read, for restorePrimary's condition
-	done chan error
+	// outdated: the replica lacked the store's version of key when the
+	// re-sync read it (rather than holding a damaged copy of it).
+	outdated bool
+	done     chan error
 }
 
 // repair makes one repair in Run's goroutine and records it in the
@@ -37,6 +40,9 @@ func (r *Replicator) repair(ctx context.Context, rp repair) error {
 	b := r.bucketOf(rp.pair)
 	switch rp.v {
 	case copyToReplica:
+		if rp.outdated && r.copied(b, rp.key, rp.etag) {
+			return nil // a poll copied that version since the re-sync read the replica
+		}
 		etag, err := copyObject(ctx, rp.pair, rp.key, r.opts.SpoolDir)
 		if err != nil {
 			return err
@@ -56,6 +62,14 @@ func (r *Replicator) repair(ctx context.Context, rp repair) error {
 		return restoreObject(ctx, rp.pair, rp.key, rp.etag, r.opts.SpoolDir)
 	}
 	return nil
+}
+
+// copied reports whether the replica's copy of key, as the index knows
+// it, was made from the store's version etag.
+func (r *Replicator) copied(b *bucketRepl, key, etag string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return b.indexed && etag != "" && b.index[key] == etag
 }
 
 func (r *Replicator) bucketOf(p *Pair) *bucketRepl {
@@ -150,7 +164,7 @@ func (r *Replicator) resyncKey(ctx context.Context, p *Pair, key string, repairs
 	}
 	done := make(chan error, 1)
 	select {
-	case repairs <- repair{pair: p, key: key, v: v, etag: ps.etag, done: done}:
+	case repairs <- repair{pair: p, key: key, v: v, etag: ps.etag, outdated: !rs.present || outdated(ps, rs), done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -166,6 +180,15 @@ func (r *Replicator) resyncKey(ctx context.Context, p *Pair, key string, repairs
 	return nil
 }
 
+// outdated reports whether the replica's copy rs is of another version
+// than the store's ps.
+func outdated(ps, rs side) bool {
+	if rs.source != "" {
+		return rs.source != ps.etag
+	}
+	return rs.etag != ps.etag
+}
+
 // count adds an object's finding to the report.
 func count(rep *ResyncReport, v verdict, ps, rs side) {
 	switch {
@@ -175,7 +198,7 @@ func count(rep *ResyncReport, v verdict, ps, rs side) {
 		rep.Extra++
 	case v == copyToReplica && !rs.present:
 		rep.Missing++
-	case v == copyToReplica && rs.source != "" && rs.source != ps.etag, v == copyToReplica && rs.source == "" && rs.etag != ps.etag:
+	case v == copyToReplica && outdated(ps, rs):
 		rep.Stale++
 	case v == copyToReplica:
 		rep.DamagedReplica++
