@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/config"
@@ -126,22 +128,55 @@ func (n *Node) status(jobs admin.JobRunner, checks admin.CheckMonitor) func(cont
 // node kept before it was part of a cluster into the cluster and, on the
 // first start, creates the node's root token. It needs the cluster open.
 // The token's value is never logged: only where it is.
+//
+// A control plane that does not answer is asked again until
+// credentialsTimeout: a node that starts while etcd elects a leader, or
+// on a loaded machine, gets a timeout that the next try does not. Both
+// steps can be repeated: a token copied already is left, and a root
+// token created by a try whose answer was lost is revoked by the next.
 func (n *Node) prepareAdmin(ctx context.Context) error {
+	return n.prepareAdminIn(ctx, n.tokens)
+}
+
+// prepareAdminIn is prepareAdmin with the tokens in store.
+func (n *Node) prepareAdminIn(ctx context.Context, store admin.TokenStore) error {
 	if err := os.MkdirAll(n.adminDir(), 0o700); err != nil {
 		return fmt.Errorf("prepare admin: %w", err)
 	}
-	path := filepath.Join(n.adminDir(), tokensFile)
-	migrated, err := admin.MigrateTokens(ctx, path, n.tokens)
+	ctx, cancel := context.WithTimeout(ctx, credentialsTimeout)
+	defer cancel()
+	err := n.prepareTokens(ctx, store)
+	if errors.Is(err, admin.ErrUnavailable) {
+		n.log.Warn("admin tokens not ready: the control plane did not answer; asking again", "err", err, "for", credentialsTimeout.String())
+	}
+	for errors.Is(err, admin.ErrUnavailable) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(credentialsRetry):
+			err = n.prepareTokens(ctx, store)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("prepare admin: %w", err)
+	}
+	return nil
+}
+
+// prepareTokens migrates the node's old tokens into store and ensures
+// its root token there.
+func (n *Node) prepareTokens(ctx context.Context, store admin.TokenStore) error {
+	path := filepath.Join(n.adminDir(), tokensFile)
+	migrated, err := admin.MigrateTokens(ctx, path, store)
+	if err != nil {
+		return err
 	}
 	if migrated > 0 {
 		n.log.Info("admin tokens copied to the cluster", "tokens", migrated, "file", path+".migrated")
 	}
 	path = RootTokenFile(n.st)
-	id, created, err := admin.EnsureRootToken(ctx, n.tokens, path, admin.NodeRootTokenName(n.st.Cluster.Node))
+	id, created, err := admin.EnsureRootToken(ctx, store, path, admin.NodeRootTokenName(n.st.Cluster.Node))
 	if err != nil {
-		return fmt.Errorf("prepare admin: %w", err)
+		return err
 	}
 	if created {
 		n.log.Info("admin root token created", "token", id, "file", path)
