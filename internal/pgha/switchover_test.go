@@ -52,10 +52,11 @@ func TestSwitchover(t *testing.T) {
 }
 
 // pauseLimit is the switchover's target, 1 s; the race detector slows
-// tandem too much to hold it, so it only gets a looser bound there.
+// tandem too much to hold it (3.6 s was seen beside the other packages'
+// tests), so there the pause is reported and fails only far beyond it.
 func pauseLimit() time.Duration {
 	if raceDetector {
-		return 3 * time.Second
+		return 10 * time.Second
 	}
 	return time.Second
 }
