@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,15 +20,31 @@ const (
 )
 
 // freePort returns a TCP port free on ip at the time of the call.
+// freePort returns a port free on ip, below the kernel's ephemeral range
+// (32768 and up), each once per process: a port chosen by listening on
+// :0 can be taken by another test's connection before its node binds it
+// (or binds it again, on a restart), and the tests run in parallel.
 func freePort(t *testing.T, ip string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("listen on %s: %v", ip, err)
+	nextPort.CompareAndSwap(0, int32(20000+os.Getpid()%600*20))
+	for range 1000 {
+		p := int(nextPort.Add(1))
+		if p >= 32768 {
+			nextPort.Store(20000)
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+		if err == nil {
+			l.Close()
+			return p
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port on %s below 32768", ip)
+	return 0
 }
+
+// nextPort is the last port freePort handed out.
+var nextPort atomic.Int32
 
 // testOptions configures node name on ip with free ports and a fresh data
 // directory; reopening a node reuses them.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -43,15 +44,10 @@ func newTestEtcd(t *testing.T) *testEtcd {
 	return e
 }
 
-// freeURL returns an http URL on a loopback port that was free a moment ago.
+// freeURL returns an http URL on a free loopback port (freePort's).
 func freeURL(t *testing.T) url.URL {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return url.URL{Scheme: "http", Host: l.Addr().String()}
+	return url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))}
 }
 
 // start starts the member (again), with fast ticks so that elections and

@@ -141,28 +141,34 @@ type testEtcd struct {
 	clientAddr string // host:port of etcd's client port
 }
 
+// freePort is a port for etcd's listeners and the node's: like
+// PostgreSQL's, below the kernel's ephemeral range (32768 and up), so
+// that no port another test binds with :0 (the proxies', a client's) can
+// take it between its choice and its use — with the tests running in
+// parallel, one did.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return lowPort(t)
 }
 
-// nextPGPort hands out PostgreSQL ports below the kernel's ephemeral
-// range (32768 and up), so that no port another test binds with :0
-// (etcd's, the proxies') can take one between its choice and its use.
-var nextPGPort atomic.Int32
-
+// pgPort is a port for a PostgreSQL server.
 func pgPort(t *testing.T) int {
 	t.Helper()
-	nextPGPort.CompareAndSwap(0, int32(20000+os.Getpid()%600*20))
+	return lowPort(t)
+}
+
+// nextLowPort hands out ports below the kernel's ephemeral range, each
+// once per process; where it starts depends on the process, so that two
+// test processes rarely try the same ones.
+var nextLowPort atomic.Int32
+
+func lowPort(t *testing.T) int {
+	t.Helper()
+	nextLowPort.CompareAndSwap(0, int32(20000+os.Getpid()%600*20))
 	for range 1000 {
-		p := int(nextPGPort.Add(1))
+		p := int(nextLowPort.Add(1))
 		if p >= 32768 {
-			nextPGPort.Store(20000)
+			nextLowPort.Store(20000)
 			continue
 		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
@@ -171,7 +177,7 @@ func pgPort(t *testing.T) int {
 			return p
 		}
 	}
-	t.Fatal("no free port for PostgreSQL below 32768")
+	t.Fatal("no free port below 32768")
 	return 0
 }
 

@@ -29,9 +29,10 @@ func memoryCgroup(t *testing.T, path string) string {
 // first act is to fork a child that prints its memory cgroup. On cgroup
 // v1 the process must be in the instance's memory cgroup before it runs
 // its program, so that child is inside too, every time; and tandem's own
-// threads must all be back in tandem's cgroup afterwards.
+// threads must all be back in tandem's cgroup afterwards. It runs alone:
+// another test's supervisor starting an instance meanwhile has a thread
+// of this process in that instance's cgroup for the moment of the fork.
 func TestV1CgroupFromBirth(t *testing.T) {
-	t.Parallel()
 	h := startSupervisor(t, Options{})
 	<-h.sup.ready
 	cg := h.sup.cg
