@@ -58,6 +58,15 @@ func (r *Runtime) newJobs() (*cron.Runner, error) {
 // sets, then retention when they succeeded. It returns the exit code: 1
 // when anything failed.
 func (r *Runtime) runBackup(ctx context.Context, output func(string)) int {
+	if r.first.Load() {
+		// The cluster's first backup, asked for when the store held none;
+		// another node's may have ended since, before this run got the lock.
+		if list, _, err := r.repo.Backups(ctx); err == nil && len(list) > 0 {
+			output("the store holds a base backup already (" + list[len(list)-1].ID + "): the first backup is taken")
+			r.refresh(ctx)
+			return 0
+		}
+	}
 	run := admin.BackupRun{Node: r.o.Node, Started: time.Now()}
 	fail := func(err error) {
 		run.Errors = append(run.Errors, err.Error())

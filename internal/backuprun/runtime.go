@@ -56,6 +56,10 @@ type Runtime struct {
 
 	mu      sync.Mutex       // guards lastRun
 	lastRun *admin.BackupRun // this node's last backup job
+	// first is set while firstBackup runs the backup job: the run, once it
+	// holds the job's lock, takes no backup if one has been stored since
+	// firstBackup looked (another node's first, which held the lock).
+	first atomic.Bool
 }
 
 var _ admin.Backups = (*Runtime)(nil)

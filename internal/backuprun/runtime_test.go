@@ -1,11 +1,13 @@
 package backuprun
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +132,45 @@ func TestRuntimeBacksUpFilesAndPublishes(t *testing.T) {
 	if st := r1.Status(); st.Schedule != backup.DefaultSchedule || st.TestSchedule != "" || st.NextBackup.IsZero() {
 		t.Errorf("Status() = schedule %q, test schedule %q, next backup %s; want %q, none (no database), a next backup",
 			st.Schedule, st.TestSchedule, st.NextBackup, backup.DefaultSchedule)
+	}
+}
+
+// TestFirstBackupTakenElsewhere: a node that found the store empty and
+// asked for the cluster's first backup takes none if, by the time its run
+// holds the job's lock, another node's first backup has been stored.
+func TestFirstBackupTakenElsewhere(t *testing.T) {
+	r := newRuntime(t, clustertest.Start(t, "n1"), "n1", t.TempDir(), t.TempDir())
+	if err := r.Open(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	// Another node's first backup, stored after this node looked.
+	id := "20261206T000000Z"
+	data, err := json.Marshal(backup.Backup{ID: id, StartTime: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.repo.Store().PutIfAbsent(ctx, "backups/"+id+"/backup.json", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	r.first.Store(true)
+	var out []string
+	if code := r.runBackup(ctx, func(line string) { out = append(out, line) }); code != 0 {
+		t.Errorf("runBackup = %d, output %q; want 0", code, out)
+	}
+	if len(out) != 1 || !strings.Contains(out[0], "holds a base backup already ("+id+")") {
+		t.Errorf("output %q; want it to say the store holds %s already", out, id)
+	}
+	if r.lastRun != nil {
+		t.Errorf("a backup run recorded (%+v); want none taken", r.lastRun)
+	}
+
+	// Asked for by a user, the job runs whatever the store holds (its
+	// retention then refuses the hand-made record, which has no WAL).
+	r.first.Store(false)
+	out = nil
+	r.runBackup(ctx, func(line string) { out = append(out, line) })
+	if r.lastRun == nil || len(out) == 0 || !strings.HasPrefix(out[0], "file set uploads") {
+		t.Errorf("runBackup asked for: output %q; want the file set backed up", out)
 	}
 }

@@ -98,6 +98,8 @@ func (r *Runtime) firstBackup(ctx context.Context) {
 		return
 	}
 	r.log.Info("the store holds no base backup: taking the first one")
+	r.first.Store(true)
+	defer r.first.Store(false)
 	_, err = r.jobs.RunNow(ctx, backupJob)
 	switch {
 	case errors.Is(err, cron.ErrRunning), errors.Is(err, cron.ErrLocked):
