@@ -41,6 +41,24 @@ type DatabaseStatus struct {
 	Standby string `json:"standby"`
 	// Error is this member's last failed action, if it is stuck on it.
 	Error string `json:"error,omitempty"`
+	// OneZone is the zone every member is in, when two members or more
+	// are and they share one: the loss of that zone stops the database.
+	OneZone string `json:"one_zone,omitempty"`
+}
+
+// oneZone is the zone all of members are in, "" unless there are two
+// or more and each names the same zone.
+func oneZone(members []DatabaseMember) string {
+	if len(members) < 2 {
+		return ""
+	}
+	z := members[0].Zone
+	for _, m := range members[1:] {
+		if m.Zone != z {
+			return ""
+		}
+	}
+	return z
 }
 
 // DatabaseMember is one PostgreSQL server.
@@ -146,6 +164,7 @@ func (d DatabaseOf) Status(context.Context) DatabaseStatus {
 			Timeline: m.Timeline, LSN: m.LSN.String(), ReplayLSN: m.ReplayLSN.String(), LagBytes: m.LagBytes, LagSecs: m.LagSecs,
 			Sync: m.Sync, Streaming: m.Streaming})
 	}
+	out.OneZone = oneZone(out.Members)
 	return out
 }
 

@@ -99,6 +99,9 @@ func printDBStatus(w io.Writer, st admin.DatabaseStatus) {
 	if st.Error != "" {
 		fmt.Fprintf(w, "this member's last failed action: %s\n", st.Error)
 	}
+	if st.OneZone != "" {
+		fmt.Fprintf(w, "WARNING: every member is in zone %s: losing that zone stops the database; name members in two zones or more (database.postgres.members)\n", st.OneZone)
+	}
 	fmt.Fprintf(w, "this node (%s) sends DATABASE_URL to %s and DATABASE_READ_URL to %s\n\n", st.Node, orDash(st.Primary), orDash(st.Standby))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tZONE\tADDR\tROLE\tTIMELINE\tLSN\tREPLAYED\tLAG\tSYNC")

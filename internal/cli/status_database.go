@@ -47,6 +47,9 @@ func printDatabaseLine(w io.Writer, db *admin.DatabaseStatus) {
 	if db.Error != "" {
 		parts = append(parts, "error: "+db.Error)
 	}
+	if db.OneZone != "" {
+		parts = append(parts, "ALL MEMBERS IN ZONE "+db.OneZone)
+	}
 	fmt.Fprintf(w, "database %s\n", strings.Join(parts, ", "))
 }
 

@@ -36,6 +36,9 @@ func TestStatusDatabaseLine(t *testing.T) {
 			"database primary node-b (promoting: not routed to yet), NO SYNC STANDBY"},
 		{"asynchronous, store gone", &admin.DatabaseStatus{Leader: "a", Primary: "x:1", Members: []admin.DatabaseMember{member("a", true, 0, 0)}},
 			"database primary a, asynchronous, etcd unreachable: last known state"},
+		{"one zone", &admin.DatabaseStatus{Leader: "a", Primary: "x:1", SyncStandby: "b", Synchronous: true, StoreReachable: true, OneZone: "z1",
+			Members: []admin.DatabaseMember{member("a", true, 0, 0), member("b", false, 0, 0)}},
+			"database primary a, sync standby b, lag 0 B, 0.0s, ALL MEMBERS IN ZONE z1"},
 		{"failsafe", &admin.DatabaseStatus{Primary: "x:1", SyncStandby: "b", Synchronous: true, Failsafe: true},
 			"database primary at x:1 without a lease, sync standby b, FAILSAFE (primary kept without etcd), etcd unreachable: last known state"},
 	} {

@@ -25,8 +25,9 @@ type Postgres struct {
 	// Members are the names (cluster.node) of the nodes that run a
 	// PostgreSQL server, in the order of the file; 1 to MaxPostgresMembers,
 	// no repeats, each lower-case letters, digits, '-' and '.'. One member is for development: it has no standby and
-	// nothing to fail over to. That the members are in different zones is
-	// checked when the nodes are known, not here.
+	// nothing to fail over to. Members should be in two zones or more;
+	// the nodes' zones are known only at run time, where the database's
+	// status warns when every member shares one.
 	Members []string `yaml:"members"`
 	// Synchronous makes the primary wait for a standby to have every
 	// commit before acknowledging it; default true. Without it a failover

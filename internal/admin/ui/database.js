@@ -60,6 +60,7 @@ function databaseWarnings(db) {
   if (!db.store_reachable) warn('store', 'This node has not read the database\'s state from etcd recently: what is shown may be old.');
   if (db.synchronous && !db.sync_standby && db.leader) warn('no-sync', 'No synchronous standby: commits are acknowledged by the primary alone until a standby catches up; a failover now could lose them.');
   if (db.error) warn('error', 'This member\'s last action failed: ' + db.error);
+  if (db.one_zone) warn('one-zone', 'Every member is in zone ' + db.one_zone + ': losing that zone stops the database. Name members in two zones or more (database.postgres.members).');
   return out;
 }
 
