@@ -46,9 +46,13 @@ func printClusterRelease(w io.Writer, here string, cr *admin.ClusterRelease, up 
 	}
 	fmt.Fprintln(w)
 	for _, d := range cr.Differ {
-		state := "down: converges to " + cr.Version + " when it returns"
-		if up[d.Node] {
+		state := "converges to " + cr.Version // whether it is up is not known here
+		switch {
+		case up == nil:
+		case up[d.Node]:
 			state = "up: converging to " + cr.Version
+		default:
+			state = "down: converges to " + cr.Version + " when it returns"
 		}
 		fmt.Fprintf(w, "  node %s runs %s (%s)\n", d.Node, orDash(d.Release), state)
 	}
