@@ -12,6 +12,14 @@ import (
 // so that no client can set it for an instance to see.
 const AppHeader = "Tandem-App"
 
+// ReplayHeader, on an instance's response to a GET or HEAD that a
+// follower site served locally, asks for the request to be replayed at
+// the leader site (sites.Reads): the request writes. It is defined here,
+// below both, so that the edge can keep it from every client. A pool
+// passes it on as any field, also from a Remote target, for the node that
+// sent the request to act on.
+const ReplayHeader = "Tandem-Replay"
+
 // address points out at t and returns the transport that reaches t. A
 // client-sent AppHeader never goes out (it is looked up in canonical form,
 // as net/http's server and Header.Set write every key); an attempt to a

@@ -167,6 +167,25 @@ func TestProxyHeadersAndAccessLog(t *testing.T) {
 	}
 }
 
+// TestReplayHeaderStripped: an instance's balance.ReplayHeader, meant for
+// a follower site's routing, never reaches the client, whatever routes
+// the app (here none: a node outside any site, or at the leader site).
+func TestReplayHeaderStripped(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(balance.ReplayHeader, "leader")
+		io.WriteString(w, "counted")
+	}))
+	defer app.Close()
+	s, _ := newTestEdge(t, map[string]http.RoundTripper{"web": toServer{app.Listener.Addr().String()}}, []Route{{App: "web"}}, nil)
+	for _, method := range []string{"GET", "HEAD"} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(method, "http://wiki.example/page", nil))
+		if rec.Code != 200 || rec.Header().Get(balance.ReplayHeader) != "" {
+			t.Errorf("%s: %d with %s %q; want 200 without it", method, rec.Code, balance.ReplayHeader, rec.Header().Get(balance.ReplayHeader))
+		}
+	}
+}
+
 func TestErrorStatuses(t *testing.T) {
 	tests := []struct {
 		name   string

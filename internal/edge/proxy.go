@@ -40,6 +40,9 @@ func (s *Server) newProxy(app string, rt http.RoundTripper) http.Handler {
 		FlushInterval: 0,
 		BufferPool:    &s.buffers,
 		ModifyResponse: func(resp *http.Response) error {
+			// Meant for a follower site's routing (sites.Reads), which has
+			// acted on it already if at all; never for the client.
+			delete(resp.Header, balance.ReplayHeader)
 			if x := exchangeFrom(resp.Request.Context()); x != nil && resp.Request.URL != nil {
 				x.setUpstream(resp.Request.URL.Host, time.Now())
 			}

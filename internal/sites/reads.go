@@ -3,6 +3,8 @@ package sites
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -15,6 +17,23 @@ import (
 // site serves (apps.X.sites.S.reads: local), the site whose instances
 // served it.
 const SiteHeader = "Tandem-Site"
+
+// ReplayHeader is the response field by which an instance that serves a
+// GET or HEAD on a follower site (apps.X.sites.S.reads: local) says that
+// the request writes: Reads discards its answer and sends the request to
+// the leader site as a write, as fly.io's fly-replay replays a request in
+// another region. Its value is "leader". It has no other effect: the
+// edge removes it from every response, at any site.
+const ReplayHeader = balance.ReplayHeader
+
+// replayDrainBytes bounds what Reads reads of a discarded answer's body,
+// so that its connection can carry another request; a longer body is
+// closed unread.
+const replayDrainBytes = 64 << 10
+
+// errReplayBody is the error for a request to replay whose body was
+// streamed to the site's instance and cannot be sent again.
+var errReplayBody = errors.New("the request's body was streamed to the site's instance and cannot be sent to the leader site again")
 
 // leaderLSNTimeout bounds the read of the leader's WAL position after a
 // forwarded write.
@@ -52,8 +71,12 @@ type ReadsOptions struct {
 // primary region. Read-your-writes: the response to a forwarded write
 // carries LSNCookie, the leader's WAL position after it; a read carrying
 // it goes to the leader site until the site's standby has replayed that
-// far. When this site's database is the primary (an emergency), every
-// request goes through All, as for any app.
+// far. An instance of this site that answers a read with ReplayHeader
+// has its answer discarded and the request replayed at the leader site
+// as a write, once: a request the app knows to write (a page view
+// counted) on a GET. When this site's database is the primary (an
+// emergency), every request goes through All, as for any app.
+// ReplayHeader never reaches the client through Reads.
 type Reads struct {
 	o ReadsOptions
 }
@@ -102,7 +125,12 @@ func (r *Reads) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	switch Decide(req.Method, want, hasWant, replayed, sitePrimary) {
 	case RouteAll:
-		return r.o.All.RoundTrip(req)
+		resp, err := r.o.All.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		delete(resp.Header, ReplayHeader) // the site leads: nowhere else to go
+		return resp, nil
 	case RouteLeader:
 		if req.Method == http.MethodGet || req.Method == http.MethodHead {
 			return r.read(req, r.o.Leader, r.o.LeaderSite, r.o.Local, r.o.Site)
@@ -115,14 +143,41 @@ func (r *Reads) RoundTrip(req *http.Request) (*http.Response, error) {
 // read sends a read to the site it was meant for, else, when that site
 // has no instance to take it (nothing was sent), to the other: a read
 // served by the leader site is never stale, and one the site's standby
-// serves while the leader site is unreachable is better than none.
+// serves while the leader site is unreachable is better than none. An
+// answer of this site's with ReplayHeader is replayed at the leader site;
+// the leader site's is served as it is.
 func (r *Reads) read(req *http.Request, first http.RoundTripper, firstSite string, other http.RoundTripper, otherSite string) (*http.Response, error) {
 	resp, err := first.RoundTrip(req)
 	if errors.Is(err, balance.ErrNoTarget) {
 		resp, err = other.RoundTrip(req)
 		firstSite = otherSite
 	}
+	if err == nil && firstSite == r.o.Site && resp.Header.Get(ReplayHeader) != "" {
+		return r.replay(req, resp)
+	}
 	return served(resp, err, firstSite)
+}
+
+// replay discards resp, this site's answer to req that asked for a
+// replay, and sends req to the leader site as a write. The replayed
+// request is never replayed again: write ignores ReplayHeader. A request
+// with a body (rare on a GET) is replayed only when the body can be read
+// again (GetBody: the edge buffered it, its default).
+func (r *Reads) replay(req *http.Request, resp *http.Response) (*http.Response, error) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, replayDrainBytes))
+	resp.Body.Close()
+	if req.Body != nil && req.Body != http.NoBody {
+		if req.GetBody == nil {
+			return nil, fmt.Errorf("replay %s %s at site %s: %w", req.Method, req.URL.Path, r.o.LeaderSite, errReplayBody)
+		}
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("replay %s %s at site %s: its body: %w", req.Method, req.URL.Path, r.o.LeaderSite, err)
+		}
+		req = req.Clone(req.Context())
+		req.Body = body
+	}
+	return r.write(req)
 }
 
 // write sends a write to the leader site and sets LSNCookie on its
@@ -147,11 +202,12 @@ func (r *Reads) write(req *http.Request) (*http.Response, error) {
 	return served(resp, nil, r.o.LeaderSite)
 }
 
-// served names site on a response.
+// served names site on a response, without ReplayHeader.
 func served(resp *http.Response, err error, site string) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	delete(resp.Header, ReplayHeader)
 	resp.Header.Set(SiteHeader, site)
 	return resp, nil
 }

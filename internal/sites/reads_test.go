@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -93,21 +94,49 @@ func FuzzParseLSNCookie(f *testing.F) {
 }
 
 // fakeSite is a site's transport that answers with its name, or fails
-// with ErrNoTarget when it has no instance.
+// with ErrNoTarget when it has no instance; with replay set, its answers
+// carry ReplayHeader.
 type fakeSite struct {
-	name  string
-	empty bool
-	got   []string // methods received
+	name   string
+	empty  bool
+	replay bool
+	got    []string // methods received, and each request's body after a space
+	bodies []*closeBody
 }
 
 func (s *fakeSite) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s.empty {
 		return nil, fmt.Errorf("pool web: %w", balance.ErrNoTarget)
 	}
-	s.got = append(s.got, req.Method)
+	got := req.Method
+	if req.Body != nil {
+		b, _ := io.ReadAll(req.Body)
+		if len(b) > 0 {
+			got += " " + string(b)
+		}
+	}
+	s.got = append(s.got, got)
 	rec := httptest.NewRecorder()
+	if s.replay {
+		rec.Header().Set(ReplayHeader, "leader")
+	}
 	rec.WriteString(s.name)
-	return rec.Result(), nil
+	resp := rec.Result()
+	b := &closeBody{ReadCloser: resp.Body}
+	s.bodies = append(s.bodies, b)
+	resp.Body = b
+	return resp, nil
+}
+
+// closeBody is a response body that records its Close.
+type closeBody struct {
+	io.ReadCloser
+	closed bool
+}
+
+func (b *closeBody) Close() error {
+	b.closed = true
+	return b.ReadCloser.Close()
 }
 
 // readsDB is the database as the sites see it.
@@ -168,6 +197,9 @@ func roundTrip(t *testing.T, r *Reads, method, cookie, want string) *http.Respon
 	if !strings.HasSuffix(body.String(), want) || (want != "all" && site != want) {
 		t.Fatalf("%s with %q: served by %q (%s %q); want %s", method, cookie, body, SiteHeader, site, want)
 	}
+	if v, ok := resp.Header[ReplayHeader]; ok {
+		t.Fatalf("%s with %q: the answer carries %s %q; want it never to", method, cookie, ReplayHeader, v)
+	}
 	return resp
 }
 
@@ -191,5 +223,65 @@ func TestReadsFallBack(t *testing.T) {
 	}
 	if len(local.got) != 1 {
 		t.Errorf("the site's instances got %v; want the one read", local.got)
+	}
+}
+
+// TestReadsReplay: a read this site's instance answers with ReplayHeader
+// is sent once to the leader site as a write — the leader's answer, with
+// the cookie of its position, is the client's and this site's is closed —
+// and never replayed again, even when the leader site answers with the
+// header too; the header reaches no client, from whichever site, and a
+// read the leader site serves is never replayed.
+func TestReadsReplay(t *testing.T) {
+	all, local, leader := &fakeSite{name: "all", replay: true}, &fakeSite{name: "cloud", replay: true}, &fakeSite{name: "home"}
+	db := &readsDB{replayed: 0x100, leader: 0x200}
+	r := NewReads(ReadsOptions{App: "web", Site: "cloud", LeaderSite: "home", All: all, Local: local, Leader: leader, Database: db})
+
+	for i, method := range []string{"GET", "HEAD"} {
+		resp := roundTrip(t, r, method, "", "home")
+		if c := resp.Cookies(); len(c) != 1 || c[0].Name != LSNCookie || c[0].Value != "0/200" {
+			t.Errorf("%s replayed: cookies %v; want %s=0/200 from the leader's answer", method, c, LSNCookie)
+		}
+		if len(local.got) != i+1 || len(leader.got) != i+1 || leader.got[i] != method {
+			t.Fatalf("%s replayed: the site got %v, the leader site %v; want it once each", method, local.got, leader.got)
+		}
+		if !local.bodies[i].closed {
+			t.Errorf("%s replayed: the site's discarded answer was not closed", method)
+		}
+	}
+
+	leader.replay = true // the leader's instance asks too: served as it is
+	roundTrip(t, r, "GET", "", "home")
+	if len(local.got) != 3 || len(leader.got) != 3 {
+		t.Errorf("with both sites asking: the site got %v, the leader site %v; want one replay, not two", local.got, leader.got)
+	}
+	roundTrip(t, r, "GET", "tandem-lsn=0/200", "home") // to the leader site for its cookie: not replayed
+	if len(local.got) != 3 || len(leader.got) != 4 {
+		t.Errorf("a read for the leader site: the site got %v, the leader site %v; want only the leader site once more", local.got, leader.got)
+	}
+	local.empty = true // no instance here: the leader site serves, not replayed
+	roundTrip(t, r, "GET", "", "home")
+	if len(leader.got) != 5 {
+		t.Errorf("a read the leader site took for the site: it got %v; want it once more", leader.got)
+	}
+	local.empty = false
+
+	// A body the edge buffered is sent again; a streamed one cannot be.
+	leader.replay = false
+	req := httptest.NewRequest("GET", "/search", strings.NewReader("q=tandem"))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("q=tandem")), nil }
+	resp, err := r.RoundTrip(req)
+	if err != nil || resp.Header.Get(SiteHeader) != "home" || leader.got[len(leader.got)-1] != "GET q=tandem" {
+		t.Errorf("a GET with a buffered body: %v, served by %v, the leader site got %v; want it replayed with its body", err, resp, leader.got)
+	}
+	req = httptest.NewRequest("GET", "/search", strings.NewReader("q=tandem"))
+	if _, err := r.RoundTrip(req); !errors.Is(err, errReplayBody) {
+		t.Errorf("a GET with a streamed body: %v; want errReplayBody", err)
+	}
+
+	db.primary = true // an emergency: nowhere to replay, the header goes
+	roundTrip(t, r, "GET", "", "all")
+	if len(all.got) != 1 {
+		t.Errorf("in an emergency the pool got %v; want the read once", all.got)
 	}
 }
