@@ -41,6 +41,9 @@ type DatabaseStatus struct {
 	Standby string `json:"standby"`
 	// Error is this member's last failed action, if it is stuck on it.
 	Error string `json:"error,omitempty"`
+	// DiskFull says that this member's data directory's filesystem is
+	// full, with its path and the bytes free; "" when it is not.
+	DiskFull string `json:"disk_full,omitempty"`
 	// OneZone is the zone every member is in, when two members or more
 	// are and they share one: the loss of that zone stops the database.
 	OneZone string `json:"one_zone,omitempty"`
@@ -75,6 +78,9 @@ type DatabaseMember struct {
 	LagSecs   float64 `json:"lag_seconds"`
 	Sync      string  `json:"sync,omitempty"` // sync, async, potential
 	Streaming bool    `json:"streaming,omitempty"`
+	// DiskFull: the member's data directory's filesystem is full; it
+	// neither leads nor starts until there is room.
+	DiskFull bool `json:"disk_full,omitempty"`
 }
 
 // SwitchoverRequest is the body of POST /v1/db/switchover.
@@ -158,11 +164,11 @@ func (d DatabaseOf) Status(context.Context) DatabaseStatus {
 	r, _ := d.DB.Routes()
 	out := DatabaseStatus{Node: st.Name, Role: st.Role, Leader: st.Leader, LeaderCause: st.LeaderCause, SyncStandby: st.SyncStandby,
 		Synchronous: st.Synchronous, Failsafe: st.Failsafe, StoreReachable: st.StoreReachable, Members: []DatabaseMember{},
-		Primary: r.Primary, Standby: r.Standby, Error: st.Error}
+		Primary: r.Primary, Standby: r.Standby, Error: st.Error, DiskFull: st.DiskFull}
 	for _, m := range st.Members {
 		out.Members = append(out.Members, DatabaseMember{Name: m.Name, Zone: m.Zone, Addr: m.Addr, Role: m.Role, Leader: m.Leader,
 			Timeline: m.Timeline, LSN: m.LSN.String(), ReplayLSN: m.ReplayLSN.String(), LagBytes: m.LagBytes, LagSecs: m.LagSecs,
-			Sync: m.Sync, Streaming: m.Streaming})
+			Sync: m.Sync, Streaming: m.Streaming, DiskFull: m.DiskFull})
 	}
 	out.OneZone = oneZone(out.Members)
 	return out

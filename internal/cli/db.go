@@ -102,18 +102,24 @@ func printDBStatus(w io.Writer, st admin.DatabaseStatus) {
 	if st.OneZone != "" {
 		fmt.Fprintf(w, "WARNING: every member is in zone %s: losing that zone stops the database; name members in two zones or more (database.postgres.members)\n", st.OneZone)
 	}
+	if st.DiskFull != "" {
+		fmt.Fprintf(w, "DISK FULL: %s\n", st.DiskFull)
+	}
 	fmt.Fprintf(w, "this node (%s) sends DATABASE_URL to %s and DATABASE_READ_URL to %s\n\n", st.Node, orDash(st.Primary), orDash(st.Standby))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tZONE\tADDR\tROLE\tTIMELINE\tLSN\tREPLAYED\tLAG\tSYNC")
 	for _, m := range st.Members {
-		name, lag := m.Name, "-"
+		name, lag, role := m.Name, "-", m.Role
 		if m.Leader {
 			name += " *"
+		}
+		if m.DiskFull {
+			role += " (disk full)"
 		}
 		if !m.Leader && (m.Streaming || m.LagBytes > 0) {
 			lag = fmt.Sprintf("%s, %.1fs", bytesText(m.LagBytes), m.LagSecs)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, orDash(m.Zone), m.Addr, m.Role, m.Timeline, m.LSN, m.ReplayLSN, lag, orDash(m.Sync))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, orDash(m.Zone), m.Addr, role, m.Timeline, m.LSN, m.ReplayLSN, lag, orDash(m.Sync))
 	}
 	tw.Flush()
 }

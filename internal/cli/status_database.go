@@ -44,6 +44,11 @@ func printDatabaseLine(w io.Writer, db *admin.DatabaseStatus) {
 	if !db.StoreReachable {
 		parts = append(parts, "etcd unreachable: last known state")
 	}
+	for _, m := range db.Members {
+		if m.DiskFull {
+			parts = append(parts, "DISK FULL on "+m.Name)
+		}
+	}
 	if db.Error != "" {
 		parts = append(parts, "error: "+db.Error)
 	}

@@ -41,6 +41,9 @@ func TestStatusDatabaseLine(t *testing.T) {
 			"database primary a, sync standby b, lag 0 B, 0.0s, ALL MEMBERS IN ZONE z1"},
 		{"failsafe", &admin.DatabaseStatus{Primary: "x:1", SyncStandby: "b", Synchronous: true, Failsafe: true},
 			"database primary at x:1 without a lease, sync standby b, FAILSAFE (primary kept without etcd), etcd unreachable: last known state"},
+		{"disk full", &admin.DatabaseStatus{Leader: "b", Primary: "x:2", Synchronous: true, StoreReachable: true,
+			Members: []admin.DatabaseMember{member("b", true, 0, 0), {Name: "a", Role: "stopped", ReplayLSN: "0/0", DiskFull: true}}},
+			"database primary b, NO SYNC STANDBY, DISK FULL on a"},
 	} {
 		var buf bytes.Buffer
 		now := time.Now()

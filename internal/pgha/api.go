@@ -25,10 +25,10 @@ func (m *Member) Status() Status {
 	now := m.opts.Clock()
 	v := m.currentView(now)
 	m.mu.Lock()
-	local, failsafe, lastErr := m.local, m.failsafe, m.lastErr
+	local, failsafe, lastErr, diskMsg := m.local, m.failsafe, m.lastErr, m.diskMsg
 	m.mu.Unlock()
 	st := buildStatus(m.opts.Name, place{m.opts.Zone, m.opts.Site}, !m.opts.Asynchronous, local, v, v.Fresh, failsafe)
-	st.Error = lastErr
+	st.Error, st.DiskFull = lastErr, diskMsg
 	return st
 }
 

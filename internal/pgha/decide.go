@@ -32,7 +32,9 @@ import (
 type Machine struct {
 	cfg Config
 
-	downSince time.Time   // when the leader's postgres was first seen down
+	downSince time.Time // when the leader's postgres was first seen down
+	// restarted: a start as primary was asked for since downSince.
+	restarted bool
 	pending   pendingSync // a standby being brought into the sync key
 	// replies remembers, per standby, its last reply time and when (by
 	// this member's clock) it changed.
@@ -205,7 +207,7 @@ func (m *Machine) leaseCheck(o Observation) ([]Action, bool) {
 
 // demote gives up the lease and stops a running primary at once.
 func (m *Machine) demote(o Observation, why string) []Action {
-	m.failsafe, m.so, m.pending, m.downSince = false, nil, pendingSync{}, time.Time{}
+	m.failsafe, m.so, m.pending, m.downSince, m.restarted = false, nil, pendingSync{}, time.Time{}, false
 	acts := []Action{{Kind: ActForgetLease, Reason: why}}
 	if o.Local.State == PGPrimary || o.Local.State == PGStarting {
 		acts = append(acts, Action{Kind: ActStop, Immediate: true, Reason: why})

@@ -9,6 +9,11 @@ import (
 // run as a primary.
 func (m *Machine) follower(o Observation) []Action {
 	v, l := o.View, o.Local
+	if l.DiskFull && (l.State == PGStopped || l.State == PGAbsent) {
+		// A standby could not write the WAL it receives, a clone not
+		// copy; the driver looks at the free space every cycle.
+		return nil
+	}
 	if !v.Fresh {
 		// Nothing new is decided without the store. A stopped member
 		// starts as a standby of the leader it knew, to serve reads.
@@ -164,6 +169,9 @@ func (m *Machine) standby(o Observation) []Action {
 // eligible reports whether this standby may take the free lease, and why.
 func (m *Machine) eligible(o Observation) (string, bool) {
 	me, v := m.cfg.Name, o.View
+	if o.Local.DiskFull {
+		return "", false // a promotion writes WAL at once
+	}
 	if o.Local.Streaming {
 		// The primary it follows is alive (and, in synchronous mode, may
 		// be kept by the failsafe): only a primary that stopped sending

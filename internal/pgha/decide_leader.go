@@ -19,11 +19,20 @@ func (m *Machine) leader(o Observation) []Action {
 	}
 	switch o.Local.State {
 	case PGStandby:
+		if o.Local.DiskFull {
+			// A promotion writes WAL at once.
+			return append(acts, Action{Kind: ActRelease, Reason: diskFullCause + ": it cannot be promoted"})
+		}
 		return append(acts, m.promote(o)...)
 	case PGStopped, PGStarting:
 		return append(acts, m.restartInPlace(o)...)
 	case PGPrimary:
 		m.downSince = time.Time{}
+		if !o.Local.DiskFull {
+			// Running on a full disk, it may stop again at its next
+			// WAL segment: a restart already made counts then.
+			m.restarted = false
+		}
 		return append(acts, m.primary(o)...)
 	default: // PGAbsent: nothing to lead with
 		return append(acts, Action{Kind: ActRelease, Reason: "no database cluster to lead with"})
@@ -45,16 +54,26 @@ func (m *Machine) promote(o Observation) []Action {
 	return append(acts, Action{Kind: ActPromote, Reason: "holds the leader lease"})
 }
 
+// diskFullCause is why a member whose data directory's filesystem is
+// full gives up the lease.
+const diskFullCause = "the data directory's filesystem is full"
+
 // restartInPlace restarts a leader's postgres that stopped (a crash, or a
 // bootstrap's first start), and hands the lease over when that takes
-// longer than RestartTimeout.
+// longer than RestartTimeout, or at once when a restart stopped with the
+// data directory's filesystem full: no restart in place can write WAL
+// until space is freed, and the synchronous standby may take writes now.
 func (m *Machine) restartInPlace(o Observation) []Action {
 	if m.downSince.IsZero() {
 		m.downSince = o.Now
 	}
+	if o.Local.State == PGStopped && o.Local.DiskFull && m.restarted {
+		m.downSince, m.restarted = time.Time{}, false
+		return []Action{{Kind: ActRelease, Reason: diskFullCause + ": postgres stopped again after a restart in place"}}
+	}
 	if o.Now.Sub(m.downSince) >= m.cfg.RestartTimeout {
 		why := fmt.Sprintf("postgres did not start as primary within %s", m.cfg.RestartTimeout)
-		m.downSince = time.Time{}
+		m.downSince, m.restarted = time.Time{}, false
 		var acts []Action
 		if o.Local.State == PGStarting {
 			acts = append(acts, Action{Kind: ActStop, Immediate: true, Reason: why})
@@ -62,6 +81,7 @@ func (m *Machine) restartInPlace(o Observation) []Action {
 		return append(acts, Action{Kind: ActRelease, Reason: why})
 	}
 	if o.Local.State == PGStopped {
+		m.restarted = true
 		return []Action{{Kind: ActStartPrimary, Reason: "leader's postgres is not running"}}
 	}
 	return nil

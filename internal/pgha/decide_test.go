@@ -371,6 +371,82 @@ func TestCrashRestartSucceeds(t *testing.T) {
 	step(t, a, o, "start-primary")
 }
 
+// TestDiskFullHandsOver shows the decisions when the primary's data
+// directory's filesystem fills: one restart in place, and when postgres
+// stops again the lease goes, so the synchronous standby takes it; the
+// full member, stopped, neither starts nor campaigns until space
+// returns, then rewinds and follows the new leader.
+func TestDiskFullHandsOver(t *testing.T) {
+	a, b := newTestMachine(t, "a", true, false), newTestMachine(t, "b", true, false)
+	o := primaryObs(t0, t0)
+	o.Local.DiskFull = true
+	step(t, a, o) // still running (a data file that cannot grow is only an error)
+	o.Local.State, o.Local.Replicas = PGStopped, nil
+	o.Now = at(100 * time.Millisecond)
+	step(t, a, o, "start-primary") // the WAL write's PANIC: once in place
+	o.Local.State = PGStarting
+	o.Now = at(300 * time.Millisecond)
+	step(t, a, o)
+	o.Local.State = PGStopped
+	o.Now = at(500 * time.Millisecond)
+	acts := step(t, a, o, "release") // long before RestartTimeout (6s)
+	if !strings.Contains(acts[0].Reason, "filesystem is full") {
+		t.Errorf("release reason = %q; want the full filesystem named", acts[0].Reason)
+	}
+
+	// b, the synchronous standby, sees the lease free and takes it.
+	ob := standbyObs(at(600*time.Millisecond), 1000)
+	ob.View.Members = map[string]MemberRecord{"a": rec("a", PGStopped, 1000)}
+	step(t, b, ob, "acquire @5")
+
+	// a, without the lease and still full, waits stopped: no standby
+	// start, no campaign for the free lease, no clone.
+	fa := Observation{Now: at(600 * time.Millisecond), Local: Local{State: PGStopped, SysID: 7, WasPrimary: true, DiskFull: true}, View: ob.View}
+	step(t, a, fa)
+	fa.View.Leader, fa.View.Sync = "b", SyncKey{Leader: "b", Rev: 6}
+	fa.View.Members = map[string]MemberRecord{"b": {Name: "b", State: "primary", Timeline: 2, CheckpointTimeline: 2}}
+	for i := range 20 {
+		fa.Now = at(time.Second + time.Duration(i)*time.Second)
+		step(t, a, fa)
+	}
+	// Space again: rewind from b (a ran as primary), then follow it.
+	fa.Local.DiskFull = false
+	step(t, a, fa, "rewind b")
+}
+
+// TestDiskFullStandbyNotPromoted: a standby whose filesystem is full does
+// not take the free lease (a promotion writes WAL), and a leader that is
+// still a standby on a full disk gives the lease back.
+func TestDiskFullStandbyNotPromoted(t *testing.T) {
+	b := newTestMachine(t, "b", true, false)
+	o := standbyObs(t0, 1000)
+	o.Local.DiskFull = true
+	step(t, b, o)
+	o.Local.DiskFull = false
+	step(t, b, o, "acquire @5")
+	o.Local.DiskFull = true
+	o.Lease = Lease{Held: true, RenewSent: t0}
+	o.View.Leader = "b"
+	step(t, b, o, "release")
+}
+
+// TestDiskFullPrimaryUpAgainStillCounts: a restart in place that comes
+// up on a full disk and stops again at its next WAL segment hands over;
+// it does not restart in a loop.
+func TestDiskFullPrimaryUpAgainStillCounts(t *testing.T) {
+	a := newTestMachine(t, "a", true, false)
+	o := primaryObs(t0, t0)
+	o.Local.DiskFull = true
+	o.Local.State = PGStopped
+	step(t, a, o, "start-primary")
+	o.Local.State = PGPrimary
+	o.Now, o.Lease.RenewSent = at(time.Second), at(time.Second)
+	step(t, a, o)
+	o.Local.State = PGStopped
+	o.Now, o.Lease.RenewSent = at(2*time.Second), at(2*time.Second)
+	step(t, a, o, "release")
+}
+
 func TestSwitchoverMachine(t *testing.T) {
 	a, b := newTestMachine(t, "a", true, false), newTestMachine(t, "b", true, false)
 	req := &SwitchoverRequest{ID: "s1", From: "a", To: "b", At: t0}

@@ -19,7 +19,7 @@ func TestFollowerRoutesAndSwitchover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	f := NewFollower(FollowerOptions{Name: "c", Zone: "z3", Store: store, Logger: testLogger(t, "c")})
+	f := NewFollower(FollowerOptions{Name: "c", Zone: "z3", Store: store, Logger: testLogger(t, "c", nil)})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()

@@ -304,6 +304,22 @@ type testMember struct {
 	cancel context.CancelFunc
 	done   chan error
 	events chan Event
+	// logMu guards logged, every line the member logged.
+	logMu  sync.Mutex
+	logged []string
+}
+
+// logLines returns how many of the member's log lines contain s.
+func (tm *testMember) logLines(s string) int {
+	tm.logMu.Lock()
+	defer tm.logMu.Unlock()
+	n := 0
+	for _, l := range tm.logged {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
 }
 
 // clusterSpec configures a test cluster.
@@ -318,6 +334,9 @@ type clusterSpec struct {
 	leaderSite string
 	archive    Archive
 	bootstrap  func(ctx context.Context, dir string) error
+	// dirs puts a member's directory somewhere else than the cluster's
+	// test directory (a small filesystem of its own); by member name.
+	dirs map[string]string
 }
 
 type testCluster struct {
@@ -338,6 +357,9 @@ func newTestCluster(t *testing.T, spec clusterSpec) *testCluster {
 	tc := &testCluster{t: t, inst: inst, etcd: startEtcd(t), spec: spec, members: make(map[string]*testMember), dir: testDir(t)}
 	for i, n := range spec.names {
 		tm := &testMember{t: t, name: n, zone: "z" + strconv.Itoa(i+1), dir: filepath.Join(tc.dir, n), port: pgPort(t), events: make(chan Event, 100)}
+		if d, ok := spec.dirs[n]; ok {
+			tm.dir = d
+		}
 		tm.etcd = newProxy(t, tc.etcd.clientAddr)
 		tm.peer = newProxy(t, "127.0.0.1:"+strconv.Itoa(tm.port))
 		tc.members[n] = tm
@@ -376,7 +398,11 @@ func (tc *testCluster) start(n string) {
 		Parameters: map[string]string{"shared_buffers": "32MB", "max_connections": "40"},
 		Store:      store, TLS: TLS{CA: ca, Cert: cert, Key: key},
 		Archive: tc.spec.archive, Bootstrap: tc.spec.bootstrap,
-		Logger: testLogger(t, n),
+		Logger: testLogger(t, n, func(line string) {
+			tm.logMu.Lock()
+			tm.logged = append(tm.logged, line)
+			tm.logMu.Unlock()
+		}),
 		OnEvent: func(e Event) {
 			select {
 			case tm.events <- e:
@@ -545,8 +571,9 @@ func (tc *testCluster) addr(n string) string {
 	return "127.0.0.1:" + strconv.Itoa(tc.members[n].port)
 }
 
-// testLogger logs a member to the test's output, only while the test runs.
-func testLogger(t *testing.T, name string) *slog.Logger {
+// testLogger logs a member to the test's output, only while the test
+// runs, and gives each line to also.
+func testLogger(t *testing.T, name string, also func(line string)) *slog.Logger {
 	var done atomic.Bool
 	t.Cleanup(func() { done.Store(true) })
 	level := slog.LevelInfo
@@ -554,8 +581,12 @@ func testLogger(t *testing.T, name string) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		line := strings.TrimRight(string(p), "\n")
+		if also != nil {
+			also(line)
+		}
 		if !done.Load() {
-			t.Logf("%s", strings.TrimRight(string(p), "\n"))
+			t.Logf("%s", line)
 		}
 		return len(p), nil
 	}), &slog.HandlerOptions{Level: level})).With("node", name)

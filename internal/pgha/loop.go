@@ -133,6 +133,9 @@ func (m *Member) setErr(kind ActionKind, err error) {
 // observe looks at the local PostgreSQL.
 func (m *Member) observe(ctx context.Context) Local {
 	l := Local{WasPrimary: m.state.WasPrimary, Upstream: m.role.upstreamName, SyncNames: m.role.syncNames}
+	// A statfs is cheap: every cycle, so that a member stopped on a full
+	// disk sees at once that space was freed.
+	l.DiskFull = m.checkDisk()
 	ok, err := hasData(m.l)
 	if err != nil {
 		m.log.Warn("data directory unreadable", "err", err)
@@ -274,7 +277,7 @@ func (m *Member) after(obs Observation, acts []Action) {
 		State: obs.Local.State.String(), SysID: obs.Local.SysID, Timeline: obs.Local.Timeline,
 		CheckpointTimeline: obs.Local.CheckpointTimeline,
 		LSN:                obs.Local.LSN, Replay: obs.Local.ReplayLSN, Upstream: obs.Local.Upstream,
-		Streaming: obs.Local.Streaming, Replicas: obs.Local.Replicas, Updated: obs.Now,
+		Streaming: obs.Local.Streaming, Replicas: obs.Local.Replicas, DiskFull: obs.Local.DiskFull, Updated: obs.Now,
 	}
 	if obs.Busy != 0 {
 		rec.Activity = obs.Busy.String()
@@ -327,7 +330,8 @@ func (m *Member) events(obs Observation, acts []Action, wasFailsafe bool) {
 		m.prevLead = v.Leader
 	}
 	for _, a := range acts {
-		if a.Kind == ActForgetLease && obs.Local.State == PGPrimary && !m.m.Failsafe() {
+		if a.Kind == ActForgetLease && obs.Local.State == PGPrimary && !m.m.Failsafe() ||
+			a.Kind == ActRelease && obs.Lease.Held && obs.Local.DiskFull {
 			emit(Event{Kind: EventDemoted, Member: m.opts.Name, Cause: a.Reason})
 		}
 	}

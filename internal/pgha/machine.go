@@ -72,6 +72,10 @@ type Local struct {
 	// Slots are the replication slots tandem manages on a primary, by
 	// member name.
 	Slots []string
+	// DiskFull: the data directory's filesystem has too little free
+	// space for PostgreSQL to start a new WAL segment. Such a member
+	// neither leads nor starts until space returns.
+	DiskFull bool
 }
 
 // Replica is one row of a primary's pg_stat_replication.

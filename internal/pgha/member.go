@@ -43,6 +43,7 @@ type Member struct {
 	sysid         uint64            // the data directory's, last seen
 	lastStart     time.Time         // when postgres was last started
 	deferredUntil time.Time         // when an action put off is due (errDeferred)
+	diskFull      bool              // the data directory's filesystem was last seen full
 
 	workers sync.WaitGroup // long actions
 	results chan Result    // their ends
@@ -56,6 +57,7 @@ type Member struct {
 	record   []byte // the record to publish
 	failsafe bool
 	lastErr  string
+	diskMsg  string // says the data directory's filesystem is full; "" when not
 	routes   Routes
 	addrs    map[string]string // members' last published addresses
 	routesCh chan struct{}     // closed and replaced when routes change

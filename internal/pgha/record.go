@@ -23,7 +23,9 @@ type MemberRecord struct {
 	// Replicas are a primary's standbys.
 	Replicas []Replica `json:"replicas,omitempty"`
 	// Activity is a long action in progress ("clone", "rewind", ...).
-	Activity string    `json:"activity,omitempty"`
+	Activity string `json:"activity,omitempty"`
+	// DiskFull: the member's data directory's filesystem is full.
+	DiskFull bool      `json:"disk_full,omitempty"`
 	Updated  time.Time `json:"updated"`
 }
 

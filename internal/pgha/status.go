@@ -58,6 +58,9 @@ type Status struct {
 	Emergency *Emergency `json:"emergency,omitempty"`
 	// Error is the last action that failed, if the member is stuck on it.
 	Error string `json:"error,omitempty"`
+	// DiskFull says, naming the path and the bytes free, that this
+	// member's data directory's filesystem is full; "" when it is not.
+	DiskFull string `json:"disk_full,omitempty"`
 }
 
 // MemberStatus is one member as published in the store.
@@ -79,6 +82,9 @@ type MemberStatus struct {
 	Streaming bool   `json:"streaming,omitempty"`
 	Activity  string `json:"activity,omitempty"`
 	Reachable bool   `json:"reachable"` // its record is live in the store
+	// DiskFull: its data directory's filesystem is full (it neither
+	// leads nor starts until there is room).
+	DiskFull bool `json:"disk_full,omitempty"`
 }
 
 // buildStatus assembles a Status from a view and this member's state.
@@ -92,7 +98,7 @@ func buildStatus(name string, where place, sync bool, local Local, v View, fresh
 		ms := MemberStatus{
 			Name: rec.Name, Zone: rec.Zone, Site: rec.Site, Addr: rec.Addr, Role: rec.State, Leader: rec.Name == v.Leader,
 			Timeline: rec.Timeline, LSN: rec.LSN, ReplayLSN: rec.Replay, Streaming: rec.Streaming,
-			Activity: rec.Activity, Reachable: true,
+			Activity: rec.Activity, Reachable: true, DiskFull: rec.DiskFull,
 		}
 		if hasLead && rec.Name != v.Leader {
 			if rec.Replay != 0 { // a member stopped or starting has replayed nothing yet: no lag to tell
