@@ -17,9 +17,10 @@ const (
 	// firstBackupRetry is the wait before the first base backup is tried
 	// again, doubled after each try up to firstBackupRetryMax: a try that
 	// found the database failing over, or the cluster without quorum, is
-	// soon followed by another; one that keeps failing does not load the
-	// primary's source every minute.
-	firstBackupRetry    = time.Minute
+	// soon followed by another (until the first backup nothing can be
+	// restored, and a failover under load cancels a try at once); one
+	// that keeps failing does not load its source every minute.
+	firstBackupRetry    = 15 * time.Second
 	firstBackupRetryMax = time.Hour
 	refreshTimeout      = 30 * time.Second
 )
