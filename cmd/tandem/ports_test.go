@@ -15,9 +15,13 @@ import (
 // it binds it, since neither a listener on port 0 (as an app instance's)
 // nor a client's connection takes one from there. Each port is handed out
 // once per run, and found free by binding it first.
+// The range is this package's alone: internal/pgha's and
+// internal/cluster's tests, which may run at the same time, take theirs
+// from 28000 up (a PostgreSQL server of another test binary on a port
+// this one had found free answered its connections).
 const (
 	firstPort = 20000
-	portSpan  = 32768 - firstPort
+	portSpan  = 28000 - firstPort
 )
 
 var ports = struct {

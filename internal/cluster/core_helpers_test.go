@@ -19,18 +19,20 @@ const (
 	testElectionMs = 500
 )
 
-// freePort returns a TCP port free on ip at the time of the call.
 // freePort returns a port free on ip, below the kernel's ephemeral range
 // (32768 and up), each once per process: a port chosen by listening on
 // :0 can be taken by another test's connection before its node binds it
-// (or binds it again, on a restart), and the tests run in parallel.
+// (or binds it again, on a restart), and the tests run in parallel. The
+// range 31000-32767 is this package's: cmd/tandem's tests take 20000-27999
+// and internal/pgha's 28000-30999, and may run at the same time.
 func freePort(t *testing.T, ip string) int {
 	t.Helper()
-	nextPort.CompareAndSwap(0, int32(20000+os.Getpid()%600*20))
+	const first, end = 31000, 32768
+	nextPort.CompareAndSwap(0, int32(first+os.Getpid()%80*20))
 	for range 1000 {
 		p := int(nextPort.Add(1))
-		if p >= 32768 {
-			nextPort.Store(20000)
+		if p >= end {
+			nextPort.Store(first)
 			continue
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))

@@ -158,17 +158,21 @@ func pgPort(t *testing.T) int {
 }
 
 // nextLowPort hands out ports below the kernel's ephemeral range, each
-// once per process; where it starts depends on the process, so that two
-// test processes rarely try the same ones.
+// once per process, from this package's range: 28000-30999, apart from
+// cmd/tandem's (20000-27999) and internal/cluster's (31000-32767), whose
+// tests may run at the same time — a server of another test binary on a
+// port found free here answered this package's connections ("password
+// authentication failed"). Where it starts depends on the process.
 var nextLowPort atomic.Int32
 
 func lowPort(t *testing.T) int {
 	t.Helper()
-	nextLowPort.CompareAndSwap(0, int32(20000+os.Getpid()%600*20))
+	const first, end = 28000, 31000
+	nextLowPort.CompareAndSwap(0, int32(first+os.Getpid()%150*20))
 	for range 1000 {
 		p := int(nextLowPort.Add(1))
-		if p >= 32768 {
-			nextLowPort.Store(20000)
+		if p >= end {
+			nextLowPort.Store(first)
 			continue
 		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
