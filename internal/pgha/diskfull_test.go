@@ -34,7 +34,7 @@ func TestDiskFullFailsOver(t *testing.T) {
 	tc := healthyCluster(t, clusterSpec{names: []string{"a", "b"}, seed: "a", dirs: map[string]string{"a": filepath.Join(disk, "a")}})
 	a := tc.members["a"]
 	w := startWriter(tc, "diskfull")
-	time.Sleep(time.Second)
+	w.waitAckAfter(t, time.Now(), "b", 30*time.Second) // a takes writes before its disk fills
 
 	fill := disktest.Fill(t, disk, 4<<20)
 	fullAt := time.Now()
