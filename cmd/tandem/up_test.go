@@ -178,7 +178,7 @@ func TestSlowInstanceEjected(t *testing.T) {
 	n := startNode(t, threeInstances)
 	st := n.waitFor("3 healthy instances", 20*time.Second, healthy("web", 3))
 	victim := instanceOf(st, "web", "web-3")
-	resp, err := http.Post("http://"+victim.Addr+"/control/slow?d=400ms", "", nil)
+	resp, err := http.Post("http://"+victim.Addr+"/control/slow?d=1s", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
