@@ -257,3 +257,14 @@ func waitCount(t *testing.T, w *wikiWriter, n int, timeout time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// leaderTimeline is the timeline of the database's leader in st, 0 when
+// no member leads.
+func leaderTimeline(st admin.DatabaseStatus) uint32 {
+	for _, m := range st.Members {
+		if m.Leader {
+			return m.Timeline
+		}
+	}
+	return 0
+}
