@@ -102,7 +102,7 @@ const (
 	maxPostgresParameters = 200
 	maxParameterValue     = 4096
 	maxEndpointConns      = 100_000
-	minPostgresTTL        = Duration(time.Second)
+	minPostgresTTL        = Duration(2 * time.Second) // etcd grants no shorter lease
 	maxPostgresTTL        = Duration(time.Minute)
 	maxEndpointHold       = Duration(time.Minute)
 )
