@@ -94,10 +94,14 @@ func (m *Machine) primary(o Observation) []Action {
 		return nil // no change is safe to make without the store
 	}
 	if !v.Init.Done() {
-		if v.Init.Holder == m.cfg.Name {
-			return []Action{{Kind: ActFinishBootstrap, Reason: "bootstrap"}}
-		}
-		return nil
+		// The leader lease, not the initialize claim, says who
+		// bootstraps: only the claim's holder acquires the lease before
+		// the cluster is initialised, but the claim lives under its
+		// member lease and lapses when the member stalls longer than
+		// TTL, and another member may claim it meanwhile. That one can
+		// never lead while this one holds the lease; finishing here
+		// makes it clone (its system identifier is not the cluster's).
+		return []Action{{Kind: ActFinishBootstrap, Reason: "bootstrap"}}
 	}
 	var acts []Action
 	if want := m.slotNames(); !sameSet(want, o.Local.Slots) {

@@ -114,6 +114,34 @@ func TestBootstrapRaceMachine(t *testing.T) {
 	step(t, b, done, "clone a")
 }
 
+// TestBootstrapClaimLapsed: the bootstrapping member stalled longer than
+// TTL after it took the leader lease, its initialize claim lapsed with its
+// member lease, and another member claimed the key and ran initdb. The
+// lease holder still finishes the bootstrap (the store lets only the lease
+// holder), and the other member, whose data is not the cluster's, clones.
+func TestBootstrapClaimLapsed(t *testing.T) {
+	a, b := newTestMachine(t, "a", true, false), newTestMachine(t, "b", true, false)
+	held := Observation{
+		Now:   at(5 * time.Second),
+		Local: Local{State: PGPrimary, SysID: 7},
+		View:  View{Fresh: true, Init: InitKey{Holder: "b"}, Leader: "a", Sync: SyncKey{Leader: "a", Rev: 3}},
+		Lease: Lease{Held: true, RenewSent: at(5 * time.Second)},
+	}
+	step(t, a, held, "finish-bootstrap")
+	held.View.Init.Holder = "" // lapsed, not claimed again yet
+	step(t, a, held, "finish-bootstrap")
+
+	// b, holding the claim, with its own initdb done, cannot lead: the
+	// lease is a's.
+	claimed := Observation{Now: at(5 * time.Second), Local: Local{State: PGStopped, SysID: 9},
+		View: View{Fresh: true, Init: InitKey{Holder: "b"}, Leader: "a"}}
+	step(t, b, claimed)
+	done := claimed
+	done.View.Init = InitKey{Holder: "a", SysID: 7}
+	done.View.Members = map[string]MemberRecord{"a": rec("a", PGPrimary, 100)}
+	step(t, b, done, "clone a")
+}
+
 func TestInitdbFailureBacksOff(t *testing.T) {
 	a := newTestMachine(t, "a", true, false)
 	o := Observation{Now: t0, View: View{Fresh: true, Init: InitKey{Holder: "a"}}}
