@@ -1,61 +1,19 @@
 package main
 
 import (
-	"math/rand/v2"
-	"net"
 	"strconv"
-	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// The tests' nodes get their ports from here, below Linux's ephemeral
-// range (32768-60999 by default): a port given to a node stays free until
-// it binds it, since neither a listener on port 0 (as an app instance's)
-// nor a client's connection takes one from there. Each port is handed out
-// once per run, and found free by binding it first.
-// The range is this package's alone: internal/pgha's and
-// internal/cluster's tests, which may run at the same time, take theirs
-// from 28000 up (a PostgreSQL server of another test binary on a port
-// this one had found free answered its connections).
-const (
-	firstPort = 20000
-	portSpan  = 28000 - firstPort
+	"github.com/tandem-run/tandem/internal/testports"
 )
-
-var ports = struct {
-	sync.Mutex
-	next      int // the next port to try; 0 before the first call
-	handedOut map[int]bool
-}{handedOut: map[int]bool{}}
 
 // freePortOn returns a TCP port nobody listens on at ip, and that no other
-// call returned.
+// call returned, from this package's range (testports.Tandem).
 func freePortOn(t *testing.T, ip string) int {
 	t.Helper()
-	ports.Lock()
-	defer ports.Unlock()
-	if ports.next == 0 {
-		// Test binaries of other packages may run at the same time.
-		ports.next = firstPort + rand.IntN(portSpan)
-	}
-	for range portSpan {
-		port := ports.next
-		ports.next = firstPort + (port+1-firstPort)%portSpan
-		if ports.handedOut[port] {
-			continue
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		if err != nil {
-			continue // in use
-		}
-		ln.Close()
-		ports.handedOut[port] = true
-		return port
-	}
-	t.Fatalf("no free port on %s from %d to %d", ip, firstPort, firstPort+portSpan-1)
-	return 0
+	return testports.Tandem.Free(t, ip)
 }
 
 // withClusterPorts gives a stack file its own cluster ports (and

@@ -3,13 +3,12 @@ package cluster
 import (
 	"context"
 	"log/slog"
-	"net"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandem-run/tandem/internal/testports"
 )
 
 // Raft timing for tests: short enough that elections take a fraction of a
@@ -19,34 +18,15 @@ const (
 	testElectionMs = 500
 )
 
-// freePort returns a port free on ip, below the kernel's ephemeral range
-// (32768 and up), each once per process: a port chosen by listening on
-// :0 can be taken by another test's connection before its node binds it
-// (or binds it again, on a restart), and the tests run in parallel. The
-// range 31000-32767 is this package's: cmd/tandem's tests take 20000-27999
-// and internal/pgha's 28000-30999, and may run at the same time.
+// freePort returns a port free on ip, below the kernel's ephemeral range,
+// each once per process, from this package's range (testports.Cluster):
+// a port chosen by listening on :0 can be taken by another test's
+// connection before its node binds it (or binds it again, on a restart),
+// and the tests run in parallel.
 func freePort(t *testing.T, ip string) int {
 	t.Helper()
-	const first, end = 31000, 32768
-	nextPort.CompareAndSwap(0, int32(first+os.Getpid()%80*20))
-	for range 1000 {
-		p := int(nextPort.Add(1))
-		if p >= end {
-			nextPort.Store(first)
-			continue
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatalf("no free port on %s below 32768", ip)
-	return 0
+	return testports.Cluster.Free(t, ip)
 }
-
-// nextPort is the last port freePort handed out.
-var nextPort atomic.Int32
 
 // testOptions configures node name on ip with free ports and a fresh data
 // directory; reopening a node reuses them.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tandem-run/tandem/internal/cluster"
+	"github.com/tandem-run/tandem/internal/testports"
 )
 
 // The test environment: real PostgreSQL run as the postgres user (so
@@ -157,32 +158,10 @@ func pgPort(t *testing.T) int {
 	return lowPort(t)
 }
 
-// nextLowPort hands out ports below the kernel's ephemeral range, each
-// once per process, from this package's range: 28000-30999, apart from
-// cmd/tandem's (20000-27999) and internal/cluster's (31000-32767), whose
-// tests may run at the same time — a server of another test binary on a
-// port found free here answered this package's connections ("password
-// authentication failed"). Where it starts depends on the process.
-var nextLowPort atomic.Int32
-
+// lowPort hands out ports from this package's range (testports.PGHA).
 func lowPort(t *testing.T) int {
 	t.Helper()
-	const first, end = 28000, 31000
-	nextLowPort.CompareAndSwap(0, int32(first+os.Getpid()%150*20))
-	for range 1000 {
-		p := int(nextLowPort.Add(1))
-		if p >= end {
-			nextLowPort.Store(first)
-			continue
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port below 32768")
-	return 0
+	return testports.PGHA.Free(t, "127.0.0.1")
 }
 
 func startEtcd(t *testing.T) *testEtcd {
