@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-run/tandem/internal/config"
+	"github.com/tandem-run/tandem/internal/handover"
 	"github.com/tandem-run/tandem/internal/node"
 )
 
@@ -36,8 +37,8 @@ and the running instances over (see docs/operations.md).`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			// A binary that ran this node before an upgrade handed it
 			// over: take it over, or fall back to that binary.
-			h, err := node.OpenHandover(os.Getenv(node.EnvHandover))
-			os.Unsetenv(node.EnvHandover) // not for the apps, nor the next upgrade's checks
+			h, err := handover.Open(os.Getenv(handover.Env))
+			os.Unsetenv(handover.Env) // not for the apps, nor the next upgrade's checks
 			if err != nil {
 				return fmt.Errorf("take the node over: %w (its instances end with this process)", err)
 			}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-run/tandem/internal/admin"
-	"github.com/tandem-run/tandem/internal/node"
+	"github.com/tandem-run/tandem/internal/handover"
 )
 
 // upgradePoll is how often tandem upgrade asks the node how the upgrade
@@ -124,9 +124,9 @@ upgraded in place only to a binary that speaks the format it writes.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if asJSON {
-				return printJSON(c.OutOrStdout(), map[string]any{"version": Version, "handover": node.HandoverFormat})
+				return printJSON(c.OutOrStdout(), map[string]any{"version": Version, "handover": handover.Format})
 			}
-			fmt.Fprintf(c.OutOrStdout(), "tandem %s (handover format %d)\n", Version, node.HandoverFormat)
+			fmt.Fprintf(c.OutOrStdout(), "tandem %s (handover format %d)\n", Version, handover.Format)
 			return nil
 		},
 	}

@@ -69,6 +69,7 @@ var forbidden = map[string][]string{
 	"internal/sites":     {"internal/node", "internal/admin", "internal/cli", "internal/apprun", "internal/edge", "internal/peer", "internal/supervise"},
 	"internal/sitedns":   {"internal/node", "internal/edge", "internal/apprun", "internal/admin", "internal/config"},
 	"internal/siteproxy": {"internal/node", "internal/edge", "internal/apprun", "internal/admin", "internal/config", "internal/cluster"},
+	"internal/handover":  {"internal/node", "internal/cli", "internal/edge", "internal/apprun", "internal/cluster", "internal/config"},
 }
 
 // TestImportRules fails on an import the rules above forbid.

@@ -11,6 +11,7 @@ import (
 	"github.com/tandem-run/tandem/internal/admin"
 	"github.com/tandem-run/tandem/internal/config"
 	"github.com/tandem-run/tandem/internal/edge"
+	"github.com/tandem-run/tandem/internal/handover"
 )
 
 // The admin API's state lives in <data_dir>/admin: the audit log, and the
@@ -86,7 +87,7 @@ func (n *Node) buildAdmin() error {
 	if n.sites != nil {
 		o.Sites = admin.SitesOf{C: n.sites.ctl}
 	}
-	if o.Inherited, err = n.opts.Handover.listener(listenerAdmin, n.st.Admin.Listen); err != nil {
+	if o.Inherited, err = n.opts.Handover.Listener(handover.ListenerAdmin, n.st.Admin.Listen); err != nil {
 		return err
 	}
 	n.admin, err = admin.New(o)

@@ -38,6 +38,7 @@ import (
 	"github.com/tandem-run/tandem/internal/cron"
 	"github.com/tandem-run/tandem/internal/deploy"
 	"github.com/tandem-run/tandem/internal/edge"
+	"github.com/tandem-run/tandem/internal/handover"
 	"github.com/tandem-run/tandem/internal/httpcache"
 	"github.com/tandem-run/tandem/internal/peer"
 	"github.com/tandem-run/tandem/internal/purge"
@@ -77,9 +78,9 @@ type Options struct {
 	// archiver; nil: Keeper, else the running executable.
 	Program []string
 	// Handover, if not nil, is what the binary that ran this node before
-	// an upgrade handed over (OpenHandover): the node takes its listeners
+	// an upgrade handed over (handover.Open): the node takes its listeners
 	// and instances over rather than binding and starting them.
-	Handover *Handover
+	Handover *handover.Handover
 }
 
 // Node is one tandem process: the parts of a stack running on one machine.
@@ -128,7 +129,7 @@ type Node struct {
 	// instances over, past the point of falling back.
 	tookOver bool
 	// handedOver is set when Run returns after handing the node over.
-	handedOver *Handover
+	handedOver *handover.Handover
 
 	upMu    sync.Mutex           // guards upgrade
 	upgrade *admin.UpgradeStatus // the last upgrade, for status; nil if none
@@ -149,7 +150,7 @@ func New(opts Options) (_ *Node, err error) {
 	}
 	n := &Node{opts: opts, st: st, log: opts.Logger, tel: newTelemetry(st), upgrades: make(chan upgradeJob)}
 	if h := opts.Handover; h != nil {
-		u := h.st.Upgrade // how it ended is known once the node has taken over (Run)
+		u := h.Upgrade() // how it ended is known once the node has taken over (Run)
 		u.Result, u.Error = admin.UpgradeRunning, ""
 		n.setUpgrade(u)
 	}
@@ -173,7 +174,7 @@ func New(opts Options) (_ *Node, err error) {
 // buildCluster builds the control plane and the parts that read it.
 func (n *Node) buildCluster() (err error) {
 	o := clusterOptions(n.st, n.opts.Join, n.log)
-	if o.NodeListener, err = n.opts.Handover.listener(listenerNode, n.nodeListenAddr()); err != nil {
+	if o.NodeListener, err = n.opts.Handover.Listener(handover.ListenerNode, n.nodeListenAddr()); err != nil {
 		return err
 	}
 	if pg := n.postgres(); pg != nil {
@@ -197,7 +198,7 @@ func (n *Node) buildApps() (err error) {
 	onEvent := func(ev supervise.Event) { n.apps.OnProcessEvent(ev) }
 	so := supervise.Options{Logger: n.log, OnEvent: onEvent, KeeperPath: n.opts.Keeper}
 	if h := n.opts.Handover; h != nil {
-		so.Adopt = h.st.Processes
+		so.Adopt = h.Processes()
 	}
 	if n.sup, err = supervise.New(so); err != nil {
 		return err
@@ -276,7 +277,7 @@ func (n *Node) inheritEdge() (map[string]net.Listener, error) {
 	}
 	out := make(map[string]net.Listener)
 	for name, addr := range n.edgeAddrs() {
-		ln, err := h.listener(edgeListener(name), addr)
+		ln, err := h.Listener(handover.EdgeListener(name), addr)
 		if err != nil {
 			return nil, err
 		}

@@ -81,9 +81,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.purges.AwaitCaughtUp(ctx)
 	n.log.Info("node started", "node", n.st.Cluster.Node, "zone", n.st.Cluster.Zone, "apps", len(n.apps.Apps()))
 	if h := n.opts.Handover; h != nil {
-		u := h.upgrade()
+		u := h.Finished()
 		n.setUpgrade(u)
-		h.release(n.log)
+		h.Release(n.log)
 		n.log.Info("upgrade: node taken over", "from", u.From, "to", u.To, "runs", n.opts.Version, "result", u.Result,
 			"took", u.Finished.Sub(u.Started).Round(time.Millisecond).String())
 	}
@@ -114,7 +114,7 @@ func (n *Node) startApps(ctx context.Context) error {
 		return n.apps.Start(ctx, env)
 	}
 	procs := slices.DeleteFunc(n.sup.Instances(), func(in *supervise.Instance) bool { return in.Name() == storage.GatewayInstance })
-	return n.apps.Adopt(ctx, env, procs, h.healthy())
+	return n.apps.Adopt(ctx, env, procs, h.Healthy())
 }
 
 // serve runs the edge until ctx ends or a part fails, then stops the
@@ -156,7 +156,7 @@ func (n *Node) serve(ctx context.Context, p *parts) error {
 				return errors.Join(err, p.wait())
 			}
 			n.handedOver = h
-			n.log.Info("upgrade: node handed over; running the new binary", "binary", h.st.Upgrade.Binary)
+			n.log.Info("upgrade: node handed over; running the new binary", "binary", h.Upgrade().Binary)
 			return nil
 		}
 	}

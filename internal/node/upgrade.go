@@ -1,23 +1,19 @@
 package node
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tandem-run/tandem/internal/admin"
+	"github.com/tandem-run/tandem/internal/handover"
 )
 
 // This file upgrades a node's tandem binary in place, as nginx upgrades
@@ -27,7 +23,7 @@ import (
 // instances over without stopping them, closes its etcd member and
 // execve's the new binary in the same process: the instances stay its
 // children. The new binary takes the listeners and instances over (see
-// handover.go) and serves. If the exec fails, this process takes the node
+// internal/handover) and serves. If the exec fails, this process takes the node
 // over again in the same way; if the new binary cannot take the node
 // over, it execs this one back (Handover.FallBack).
 
@@ -36,9 +32,6 @@ import (
 // meanwhile.
 const defaultUpgradeDrain = 10 * time.Second
 
-// checkTimeout bounds each run of the new binary when it is checked.
-const checkTimeout = 15 * time.Second
-
 // errUpgrading is why the admin API refuses changes during an upgrade.
 var errUpgrading = errors.New("this node is being upgraded; try again once `tandem status` shows the new version")
 
@@ -46,12 +39,6 @@ var errUpgrading = errors.New("this node is being upgraded; try again once `tand
 type upgradeJob struct {
 	status admin.UpgradeStatus
 	drain  time.Duration
-}
-
-// binaryVersion is what `tandem version --json` prints.
-type binaryVersion struct {
-	Version  string `json:"version"`
-	Handover int    `json:"handover"`
 }
 
 // Upgrade checks the binary req names and, if it will do, has Run hand
@@ -97,26 +84,11 @@ func (n *Node) checkUpgrade(ctx context.Context, binary string) (admin.UpgradeSt
 	if err := n.handoverCheck(); err != nil {
 		return admin.UpgradeStatus{}, admin.Errorf(admin.ErrConflict, "upgrade: %v", err)
 	}
-	out, err := runBinary(ctx, binary, "version", "--json")
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		return admin.UpgradeStatus{}, admin.Errorf(admin.ErrBadRequest, "upgrade: binary %s is not a tandem binary that can take a node over: %v", binary, err)
-	case err != nil:
-		return admin.UpgradeStatus{}, admin.Errorf(admin.ErrBadRequest, "upgrade: binary %s cannot be run here: %v", binary, err)
+	version, err := handover.CheckBinary(ctx, binary, n.st.File)
+	if err != nil {
+		return admin.UpgradeStatus{}, admin.Errorf(admin.ErrBadRequest, "upgrade: %v", err)
 	}
-	var v binaryVersion
-	if err := json.Unmarshal(out, &v); err != nil || v.Version == "" {
-		return admin.UpgradeStatus{}, admin.Errorf(admin.ErrBadRequest, "upgrade: binary %s: `version --json` printed %q: not a tandem binary that can take a node over", binary, firstLines(out, 1))
-	}
-	if v.Handover != HandoverFormat {
-		return admin.UpgradeStatus{}, admin.Errorf(admin.ErrBadRequest, "upgrade: binary %s (version %s) reads handover format %d; this node writes format %d: restart the node with it instead",
-			binary, v.Version, v.Handover, HandoverFormat)
-	}
-	if _, err := runBinary(ctx, binary, "validate", "-f", n.st.File); err != nil {
-		return admin.UpgradeStatus{}, admin.Errorf(admin.ErrBadRequest, "upgrade: binary %s (version %s) refuses the stack file %s: %v", binary, v.Version, n.st.File, err)
-	}
-	return admin.UpgradeStatus{From: n.opts.Version, To: v.Version, Binary: binary}, nil
+	return admin.UpgradeStatus{From: n.opts.Version, To: version, Binary: binary}, nil
 }
 
 // handoverCheck returns what a handover would cut now, nil if nothing.
@@ -136,34 +108,12 @@ func (n *Node) handoverCheck() error {
 	return nil
 }
 
-// runBinary runs binary with args, bounded by checkTimeout, and returns
-// its standard output; a failure's error carries the start of its
-// standard error.
-func runBinary(ctx context.Context, binary string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return out, fmt.Errorf("%s %s: %w: %s", filepath.Base(binary), strings.Join(args, " "), err, firstLines(stderr.Bytes(), 5))
-	}
-	return out, nil
-}
-
-// firstLines returns up to n lines of b, joined by "; ".
-func firstLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[:min(n, len(lines))], "; ")
-}
-
 // handOver carries out an upgrade Run received: see the file's comment.
 // It returns the handover for the new binary, or nil if the node goes on
 // serving (the upgrade failed before the edge stopped accepting: it is
 // recorded as failed), or an error if the node must stop (it failed
 // after: the edge no longer serves).
-func (n *Node) handOver(ctx context.Context, job upgradeJob, p *parts) (*Handover, error) {
+func (n *Node) handOver(ctx context.Context, job upgradeJob, p *parts) (*handover.Handover, error) {
 	st := job.status
 	n.setUpgrade(st)
 	h, err := n.prepareHandover(st)
@@ -178,20 +128,23 @@ func (n *Node) handOver(ctx context.Context, job upgradeJob, p *parts) (*Handove
 	n.log.Info("upgrade: handing the node over", "from", st.From, "to", st.To, "binary", st.Binary, "drain", job.drain.String())
 	p.stopEarly() // no deploy, restart or job starts from now on
 	if err := n.edge.Handover(ctx, job.drain); err != nil {
-		h.close()
+		h.Close()
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		h.close()
+		h.Close()
 		return nil, fmt.Errorf("upgrade: the node was asked to stop while it drained: %w", err)
 	}
+	var healthy []string
 	for _, a := range n.apps.Apps() {
-		h.st.Healthy = append(h.st.Healthy, a.Healthy()...)
+		healthy = append(healthy, a.Healthy()...)
 	}
-	if h.st.Processes, err = n.sup.Handover(); err != nil {
-		h.close()
+	procs, err := n.sup.Handover()
+	if err != nil {
+		h.Close()
 		return nil, fmt.Errorf("upgrade: hand the instances over: %w", err)
 	}
+	h.SetInstances(procs, healthy)
 	n.handingOver.Store(true) // the node is not leaving the cluster: no Leave
 	n.reg.Keep()
 	p.stop()
@@ -203,62 +156,43 @@ func (n *Node) handOver(ctx context.Context, job upgradeJob, p *parts) (*Handove
 // of the listening sockets, the binary running now (for a fallback), and
 // the admin API refusing changes with nothing running that the handover
 // would cut.
-func (n *Node) prepareHandover(st admin.UpgradeStatus) (*Handover, error) {
-	h := &Handover{listeners: map[string]*os.File{}}
-	h.st = handoverState{Format: HandoverFormat, Upgrade: st, Args: n.opts.Args, Previous: -1, Listeners: map[string]handedListener{}}
-	if err := n.holdListeners(h); err != nil {
-		h.close()
+func (n *Node) prepareHandover(st admin.UpgradeStatus) (*handover.Handover, error) {
+	h, err := handover.New(st, n.opts.Args)
+	if err != nil {
 		return nil, err
 	}
-	var err error
-	if h.previous, err = os.Open("/proc/self/exe"); err != nil {
-		h.close()
-		return nil, fmt.Errorf("open the running binary: %w", err)
+	if err := n.holdListeners(h); err != nil {
+		h.Close()
+		return nil, err
 	}
 	n.admin.Refuse(errUpgrading)
 	if err := n.handoverCheck(); err != nil { // started since the upgrade was checked
-		h.close()
+		h.Close()
 		return nil, err
 	}
 	return h, nil
 }
 
 // holdListeners adds duplicates of every listening socket to h.
-func (n *Node) holdListeners(h *Handover) error {
+func (n *Node) holdListeners(h *handover.Handover) error {
 	files, err := n.edge.ListenerFiles()
 	if err != nil {
 		return err
 	}
 	addrs := n.edgeAddrs()
 	for name, f := range files {
-		h.add(edgeListener(name), f, addrs[name])
+		h.Add(handover.EdgeListener(name), f, addrs[name])
 	}
 	f, err := n.admin.ListenerFile()
 	if err != nil {
 		return err
 	}
-	h.add(listenerAdmin, f, n.st.Admin.Listen)
+	h.Add(handover.ListenerAdmin, f, n.st.Admin.Listen)
 	if f, err = n.cl.NodeListenerFile(); err != nil {
 		return err
 	}
-	h.add(listenerNode, f, n.nodeListenAddr())
+	h.Add(handover.ListenerNode, f, n.nodeListenAddr())
 	return nil
-}
-
-// add holds listener file f, bound for addr, for the handover.
-func (h *Handover) add(name string, f *os.File, addr string) {
-	h.listeners[name] = f
-	h.st.Listeners[name] = handedListener{FD: -1, Addr: addr}
-}
-
-// close closes the descriptors of a handover that will not happen.
-func (h *Handover) close() {
-	for _, f := range h.listeners {
-		f.Close()
-	}
-	if h.previous != nil {
-		h.previous.Close()
-	}
 }
 
 // nodeListenAddr is the address the node listener is bound for, as the
@@ -287,7 +221,7 @@ func (n *Node) upgradeStatus() *admin.UpgradeStatus {
 
 // HandedOver returns the handover Run made when it returned after an
 // upgrade, nil if it returned otherwise. Serve execs it.
-func (n *Node) HandedOver() *Handover { return n.handedOver }
+func (n *Node) HandedOver() *handover.Handover { return n.handedOver }
 
 // Serve runs a node built from opts until ctx ends, as Run does, and
 // carries out its upgrades: when Run hands the node over, Serve execs the
@@ -301,7 +235,7 @@ func Serve(ctx context.Context, opts Options) error {
 		if err == nil {
 			err = n.Run(ctx)
 		}
-		var h *Handover
+		var h *handover.Handover
 		if n != nil {
 			h = n.HandedOver()
 		}
@@ -311,9 +245,9 @@ func Serve(ctx context.Context, opts Options) error {
 			}
 			return err
 		}
-		err = h.exec(opts.Stack.Cluster.DataDir, opts.Environ)
+		err = h.Exec(opts.Stack.Cluster.DataDir, opts.Environ)
 		opts.Logger.Error("upgrade failed: the new binary could not be run; this process takes the node over again", "err", err)
-		h.failed(err)
+		h.Failed(err)
 		opts.Handover = h
 	}
 }
